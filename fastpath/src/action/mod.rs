@@ -1,0 +1,105 @@
+//! Datapath actions: what the fast path does to a packet after a cache hit.
+//!
+//! These are the low-level, already-resolved actions that `vswitchd`'s xlate produces from
+//! OpenFlow rules (as OVS's ODP actions): ports are datapath port numbers, field changes are
+//! grouped per header as masked sets so that checksums are updated once per header.
+//! Their `Display` form is OVS's (`set(ipv4(tos=0x20/0xfc)),2`), used by trace and
+//! dump-megaflows.
+
+use std::net::IpAddr;
+
+/// A value and the bits of it to write (mask 0 = field untouched).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Masked<T> {
+    pub value: T,
+    pub mask: T,
+}
+
+/// Ethernet header rewrite.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SetEth {
+    pub src: Masked<[u8; 6]>,
+    pub dst: Masked<[u8; 6]>,
+}
+
+/// IPv4 header rewrite (checksum, and L4 pseudo-header checksum for addresses, updated
+/// incrementally).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SetIpv4 {
+    pub src: Masked<u32>,
+    pub dst: Masked<u32>,
+    pub tos: Masked<u8>,
+    pub ttl: Masked<u8>,
+}
+
+/// IPv6 header rewrite.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SetIpv6 {
+    pub src: Masked<[u8; 16]>,
+    pub dst: Masked<[u8; 16]>,
+    pub tclass: Masked<u8>,
+    pub hlimit: Masked<u8>,
+    pub label: Masked<u32>,
+}
+
+/// TCP / UDP / SCTP port rewrite.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SetL4 {
+    /// IP protocol of the header being rewritten (6, 17 or 132).
+    pub proto: u8,
+    pub src: Masked<u16>,
+    pub dst: Masked<u16>,
+}
+
+/// NAT part of a `ct` action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct NatSpec {
+    /// `None`: apply an existing binding only (`nat` alone); `Some(true)`: SNAT; `Some(false)`: DNAT.
+    pub src: Option<bool>,
+    /// Address range (inclusive); `None` keeps addresses.
+    pub addrs: Option<(IpAddr, IpAddr)>,
+    /// Port range (inclusive); `None` keeps ports.
+    pub ports: Option<(u16, u16)>,
+}
+
+/// The `ct` datapath action: send the packet through conntrack.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct CtAction {
+    /// Commit the connection (create a conntrack entry).
+    pub commit: bool,
+    /// Conntrack zone (already resolved from a field, if `zone=FIELD`).
+    pub zone: u16,
+    /// NAT to apply, if any.
+    pub nat: Option<NatSpec>,
+    /// `ct_mark` to set on commit.
+    pub mark: Option<Masked<u32>>,
+    /// `ct_label` to set on commit.
+    pub label: Option<Masked<u128>>,
+}
+
+/// One datapath action.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum DpAction {
+    /// Send a copy of the packet (as it is now) out of a datapath port.
+    Output(u32),
+    SetEth(SetEth),
+    SetIpv4(SetIpv4),
+    SetIpv6(SetIpv6),
+    SetL4(SetL4),
+    /// Push a VLAN tag (`tpid` 0x8100 or 0x88a8; `tci` without the CFI/present bit).
+    PushVlan {
+        tpid: u16,
+        tci: u16,
+    },
+    /// Pop the outer VLAN tag.
+    PopVlan,
+    /// Conntrack.
+    Ct(CtAction),
+    /// Clear conntrack state from the packet's metadata.
+    CtClear,
+    /// Re-enter lookup with this `recirc_id` (after `ct`, with the new ct fields in the key).
+    Recirc(u32),
+}
+
+/// An action list; empty means drop.
+pub type DpActions = Vec<DpAction>;

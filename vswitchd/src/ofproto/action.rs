@@ -1,0 +1,145 @@
+//! OpenFlow actions, as parsed from ovs-ofctl syntax and run by xlate.
+
+use fastpath::flow::Field;
+use std::net::IpAddr;
+
+/// Reserved OpenFlow port numbers (OpenFlow 1.3 values, shown by name as ovs-ofctl does).
+pub mod ofpp {
+    pub const MAX: u32 = 0xffff_ff00;
+    pub const IN_PORT: u32 = 0xffff_fff8;
+    pub const TABLE: u32 = 0xffff_fff9;
+    pub const NORMAL: u32 = 0xffff_fffa;
+    pub const FLOOD: u32 = 0xffff_fffb;
+    pub const ALL: u32 = 0xffff_fffc;
+    pub const CONTROLLER: u32 = 0xffff_fffd;
+    pub const LOCAL: u32 = 0xffff_fffe;
+    pub const ANY: u32 = 0xffff_ffff;
+}
+
+/// Number of OpenFlow tables.
+pub const N_TABLES: usize = 255;
+
+/// A bit range of a field: `field[start..=end]` (ovs-ofctl's `NXM_OF_X[start..end]`, inclusive).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SubField {
+    pub field: Field,
+    pub start: u32,
+    /// Inclusive.
+    pub end: u32,
+}
+
+impl SubField {
+    /// The whole field.
+    pub fn whole(field: Field) -> SubField {
+        SubField {
+            field,
+            start: 0,
+            end: field.bits() - 1,
+        }
+    }
+
+    /// Number of bits.
+    pub fn n_bits(&self) -> u32 {
+        self.end - self.start + 1
+    }
+
+    /// Mask of the sub-field's bits within the field's value.
+    pub fn mask(&self) -> u128 {
+        let n = self.n_bits();
+        let ones = if n >= 128 {
+            u128::MAX
+        } else {
+            (1u128 << n) - 1
+        };
+        ones << self.start
+    }
+}
+
+/// Where `ct(zone=...)` takes its zone from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CtZone {
+    Imm(u16),
+    Field(SubField),
+}
+
+/// NAT part of `ct(nat(...))`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct OfNat {
+    /// `None`: bare `nat`; `Some(true)`: `src=`; `Some(false)`: `dst=`.
+    pub src: Option<bool>,
+    pub addrs: Option<(IpAddr, IpAddr)>,
+    pub ports: Option<(u16, u16)>,
+}
+
+/// `ct(...)`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct OfCt {
+    pub commit: bool,
+    pub zone: CtZone,
+    /// Recirculate into this table after conntrack.
+    pub table: Option<u8>,
+    pub nat: Option<OfNat>,
+    /// `exec(...)` actions: only `set_field` / `load` to `ct_mark` or `ct_label`.
+    pub exec: Vec<OfAction>,
+}
+
+/// One OpenFlow action (DESIGN §5).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum OfAction {
+    /// `output:P` / bare port number or name (resolved to a number at parse time).
+    Output(u32),
+    /// `in_port`
+    InPort,
+    /// `normal`
+    Normal,
+    /// `flood`
+    Flood,
+    /// `all`
+    All,
+    /// `local`
+    Local,
+    /// `drop` (only valid alone)
+    Drop,
+    /// `set_field:V[/M]->F`, and the `mod_*` shorthands (`mod_dl_src`, `mod_nw_tos`, ...),
+    /// which are printed back in their own spelling via `spelling`.
+    SetField {
+        field: Field,
+        value: u128,
+        mask: u128,
+        spelling: SetSpelling,
+    },
+    /// `load:V->F[a..b]`
+    Load { value: u128, dst: SubField },
+    /// `move:F[a..b]->G[c..d]`
+    Move { src: SubField, dst: SubField },
+    /// `push_vlan:TPID`
+    PushVlan(u16),
+    /// `mod_vlan_vid:V`
+    SetVlanVid(u16),
+    /// `mod_vlan_pcp:P`
+    SetVlanPcp(u8),
+    /// `strip_vlan` / `pop_vlan`
+    PopVlan,
+    /// `dec_ttl`
+    DecTtl,
+    /// `goto_table:N` (must be last, to a later table)
+    GotoTable(u8),
+    /// `resubmit(PORT,TABLE)`: `None` port = keep in_port, `None` table = current table.
+    Resubmit {
+        port: Option<u32>,
+        table: Option<u8>,
+    },
+    /// `ct(...)`
+    Ct(OfCt),
+    /// `ct_clear`
+    CtClear,
+}
+
+/// How a field-setting action was written, so the printer gives it back the same way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SetSpelling {
+    /// `set_field:V->F`
+    SetField,
+    /// `mod_dl_src:`, `mod_nw_dst:`, ... (the shorthand for the field)
+    Mod,
+}

@@ -1,0 +1,10 @@
+//! OpenFlow model: matches, actions, rules, tables.
+//!
+//! `ofproto` is the top of the packet's slow path: `ofproto ─► xlate ─► datapath`. A bridge owns
+//! 255 tables of rules; xlate runs a flow through them and produces datapath actions.
+
+pub mod action;
+pub mod flow_match;
+
+pub use action::{OfAction, SubField, ofpp};
+pub use flow_match::Match;
