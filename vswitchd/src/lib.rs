@@ -10,3 +10,4 @@
 //! ```
 
 pub mod ofproto;
+pub mod xlate;

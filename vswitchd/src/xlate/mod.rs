@@ -1,0 +1,4 @@
+//! xlate (placeholder while the engine lands)
+pub mod commit;
+pub mod ct;
+pub mod error;
