@@ -9,4 +9,6 @@
 //! ofproto (tables of rules) ─► classifier (lookup + wildcards) ─► xlate ─► fastpath::upcall
 //! ```
 
+pub mod mac_learning;
+pub mod normal;
 pub mod ofproto;
