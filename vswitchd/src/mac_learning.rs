@@ -108,11 +108,11 @@ impl MacTable {
             }
             return Learned::Refreshed;
         }
-        if self.entries.len() >= self.max_entries {
-            if let Some((_, victim)) = self.lru.pop_first() {
-                self.entries.remove(&victim);
-                self.stats.evicted += 1;
-            }
+        if self.entries.len() >= self.max_entries
+            && let Some((_, victim)) = self.lru.pop_first()
+        {
+            self.entries.remove(&victim);
+            self.stats.evicted += 1;
         }
         self.entries.insert((vlan, mac), (port, now_ms, seq));
         self.lru.insert(seq, (vlan, mac));
