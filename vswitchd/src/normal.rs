@@ -104,19 +104,19 @@ pub fn decide(
         return NormalDecision::DropBadVlan;
     };
     macs.learn(vlan, src, in_port, now_ms);
-    if !is_multicast(&dst) {
-        if let Some(out) = macs.lookup(vlan, &dst, now_ms) {
-            let outputs = ports
-                .iter()
-                .find(|p| p.ofport == out && out != in_port && p.vlan.carries(vlan))
-                .map(|p| vec![(p.ofport, p.vlan.output_tag(vlan))])
-                .unwrap_or_default();
-            return NormalDecision::Forward {
-                vlan,
-                outputs,
-                flooded: false,
-            };
-        }
+    if !is_multicast(&dst)
+        && let Some(out) = macs.lookup(vlan, &dst, now_ms)
+    {
+        let outputs = ports
+            .iter()
+            .find(|p| p.ofport == out && out != in_port && p.vlan.carries(vlan))
+            .map(|p| vec![(p.ofport, p.vlan.output_tag(vlan))])
+            .unwrap_or_default();
+        return NormalDecision::Forward {
+            vlan,
+            outputs,
+            flooded: false,
+        };
     }
     let outputs = ports
         .iter()
