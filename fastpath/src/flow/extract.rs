@@ -48,6 +48,20 @@ impl HeaderOffsets {
         l4: Self::ABSENT,
         l7: Self::ABSENT,
     };
+
+    /// True if the offsets obey this module's invariants for a frame of `frame_len` bytes:
+    /// present offsets are within the frame, ordered `l3 <= l4 <= l7`, and an absent layer
+    /// has no later layer present. (Used by tests and the fuzz target.)
+    pub fn is_consistent(&self, frame_len: usize) -> bool {
+        let present = |o: u16| o != Self::ABSENT;
+        let within = |o: u16| !present(o) || usize::from(o) <= frame_len;
+        let ordered = |a: u16, b: u16| !present(b) || (present(a) && a <= b);
+        within(self.l3)
+            && within(self.l4)
+            && within(self.l7)
+            && ordered(self.l3, self.l4)
+            && ordered(self.l4, self.l7)
+    }
 }
 
 /// Why a frame is malformed (counted per port per reason, then dropped). Copy, small.
@@ -387,5 +401,7 @@ fn extract_nd(p: &icmpv6::Packet<&[u8]>, key: &mut FlowKey) -> Result<(), Malfor
     Ok(())
 }
 
+#[cfg(test)]
+mod proptests;
 #[cfg(test)]
 mod tests;
