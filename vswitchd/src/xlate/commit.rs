@@ -16,8 +16,8 @@
 //! bits keep the packet's own value). Fields that did not change are not written at all: the
 //! actions that wrote them already un-wildcarded them, so "no change" holds megaflow-wide.
 //!
-//! VLAN tags are compared innermost first; tags that differ are popped from `base` and the
-//! flow's are pushed, un-wildcarding every tag of the packet that was involved.
+//! VLAN tags are compared innermost first; tags that differ are popped from `base` (and
+//! matched exactly) and the flow's are pushed.
 
 use super::error::XlateError;
 use fastpath::action::{DpAction, Masked, SetEth, SetIpv4, SetIpv6, SetL4};
@@ -225,10 +225,17 @@ fn commit_vlan(
     if common == bn && common == fn_ {
         return Ok(());
     }
-    // Every tag of the packet took part in the decision (which ones are common, which are
-    // popped), so all of them are matched exactly.
-    wc.vlan_tci = 0xffff;
-    if bn == 2 {
+    // The number of tags was consulted; popped tags are rebuilt from the flow, so they are
+    // matched exactly. Tags kept in common were either untouched (equal for every packet) or
+    // edited by actions that un-wildcarded what they edited.
+    wc.vlan_tci |= VLAN_CFI;
+    if bn > 0 {
+        wc.vlan_tci_inner |= VLAN_CFI;
+    }
+    if bn > common {
+        wc.vlan_tci = 0xffff;
+    }
+    if bn == 2 && common == 0 {
         wc.vlan_tci_inner = 0xffff;
     }
     for _ in common..bn {
@@ -371,17 +378,19 @@ mod tests {
             run(&flow, &base, &mut wc).unwrap(),
             "push_vlan(vid=10,pcp=0)"
         );
-        assert_eq!(wc.vlan_tci, 0xffff);
+        assert_eq!(wc.vlan_tci, VLAN_CFI);
 
         // Modify: pop the old tag, push the new one.
         let mut tagged = base;
         tagged.vlan_tci = VLAN_CFI | (3 << 13) | 5;
         let mut flow = tagged;
         flow.vlan_tci = VLAN_CFI | (3 << 13) | 6;
+        let mut wc = FlowKey::default();
         assert_eq!(
-            run(&flow, &tagged, &mut FlowKey::default()).unwrap(),
+            run(&flow, &tagged, &mut wc).unwrap(),
             "pop_vlan,push_vlan(vid=6,pcp=3)"
         );
+        assert_eq!(wc.vlan_tci, 0xffff, "a popped tag is matched exactly");
 
         // Pop: untagged flow.
         let mut flow = tagged;
@@ -401,7 +410,7 @@ mod tests {
             run(&flow, &tagged, &mut wc).unwrap(),
             "push_vlan(tpid=0x88a8,vid=100,pcp=0)"
         );
-        assert_eq!(wc.vlan_tci, 0xffff);
+        assert_eq!(wc.vlan_tci, VLAN_CFI);
     }
 
     #[test]
