@@ -67,6 +67,8 @@ impl AfPacketConfig {
 struct Attached {
     fd: OwnedFd,
     ifindex: u32,
+    /// The interface MTU when attached, to recognise GSO frames without a vnet header.
+    mtu: usize,
 }
 
 /// Per-message receive state the kernel fills alongside the frame.
@@ -123,7 +125,8 @@ fn attach(cfg: &AfPacketConfig) -> Result<Attached, PortError> {
         sys::packet_add_promisc(raw, ifindex).map_err(|e| err("promiscuous mode", e))?;
     }
     sys::packet_bind(raw, ifindex).map_err(|e| err("bind", e))?;
-    Ok(Attached { fd, ifindex })
+    let mtu = sys::if_mtu(&cfg.name).map_err(|e| err("MTU", e))? as usize;
+    Ok(Attached { fd, ifindex, mtu })
 }
 
 /// Re-inserts the VLAN header the kernel moved into the skb. Returns false if the buffer has
@@ -220,8 +223,15 @@ impl AfPacketPort {
             self.stats.rx_errors += 1;
             return false;
         }
-        if !self.cfg.vnet_hdr
-            && aux.is_some_and(|a| a.tp_status & libc::TP_STATUS_CSUMNOTREADY != 0)
+        let mtu = self.sock.as_ref().map_or(usize::MAX, |s| s.mtu);
+        if self.cfg.vnet_hdr {
+            // The vnet header described any offload.
+        } else if pkt.len() > mtu + 14
+            && let Some(tso) = offload::infer_tso(pkt.data(), mtu)
+        {
+            // A GSO skb handed over whole: segment it to the MTU before it leaves.
+            pkt.offload = tso;
+        } else if aux.is_some_and(|a| a.tp_status & libc::TP_STATUS_CSUMNOTREADY != 0)
             && let Some((start, offset)) = offload::partial_checksum_offsets(pkt.data())
         {
             pkt.offload.needs_csum = true;

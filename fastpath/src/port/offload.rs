@@ -218,6 +218,29 @@ pub fn partial_checksum_offsets(frame: &[u8]) -> Option<(u16, u16)> {
     Some((lay.l4 as u16, offset))
 }
 
+/// For a frame received without a vnet header that is longer than the interface MTU allows
+/// (a TCP GSO skb handed over whole, as AF_PACKET does): the TSO offload state that cuts it into
+/// segments fitting `mtu`. `None` if the frame is not TCP over IP or already fits.
+pub fn infer_tso(frame: &[u8], mtu: usize) -> Option<Offload> {
+    let lay = parse_layout(frame).ok()?;
+    if lay.proto != ipproto::TCP || lay.end - lay.l3 <= mtu {
+        return None;
+    }
+    let mss = mtu.checked_sub(lay.payload - lay.l3).filter(|m| *m > 0)?;
+    Some(Offload {
+        needs_csum: true,
+        csum_start: lay.l4 as u16,
+        csum_offset: 16,
+        gso_type: if lay.ipv4 {
+            VNET_GSO_TCPV4
+        } else {
+            VNET_GSO_TCPV6
+        },
+        gso_size: u16::try_from(mss).ok()?,
+        hdr_len: lay.payload as u16,
+    })
+}
+
 /// Finishes a partial checksum in place: the ones'-complement sum from `csum_start` to the end
 /// of `frame` (which includes the pseudo-header sum already in the field), complemented, is
 /// written at `csum_start + csum_offset`.
@@ -855,6 +878,32 @@ mod tests {
             Ok::<(), OffloadDrop>(())
         });
         assert_eq!(too_small, Err(OffloadDrop::NoBuffer));
+    }
+
+    #[test]
+    fn infers_tso_for_oversized_tcp_frames() {
+        let data = payload(5000);
+        let frame = tcp_v4(&data, false);
+        let o = infer_tso(&frame, 1500).unwrap();
+        // 20 bytes of IPv4 and 32 of TCP (with timestamps) leave 1448 per 1500-byte packet.
+        assert_eq!(
+            (o.gso_type, o.gso_size, o.csum_start),
+            (VNET_GSO_TCPV4, 1448, 34)
+        );
+        let mut pkt = Packet::from_bytes(&frame);
+        pkt.offload = o;
+        let (mut pool, mut out) = (PacketPool::new(0, 2048), Vec::new());
+        assert_eq!(
+            finalize(&mut pkt, &mut pool, &mut out),
+            Ok(Finalized::Segmented(4))
+        );
+        assert_eq!(check_tcp_segments(&out, 1448).payload, data);
+        assert_eq!(infer_tso(&frame, 9000), None);
+        assert_eq!(
+            infer_tso(&tcp_v6(&payload(3000)), 1500).unwrap().gso_size,
+            1440
+        );
+        assert_eq!(infer_tso(&UDP_PARTIAL, 20), None);
     }
 
     proptest! {
