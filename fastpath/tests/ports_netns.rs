@@ -547,13 +547,21 @@ fn forward_until<T>(
                 (&mut *b, &mut *a)
             };
             let n = from.recv_batch(&mut bufs).unwrap();
-            for p in &mut bufs[..n] {
+            let direct =
+                to.accepts_offload() || bufs[..n].iter().all(|p| !offload::is_pending(&p.offload));
+            for p in &bufs[..n] {
                 rep.max_len = rep.max_len.max(p.len());
                 if p.offload.gso_type != 0 && p.offload.gso_size > 0 {
                     rep.gso_frames += 1;
                     assert_eq!(p.offload.gso_type & 0x7f, VNET_GSO_TCPV4, "{:?}", p.offload);
                 }
-                if to.accepts_offload() || !offload::is_pending(&p.offload) {
+            }
+            if direct {
+                to.send_batch(&bufs[..n]).unwrap();
+                continue;
+            }
+            for p in &mut bufs[..n] {
+                if !offload::is_pending(&p.offload) {
                     to.send_batch(std::slice::from_ref(p)).unwrap();
                     continue;
                 }
@@ -797,4 +805,134 @@ fn tap_survives_device_deletion() {
     let idx = fastpath::port::sys::if_index(&tap).unwrap();
     assert_ne!(idx, first_index);
     assert!(fastpath::port::sys::if_flags(&tap).unwrap() & libc::IFF_UP != 0);
+}
+
+/// A persistent TAP created by someone else is attached to (same device, offloads switched
+/// on), and survives the port being dropped.
+#[test]
+fn tap_attaches_to_persistent_device() {
+    if !system_ready() {
+        return;
+    }
+    let mut c = Cleanup::new();
+    let tap = c.link("pt");
+    ip(&["tuntap", "add", "mode", "tap", "name", &tap]);
+    let index = fastpath::port::sys::if_index(&tap).unwrap();
+    let port = TapPort::open(TapConfig {
+        vnet_hdr: true,
+        mtu: Some(9000),
+        ..TapConfig::new(&tap)
+    })
+    .unwrap();
+    assert!(port.accepts_offload());
+    assert_eq!(fastpath::port::sys::if_index(&tap).unwrap(), index);
+    assert_eq!(fastpath::port::sys::if_mtu(&tap).unwrap(), 9000);
+    drop(port);
+    assert_eq!(fastpath::port::sys::if_index(&tap).unwrap(), index);
+}
+
+/// An interface set administratively down makes the system port go down; `reopen` brings
+/// it back up (as a VM's tap, which starts down, needs).
+#[test]
+fn afpacket_reopens_after_link_down() {
+    if !system_ready() {
+        return;
+    }
+    let mut c = Cleanup::new();
+    let ns = c.netns("down");
+    let (host, _) = c.veth("l0", "l1", &ns, None);
+    let mut port = AfPacketPort::open(AfPacketConfig::new(&host)).unwrap();
+    let index = port.ifindex().unwrap();
+    ip(&["link", "set", &host, "down"]);
+    let mut bufs = buffers(4);
+    assert!(matches!(
+        port.recv_batch(&mut bufs),
+        Err(PortError::Gone(_))
+    ));
+    assert!(!port.is_up());
+    assert!(port.reopen());
+    assert_eq!(port.ifindex(), Some(index));
+    assert!(fastpath::port::sys::if_flags(&host).unwrap() & libc::IFF_UP != 0);
+    assert!(port.recv_batch(&mut bufs).is_ok());
+}
+
+/// Throughput of a TCP stream through a userspace forwarder between two namespaces, for each
+/// port kind: the I/O ceiling of the ports (no flow lookup). Run on demand:
+/// `cargo test --release -p fastpath --test ports_netns -- --ignored --nocapture throughput`.
+#[test]
+#[ignore = "measurement, not a check"]
+fn throughput_tcp_through_ports() {
+    if !system_ready() {
+        return;
+    }
+    const LEN: usize = 512 << 20;
+    for kind in ["tap+vnet", "tap-plain", "afpacket+vnet", "afpacket-plain"] {
+        let mut c = Cleanup::new();
+        let (na, nb) = (c.netns("tpa"), c.netns("tpb"));
+        let (mut pa, mut pb): (Box<dyn Port>, Box<dyn Port>) = if kind.starts_with("tap") {
+            let vnet_hdr = kind.ends_with("vnet");
+            let (ta, tb) = (c.link("ta"), c.link("tb"));
+            let a = TapPort::open(TapConfig {
+                vnet_hdr,
+                ..TapConfig::new(&ta)
+            })
+            .unwrap();
+            let b = TapPort::open(TapConfig {
+                vnet_hdr,
+                ..TapConfig::new(&tb)
+            })
+            .unwrap();
+            ip(&["link", "set", &ta, "netns", &na]);
+            ip(&["link", "set", &tb, "netns", &nb]);
+            ns_setup(&na, &ta, Some("10.231.40.1/24"));
+            ns_setup(&nb, &tb, Some("10.231.40.2/24"));
+            (Box::new(a), Box::new(b))
+        } else {
+            let vnet_hdr = kind.ends_with("vnet");
+            let (ha, _) = c.veth("ta", "tc", &na, Some("10.231.40.1/24"));
+            let (hb, _) = c.veth("tb", "td", &nb, Some("10.231.40.2/24"));
+            let cfg = |n: &str| AfPacketConfig {
+                vnet_hdr,
+                ..AfPacketConfig::new(n)
+            };
+            (
+                Box::new(AfPacketPort::open(cfg(&ha)).unwrap()),
+                Box::new(AfPacketPort::open(cfg(&hb)).unwrap()),
+            )
+        };
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let server = spawn_in(&nb, move || {
+            let l = std::net::TcpListener::bind(("10.231.40.2", 5002)).unwrap();
+            ready_tx.send(()).unwrap();
+            let (mut s, _) = l.accept().unwrap();
+            let start = Instant::now();
+            let mut buf = vec![0u8; 1 << 16];
+            let mut total = 0usize;
+            loop {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => total += n,
+                }
+            }
+            (total, start.elapsed())
+        });
+        ready_rx.recv().unwrap();
+        let client = spawn_in(&na, move || {
+            let mut s = std::net::TcpStream::connect(("10.231.40.2", 5002)).unwrap();
+            let chunk = vec![0x5au8; 1 << 20];
+            for _ in 0..LEN >> 20 {
+                s.write_all(&chunk).unwrap();
+            }
+        });
+        let rep = forward_until(&mut *pa, &mut *pb, &server, Duration::from_secs(120));
+        client.join().unwrap();
+        let (total, took) = server.join().unwrap();
+        assert_eq!(total, LEN);
+        eprintln!(
+            "{kind:>15}: {:.2} Gbit/s ({} MB in {:.2?}; {rep:?})",
+            total as f64 * 8.0 / took.as_secs_f64() / 1e9,
+            total >> 20,
+            took
+        );
+    }
 }
