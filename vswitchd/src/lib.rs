@@ -9,4 +9,5 @@
 //! ofproto (tables of rules) ─► classifier (lookup + wildcards) ─► xlate ─► fastpath::upcall
 //! ```
 
+pub mod ofctl;
 pub mod ofproto;
