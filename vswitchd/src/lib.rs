@@ -9,5 +9,8 @@
 //! ofproto (tables of rules) ─► classifier (lookup + wildcards) ─► xlate ─► fastpath::upcall
 //! ```
 
+pub mod classifier;
+pub mod mac_learning;
+pub mod normal;
 pub mod ofctl;
 pub mod ofproto;
