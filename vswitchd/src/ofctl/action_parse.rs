@@ -371,10 +371,13 @@ fn dst_field(what: &str, name: &str, m: &Match, ctx: Ctx) -> Result<FieldName, O
 }
 
 /// The prerequisite of a field named in an action: as in a match, except that the ICMP
-/// type/code names serve ICMPv4 and ICMPv6 alike (one storage, one printed name).
+/// type/code names serve ICMPv4 and ICMPv6 alike (one storage, one printed name), and
+/// `nw_src`/`nw_dst` name the IPv4 addresses only (an ARP flow writes `arp_spa`/`arp_tpa`),
+/// as OVS's set_field does.
 fn action_prereq(desc: &FieldName) -> Prereq {
     match desc.prereq {
         Prereq::Icmp | Prereq::Icmpv6 => Prereq::IcmpAny,
+        Prereq::Ipv4OrArp => Prereq::Ipv4,
         p => p,
     }
 }
@@ -769,6 +772,10 @@ mod tests {
         assert!(e.contains("16 bits") && e.contains("has 8"), "{e}");
         let e = parse_actions("set_field:80->tp_dst", &Match::CATCHALL, 0, &NoNames).unwrap_err();
         assert_eq!(e.to_string(), "set_field->tp_dst requires tcp, udp or sctp");
+        let mut arp = Match::CATCHALL;
+        arp.set_field(Field::DlType, ethertype::ARP as u128);
+        assert!(parse_actions("set_field:1.2.3.4->nw_src", &arp, 0, &NoNames).is_err());
+        assert!(parse_actions("set_field:1.2.3.4->arp_spa", &arp, 0, &NoNames).is_ok());
         let e = p("set_field:1->nw_proto").unwrap_err().to_string();
         assert!(e.contains("read-only"), "{e}");
         assert!(p("set_field:1->ct_mark").is_err());
