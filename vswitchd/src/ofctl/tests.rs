@@ -800,6 +800,43 @@ proptest! {
         prop_assert_eq!(again, key, "{} -> {}", text, printed);
     }
 
+    /// Valid flows with random bytes replaced, dropped or duplicated never panic the parser,
+    /// and whatever still parses prints and re-parses to itself.
+    #[test]
+    fn mutated_flows_never_panic(
+        entropy in prop::collection::vec(any::<u32>(), 64),
+        edits in prop::collection::vec((any::<prop::sample::Index>(), 0u8..3, prop::char::any()), 1..6),
+    ) {
+        let mut text: Vec<char> = gen_flow(&mut Draw(&entropy, 0), true).chars().collect();
+        for (at, kind, c) in edits {
+            if text.is_empty() {
+                break;
+            }
+            let i = at.index(text.len());
+            match kind {
+                0 => text[i] = c,
+                1 => { text.remove(i); }
+                _ => { let d = text[i]; text.insert(i, d); }
+            }
+        }
+        let text: String = text.into_iter().collect();
+        if let Ok(spec) = parse_flow(&text, &NoNames, FlowSyntax::Add) {
+            let printed = format_flow(&spec, &NoNames);
+            let again = parse_flow(&printed, &NoNames, FlowSyntax::Add)
+                .map_err(|e| TestCaseError::fail(format!("{text} -> {printed}: {e}")))?;
+            prop_assert_eq!(again, spec);
+        }
+        let _ = parse_packet(&text, &NoNames);
+    }
+
+    /// Arbitrary Unicode never panics the parsers.
+    #[test]
+    fn arbitrary_unicode_never_panics(s in any::<String>()) {
+        let _ = parse_flow(&s, &NoNames, FlowSyntax::Add);
+        let _ = parse_flow(&s, &NoNames, FlowSyntax::Modify);
+        let _ = parse_packet(&s, &NoNames);
+    }
+
     /// Arbitrary text never panics the parsers (they are fed by users and the network).
     #[test]
     fn arbitrary_text_never_panics(s in "[a-z_0-9=,:/()\\[\\]>.\\-+| ]{0,60}") {
