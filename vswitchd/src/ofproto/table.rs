@@ -294,6 +294,13 @@ mod tests {
     }
 
     #[test]
+    fn tables_and_rules_can_be_shared_across_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<FlowTables>();
+        send_sync::<Arc<Rule>>();
+    }
+
+    #[test]
     fn add_lookup_and_replace_resets_counters() {
         let mut t = tables(&[
             "priority=10,tcp,tp_dst=80,actions=output:1",
