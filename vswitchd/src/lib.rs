@@ -12,4 +12,5 @@
 pub mod classifier;
 pub mod mac_learning;
 pub mod normal;
+pub mod ofctl;
 pub mod ofproto;
