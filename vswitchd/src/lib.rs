@@ -12,5 +12,6 @@
 pub mod classifier;
 pub mod mac_learning;
 pub mod normal;
+pub mod ofctl;
 pub mod ofproto;
 pub mod xlate;
