@@ -14,4 +14,5 @@ pub mod mac_learning;
 pub mod normal;
 pub mod ofctl;
 pub mod ofproto;
+pub mod trace;
 pub mod xlate;

@@ -12,9 +12,234 @@
 //! Fields beyond the documented ones appear only when they carry something (a `notes` list,
 //! an `error`, the `resume` point of a recirculated pass).
 
-use crate::xlate::RecircPoint;
+use crate::mac_learning::MacTable;
+use crate::normal::{NormalPort, VlanMode};
+use crate::ofctl::{
+    FlowSyntax, NoNames, OfctlError, format_megaflow, format_packet, parse_flow, parse_packet,
+};
+use crate::ofproto::{FlowMod, FlowModError, FlowTables};
+use crate::xlate::{
+    LearningSwitch, PortKind, PortMap, RecircPoint, RecircTable, XBridge, XPort, XlateCtx,
+    translate,
+};
+use fastpath::action::format_actions;
+use fastpath::flow::FlowKey;
+use fastpath::flow::key::ct_state;
 use serde::Serialize;
+use std::collections::VecDeque;
 use std::fmt::Write as _;
+
+/// Recirculations a trace follows in a row before giving up (a `ct(table=N)` that always
+/// recirculates again would otherwise never end; the datapath bounds it the same way).
+pub const MAX_RECIRC_DEPTH: usize = 6;
+/// Passes a trace reports at most (forks multiply them).
+pub const MAX_PASSES: usize = 64;
+/// Ports an offline trace bridge may have.
+pub const MAX_OFFLINE_PORTS: u32 = 4096;
+/// OVS's ofproto/trace default state after a ct recirculation.
+pub const DEFAULT_CT_NEXT: u8 = ct_state::TRK | ct_state::NEW;
+
+/// Why an offline trace could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    /// A flow line did not parse.
+    #[error("flows line {line}: {source}")]
+    Flow { line: usize, source: OfctlError },
+    /// The flows parsed but the table refused them.
+    #[error("flows: {0}")]
+    Table(#[from] FlowModError),
+    /// The packet did not parse.
+    #[error("packet: {0}")]
+    Packet(OfctlError),
+    /// A `--ct-next` state did not parse.
+    #[error("bad --ct-next state '{0}': expected flags like 'trk,est' or '+trk+est' ({1})")]
+    CtState(String, &'static str),
+    /// `--ports` out of range.
+    #[error("--ports must be between 0 and {MAX_OFFLINE_PORTS}, not {0}")]
+    Ports(u32),
+}
+
+/// Parses a `--ct-next` state: flag names (`new est rel rpl inv trk snat dnat`) separated by
+/// `,`, `|` or given as `+flag`, or a number (`0x22`).
+pub fn parse_ct_state(s: &str) -> Result<u8, TraceError> {
+    let bad = |why| TraceError::CtState(s.to_string(), why);
+    let t = s.trim();
+    if let Some(hex) = t.strip_prefix("0x") {
+        return u8::from_str_radix(hex, 16).map_err(|_| bad("not an 8-bit hex number"));
+    }
+    if let Ok(n) = t.parse::<u8>() {
+        return Ok(n);
+    }
+    let mut bits = 0;
+    for name in t.split([',', '|', '+']).filter(|n| !n.is_empty()) {
+        let (_, bit) = ct_state::NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .ok_or_else(|| bad("unknown flag"))?;
+        bits |= bit;
+    }
+    if bits == 0 && !t.is_empty() {
+        return Err(bad("no flags"));
+    }
+    Ok(bits)
+}
+
+/// `ct_state` bits as `flag,flag` in OVS's flag order.
+pub fn format_ct_state(bits: u8) -> String {
+    let names: Vec<&str> = ct_state::NAMES
+        .iter()
+        .filter(|(_, b)| bits & b != 0)
+        .map(|(n, _)| *n)
+        .collect();
+    if names.is_empty() {
+        "0".into()
+    } else {
+        names.join(",")
+    }
+}
+
+/// Traces `key` (a datapath key, first pass) through `ctx`, following recirculations with
+/// the given conntrack states (then [`DEFAULT_CT_NEXT`]).
+pub fn trace_packet(ctx: &XlateCtx<'_>, key: &FlowKey, ct_next: &[u8]) -> TraceReport {
+    // Port numbers, not names, as ofproto/trace prints them (DESIGN §6).
+    let names = &NoNames;
+    let mut report = TraceReport {
+        flow: format_packet(key, names),
+        passes: Vec::new(),
+    };
+    let mut next_states = ct_next.iter().copied();
+    let mut queue: VecDeque<(FlowKey, Option<Resume>, usize)> = VecDeque::new();
+    queue.push_back((*key, None, 0));
+    while let Some((k, resume, level)) = queue.pop_front() {
+        if report.passes.len() >= MAX_PASSES {
+            break;
+        }
+        let mut t = Trace::new();
+        let result = translate(ctx, &k, Some(&mut t));
+        let mut pass = Pass {
+            steps: std::mem::take(&mut t.steps),
+            megaflow: None,
+            datapath_actions: "drop".into(),
+            outputs: Vec::new(),
+            error: None,
+            resume,
+        };
+        match result {
+            Ok(tr) => {
+                pass.megaflow = Some(format_megaflow(&k, &tr.mask));
+                pass.datapath_actions = format_actions(&tr.actions);
+                pass.outputs = t.outputs;
+                for rp in t.recircs {
+                    if level + 1 > MAX_RECIRC_DEPTH {
+                        pass.error = Some(format!(
+                            "recirculation depth exceeded ({MAX_RECIRC_DEPTH}); recirc({:#x}) not followed",
+                            rp.id
+                        ));
+                        continue;
+                    }
+                    let state = next_states.next().unwrap_or(DEFAULT_CT_NEXT);
+                    let next = recirculated(&rp, state);
+                    let resume = Resume {
+                        recirc_id: format!("{:#x}", rp.id),
+                        ct_state: format_ct_state(state),
+                        flow: format_packet(&next, names),
+                    };
+                    queue.push_back((next, Some(resume), level + 1));
+                }
+            }
+            Err(e) => pass.error = Some(e.to_string()),
+        }
+        report.passes.push(pass);
+    }
+    report
+}
+
+/// The packet as it comes back from conntrack: the recirculation id, the chosen state, the
+/// zone, and the mark / label a committing ct set. (NAT is not simulated: addresses stay.)
+fn recirculated(rp: &RecircPoint, state: u8) -> FlowKey {
+    let mut k = rp.packet;
+    k.recirc_id = rp.id;
+    k.ct_state = state;
+    k.ct_zone = rp.ct.zone;
+    if rp.ct.commit {
+        if let Some(m) = rp.ct.mark {
+            k.ct_mark = (k.ct_mark & !m.mask) | (m.value & m.mask);
+        }
+        if let Some(l) = rp.ct.label {
+            let old = u128::from_be_bytes(k.ct_label);
+            k.ct_label = ((old & !l.mask) | (l.value & l.mask)).to_be_bytes();
+        }
+    }
+    k.metadata = 0;
+    k.regs = [0; 16];
+    k
+}
+
+/// Offline trace: a bridge `br0` with ports `p1..pN` (OpenFlow port i = datapath port i), the
+/// flows in `flows_text` (one per line; blank lines and `#` comments skipped), and `packet`
+/// in trace flow syntax. `normal` is a learning switch over the ports (all trunks, empty table).
+pub fn offline_trace(
+    flows_text: &str,
+    n_ports: u32,
+    packet: &str,
+    ct_next: &[String],
+) -> Result<TraceReport, TraceError> {
+    if n_ports > MAX_OFFLINE_PORTS {
+        return Err(TraceError::Ports(n_ports));
+    }
+    let mut ports = PortMap::new();
+    for i in 1..=n_ports {
+        ports.insert(XPort {
+            ofport: i,
+            name: format!("p{i}"),
+            kind: PortKind::Datapath(i),
+        });
+    }
+    let mut mods = Vec::new();
+    for (i, line) in flows_text.lines().enumerate() {
+        let l = line.trim();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        let spec = parse_flow(l, &ports, FlowSyntax::Add).map_err(|source| TraceError::Flow {
+            line: i + 1,
+            source,
+        })?;
+        mods.push(FlowMod::add(spec));
+    }
+    let mut tables = FlowTables::new();
+    tables.apply(&mods, 0)?;
+    let states = ct_next
+        .iter()
+        .map(|s| parse_ct_state(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let key = parse_packet(packet, &ports).map_err(TraceError::Packet)?;
+    let normal = LearningSwitch::new(
+        ports
+            .iter()
+            .map(|p| NormalPort {
+                ofport: p.ofport,
+                vlan: VlanMode::TrunkAll,
+            })
+            .collect(),
+        MacTable::default(),
+    );
+    let recirc = RecircTable::new();
+    let ctx = XlateCtx {
+        bridge: XBridge {
+            name: "br0",
+            tables: &tables,
+            ports: &ports,
+            normal: Some(&normal),
+        },
+        peers: None,
+        recirc: &recirc,
+        credit: None,
+        may_learn: true,
+        now_ms: 0,
+    };
+    Ok(trace_packet(&ctx, &key, &states))
+}
 
 /// One table visit.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -40,6 +265,10 @@ pub struct Step {
     /// What xlate reported while running this rule's actions.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// For each note, when it was made: (number of steps recorded by then, sequence number),
+    /// so the text form prints notes and nested steps in the order they happened.
+    #[serde(skip)]
+    pub note_at: Vec<(usize, usize)>,
 }
 
 fn ser_cookie<S: serde::Serializer>(c: &u64, s: S) -> Result<S::Ok, S::Error> {
@@ -57,6 +286,8 @@ pub struct Trace {
     pub recircs: Vec<RecircPoint>,
     /// Index in `steps` of each rule whose actions are running, innermost last.
     open: Vec<usize>,
+    /// Notes made so far.
+    n_notes: usize,
 }
 
 impl Trace {
@@ -84,7 +315,10 @@ impl Trace {
             .copied()
             .or_else(|| self.steps.len().checked_sub(1));
         if let Some(i) = idx {
+            let at = (self.steps.len(), self.n_notes);
+            self.n_notes += 1;
             self.steps[i].notes.push(msg.into());
+            self.steps[i].note_at.push(at);
         }
     }
 }
@@ -139,9 +373,7 @@ impl TraceReport {
                 let _ = writeln!(s, "recirc({}) with ct_state={}", r.recirc_id, r.ct_state);
                 let _ = writeln!(s, "Flow: {}", r.flow);
             }
-            for step in &pass.steps {
-                write_step(&mut s, step);
-            }
+            write_steps(&mut s, &pass.steps);
             if let Some(e) = &pass.error {
                 let _ = writeln!(s, "Translation failed: {e}; the packet is dropped");
             }
@@ -158,6 +390,34 @@ impl TraceReport {
         // Serializing plain strings, numbers and vectors cannot fail.
         serde_json::to_string(self).unwrap_or_default()
     }
+}
+
+/// Writes the steps with each note after the steps that happened before it.
+fn write_steps(s: &mut String, steps: &[Step]) {
+    let mut notes: Vec<((usize, usize), &str, usize)> = steps
+        .iter()
+        .flat_map(|st| {
+            st.note_at
+                .iter()
+                .zip(&st.notes)
+                .map(move |(at, n)| (*at, n.as_str(), st.depth))
+        })
+        .collect();
+    notes.sort_by_key(|(at, _, _)| *at);
+    let mut pending = notes.into_iter().peekable();
+    for (i, step) in steps.iter().enumerate() {
+        while let Some((_, n, depth)) = pending.next_if(|((at, _), _, _)| *at <= i) {
+            write_note(s, depth, n);
+        }
+        write_step(s, step);
+    }
+    for (_, n, depth) in pending {
+        write_note(s, depth, n);
+    }
+}
+
+fn write_note(s: &mut String, depth: usize, note: &str) {
+    let _ = writeln!(s, "{}    >> {note}", "    ".repeat(depth));
 }
 
 fn write_step(s: &mut String, step: &Step) {
@@ -181,9 +441,6 @@ fn write_step(s: &mut String, step: &Step) {
             let _ = writeln!(s, " ─ {}", step.actions);
         }
     }
-    for n in &step.notes {
-        let _ = writeln!(s, "{indent}    >> {n}");
-    }
 }
 
 #[cfg(test)]
@@ -204,6 +461,7 @@ mod tests {
                         depth: 0,
                         bridge: None,
                         notes: vec![],
+                        note_at: vec![],
                     },
                     Step {
                         table: 1,
@@ -214,6 +472,7 @@ mod tests {
                         depth: 0,
                         bridge: None,
                         notes: vec![],
+                        note_at: vec![],
                     },
                 ],
                 megaflow: Some("recirc_id=0,eth,tcp,in_port=1,nw_src=10.0.1.0/24,nw_dst=10.0.0.0/24,nw_tos=0,nw_frag=no,tp_dst=80".into()),
@@ -261,6 +520,7 @@ Datapath actions: set(ipv4(tos=0x20/0xfc)),2
             depth: 0,
             bridge: None,
             notes: vec![],
+            note_at: vec![],
         });
         t.enter(Step {
             table: 1,
@@ -271,6 +531,7 @@ Datapath actions: set(ipv4(tos=0x20/0xfc)),2
             depth: 1,
             bridge: None,
             notes: vec![],
+            note_at: vec![],
         });
         t.leave();
         t.note("skipping output to input port");
@@ -315,7 +576,10 @@ Datapath actions: drop
         assert_eq!(report.to_text(), want);
         let v: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
         assert_eq!(v["passes"][0]["megaflow"], serde_json::Value::Null);
-        assert_eq!(v["passes"][0]["steps"][1]["priority"], serde_json::Value::Null);
+        assert_eq!(
+            v["passes"][0]["steps"][1]["priority"],
+            serde_json::Value::Null
+        );
         assert_eq!(
             v["passes"][0]["steps"][0]["notes"][0],
             "skipping output to input port"

@@ -8,7 +8,7 @@ use fastpath::flow::Field;
 /// A translation that could not be completed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum XlateError {
-    /// More than [`super::MAX_DEPTH`] nested `resubmit` / `goto_table` levels.
+    /// More than [`super::MAX_DEPTH`] nested resubmits to the same or an earlier table.
     #[error("resubmit depth exceeded ({0} levels)")]
     ResubmitDepthExceeded(usize),
     /// More than [`super::MAX_RESUBMITS`] table lookups in one translation.

@@ -82,12 +82,10 @@ pub fn prereqs_ok(field: Field, flow: &FlowKey, wc: &mut FlowMask) -> bool {
                 NdTll => &[136],
                 _ => &[135, 136],
             };
-            dl_type_is(flow, wc, &[ethertype::IPV6])
-                && proto_is(flow, wc, &[ipproto::ICMPV6])
-                && {
-                    wc.tp_src = 0xffff;
-                    types.contains(&flow.tp_src)
-                }
+            dl_type_is(flow, wc, &[ethertype::IPV6]) && proto_is(flow, wc, &[ipproto::ICMPV6]) && {
+                wc.tp_src = 0xffff;
+                types.contains(&flow.tp_src)
+            }
         }
         DlVlan | DlVlanPcp => {
             wc.vlan_tci |= VLAN_CFI;
@@ -128,7 +126,12 @@ pub fn set_field(
 }
 
 /// `load:value->dst`.
-pub fn load(flow: &mut FlowKey, wc: &mut FlowMask, value: u128, dst: &SubField) -> Result<(), Skip> {
+pub fn load(
+    flow: &mut FlowKey,
+    wc: &mut FlowMask,
+    value: u128,
+    dst: &SubField,
+) -> Result<(), Skip> {
     set_field(flow, wc, dst.field, value << dst.start, dst.mask())
 }
 
@@ -158,6 +161,9 @@ pub fn push_vlan(flow: &mut FlowKey, wc: &mut FlowMask, tpid: u16) -> Result<(),
             return Err(XlateError::TooManyVlans);
         }
         flow.vlan_tci_inner = flow.vlan_tci;
+    } else {
+        // An untagged packet has no inner tag, whatever the field holds.
+        flow.vlan_tci_inner = 0;
     }
     flow.vlan_tci = VLAN_CFI;
     flow.vlan_qinq = u8::from(tpid == ethertype::QINQ);
@@ -171,6 +177,7 @@ pub fn set_vlan(flow: &mut FlowKey, wc: &mut FlowMask, mask: u16, bits: u16) {
     wc.vlan_tci |= mask | VLAN_CFI;
     if !flow.has_vlan() {
         flow.vlan_tci = VLAN_CFI;
+        flow.vlan_tci_inner = 0;
         flow.vlan_qinq = 0;
     }
     flow.vlan_tci = (flow.vlan_tci & !mask) | (bits & mask) | VLAN_CFI;
@@ -242,9 +249,18 @@ mod tests {
         load(&mut k, &mut wc, 0xab, &sf(Field::Reg(0), 8, 15)).unwrap();
         assert_eq!(k.regs[0], 0xab00);
         assert_eq!(wc.regs[0], 0xff00);
-        move_field(&mut k, &mut wc, &sf(Field::NwSrc, 0, 7), &sf(Field::Reg(1), 16, 23)).unwrap();
+        move_field(
+            &mut k,
+            &mut wc,
+            &sf(Field::NwSrc, 0, 7),
+            &sf(Field::Reg(1), 16, 23),
+        )
+        .unwrap();
         assert_eq!(k.regs[1], 0x01_0000);
-        assert_eq!(wc.nw_src, 0xff, "source bits read by move are un-wildcarded");
+        assert_eq!(
+            wc.nw_src, 0xff,
+            "source bits read by move are un-wildcarded"
+        );
         assert_eq!(wc.regs[1], 0xff_0000);
     }
 
@@ -261,7 +277,10 @@ mod tests {
         assert_eq!(k.vlan_tci, VLAN_CFI);
         assert_eq!(k.vlan_tci_inner, VLAN_CFI | 10 | (5 << 13));
         assert_eq!(k.vlan_qinq, 1);
-        assert_eq!(push_vlan(&mut k, &mut wc, 0x8100), Err(XlateError::TooManyVlans));
+        assert_eq!(
+            push_vlan(&mut k, &mut wc, 0x8100),
+            Err(XlateError::TooManyVlans)
+        );
         pop_vlan(&mut k, &mut wc);
         assert_eq!(k.vlan_tci, VLAN_CFI | 10 | (5 << 13));
         assert_eq!(k.vlan_tci_inner, 0);

@@ -2,7 +2,7 @@
 //!
 //! An output commits pending header changes and emits the datapath port. As in OpenFlow, an
 //! output to the port the packet came in on is skipped unless it is the explicit `in_port`
-//! action; `flood` / `all` send to every other port in ascending OpenFlow number. A patch port
+//! action; `flood` / `all` send to every other port in ascending OpenFlow number (LOCAL last). A patch port
 //! is not a datapath port: output to it continues the translation in the peer bridge, as if the
 //! packet had been received on the peer port with fresh registers, metadata and conntrack state
 //! (OVS's `patch_port_output`); the OpenFlow view of the flow is restored afterwards, while the
@@ -13,11 +13,11 @@
 //! [`crate::normal::decide`] used by offline traces and usable by bridges. Its decision depends
 //! on the source and destination MACs and the outer VLAN, which are un-wildcarded.
 
+use super::XlateError;
 use super::{PortKind, Xlator, fields};
 use crate::mac_learning::MacTable;
 use crate::normal::{NormalDecision, NormalPort, decide};
 use crate::ofproto::action::ofpp;
-use super::XlateError;
 use fastpath::action::DpAction;
 use fastpath::flow::key::{VLAN_CFI, VLAN_PCP_MASK, VLAN_VID_MASK};
 use std::sync::Mutex;
@@ -114,7 +114,9 @@ impl Xlator<'_, '_> {
                 Ok(())
             }
             ofpp::TABLE | ofpp::ANY => {
-                self.note(|| format!("output to reserved port {port:#x} is not valid here; skipped"));
+                self.note(|| {
+                    format!("output to reserved port {port:#x} is not valid here; skipped")
+                });
                 Ok(())
             }
             _ => self.output(port, false),
@@ -128,7 +130,14 @@ impl Xlator<'_, '_> {
             return Ok(());
         }
         let Some(port) = self.bridge.ports.get(ofport) else {
-            self.note(|| format!("output to nonexistent port {ofport}; skipped"));
+            self.note(|| {
+                if ofport == ofpp::LOCAL {
+                    "output to nonexistent port LOCAL (this bridge has no local port); skipped"
+                        .into()
+                } else {
+                    format!("output to nonexistent port {ofport}; skipped")
+                }
+            });
             return Ok(());
         };
         match &port.kind {
@@ -141,21 +150,25 @@ impl Xlator<'_, '_> {
                 }
                 Ok(())
             }
-            PortKind::Patch { bridge, ofport: peer_port } => {
+            PortKind::Patch {
+                bridge,
+                ofport: peer_port,
+            } => {
                 let (bridge, peer_port) = (bridge.clone(), *peer_port);
                 self.patch_output(&bridge, peer_port)
             }
         }
     }
 
-    /// `flood` / `all`: every port but the input port.
+    /// `flood` / `all`: every port but the input port (the bridge's LOCAL port included, as
+    /// OVS; no port has flooding disabled here, so the two are the same).
     pub(super) fn flood(&mut self) -> Result<(), XlateError> {
         let ports: Vec<u32> = self
             .bridge
             .ports
             .iter()
             .map(|p| p.ofport)
-            .filter(|p| *p != self.flow.in_port && *p != ofpp::LOCAL)
+            .filter(|p| *p != self.flow.in_port)
             .collect();
         for p in ports {
             self.output(p, false)?;
@@ -180,8 +193,10 @@ impl Xlator<'_, '_> {
         self.flow.ct_label = [0; 16];
         self.bridge = peer_bridge;
         self.depth += 1;
+        self.nesting += 1;
         let r = self.xlate_table(0);
         self.depth -= 1;
+        self.nesting -= 1;
         self.bridge = saved_bridge;
         self.table = saved_table;
         self.flow = saved_flow;
@@ -197,7 +212,10 @@ impl Xlator<'_, '_> {
         self.wc.dl_src = [0xff; 6];
         self.wc.dl_dst = [0xff; 6];
         self.wc.vlan_tci |= VLAN_VID_MASK | VLAN_CFI;
-        let tag = self.flow.has_vlan().then_some(self.flow.vlan_tci & VLAN_VID_MASK);
+        let tag = self
+            .flow
+            .has_vlan()
+            .then_some(self.flow.vlan_tci & VLAN_VID_MASK);
         let decision = h.decide(
             self.flow.in_port,
             tag,
@@ -243,6 +261,7 @@ impl Xlator<'_, '_> {
                     };
                     if !self.flow.has_vlan() {
                         self.flow.vlan_qinq = 0;
+                        self.flow.vlan_tci_inner = 0;
                     }
                     self.flow.vlan_tci = VLAN_CFI | pcp | (vid & VLAN_VID_MASK);
                 }
