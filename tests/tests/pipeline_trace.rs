@@ -381,6 +381,96 @@ priority=95,ip,nw_frag=later,actions=output:2
 }
 
 #[test]
+fn every_match_field_family() {
+    // (rule match, a packet it matches, a packet it does not)
+    let cases = [
+        (
+            "dl_dst=00:00:00:00:00:02",
+            "dl_dst=00:00:00:00:00:02",
+            "dl_dst=00:00:00:00:00:03",
+        ),
+        ("dl_type=0x88cc", "dl_type=0x88cc", "ip"),
+        ("dl_vlan=7", "dl_vlan=7,ip", "dl_vlan=8,ip"),
+        (
+            "dl_vlan_pcp=5",
+            "dl_vlan=1,dl_vlan_pcp=5",
+            "dl_vlan=1,dl_vlan_pcp=4",
+        ),
+        ("vlan_tci=0x1000/0x1000", "dl_vlan=9,ip", "ip"),
+        (
+            "ip,nw_src=192.168.0.0/16",
+            "ip,nw_src=192.168.3.4",
+            "ip,nw_src=192.169.0.1",
+        ),
+        (
+            "ip,nw_dst=10.0.0.0/255.0.255.0",
+            "ip,nw_dst=10.1.0.9",
+            "ip,nw_dst=10.1.1.9",
+        ),
+        ("ip,nw_proto=47", "ip,nw_proto=47", "ip,nw_proto=46"),
+        ("ip,ip_dscp=46", "ip,nw_tos=184", "ip,nw_tos=180"),
+        ("ip,nw_ecn=3", "ip,nw_ecn=3", "ip,nw_ecn=1"),
+        ("ip,nw_ttl=5", "ip,nw_ttl=5", "ip,nw_ttl=6"),
+        ("ip,nw_frag=first", "ip,nw_frag=first", "ip,nw_frag=no"),
+        ("tcp,tp_dst=443", "tcp,tp_dst=443", "tcp,tp_dst=444"),
+        (
+            "tcp,tcp_flags=+fin",
+            "tcp,tcp_flags=fin|ack",
+            "tcp,tcp_flags=ack",
+        ),
+        ("udp,udp_dst=53", "udp,udp_dst=53", "udp,udp_dst=54"),
+        ("sctp,sctp_src=9", "sctp,sctp_src=9", "sctp,sctp_src=10"),
+        (
+            "icmp,icmp_code=3",
+            "icmp,icmp_type=3,icmp_code=3",
+            "icmp,icmp_type=3,icmp_code=1",
+        ),
+        (
+            "icmp6,icmpv6_type=128",
+            "icmp6,icmpv6_type=128",
+            "icmp6,icmpv6_type=129",
+        ),
+        (
+            "ipv6,ipv6_dst=fd00::1",
+            "ipv6,ipv6_dst=fd00::1",
+            "ipv6,ipv6_dst=fd00::2",
+        ),
+        (
+            "arp,arp_sha=00:00:00:00:00:05",
+            "arp,arp_sha=00:00:00:00:00:05",
+            "arp,arp_sha=00:00:00:00:00:06",
+        ),
+        (
+            "arp,arp_spa=10.0.0.1",
+            "arp,arp_spa=10.0.0.1",
+            "arp,arp_spa=10.0.0.2",
+        ),
+        (
+            "ct_state=+trk+est,ct_zone=3",
+            "ip,ct_state=+trk+est,ct_zone=3",
+            "ip,ct_state=+trk+est,ct_zone=4",
+        ),
+        (
+            "ct_mark=0x5/0xf",
+            "ip,ct_state=+trk,ct_mark=0x15",
+            "ip,ct_state=+trk,ct_mark=0x16",
+        ),
+        (
+            "ct_label=0x1/0x1",
+            "ip,ct_state=+trk,ct_label=0x3",
+            "ip,ct_state=+trk,ct_label=0x2",
+        ),
+    ];
+    for (m, hit, miss) in cases {
+        let flows = format!("{m},actions=output:2");
+        let (_, a) = first_pass(&flows, &format!("in_port=1,{hit}"));
+        assert_eq!(a, "2", "{m} should match {hit}");
+        let (_, a) = first_pass(&flows, &format!("in_port=1,{miss}"));
+        assert_eq!(a, "drop", "{m} should not match {miss}");
+    }
+}
+
+#[test]
 fn conntrack_recirculation_with_ct_next() {
     let flows = "\
 table=0,priority=10,ip,ct_state=-trk,actions=ct(table=1,zone=5)
