@@ -204,9 +204,10 @@ pub fn extract_fresh(frame: &[u8], in_port: u32) -> (FlowKey, Extracted) {
     (key, ex)
 }
 
-/// Offsets fit in u16 because frames do (`packet::MAX_FRAME` is below 64 KiB + 256; a frame
-/// longer than 64 KiB cannot have its headers past 64 KiB in practice, and if it did the
-/// offset saturates to "absent" rather than wrapping).
+/// A byte offset as stored in [`HeaderOffsets`]. Headers start within the first 64 KiB of any
+/// real frame; a larger offset (only possible in a GSO super-packet with a huge IPv6
+/// extension chain) saturates to "absent" rather than wrapping, which keeps the ordering
+/// invariant because every later offset saturates too.
 fn offset(at: usize) -> u16 {
     u16::try_from(at).unwrap_or(HeaderOffsets::ABSENT)
 }
@@ -249,7 +250,7 @@ fn extract_l2(
     match ty {
         ethertype::IPV4 => extract_ipv4(rest, at, key, offsets),
         ethertype::IPV6 => extract_ipv6(rest, at, key, offsets),
-        ethertype::ARP => extract_arp(rest, key),
+        ethertype::ARP | arp::ETHERTYPE_RARP => extract_arp(rest, key),
         _ => Ok(()),
     }
 }

@@ -237,6 +237,12 @@ fn arp() {
     other[1] = 6;
     let (k, ex) = extract_fresh(&eth(&[], 0x0806, &other), 1);
     assert_eq!((ex.malformed, k.nw_src, k.arp_sha), (None, 0, [0; 6]));
+    // Reverse ARP has the same format.
+    let (k, ex) = extract_fresh(&eth(&[], 0x8035, &arp), 1);
+    assert_eq!(
+        (ex.malformed, k.dl_type, k.nw_proto, k.arp_sha),
+        (None, 0x8035, 2, SRC)
+    );
     // Truncated.
     let (k, ex) = extract_fresh(&eth(&[], 0x0806, &arp[..27]), 1);
     assert_eq!(
