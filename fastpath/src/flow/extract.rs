@@ -15,6 +15,12 @@
 //! frame. Frames the switch simply does not look into (802.3/LLC, unknown EtherTypes, unknown
 //! IP protocols, non-Ethernet ARP, non-first fragments) are not malformed.
 //!
+//! Where OVS would keep a partial key and forward (a TCP header shorter than its data
+//! offset, a cut L4 header, a bad ND option), this module reports a reason instead, because
+//! DESIGN §9 drops malformed packets. The fields themselves follow OVS, including its quirks:
+//! a non-first IPv6 fragment has `nw_proto` 44 (its upper layer is not in this fragment),
+//! IPv4 later fragments keep their protocol, and ARP opcodes above 255 read as 0.
+//!
 //! # Invariants
 //!
 //! - Never panics, for any input (the views' no-panic contract, plus a fuzz target and a
