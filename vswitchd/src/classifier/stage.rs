@@ -122,10 +122,17 @@ pub fn eq_in_words(a: &FlowKey, b: &FlowKey, words: &[MaskedWord]) -> bool {
 /// Starting value of every running hash.
 pub const HASH_BASIS: u64 = 0x243f_6a88_85a3_08d3;
 
-/// Folds one word into a running hash (cheap; [`finish`] does the avalanche).
+/// Folds word `w` found at key word `idx` into a running hash.
+///
+/// Each word is salted by its position and folded through a 64x64->128 multiply on its own,
+/// and the results are summed, so the words of a key hash in parallel rather than through a
+/// dependent chain; [`finish`] does the avalanche. Collisions only cost time (every probe
+/// compares keys), never correctness.
 #[inline]
-pub fn add(h: u64, w: u64) -> u64 {
-    (h.rotate_left(5) ^ w).wrapping_mul(0x517c_c1b7_2722_0a95)
+pub fn add(h: u64, idx: usize, w: u64) -> u64 {
+    let x = w ^ (idx as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let p = (x as u128) * 0x5851_f42d_4c95_7f2d_u128;
+    h.wrapping_add((p as u64) ^ ((p >> 64) as u64))
 }
 
 /// Folds the masked words of `key` into a running hash.
@@ -133,7 +140,7 @@ pub fn add(h: u64, w: u64) -> u64 {
 pub fn add_words(mut h: u64, key: &FlowKey, words: &[MaskedWord]) -> u64 {
     let k = key.words();
     for mw in words {
-        h = add(h, k[mw.idx] & mw.mask);
+        h = add(h, mw.idx, k[mw.idx] & mw.mask);
     }
     h
 }
@@ -160,8 +167,8 @@ impl core::hash::Hasher for PrehashedHasher {
     }
     #[inline]
     fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = add(self.0, *b as u64);
+        for (i, b) in bytes.iter().enumerate() {
+            self.0 = add(self.0, i, *b as u64);
         }
     }
     #[inline]

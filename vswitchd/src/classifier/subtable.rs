@@ -12,8 +12,9 @@
 //! after each non-final stage an index of "masked key up to here" hashes may prove the same
 //! (un-wildcarding only the stages so far). When an index says exactly one entry shares the
 //! packet's key so far, that entry is checked directly and, if it differs, one differing bit
-//! suffices to tell the megaflow apart from it. Before the L4 stage the subtable's ports trie
-//! may prove that no rule's ports match, un-wildcarding only the port bits it looked at.
+//! suffices to tell the megaflow apart from it. When the final probe misses, the subtable's
+//! ports trie may prove that no rule's ports match, un-wildcarding only the port bits it looked
+//! at (checked after the probe, as OVS does, because hits are the common case).
 //!
 //! # Invariants
 //!
@@ -44,6 +45,8 @@ pub type RuleRef = (u64, u32);
 #[derive(Debug)]
 struct Entry {
     key: FlowKey,
+    /// `rules[0]`, kept inline so a probe does not chase the vector's pointer.
+    head: RuleRef,
     /// Rules, highest rank first. Empty only while the entry is on the free list.
     rules: Vec<RuleRef>,
     /// Next entry with the same final hash.
@@ -66,7 +69,7 @@ struct StageInfo {
     cum_words: Vec<MaskedWord>,
     /// Bit `i` set: check classifier trie `i` before this stage.
     tries: u8,
-    /// Check the ports trie before this stage.
+    /// This stage holds the ports (then it is the final stage): consult the ports trie on a miss.
     ports: bool,
     /// Stage hash -> entries (unused for the final stage).
     index: HashMap<u64, IndexSlot, Prehashed>,
@@ -230,9 +233,10 @@ impl Subtable {
             Some(e) => e,
             None => self.new_entry(key, &stage_hashes, h),
         };
-        let rules = &mut self.entries[e as usize].rules;
-        let pos = rules.partition_point(|(r, _)| *r > rank);
-        rules.insert(pos, (rank, rule));
+        let entry = &mut self.entries[e as usize];
+        let pos = entry.rules.partition_point(|(r, _)| *r > rank);
+        entry.rules.insert(pos, (rank, rule));
+        entry.head = entry.rules[0];
         self.ranks.insert(rank);
         if let Some(p) = &mut self.ports {
             let v = p.value(key);
@@ -243,6 +247,7 @@ impl Subtable {
     fn new_entry(&mut self, key: &FlowKey, stage_hashes: &[u64; N_STAGES], h: u64) -> u32 {
         let entry = Entry {
             key: *key,
+            head: (0, NIL),
             rules: Vec::with_capacity(1),
             next: NIL,
         };
@@ -270,10 +275,13 @@ impl Subtable {
     pub fn remove(&mut self, key: &FlowKey, rank: u64) -> Option<u32> {
         let (stage_hashes, h) = self.hashes(key);
         let e = self.find_entry(h, key)?;
-        let rules = &mut self.entries[e as usize].rules;
-        let pos = rules.iter().position(|(r, _)| *r == rank)?;
-        let (_, rule) = rules.remove(pos);
-        let now_empty = rules.is_empty();
+        let entry = &mut self.entries[e as usize];
+        let pos = entry.rules.iter().position(|(r, _)| *r == rank)?;
+        let (_, rule) = entry.rules.remove(pos);
+        let now_empty = entry.rules.is_empty();
+        if let Some(head) = entry.rules.first() {
+            entry.head = *head;
+        }
         self.ranks.remove(&rank);
         if let Some(p) = &mut self.ports {
             let v = p.value(key);
@@ -326,7 +334,7 @@ impl Subtable {
         while id != NIL {
             let e = &self.entries[id as usize];
             if eq_in_words(flow, &e.key, &self.mask_words) {
-                return e.rules.first().copied();
+                return Some(e.head);
             }
             id = e.next;
         }
@@ -353,9 +361,6 @@ impl Subtable {
             if st.tries != 0 && self.trie_skip(si, flow, wc, tries) {
                 return None;
             }
-            if st.ports && self.ports_skip(si, flow, wc) {
-                return None;
-            }
             h = add_words(h, flow, &self.hash_words[pos..st.hash_end]);
             pos = st.hash_end;
             if si + 1 == n {
@@ -373,6 +378,12 @@ impl Subtable {
             }
         }
         let found = self.probe(finish(h), flow);
+        // On a miss, the ports trie may show that no rule's ports match (the ports are in the
+        // final stage): then the earlier stages and the port bits it consulted suffice.
+        if found.is_none() && n > 0 && self.stages[n - 1].ports && self.ports_skip(n - 1, flow, wc)
+        {
+            return None;
+        }
         or_words(wc, &self.mask_words);
         found
     }
@@ -456,7 +467,7 @@ impl Subtable {
         match first_diff {
             None => {
                 or_words(wc, &self.mask_words);
-                entry.rules.first().copied()
+                Some(entry.head)
             }
             Some((idx, diff)) => {
                 wc.words_mut()[idx] |= diff & diff.wrapping_neg();
