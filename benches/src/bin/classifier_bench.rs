@@ -82,9 +82,11 @@ struct Args {
 fn parse_args() -> Result<Args, String> {
     let v: Vec<String> = std::env::args().skip(1).collect();
     if v.len() != 5 {
-        return Err("usage: classifier-bench N_RULES N_PRIORITIES N_SUBTABLES N_THREADS \
+        return Err(
+            "usage: classifier-bench N_RULES N_PRIORITIES N_SUBTABLES N_THREADS \
                     N_LOOKUPS"
-            .into());
+                .into(),
+        );
     }
     let num = |i: usize, what: &str| -> Result<usize, String> {
         match v[i].parse::<usize>() {
