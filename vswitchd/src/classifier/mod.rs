@@ -38,6 +38,7 @@ mod linear;
 mod prefix;
 mod stage;
 mod subtable;
+mod table;
 mod trie;
 
 #[cfg(test)]
