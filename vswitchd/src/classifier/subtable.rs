@@ -44,7 +44,7 @@ const NIL: u32 = u32::MAX;
 pub type RuleRef = (u64, u32);
 
 /// Rules sharing one masked key.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Entry {
     /// `rules[0]`, kept inline so a probe does not chase the vector's pointer.
     head: RuleRef,
@@ -62,7 +62,7 @@ struct IndexSlot {
 }
 
 /// One non-empty stage of the subtable's mask.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct StageInfo {
     /// `hash_words[..hash_end]` covers this stage and all earlier ones.
     hash_end: usize,
@@ -77,7 +77,7 @@ struct StageInfo {
 }
 
 /// A per-subtable trie over the masked `tp_src:tp_dst` pair of each rule.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct PortsTrie {
     trie: PrefixTrie,
     /// The subtable's mask on the pair.
@@ -94,7 +94,7 @@ impl PortsTrie {
 }
 
 /// All rules with one mask.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Subtable {
     mask: FlowMask,
     /// Non-zero words of the mask, in key order.
