@@ -8,14 +8,14 @@
 //! one a lookup can return from it.
 //!
 //! With wildcard tracking the probe still comes first: a hit needs the whole mask anyway. Only
-//! a miss runs the staged explanation (see [`super::stage`]): before each stage the
-//! prefix tries may prove the subtable cannot match (un-wildcarding only the trie's bits);
-//! after each non-final stage an index of "masked key up to here" hashes may prove the same
-//! (un-wildcarding only the stages so far). When an index says exactly one entry shares the
-//! packet's key so far, that entry is checked directly and, if it differs, one differing bit
-//! suffices to tell the megaflow apart from it. When the final probe misses, the subtable's
-//! ports trie may prove that no rule's ports match, un-wildcarding only the port bits it looked
-//! at (checked after the probe, as OVS does, because hits are the common case).
+//! a miss runs the staged explanation (see [`super::stage`]): after each non-final stage an
+//! index of "masked key up to here" hashes may prove the subtable cannot match, un-wildcarding
+//! only the stages so far — or, if a prefix trie shows that no rule's prefix on a field of that
+//! stage matches, only the earlier stages and the trie's prefix bits. When an index says
+//! exactly one entry shares the packet's key so far, that entry is checked directly, and one
+//! bit where it differs suffices to tell the megaflow apart from it. When the final stage
+//! misses, the tries on its fields and the subtable's ports trie may prove that no rule can
+//! match, un-wildcarding only the earlier stages and the bits the trie looked at.
 //!
 //! # Invariants
 //!
@@ -401,16 +401,14 @@ impl Subtable {
         tries: &mut TrieCtx<'_>,
     ) {
         let n = self.stages.len();
-        for (si, st) in self.stages.iter().enumerate() {
-            if st.tries != 0 && self.trie_skip(si, flow, wc, tries) {
-                return;
-            }
-            if si + 1 == n {
-                break;
-            }
+        for (si, st) in self.stages[..n.saturating_sub(1)].iter().enumerate() {
             match st.index.get(finish(stage_hashes[si])) {
                 None => {
-                    or_words(wc, &st.cum_words);
+                    // Only now can a trie help: had the index hit, some rule would agree with
+                    // the packet through this stage, prefix included, and no trie could skip.
+                    if st.tries == 0 || !self.trie_skip(si, flow, wc, tries) {
+                        or_words(wc, &st.cum_words);
+                    }
                     return;
                 }
                 Some(slot) if slot.count == 1 => {
@@ -420,10 +418,16 @@ impl Subtable {
                 Some(_) => {}
             }
         }
-        // The final stage missed. If its ports cannot match any rule's, the earlier stages and
-        // the port bits the ports trie consulted suffice.
-        if n > 0 && self.stages[n - 1].ports && self.ports_skip(n - 1, flow, wc) {
-            return;
+        // The final stage missed (the probe did). A trie on one of its fields, or the ports
+        // trie, may prove that with fewer bits than the whole mask.
+        if let Some(last) = n.checked_sub(1) {
+            let st = &self.stages[last];
+            if st.tries != 0 && self.trie_skip(last, flow, wc, tries) {
+                return;
+            }
+            if st.ports && self.ports_skip(last, flow, wc) {
+                return;
+            }
         }
         or_words(wc, &self.mask_words);
     }
