@@ -12,6 +12,7 @@
 //! is tested without sockets.
 
 pub mod action;
+pub mod cache;
 pub mod flow;
 pub mod packet;
 pub mod port;
