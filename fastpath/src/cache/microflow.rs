@@ -107,7 +107,7 @@ impl MicroflowCache {
                 x ^= x >> 17;
                 x ^= x << 5;
                 self.rng = x;
-                x % n == 0
+                x.is_multiple_of(n)
             }
         }
     }
