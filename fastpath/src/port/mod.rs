@@ -9,6 +9,8 @@
 //! Ports move packets in batches: one call receives or sends up to a batch, so that syscalls are
 //! amortised.
 
+pub mod dummy;
+
 use crate::packet::Packet;
 use std::os::fd::RawFd;
 
