@@ -571,9 +571,13 @@ impl Datapath {
 
         let mut found: [Option<&Arc<MegaflowEntry>>; megaflow::MAX_BATCH] =
             [None; megaflow::MAX_BATCH];
+        // Hash the whole batch first, then probe: the probes' cache misses then overlap
+        // instead of each waiting for its own hash.
+        for (h, k) in hashes[..n].iter_mut().zip(&keys[..n]) {
+            *h = emc_hasher.hash_dp(k);
+        }
         let mut want = 0u32;
         for i in 0..n {
-            hashes[i] = emc_hasher.hash_dp(&keys[i]);
             found[i] = emc.lookup(&keys[i], hashes[i]);
             if found[i].is_none() {
                 want |= 1 << i;
