@@ -12,6 +12,8 @@
 //! is tested without sockets.
 
 pub mod action;
+pub mod cache;
+pub mod dpif;
 pub mod flow;
 pub mod packet;
 pub mod port;

@@ -12,6 +12,11 @@ pub use format::{DisplayActions, format_actions};
 
 use std::net::IpAddr;
 
+pub mod checksum;
+pub mod execute;
+
+pub use execute::{ActionDrop, ConntrackHook, ExecEnv, Headers, PacketMeta, execute};
+
 /// A value and the bits of it to write (mask 0 = field untouched).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Masked<T> {
