@@ -70,9 +70,11 @@ impl Default for DataplaneConfig {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1);
-        let mut dp = DpConfig::default();
         // TAP ports exchange 64 KB offloaded segments: buffers must hold them.
-        dp.buffer_capacity = fastpath::packet::MAX_FRAME;
+        let dp = DpConfig {
+            buffer_capacity: fastpath::packet::MAX_FRAME,
+            ..DpConfig::default()
+        };
         DataplaneConfig {
             pmd_threads: cores,
             dp,
