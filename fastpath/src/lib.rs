@@ -12,6 +12,7 @@
 //! is tested without sockets.
 
 pub mod action;
+pub mod conntrack;
 pub mod flow;
 pub mod packet;
 pub mod port;
