@@ -156,3 +156,224 @@ mod tests {
         assert_eq!(parse_quoted(&f, &v), Err(CtInvalid::BadIcmpError));
     }
 }
+
+/// Queries and related errors end to end, including NAT of quoted headers.
+#[cfg(test)]
+mod frame_tests {
+    use super::super::key::tests::{commit, ipv4_frame, ipv6_frame, run, tcp, track};
+    use super::super::{Conntrack, ConntrackConfig, CtInvalid, CtVerdict};
+    use crate::action::{CtAction, NatSpec};
+    use crate::flow::key::ct_state::*;
+
+    const A: [u8; 4] = [10, 0, 0, 1];
+    const B: [u8; 4] = [10, 0, 0, 2];
+    const N: [u8; 4] = [192, 0, 2, 1];
+    const R: [u8; 4] = [10, 0, 0, 254];
+
+    fn echo(ty: u8, id: u16) -> Vec<u8> {
+        let mut m = vec![ty, 0, 0, 0, (id >> 8) as u8, id as u8, 0, 1];
+        m.extend_from_slice(b"ping");
+        m
+    }
+
+    /// An ICMP(v6) error of `ty`/`code` quoting `quoted` (an IP packet).
+    fn error(ty: u8, code: u8, quoted: &[u8]) -> Vec<u8> {
+        let mut m = vec![ty, code, 0, 0, 0, 0, 0, 0];
+        m.extend_from_slice(quoted);
+        m
+    }
+
+    fn v6(last: u8) -> [u8; 16] {
+        let mut a = [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        a[15] = last;
+        a
+    }
+
+    #[test]
+    fn echo_request_and_reply() {
+        let ct = Conntrack::new(ConntrackConfig::default());
+        let (v, k) = run(&ct, &mut ipv4_frame(1, A, B, &echo(8, 9)), &commit(0), 0);
+        assert_eq!((v, k.ct_state), (CtVerdict::Committed, TRK | NEW));
+        let (_, k) = run(&ct, &mut ipv4_frame(1, B, A, &echo(0, 9)), &track(0), 1);
+        assert_eq!(k.ct_state, TRK | EST | RPL);
+        let (_, k) = run(&ct, &mut ipv4_frame(1, A, B, &echo(8, 9)), &track(0), 2);
+        assert_eq!(k.ct_state, TRK | EST);
+        // A reply with another id has no request: invalid.
+        let (v, _) = run(&ct, &mut ipv4_frame(1, B, A, &echo(0, 10)), &track(0), 3);
+        assert_eq!(v, CtVerdict::Invalid(CtInvalid::IcmpNoConn));
+        // Untracked types (router solicitation) are invalid.
+        let (v, _) = run(&ct, &mut ipv4_frame(1, A, B, &echo(10, 0)), &commit(0), 3);
+        assert_eq!(v, CtVerdict::Invalid(CtInvalid::IcmpUnsupported));
+        assert_eq!(
+            ct.dump(None)[0].to_string(),
+            "icmp,orig=(src=10.0.0.1,dst=10.0.0.2,id=9,type=8,code=0),\
+             reply=(src=10.0.0.2,dst=10.0.0.1,id=9,type=0,code=0)"
+        );
+    }
+
+    #[test]
+    fn icmpv6_echo_and_neighbour_discovery() {
+        let ct = Conntrack::new(ConntrackConfig::default());
+        let (v, _) = run(
+            &ct,
+            &mut ipv6_frame(58, v6(1), v6(2), &echo(128, 3)),
+            &commit(0),
+            0,
+        );
+        assert_eq!(v, CtVerdict::Committed);
+        let (_, k) = run(
+            &ct,
+            &mut ipv6_frame(58, v6(2), v6(1), &echo(129, 3)),
+            &track(0),
+            0,
+        );
+        assert_eq!(k.ct_state, TRK | EST | RPL);
+        let mut ns = vec![135, 0, 0, 0, 0, 0, 0, 0];
+        ns.extend_from_slice(&v6(2));
+        let (v, _) = run(&ct, &mut ipv6_frame(58, v6(1), v6(2), &ns), &commit(0), 0);
+        assert_eq!(v, CtVerdict::Invalid(CtInvalid::IcmpUnsupported));
+    }
+
+    #[test]
+    fn errors_are_related_in_either_direction() {
+        let ct = Conntrack::new(ConntrackConfig::default());
+        let syn = ipv4_frame(6, A, B, &tcp(40000, 80, 1, 0, 0x002, 1000, b""));
+        run(&ct, &mut syn.clone(), &commit(0), 0);
+        // Port unreachable from B about A's SYN: travels in the reply direction.
+        let (v, k) = run(
+            &ct,
+            &mut ipv4_frame(1, B, A, &error(3, 3, &syn[14..])),
+            &track(0),
+            1,
+        );
+        assert_eq!((v, k.ct_state), (CtVerdict::Tracked, TRK | REL | RPL));
+        // Time exceeded from a router, quoting only 8 bytes of TCP.
+        let (_, k) = run(
+            &ct,
+            &mut ipv4_frame(1, R, A, &error(11, 0, &syn[14..42])),
+            &track(0),
+            1,
+        );
+        assert_eq!(k.ct_state, TRK | REL | RPL);
+        // An error A sends about a packet from B travels in the original direction.
+        let synack = ipv4_frame(6, B, A, &tcp(80, 40000, 9, 2, 0x012, 1000, b""));
+        let (_, k) = run(
+            &ct,
+            &mut ipv4_frame(1, A, B, &error(3, 3, &synack[14..])),
+            &track(0),
+            1,
+        );
+        assert_eq!(k.ct_state, TRK | REL);
+        // An error about nothing we track, or in another zone.
+        let other = ipv4_frame(6, A, B, &tcp(40001, 80, 1, 0, 0x002, 1000, b""));
+        let (v, _) = run(
+            &ct,
+            &mut ipv4_frame(1, B, A, &error(3, 3, &other[14..])),
+            &track(0),
+            1,
+        );
+        assert_eq!(v, CtVerdict::Invalid(CtInvalid::RelatedNoConn));
+        let (v, _) = run(
+            &ct,
+            &mut ipv4_frame(1, B, A, &error(3, 3, &syn[14..])),
+            &track(5),
+            1,
+        );
+        assert_eq!(v, CtVerdict::Invalid(CtInvalid::RelatedNoConn));
+        assert_eq!(ct.stats().related, 3);
+    }
+
+    fn snat_to(addr: [u8; 4]) -> CtAction {
+        CtAction {
+            commit: true,
+            nat: Some(NatSpec {
+                src: Some(true),
+                addrs: Some((addr.into(), addr.into())),
+                ports: None,
+            }),
+            ..CtAction::default()
+        }
+    }
+
+    #[test]
+    fn related_error_is_un_natted_inside_and_out() {
+        let ct = Conntrack::new(ConntrackConfig::default());
+        let payload = b"some data";
+        let orig = ipv4_frame(6, A, B, &tcp(40000, 80, 1, 0, 0x002, 1000, payload));
+        let natted = ipv4_frame(6, N, B, &tcp(40000, 80, 1, 0, 0x002, 1000, payload));
+        let mut f = orig.clone();
+        let (_, k) = run(&ct, &mut f, &snat_to(N), 0);
+        assert_eq!(k.ct_state, TRK | NEW | SNAT);
+        assert_eq!(f, natted, "first packet source-NATed with valid checksums");
+        // A router's "fragmentation needed" about the translated packet, sent to N.
+        let mut err = ipv4_frame(1, R, N, &error(3, 4, &natted[14..]));
+        let expected = ipv4_frame(1, R, A, &error(3, 4, &orig[14..]));
+        let nat_only = CtAction {
+            nat: Some(NatSpec {
+                src: None,
+                addrs: None,
+                ports: None,
+            }),
+            ..CtAction::default()
+        };
+        let (v, k) = run(&ct, &mut err, &nat_only, 1);
+        assert_eq!(
+            (v, k.ct_state),
+            (CtVerdict::Tracked, TRK | REL | RPL | DNAT)
+        );
+        assert_eq!(
+            err, expected,
+            "outer dst, quoted src and every checksum restored"
+        );
+        // Without `nat` in the action, the error is related but left alone.
+        let mut err = ipv4_frame(1, R, N, &error(3, 4, &natted[14..]));
+        let (_, k) = run(&ct, &mut err, &track(0), 1);
+        assert_eq!(k.ct_state, TRK | REL | RPL);
+        assert_eq!(err, ipv4_frame(1, R, N, &error(3, 4, &natted[14..])));
+    }
+
+    #[test]
+    fn related_icmpv6_error_with_dnat() {
+        let ct = Conntrack::new(ConntrackConfig::default());
+        let (client, vip, server) = (v6(1), v6(0x80), v6(0x99));
+        let dnat = CtAction {
+            commit: true,
+            zone: 4,
+            nat: Some(NatSpec {
+                src: Some(false),
+                addrs: Some((server.into(), server.into())),
+                ports: Some((8080, 8080)),
+            }),
+            ..CtAction::default()
+        };
+        let mut f = ipv6_frame(
+            17,
+            client,
+            vip,
+            &super::super::key::tests::udp(5000, 53, b"q"),
+        );
+        let (_, k) = run(&ct, &mut f, &dnat, 0);
+        assert_eq!(k.ct_state, TRK | NEW | DNAT);
+        let to_server = ipv6_frame(
+            17,
+            client,
+            server,
+            &super::super::key::tests::udp(5000, 8080, b"q"),
+        );
+        assert_eq!(f, to_server);
+        // The server answers "port unreachable"; the client must see it from the VIP.
+        let mut err = ipv6_frame(58, server, client, &error(1, 4, &to_server[14..]));
+        let to_vip = ipv6_frame(
+            17,
+            client,
+            vip,
+            &super::super::key::tests::udp(5000, 53, b"q"),
+        );
+        let expected = ipv6_frame(58, vip, client, &error(1, 4, &to_vip[14..]));
+        let mut action = dnat;
+        action.commit = false;
+        let (_, k) = run(&ct, &mut err, &action, 1);
+        assert_eq!(k.ct_state, TRK | REL | RPL | SNAT);
+        assert_eq!(err, expected);
+    }
+}

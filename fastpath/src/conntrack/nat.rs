@@ -469,3 +469,200 @@ pub(crate) mod tests {
         }
     }
 }
+
+/// SNAT / DNAT end to end: bindings, ranges, stability, un-NAT of replies, exhaustion.
+#[cfg(test)]
+mod frame_tests {
+    use super::super::key::tests::{ipv4_frame, ipv6_frame, run, tcp, track, udp};
+    use super::super::{Conntrack, ConntrackConfig, CtVerdict};
+    use crate::action::{CtAction, NatSpec};
+    use crate::flow::key::ct_state::*;
+    use proptest::prelude::*;
+    use std::net::IpAddr;
+
+    const B: [u8; 4] = [10, 0, 0, 2];
+
+    fn nat(src: bool, lo: [u8; 4], hi: [u8; 4], ports: Option<(u16, u16)>) -> CtAction {
+        CtAction {
+            commit: true,
+            nat: Some(NatSpec {
+                src: Some(src),
+                addrs: Some((lo.into(), hi.into())),
+                ports,
+            }),
+            ..CtAction::default()
+        }
+    }
+
+    fn nat_only() -> CtAction {
+        CtAction {
+            nat: Some(NatSpec {
+                src: None,
+                addrs: None,
+                ports: None,
+            }),
+            ..CtAction::default()
+        }
+    }
+
+    fn ip4(f: &[u8], at: usize) -> [u8; 4] {
+        f[at..at + 4].try_into().unwrap()
+    }
+
+    #[test]
+    fn snat_with_address_and_port_ranges_is_stable_and_replies_are_un_natted() {
+        let ct = Conntrack::new(ConntrackConfig::default());
+        let action = nat(true, [192, 0, 2, 1], [192, 0, 2, 3], Some((2000, 2010)));
+        let client = [10, 0, 0, 1];
+        let mut f = ipv4_frame(6, client, B, &tcp(40000, 80, 1, 0, 0x002, 1000, b""));
+        let (v, k) = run(&ct, &mut f, &action, 0);
+        assert_eq!((v, k.ct_state), (CtVerdict::Committed, TRK | NEW | SNAT));
+        let (src, sport) = (ip4(&f, 26), u16::from_be_bytes([f[34], f[35]]));
+        assert!((1..=3).contains(&src[3]) && src[..3] == [192, 0, 2]);
+        assert!((2000..=2010).contains(&sport));
+        assert_eq!(
+            f,
+            ipv4_frame(6, src, B, &tcp(sport, 80, 1, 0, 0x002, 1000, b""))
+        );
+        // The reply to the translated endpoint is translated back (+dnat: its dst changed).
+        let mut r = ipv4_frame(6, B, src, &tcp(80, sport, 9, 2, 0x012, 1000, b""));
+        let (_, k) = run(&ct, &mut r, &nat_only(), 1);
+        assert_eq!(k.ct_state, TRK | EST | RPL | DNAT);
+        assert_eq!(
+            r,
+            ipv4_frame(6, B, client, &tcp(80, 40000, 9, 2, 0x012, 1000, b""))
+        );
+        // Later packets keep the same binding, even with `nat` alone.
+        let mut f2 = ipv4_frame(6, client, B, &tcp(40000, 80, 2, 10, 0x010, 1000, b"x"));
+        let (_, k) = run(&ct, &mut f2, &nat_only(), 2);
+        assert_eq!(k.ct_state, TRK | EST | SNAT);
+        assert_eq!(
+            f2,
+            ipv4_frame(6, src, B, &tcp(sport, 80, 2, 10, 0x010, 1000, b"x"))
+        );
+        // A `ct` without `nat` tracks but does not translate.
+        let mut f3 = ipv4_frame(6, client, B, &tcp(40000, 80, 2, 10, 0x010, 1000, b"y"));
+        let copy = f3.clone();
+        assert_eq!(run(&ct, &mut f3, &track(0), 3).1.ct_state, TRK | EST);
+        assert_eq!(f3, copy);
+        let d = ct.dump(None);
+        assert_eq!(d[0].reply.dst_ip(), IpAddr::from(src));
+    }
+
+    #[test]
+    fn snat_keeps_the_port_when_free_and_moves_it_on_collision() {
+        let ct = Conntrack::new(ConntrackConfig::default());
+        let action = nat(true, [192, 0, 2, 1], [192, 0, 2, 1], None);
+        let mut seen = std::collections::HashSet::new();
+        for host in 1..=4u8 {
+            let mut f = ipv4_frame(17, [10, 1, 0, host], B, &udp(5353, 53, b"q"));
+            run(&ct, &mut f, &action, 0);
+            assert_eq!(ip4(&f, 26), [192, 0, 2, 1]);
+            let sport = u16::from_be_bytes([f[34], f[35]]);
+            if host == 1 {
+                assert_eq!(sport, 5353, "original port kept when free");
+            }
+            assert!(sport >= 1024, "moved within the original port's class");
+            assert!(seen.insert(sport), "bindings are unique");
+        }
+    }
+
+    #[test]
+    fn port_range_exhaustion_refuses_the_commit() {
+        let ct = Conntrack::new(ConntrackConfig::default());
+        let action = nat(true, [192, 0, 2, 9], [192, 0, 2, 9], Some((3000, 3003)));
+        for host in 1..=5u8 {
+            let mut f = ipv4_frame(17, [10, 1, 0, host], B, &udp(7, 53, b"q"));
+            let copy = f.clone();
+            let (v, k) = run(&ct, &mut f, &action, 0);
+            if host <= 4 {
+                assert_eq!(v, CtVerdict::Committed);
+            } else {
+                assert_eq!((v, k.ct_state), (CtVerdict::NatFailed, TRK | NEW));
+                assert_eq!(f, copy, "not translated");
+            }
+        }
+        let s = ct.stats();
+        assert_eq!((s.entries, s.nat_failures), (4, 1));
+        assert_eq!(ct.zone_limit(0).count, 4);
+        // A range of the wrong family fails too.
+        let mut f = ipv6_frame(17, [1; 16], [2; 16], &udp(7, 53, b"q"));
+        assert_eq!(run(&ct, &mut f, &action, 0).0, CtVerdict::NatFailed);
+    }
+
+    #[test]
+    fn dnat_to_a_server_and_back() {
+        let ct = Conntrack::new(ConntrackConfig::default());
+        let (client, vip, server) = ([172, 16, 0, 5], [10, 0, 0, 100], [10, 0, 1, 7]);
+        let action = nat(false, server, server, Some((8080, 8080)));
+        let mut f = ipv4_frame(6, client, vip, &tcp(50000, 80, 1, 0, 0x002, 1000, b""));
+        let (_, k) = run(&ct, &mut f, &action, 0);
+        assert_eq!(k.ct_state, TRK | NEW | DNAT);
+        assert_eq!(
+            f,
+            ipv4_frame(6, client, server, &tcp(50000, 8080, 1, 0, 0x002, 1000, b""))
+        );
+        let mut r = ipv4_frame(6, server, client, &tcp(8080, 50000, 7, 2, 0x012, 1000, b""));
+        let (_, k) = run(&ct, &mut r, &nat_only(), 1);
+        assert_eq!(k.ct_state, TRK | EST | RPL | SNAT);
+        assert_eq!(
+            r,
+            ipv4_frame(6, vip, client, &tcp(80, 50000, 7, 2, 0x012, 1000, b""))
+        );
+    }
+
+    #[test]
+    fn udp_without_checksum_keeps_it_zero() {
+        let ct = Conntrack::new(ConntrackConfig::default());
+        let mut f = ipv4_frame(17, [10, 0, 0, 1], B, &udp(1, 2, b"z"));
+        f[14 + 20 + 6] = 0;
+        f[14 + 20 + 7] = 0;
+        run(
+            &ct,
+            &mut f,
+            &nat(true, [192, 0, 2, 1], [192, 0, 2, 1], Some((9, 9))),
+            0,
+        );
+        assert_eq!(&f[40..42], &[0, 0]);
+        assert_eq!(ip4(&f, 26), [192, 0, 2, 1]);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// NAT's incremental checksums equal a full recomputation, for TCP and UDP over IPv4
+        /// and IPv6, SNAT and DNAT, any addresses, ports and payload.
+        #[test]
+        fn nat_checksums_match_full_recomputation(
+            v6 in any::<bool>(), is_tcp in any::<bool>(), snat in any::<bool>(),
+            a in any::<[u8; 16]>(), b in any::<[u8; 16]>(), to in any::<[u8; 16]>(),
+            sport in 1u16.., dport in 1u16.., to_port in 1u16..,
+            payload in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            prop_assume!(a != b && to != a && to != b);
+            let ct = Conntrack::new(ConntrackConfig { shards: Some(1), ..ConntrackConfig::default() });
+            let proto = if is_tcp { 6 } else { 17 };
+            let l4 = |s, d, p: &[u8]| if is_tcp { tcp(s, d, 1, 0, 0x002, 1000, p) } else { udp(s, d, p) };
+            let addr = |x: [u8; 16]| -> IpAddr {
+                if v6 { x.into() } else { <[u8; 4]>::try_from(&x[..4]).unwrap().into() }
+            };
+            prop_assume!(v6 || (a[..4] != b[..4] && to[..4] != a[..4] && to[..4] != b[..4]));
+            let frame = |s: [u8; 16], d: [u8; 16], sp, dp| {
+                if v6 {
+                    ipv6_frame(proto, s, d, &l4(sp, dp, &payload))
+                } else {
+                    ipv4_frame(proto, s[..4].try_into().unwrap(), d[..4].try_into().unwrap(), &l4(sp, dp, &payload))
+                }
+            };
+            let action = CtAction {
+                commit: true,
+                nat: Some(NatSpec { src: Some(snat), addrs: Some((addr(to), addr(to))), ports: Some((to_port, to_port)) }),
+                ..CtAction::default()
+            };
+            let mut f = frame(a, b, sport, dport);
+            let (v, _) = run(&ct, &mut f, &action, 0);
+            prop_assert_eq!(v, CtVerdict::Committed);
+            let expected = if snat { frame(to, b, to_port, dport) } else { frame(a, to, sport, to_port) };
+            prop_assert_eq!(f, expected);
+        }
+    }
+}

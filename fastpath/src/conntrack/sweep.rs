@@ -159,3 +159,144 @@ impl Drop for Sweeper {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::key::tests::{commit, ipv4_frame, run, tcp, track, udp};
+    use super::super::{ConnTuple, ConntrackConfig, CtVerdict, TimeoutClass, Timeouts};
+    use super::*;
+    use crate::flow::key::ct_state::*;
+
+    const A: [u8; 4] = [10, 0, 0, 1];
+    const B: [u8; 4] = [10, 0, 0, 2];
+
+    fn a2b(sport: u16) -> Vec<u8> {
+        ipv4_frame(17, A, B, &udp(sport, 53, b"q"))
+    }
+
+    #[test]
+    fn udp_expires_after_its_timeout_and_is_swept() {
+        let ct = Conntrack::new(ConntrackConfig {
+            shards: Some(4),
+            ..ConntrackConfig::default()
+        });
+        run(&ct, &mut a2b(1), &commit(0), 0);
+        // Refreshed by a second one-way packet at t=10 s: udp_single (60 s).
+        run(&ct, &mut a2b(1), &track(0), 10_000);
+        assert_eq!(
+            run(&ct, &mut a2b(1), &track(0), 69_999).0,
+            CtVerdict::Tracked
+        );
+        // Answered at 69.999 s: udp_multiple (30 s) from then on.
+        run(
+            &ct,
+            &mut ipv4_frame(17, B, A, &udp(53, 1, b"a")),
+            &track(0),
+            69_999,
+        );
+        assert_eq!(ct.sweep(99_998, usize::MAX), 0);
+        assert_eq!(ct.dump_at(None, 99_998).len(), 1);
+        // Expired: lookups no longer see it, even before the sweeper runs.
+        let (v, k) = run(&ct, &mut a2b(1), &track(0), 99_999);
+        assert_eq!((v, k.ct_state), (CtVerdict::New, TRK | NEW));
+        assert!(ct.dump_at(None, 99_999).is_empty());
+        assert_eq!(ct.len(), 1, "still counted until swept");
+        assert_eq!(ct.sweep(99_999, usize::MAX), 1);
+        assert!(ct.is_empty());
+        assert!(ct.dump(None).is_empty());
+        assert_eq!(ct.stats().expired, 1);
+    }
+
+    #[test]
+    fn commit_replaces_an_expired_unswept_entry() {
+        let ct = Conntrack::new(ConntrackConfig::default());
+        run(&ct, &mut a2b(1), &commit(0), 0);
+        assert_eq!(
+            run(&ct, &mut a2b(1), &commit(0), 60_000).0,
+            CtVerdict::Committed
+        );
+        assert_eq!(ct.len(), 1);
+        assert_eq!(ct.dump(None).len(), 1);
+        assert_eq!(ct.stats().expired, 1);
+    }
+
+    #[test]
+    fn zone_timeout_policy_overrides_the_default() {
+        let ct = Conntrack::new(ConntrackConfig::default());
+        ct.set_zone_timeouts(
+            3,
+            Some(&Timeouts::default().with(TimeoutClass::TcpSynSent, 2)),
+        )
+        .unwrap();
+        let syn = || ipv4_frame(6, A, B, &tcp(1, 2, 100, 0, 0x002, 1000, b""));
+        run(&ct, &mut syn(), &commit(3), 0);
+        run(&ct, &mut syn(), &commit(4), 0);
+        assert_eq!(ct.sweep(2_000, usize::MAX), 1);
+        assert_eq!(ct.dump(None)[0].zone, 4);
+        assert_eq!(ct.sweep(30_000, usize::MAX), 1);
+        assert_eq!(ct.timeouts(3).get(TimeoutClass::TcpSynSent), 2);
+        assert_eq!(ct.timeout_policies().1.len(), 1);
+    }
+
+    #[test]
+    fn sweep_is_incremental_within_its_budget() {
+        let ct = Conntrack::new(ConntrackConfig {
+            shards: Some(64),
+            ..ConntrackConfig::default()
+        });
+        for p in 0..1000 {
+            run(&ct, &mut a2b(p), &commit(0), 0);
+        }
+        // 2000 slots over 64 shards: a budget of 100 covers a few shards per call.
+        let first = ct.sweep(60_000, 100);
+        assert!(first > 0 && first < 200, "{first}");
+        let mut total = first;
+        let mut calls = 1;
+        while total < 1000 {
+            total += ct.sweep(60_000, 100);
+            calls += 1;
+            assert!(calls < 100);
+        }
+        assert_eq!(total, 1000);
+        assert!(ct.is_empty());
+        assert_eq!(ct.sweep(60_000, 0), 0);
+    }
+
+    #[test]
+    fn flush_by_tuple_in_either_direction() {
+        let ct = Conntrack::new(ConntrackConfig::default());
+        run(&ct, &mut a2b(1), &commit(0), 0);
+        run(&ct, &mut a2b(2), &commit(0), 0);
+        let reply = ConnTuple::new(0, 17, B.into(), A.into(), 53, 2);
+        ct.flush(Some(9), Some(&reply));
+        assert_eq!(ct.len(), 2, "zone mismatch: nothing flushed");
+        ct.flush(None, Some(&reply));
+        assert_eq!(ct.len(), 1);
+        assert_eq!(ct.dump(None)[0].orig.sport, 1);
+        assert_eq!(ct.stats().removed, 1);
+    }
+
+    #[test]
+    fn background_sweeper_expires_connections() {
+        let ct = Arc::new(Conntrack::new(ConntrackConfig::default()));
+        run(&ct, &mut a2b(1), &commit(0), 0);
+        let clock = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let c = Arc::clone(&clock);
+        let s = Sweeper::spawn(
+            Arc::clone(&ct),
+            Duration::from_millis(1),
+            10_000,
+            move || c.load(Ordering::Relaxed),
+        )
+        .unwrap();
+        clock.store(61_000, Ordering::Relaxed);
+        for _ in 0..2000 {
+            if ct.is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        drop(s);
+        assert!(ct.is_empty());
+    }
+}
