@@ -17,3 +17,4 @@ pub mod flow;
 pub mod packet;
 pub mod port;
 pub mod upcall;
+pub mod wire;

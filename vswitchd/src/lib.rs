@@ -9,4 +9,7 @@
 //! ofproto (tables of rules) ─► classifier (lookup + wildcards) ─► xlate ─► fastpath::upcall
 //! ```
 
+pub mod classifier;
+pub mod mac_learning;
+pub mod normal;
 pub mod ofproto;
