@@ -4,7 +4,7 @@
 //!
 //! A connection ([`Conn`]) is one heap object holding its two tuples (immutable once published)
 //! and a small mutex around its mutable state. The table indexes it twice, by its original
-//! and by its reply tuple, in `2^k` shards chosen by the high bits of the tuple's hash. Each
+//! and by its reply tuple, in `2^k` shards chosen by middle bits of the tuple's hash. Each
 //! shard is a `Mutex<HashTable<Slot>>` (hashbrown's raw table: the hash is computed once per
 //! packet, with a per-instance random `ahash` key, and used both to pick the shard and inside
 //! it); a slot is just `(Arc<Conn>, is_reply)`, 16 bytes, because the tuple to compare is in
@@ -189,7 +189,8 @@ impl Limits {
 /// The sharded two-way index.
 pub(crate) struct ConnTable {
     shards: Box<[Shard]>,
-    shift: u32,
+    /// `shards.len() - 1` (a power of two minus one).
+    shard_mask: usize,
     hasher: ahash::RandomState,
     pub limits: Limits,
 }
@@ -209,7 +210,7 @@ impl ConnTable {
             shards: (0..n)
                 .map(|_| Shard(Mutex::new(HashTable::new())))
                 .collect(),
-            shift: 64 - n.trailing_zeros(),
+            shard_mask: n - 1,
             hasher: ahash::RandomState::new(),
             limits,
         }
@@ -226,8 +227,11 @@ impl ConnTable {
 
     #[inline]
     fn shard_index(&self, hash: u64) -> usize {
-        // `shift` is 64 for a single shard; checked_shr keeps that case at index 0.
-        hash.checked_shr(self.shift).unwrap_or(0) as usize
+        // Bits 32.. pick the shard. hashbrown uses the low bits for the bucket and the top 7
+        // bits as the tag it compares before touching an entry; taking the shard from either
+        // would make every entry of a shard share them (clustered buckets, or useless tags and
+        // a connection dereference on every probe).
+        (hash >> 32) as usize & self.shard_mask
     }
 
     pub(crate) fn lock_shard(&self, idx: usize) -> MutexGuard<'_, HashTable<Slot>> {
