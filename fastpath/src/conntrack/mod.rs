@@ -50,9 +50,10 @@ pub use sweep::Sweeper;
 pub use tcp::{PeerState, TcpConn};
 pub use timeouts::{TimeoutClass, TimeoutError, Timeouts};
 
-use crate::action::CtAction;
+use crate::action::{ConntrackHook, CtAction, Headers, PacketMeta};
 use crate::flow::FlowKey;
 use crate::flow::key::{ct_state, ipproto};
+use crate::packet::Packet;
 use key::{L4, PacketView};
 use nat::Target;
 use table::{Conn, ConnState, ConnTable, Datagram, InsertError, LimitHit, Limits, ProtoState};
@@ -332,6 +333,41 @@ impl fmt::Debug for Conntrack {
     }
 }
 
+/// The conntrack fields a `ct` action produces.
+#[derive(Clone, Copy, Debug, Default)]
+struct CtResult {
+    state: u8,
+    zone: u16,
+    mark: u32,
+    label: [u8; 16],
+}
+
+/// The datapath's hook: the action executor calls this for every `ct` action.
+impl ConntrackHook for Conntrack {
+    fn execute(
+        &self,
+        packet: &mut Packet,
+        headers: &Headers,
+        meta: &mut PacketMeta,
+        action: &CtAction,
+        now_ms: u64,
+    ) {
+        let mut out = CtResult::default();
+        // An absent L3 header (`ABSENT` = u16::MAX) lies beyond any frame: `+trk+inv`.
+        self.track(
+            packet.data_mut(),
+            usize::from(headers.l3),
+            &mut out,
+            action,
+            now_ms,
+        );
+        meta.ct_state = out.state;
+        meta.ct_zone = out.zone;
+        meta.ct_mark = out.mark;
+        meta.ct_label = out.label;
+    }
+}
+
 fn apply_masked_mark(st: &mut ConnState, action: &CtAction) {
     if let Some(m) = action.mark {
         st.mark = (st.mark & !m.mask) | (m.value & m.mask);
@@ -356,23 +392,26 @@ impl Conntrack {
         }
     }
 
-    fn invalid(&self, key: &mut FlowKey, zone: u16, reason: CtInvalid) -> CtVerdict {
-        self.write_key(key, zone, ct_state::TRK | ct_state::INV, 0, [0; 16]);
+    fn invalid(&self, out: &mut CtResult, zone: u16, reason: CtInvalid) -> CtVerdict {
+        self.write_key(out, zone, ct_state::TRK | ct_state::INV, 0, [0; 16]);
         bump(&self.counters.invalid[reason as usize]);
         CtVerdict::Invalid(reason)
     }
 
-    fn write_key(&self, key: &mut FlowKey, zone: u16, state: u8, mark: u32, label: [u8; 16]) {
-        key.ct_state = state;
-        key.ct_zone = zone;
-        key.ct_mark = mark;
-        key.ct_label = label;
+    fn write_key(&self, out: &mut CtResult, zone: u16, state: u8, mark: u32, label: [u8; 16]) {
+        *out = CtResult {
+            state,
+            zone,
+            mark,
+            label,
+        };
     }
 
     /// Runs one packet through conntrack as the `ct` action does. See the module docs for the
     /// resulting `ct_state`. `frame` is the Ethernet frame, `l3` the IP header offset (`_l4` is
     /// recomputed here, as conntrack must also walk IPv6 extension headers); NAT rewrites the
-    /// frame in place with checksums fixed.
+    /// frame in place with checksums fixed. Writes `ct_state`, `ct_zone`, `ct_mark` and
+    /// `ct_label` into `key`.
     pub fn execute(
         &self,
         frame: &mut [u8],
@@ -382,13 +421,30 @@ impl Conntrack {
         action: &CtAction,
         now_ms: u64,
     ) -> CtVerdict {
+        let mut out = CtResult::default();
+        let verdict = self.track(frame, l3, &mut out, action, now_ms);
+        key.ct_state = out.state;
+        key.ct_zone = out.zone;
+        key.ct_mark = out.mark;
+        key.ct_label = out.label;
+        verdict
+    }
+
+    fn track(
+        &self,
+        frame: &mut [u8],
+        l3: usize,
+        out: &mut CtResult,
+        action: &CtAction,
+        now_ms: u64,
+    ) -> CtVerdict {
         let zone = action.zone;
         let v = match key::parse(frame, l3, zone) {
             Ok(v) => v,
-            Err(reason) => return self.invalid(key, zone, reason),
+            Err(reason) => return self.invalid(out, zone, reason),
         };
         if v.l4kind == L4::IcmpError {
-            return self.execute_related(frame, &v, key, action, now_ms);
+            return self.execute_related(frame, &v, out, action, now_ms);
         }
         let hash = self.table.hash(&v.tuple);
         let want_nat = action.nat.is_some();
@@ -410,7 +466,7 @@ impl Conntrack {
                     let done = nat::rewrite_packet(frame, &v, &Target::from_other_direction(other));
                     bits |= nat_bits(done);
                 }
-                self.write_key(key, zone, ct_state::TRK | bits, mark, label);
+                self.write_key(out, zone, ct_state::TRK | bits, mark, label);
                 CtVerdict::Tracked
             }
             Some(Hit::Invalid {
@@ -419,16 +475,16 @@ impl Conntrack {
                 label,
             }) => {
                 bump(&self.counters.invalid[reason as usize]);
-                self.write_key(key, zone, ct_state::TRK | ct_state::INV, mark, label);
+                self.write_key(out, zone, ct_state::TRK | ct_state::INV, mark, label);
                 CtVerdict::Invalid(reason)
             }
             Some(Hit::Reopen(old)) => {
                 if self.table.kill(&old) {
                     bump(&self.counters.removed);
                 }
-                self.execute_new(frame, &v, hash, key, action, now_ms)
+                self.execute_new(frame, &v, hash, out, action, now_ms)
             }
-            None => self.execute_new(frame, &v, hash, key, action, now_ms),
+            None => self.execute_new(frame, &v, hash, out, action, now_ms),
         }
     }
 
@@ -531,7 +587,7 @@ impl Conntrack {
         frame: &mut [u8],
         v: &PacketView,
         hash: u64,
-        key: &mut FlowKey,
+        out: &mut CtResult,
         action: &CtAction,
         now_ms: u64,
     ) -> CtVerdict {
@@ -539,24 +595,24 @@ impl Conntrack {
         let proto = match v.l4kind {
             L4::Tcp(seg) => {
                 if tcp::invalid_flags(seg.flags) {
-                    return self.invalid(key, zone, CtInvalid::TcpFlags);
+                    return self.invalid(out, zone, CtInvalid::TcpFlags);
                 }
                 if !tcp::valid_new(&seg) {
-                    return self.invalid(key, zone, CtInvalid::TcpNotNew);
+                    return self.invalid(out, zone, CtInvalid::TcpNotNew);
                 }
                 ProtoState::Tcp(TcpConn::new(&seg))
             }
             L4::Udp => ProtoState::Udp(Datagram::default()),
             L4::IcmpQuery { is_request: true } => ProtoState::Icmp(Datagram::default()),
             L4::IcmpQuery { is_request: false } => {
-                return self.invalid(key, zone, CtInvalid::IcmpNoConn);
+                return self.invalid(out, zone, CtInvalid::IcmpNoConn);
             }
             L4::Other => ProtoState::Other(Datagram::default()),
-            L4::IcmpError => return self.invalid(key, zone, CtInvalid::RelatedNoConn),
+            L4::IcmpError => return self.invalid(out, zone, CtInvalid::RelatedNoConn),
         };
         let new = ct_state::TRK | ct_state::NEW;
         if !action.commit {
-            self.write_key(key, zone, new, 0, [0; 16]);
+            self.write_key(out, zone, new, 0, [0; 16]);
             return CtVerdict::New;
         }
         if let Err(hit) = self.table.limits.reserve(zone) {
@@ -564,7 +620,7 @@ impl Conntrack {
                 LimitHit::Global => &self.counters.global_limit_drops,
                 LimitHit::Zone => &self.counters.zone_limit_drops,
             });
-            self.write_key(key, zone, new, 0, [0; 16]);
+            self.write_key(out, zone, new, 0, [0; 16]);
             return CtVerdict::LimitReached;
         }
         let class = match proto {
@@ -590,12 +646,12 @@ impl Conntrack {
                         nat::rewrite_packet(frame, v, &Target::from_other_direction(&conn.rev));
                     bits |= nat_bits(done);
                 }
-                self.write_key(key, zone, bits, mark, label);
+                self.write_key(out, zone, bits, mark, label);
                 CtVerdict::Committed
             }
             Err(verdict) => {
                 self.table.limits.release(zone);
-                self.write_key(key, zone, new, 0, [0; 16]);
+                self.write_key(out, zone, new, 0, [0; 16]);
                 verdict
             }
         }
@@ -685,14 +741,14 @@ impl Conntrack {
         &self,
         frame: &mut [u8],
         v: &PacketView,
-        key: &mut FlowKey,
+        out: &mut CtResult,
         action: &CtAction,
         now_ms: u64,
     ) -> CtVerdict {
         let zone = action.zone;
         let quoted = match icmp::parse_quoted(frame, v) {
             Ok(q) => q,
-            Err(reason) => return self.invalid(key, zone, reason),
+            Err(reason) => return self.invalid(out, zone, reason),
         };
         // The error travels against the quoted packet: look up the quoted tuple reversed.
         let look = quoted.tuple.reverse();
@@ -704,7 +760,7 @@ impl Conntrack {
             (Arc::clone(conn), reply, st.mark, st.label)
         });
         let Some((conn, reply, mark, label)) = found else {
-            return self.invalid(key, zone, CtInvalid::RelatedNoConn);
+            return self.invalid(out, zone, CtInvalid::RelatedNoConn);
         };
         bump(&self.counters.related);
         let mut bits = ct_state::TRK | ct_state::REL;
@@ -721,7 +777,7 @@ impl Conntrack {
                 nat::rewrite_related(frame, v, &quoted, cur, &Target::from_other_direction(other));
             bits |= nat_bits(done);
         }
-        self.write_key(key, zone, bits, mark, label);
+        self.write_key(out, zone, bits, mark, label);
         CtVerdict::Tracked
     }
 
@@ -1049,6 +1105,32 @@ mod tests {
             CtVerdict::Invalid(CtInvalid::NotIp)
         );
         assert_eq!(ct.stats().invalid_total(), 4);
+    }
+
+    #[test]
+    fn datapath_hook_writes_packet_metadata() {
+        let ct = Conntrack::new(ConntrackConfig::default());
+        let hook: &dyn ConntrackHook = &ct;
+        let mut p = Packet::from_bytes(&a2b(1));
+        let headers = Headers {
+            l3: 14,
+            l4: 34,
+            dl_type: 0x0800,
+            nw_proto: 17,
+            nw_frag: 0,
+        };
+        let mut meta = PacketMeta::new(1);
+        hook.execute(&mut p, &headers, &mut meta, &commit(3), 0);
+        assert_eq!((meta.ct_state, meta.ct_zone), (TRK | NEW, 3));
+        let mut reply = Packet::from_bytes(&b2a(1));
+        hook.execute(&mut reply, &headers, &mut meta, &track(3), 1);
+        assert_eq!(meta.ct_state, TRK | EST | RPL);
+        let absent = Headers {
+            l3: crate::action::execute::ABSENT,
+            ..headers
+        };
+        hook.execute(&mut reply, &absent, &mut meta, &track(3), 1);
+        assert_eq!(meta.ct_state, TRK | INV);
     }
 
     #[test]
