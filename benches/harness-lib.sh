@@ -282,3 +282,12 @@ for kv in sys.argv[2:]:
 d.update(json.loads(sys.argv[1])); print(json.dumps(d))' "$@"
 }
 hl_jstr() { $PY -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$1"; }
+
+# hl_emit_error OUT BENCH SPEC MESSAGE [key=json...]: records a failed setup/measurement so a
+# missing row in the results is explained in the file itself.
+hl_emit_error() {
+    local out=$1 bench=$2 spec=$3 msg=$4
+    shift 4
+    hl_json_merge "{}" bench="\"$bench\"" switch="$(hl_jstr "$spec")" "$@" error="$(hl_jstr "$msg")" \
+        commit="\"$(hl_commit)\"" date="\"$(hl_date)\"" >>"$out"
+}

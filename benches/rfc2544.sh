@@ -144,7 +144,8 @@ out = {"rate_pps": b["offered_pps"] if b else 0, "loss": b["loss"] if b else Non
        "mbps_l1": round((b["offered_pps"] if b else 0) * (frame + 20) * 8 / 1e6, 1),
        "target_pps": b["target_pps"] if b else None,
        "generator_limited": b["generator_limited"] if b else False,
-       "upper_bound_pps": s["hi"], "trials": s["n"], "loss_tolerance": tol, "trial_secs": secs,
+       # a generator-limited result is a lower bound: no upper bound was found
+       "upper_bound_pps": None if b and b["generator_limited"] else s["hi"], "trials": s["n"], "loss_tolerance": tol, "trial_secs": secs,
        "pacing": "tbf burst %d frames" % burst, "flows": flows}
 if not b:
     out["error"] = "no trial passed"
@@ -158,6 +159,7 @@ for spec in "$@"; do
     hl_log "=== $spec"
     if ! hl_setup "$spec" "$run"; then
         hl_log "  setup FAILED for $spec"
+        hl_emit_error "$OUT" rfc2544 "$spec" "setup failed"
         hl_teardown
         continue
     fi

@@ -43,6 +43,7 @@ for rep in $(seq "$REPS"); do
         hl_log "=== $spec (rep $rep/$REPS)"
         if ! hl_setup "$spec" "$run"; then
             hl_log "  setup FAILED for $spec"
+            hl_emit_error "$OUT" sweep-flows "$spec" "setup failed"
             hl_teardown
             continue
         fi

@@ -52,6 +52,7 @@ for rep in $(seq "$REPS"); do
             hl_log "=== $spec threads=$n (rep $rep/$REPS)"
             if ! hl_setup "$spec" "$run"; then
                 hl_log "  setup FAILED for $spec threads=$n"
+                hl_emit_error "$OUT" sweep-threads "$spec" "setup failed" threads="$n"
                 hl_teardown
                 continue
             fi
