@@ -496,6 +496,47 @@ impl Dataplane {
         Ok(applied)
     }
 
+    /// Runs `f` on a bridge's live tables under the slow path's write lock, then revalidates
+    /// every megaflow before releasing it. Counters are pushed into the rules first, so a
+    /// modified rule keeps what its megaflows counted. This is how the switch model changes
+    /// flows: it applies the change, commits it to the store, and restores the tables if the
+    /// commit fails, all inside `f`.
+    pub fn modify_tables<R>(
+        &self,
+        bridge: &str,
+        f: impl FnOnce(&mut crate::ofproto::table::FlowTables, u64) -> R,
+    ) -> Result<R, DataplaneError> {
+        let mut st = self.slow.write();
+        if !st.bridges.contains_key(bridge) {
+            return Err(DataplaneError::NoSuchBridge(bridge.into()));
+        }
+        if self.dp.megaflow_count() > 0 {
+            self.revalidate(&st, true);
+        }
+        let now = self.slow.now_ms();
+        let b = st
+            .bridges
+            .get_mut(bridge)
+            .ok_or_else(|| DataplaneError::NoSuchBridge(bridge.into()))?;
+        let r = f(&mut b.tables, now);
+        self.revalidate(&st, false);
+        Ok(r)
+    }
+
+    /// Runs `f` on a bridge's live tables for reading.
+    pub fn read_tables<R>(
+        &self,
+        bridge: &str,
+        f: impl FnOnce(&crate::ofproto::table::FlowTables, &crate::xlate::PortMap) -> R,
+    ) -> Result<R, DataplaneError> {
+        let st = self.slow.read();
+        let b = st
+            .bridges
+            .get(bridge)
+            .ok_or_else(|| DataplaneError::NoSuchBridge(bridge.into()))?;
+        Ok(f(&b.tables, &b.ports))
+    }
+
     /// Rules matching `filter` (non-strict), with counters pushed first.
     pub fn dump_flows(
         &self,
