@@ -8,5 +8,9 @@
 //! ```text
 //! ofproto (tables of rules) ─► classifier (lookup + wildcards) ─► xlate ─► fastpath::upcall
 //! ```
+//!
+//! The control plane: `config` (command line), `store` (durable config database), `switch`
+//! (the bridges and ports the RPCs act on), `server` (gRPC services), `metrics` (Prometheus).
 
 pub mod ofproto;
+pub mod store;
