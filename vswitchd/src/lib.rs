@@ -14,3 +14,4 @@
 
 pub mod ofproto;
 pub mod store;
+pub mod switch;
