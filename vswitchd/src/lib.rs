@@ -12,6 +12,9 @@
 //! The control plane: `config` (command line), `store` (durable config database), `switch`
 //! (the bridges and ports the RPCs act on), `server` (gRPC services), `metrics` (Prometheus).
 
+pub mod config;
+pub mod metrics;
 pub mod ofproto;
+pub mod server;
 pub mod store;
 pub mod switch;
