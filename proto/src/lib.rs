@@ -7,7 +7,12 @@
 //! language's reflection client) can discover the API.
 //!
 //! Services: `BridgeService` (bridges and ports), `FlowService` (OpenFlow rules),
-//! `DiagService` (trace, caches, MAC table, conntrack).
+//! `DiagService` (trace, caches, MAC table, conntrack). The daemon also serves
+//! `grpc.health.v1.Health` and server reflection (v1 and v1alpha).
+//!
+//! Clients on the daemon's unix socket must send the HTTP/2 `:authority` `localhost` (the
+//! usual convention for unix sockets; the server rejects a socket path there): grpcio option
+//! `grpc.default_authority=localhost`, `grpcurl -authority localhost -unix PATH`.
 
 /// Generated code for package `vswitch.v1`.
 pub mod v1 {

@@ -65,6 +65,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         let metrics_task = match config.metrics {
             Some(addr) => {
                 let listener = metrics::bind(addr).await?;
+                let addr = listener.local_addr().unwrap_or(addr);
                 tracing::info!(%addr, "metrics listening");
                 let shared = Arc::clone(&shared);
                 Some(tokio::spawn(metrics::serve(listener, move || {
