@@ -12,7 +12,10 @@
 //! is tested without sockets.
 
 pub mod action;
+pub mod cache;
+pub mod dpif;
 pub mod flow;
 pub mod packet;
 pub mod port;
 pub mod upcall;
+pub mod wire;

@@ -3,6 +3,7 @@
 //! [`key`] defines the layout, [`field`] names its fields, and [`extract`] fills a key from a
 //! parsed packet.
 
+pub mod extract;
 pub mod field;
 pub mod key;
 
