@@ -208,7 +208,7 @@ pub struct TraceArgs {
     /// Offline: trace through the flows of FILE in an in-memory bridge, without a daemon.
     #[arg(long, value_name = "FILE")]
     pub flows: Option<String>,
-    /// Offline: number of ports p1..pN of the in-memory bridge.
+    /// Offline: number of ports p1..pN of the in-memory bridge (OpenFlow port i = pi).
     #[arg(long, value_name = "N", requires = "flows", default_value_t = 8)]
     pub ports: u32,
 }

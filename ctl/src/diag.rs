@@ -3,13 +3,13 @@
 //! flush-conntrack, ct-limits — each one `DiagService` call, except offline trace, which
 //! needs no daemon at all.
 
-use anyhow::anyhow;
+use anyhow::{Context, anyhow};
 use proto::v1 as pb;
 use proto::v1::diag_service_client::DiagServiceClient;
 use serde_json::{Value, json};
 
 use crate::cli::{Format, TraceArgs};
-use crate::output::{emit, secs, trace_json};
+use crate::output::{emit, emit_raw, secs};
 use crate::{Ctx, rpc};
 
 pub async fn trace(ctx: &Ctx, t: TraceArgs) -> anyhow::Result<()> {
@@ -19,7 +19,7 @@ pub async fn trace(ctx: &Ctx, t: TraceArgs) -> anyhow::Result<()> {
                 "offline trace takes one PACKET argument after --flows FILE (no bridge)"
             ));
         };
-        return offline_trace(flows, t.ports, packet, &t.ct_next);
+        return offline_trace(ctx, flows, t.ports, packet, &t.ct_next);
     }
     let [bridge, packet] = t.args.as_slice() else {
         return Err(anyhow!(
@@ -33,19 +33,26 @@ pub async fn trace(ctx: &Ctx, t: TraceArgs) -> anyhow::Result<()> {
         ct_next: t.ct_next,
     };
     let r = c.trace(req).await.map_err(rpc)?.into_inner();
-    emit(ctx.format, trace_json(&r), || r.text.clone())
+    emit_raw(ctx.format, &r.json, || r.text.clone())
 }
 
-/// Offline trace through `vswitchd::trace::offline_trace`, which lands with the xlate work.
+/// Offline trace: an in-memory bridge with ports p1..pN and the flows of FILE; no daemon.
 fn offline_trace(
-    _flows: &str,
-    _ports: u32,
-    _packet: &str,
-    _ct_next: &[String],
+    ctx: &Ctx,
+    flows: &str,
+    ports: u32,
+    packet: &str,
+    ct_next: &[String],
 ) -> anyhow::Result<()> {
-    Err(anyhow!(
-        "offline trace is not available in this build: it needs vswitchd's trace module (xlate), which is not built in yet"
-    ))
+    let text = if flows == "-" {
+        std::io::read_to_string(std::io::stdin()).context("cannot read flows from stdin")?
+    } else {
+        std::fs::read_to_string(flows).with_context(|| format!("cannot read flow file {flows}"))?
+    };
+    // The error's message already includes its cause; don't print the chain twice.
+    let report = vswitchd::trace::offline_trace(&text, ports, packet, ct_next)
+        .map_err(|e| anyhow!("{e}"))?;
+    emit_raw(ctx.format, &report.to_json(), || report.to_text())
 }
 
 pub async fn dump_megaflows(ctx: &Ctx, bridge: Option<String>) -> anyhow::Result<()> {

@@ -65,7 +65,7 @@ fn bridge_to_pb(b: &Bridge) -> pb::Bridge {
     pb::Bridge {
         name: b.name().to_owned(),
         ports: b.ports().map(port_to_pb).collect(),
-        flow_count: b.stored_flows().len() as u64,
+        flow_count: b.flow_count() as u64,
     }
 }
 

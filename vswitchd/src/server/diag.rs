@@ -1,9 +1,10 @@
 //! `vswitch.v1.DiagService`: trace, datapath caches, MAC tables, conntrack.
 //!
-//! Conntrack limits are configuration and work fully (stored durably, read back). The other
-//! calls look into parts that are not in this build yet (xlate for trace, the datapath for
-//! megaflows and counters, NORMAL's MAC tables on live bridges, the conntrack table); they
-//! answer `Unimplemented`, naming the missing part, after checking their arguments.
+//! Trace runs the real translation over the bridge's tables; conntrack limits are
+//! configuration and work fully (stored durably, read back). The other calls look into parts
+//! the daemon does not run yet (the datapath's megaflows and counters, MAC tables fed by
+//! live traffic, the conntrack table); they answer `Unimplemented`, naming the missing part,
+//! after checking their arguments.
 
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use tonic::{Request, Response, Status};
 
 use super::flow::ServerStream;
 use super::{Shared, not_in_build};
+use crate::trace::TraceReport;
 
 /// The DiagService implementation.
 #[derive(Debug, Clone)]
@@ -34,6 +36,39 @@ impl DiagApi {
     }
 }
 
+/// Most `--ct-next` states one trace may carry (a trace follows at most a few passes).
+const MAX_CT_NEXT: usize = 64;
+
+/// A trace report as the API returns it (structured, plus the text and JSON renderings).
+fn trace_to_pb(t: &TraceReport) -> pb::TraceResponse {
+    pb::TraceResponse {
+        flow: t.flow.clone(),
+        passes: t
+            .passes
+            .iter()
+            .map(|p| pb::TracePass {
+                steps: p
+                    .steps
+                    .iter()
+                    .map(|s| pb::TraceStep {
+                        table: u32::from(s.table),
+                        priority: s.priority.map(u32::from),
+                        cookie: s.cookie,
+                        r#match: s.match_.clone(),
+                        actions: s.actions.clone(),
+                    })
+                    .collect(),
+                megaflow: p.megaflow.clone().unwrap_or_default(),
+                datapath_actions: p.datapath_actions.clone(),
+                outputs: p.outputs.clone(),
+                error: p.error.clone().unwrap_or_default(),
+            })
+            .collect(),
+        text: t.to_text(),
+        json: t.to_json(),
+    }
+}
+
 /// A zone number from the API, checked to fit conntrack's 16 bits.
 fn zone(z: u32) -> Result<u16, Status> {
     u16::try_from(z).map_err(|_| {
@@ -48,9 +83,16 @@ impl DiagService for DiagApi {
         req: Request<pb::TraceRequest>,
     ) -> Result<Response<pb::TraceResponse>, Status> {
         let req = req.into_inner();
-        let r = self
-            .require_bridge(&req.bridge)
-            .and_then(|()| Err(not_in_build("trace", "xlate (OpenFlow translation)")));
+        let r = if req.ct_next.len() > MAX_CT_NEXT {
+            Err(Status::invalid_argument(format!(
+                "at most {MAX_CT_NEXT} --ct-next states"
+            )))
+        } else {
+            let sw = self.shared.lock();
+            sw.trace(&req.bridge, &req.packet, &req.ct_next)
+                .map(|report| Response::new(trace_to_pb(&report)))
+                .map_err(super::status)
+        };
         self.shared.finish("Trace", r)
     }
 

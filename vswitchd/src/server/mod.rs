@@ -131,7 +131,7 @@ impl Shared {
                 &mut out,
                 "vswitch_flows",
                 "OpenFlow rules stored, per bridge.",
-                &per(&|b| b.stored_flows().len() as u64),
+                &per(&|b| b.flow_count() as u64),
             );
             metrics::gauge(
                 &mut out,
@@ -293,8 +293,10 @@ pub async fn serve(
         tasks.spawn(b.serve(router, signal));
     }
 
+    let expiry = tokio::spawn(expire_flows_forever(Arc::clone(&shared)));
     shutdown.await;
     tracing::info!("shutting down");
+    expiry.abort();
     let _ = stop_tx.send(true);
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
         while let Some(r) = tasks.join_next().await {
@@ -312,6 +314,23 @@ pub async fn serve(
         let _ = std::fs::remove_file(&path);
     }
     Ok(())
+}
+
+/// How often rule timeouts are checked (OpenFlow timeouts have one-second resolution).
+const EXPIRY_PERIOD: Duration = Duration::from_secs(1);
+
+/// Removes rules whose idle or hard timeout passed, durably, once per [`EXPIRY_PERIOD`].
+async fn expire_flows_forever(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(EXPIRY_PERIOD);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match shared.mutate(|sw| Ok(sw.expire_flows())).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(expired = n, "flows timed out"),
+            Err(e) => tracing::warn!(error = %e.message(), "flow expiry failed"),
+        }
+    }
 }
 
 fn tls_config(files: &TlsFiles) -> Result<tonic::transport::ServerTlsConfig, ServerError> {

@@ -7,9 +7,14 @@
 
 use std::collections::BTreeMap;
 
-use crate::store::{FlowRow, PortKind, PortRecord};
+use crate::mac_learning::MacTable;
+use crate::normal::{NormalPort, VlanMode};
+use crate::ofproto::ofpp;
+use crate::store::{PortKind, PortRecord};
+use crate::xlate::{self, LearningSwitch, XPort};
 
 use super::SwitchError;
+use super::flows::BridgeFlows;
 
 /// Highest OpenFlow port number a port may have (OFPP_MAX - 1; 0xff00.. are reserved).
 pub const MAX_OFPORT: u32 = 0xfeff;
@@ -30,15 +35,18 @@ pub struct PortSpec {
     pub options: BTreeMap<String, String>,
 }
 
-/// A bridge as configured.
+/// A bridge as configured, with its OpenFlow tables and the port view xlate reads.
 #[derive(Debug)]
 pub struct Bridge {
     name: String,
     ports: BTreeMap<u32, PortRecord>,
     by_name: BTreeMap<String, u32>,
-    /// The bridge's rules as stored (ovs-ofctl lines in store order). The OpenFlow tables are
-    /// built from these when the flow-table code is part of the build.
-    flows: Vec<FlowRow>,
+    pub(super) flows: BridgeFlows,
+    /// Ports as xlate sees them; rebuilt by the switch after every port change (patch ports
+    /// depend on other bridges).
+    pub(super) xports: xlate::PortMap,
+    /// NORMAL's learning switch over the ports' VLAN settings.
+    pub(super) normal: LearningSwitch,
 }
 
 impl Bridge {
@@ -47,8 +55,62 @@ impl Bridge {
             name,
             ports: BTreeMap::new(),
             by_name: BTreeMap::new(),
-            flows: Vec::new(),
+            flows: BridgeFlows::default(),
+            xports: xlate::PortMap::new(),
+            normal: LearningSwitch::new(Vec::new(), MacTable::default()),
         }
+    }
+
+    /// Rebuilds the xlate view. Until datapath ports are wired, a port's datapath number is
+    /// its OpenFlow number (as in offline trace). A patch port whose peer (`peer` option)
+    /// is a patch port on some bridge continues there; `peer_of` finds it.
+    pub(super) fn rebuild_view(&mut self, peer_of: &dyn Fn(&str) -> Option<(String, u32)>) {
+        let mut map = xlate::PortMap::new();
+        map.insert(XPort {
+            ofport: ofpp::LOCAL,
+            name: self.name.clone(),
+            kind: xlate::PortKind::Datapath(ofpp::LOCAL),
+        });
+        for p in self.ports.values() {
+            let kind = match p.kind {
+                PortKind::Patch => match p.options.get("peer").and_then(|peer| peer_of(peer)) {
+                    Some((bridge, ofport)) => xlate::PortKind::Patch { bridge, ofport },
+                    // An unpaired patch port is down: it is not a port xlate can use.
+                    None => continue,
+                },
+                _ => xlate::PortKind::Datapath(p.ofport),
+            };
+            map.insert(XPort {
+                ofport: p.ofport,
+                name: p.name.clone(),
+                kind,
+            });
+        }
+        self.xports = map;
+        let normal_ports = self
+            .ports
+            .values()
+            .map(|p| NormalPort {
+                ofport: p.ofport,
+                vlan: VlanMode::from_config(p.tag, &p.trunks),
+            })
+            .collect();
+        self.normal = LearningSwitch::new(normal_ports, MacTable::default());
+    }
+
+    /// Number of OpenFlow rules.
+    pub fn flow_count(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// The OpenFlow tables.
+    pub fn tables(&self) -> &crate::ofproto::FlowTables {
+        self.flows.tables()
+    }
+
+    /// Port names for the flow parser and printer (`in_port=vnet0`, `output:vnet0`).
+    pub fn names(&self) -> &dyn crate::ofctl::PortNames {
+        &self.xports
     }
 
     /// Bridge name.
@@ -74,11 +136,6 @@ impl Bridge {
     /// The port with OpenFlow number `ofport`.
     pub fn port_by_ofport(&self, ofport: u32) -> Option<&PortRecord> {
         self.ports.get(&ofport)
-    }
-
-    /// The stored rules, in store order.
-    pub fn stored_flows(&self) -> &[FlowRow] {
-        &self.flows
     }
 
     /// Validates `spec` against this bridge and returns the record to store. Switch-wide
@@ -183,11 +240,6 @@ impl Bridge {
     pub(super) fn apply_delete_port(&mut self, name: &str) -> Option<PortRecord> {
         let n = self.by_name.remove(name)?;
         self.ports.remove(&n)
-    }
-
-    /// Replaces the stored rules (on load).
-    pub(super) fn apply_flows(&mut self, flows: Vec<FlowRow>) {
-        self.flows = flows;
     }
 }
 

@@ -10,16 +10,26 @@
 //! same name, as in OVS) and follow Linux interface-name rules, since ports are interfaces:
 //! 1 to 15 bytes (IFNAMSIZ - 1), printable ASCII, no '/', ':' or whitespace, not `.`/`..`.
 //!
-//! This module is configuration-level: wiring real ports and the datapath to these records
-//! (and OpenFlow tables to the stored flow lines) happens on top of it.
+//! Each bridge owns its OpenFlow tables ([`flows`]), rebuilt from the stored ovs-ofctl lines
+//! at start-up, and the port view xlate reads, so `trace` runs the real translation. Rule
+//! times (`created_ms`, timeouts) count from the switch's start: after a restart, rules'
+//! durations and timeouts start over, as their counters do. Real ports and the datapath are
+//! wired on top of this module.
 
 mod bridge;
+mod flows;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
 
-use crate::store::{BridgeRecord, Change, PortRecord, Store, StoreError};
+use crate::ofproto::Rule;
+use crate::store::{BridgeRecord, Change, PortKind, PortRecord, Store, StoreError};
+use crate::trace::{TraceReport, parse_ct_state, trace_packet};
+use crate::xlate::{BridgeSet, RecircTable, XBridge, XlateCtx};
 
 pub use bridge::{Bridge, MAX_OFPORT, MAX_OPTIONS, PortSpec};
+pub use flows::{FlowCommand, FlowCounts, MAX_RULES_PER_BRIDGE};
 
 /// Most bridges one switch may have.
 pub const MAX_BRIDGES: usize = 1024;
@@ -129,6 +139,21 @@ pub struct Switch {
     bridges: BTreeMap<String, Bridge>,
     ct_limits: CtLimits,
     settings: Settings,
+    epoch: Instant,
+}
+
+/// The bridges as xlate's [`BridgeSet`] (patch ports continue in their peer's bridge).
+struct Bridges<'a>(&'a BTreeMap<String, Bridge>);
+
+impl BridgeSet for Bridges<'_> {
+    fn bridge(&self, name: &str) -> Option<XBridge<'_>> {
+        self.0.get(name).map(|b| XBridge {
+            name: b.name(),
+            tables: b.tables(),
+            ports: &b.xports,
+            normal: Some(&b.normal),
+        })
+    }
 }
 
 impl Switch {
@@ -141,10 +166,10 @@ impl Switch {
             for port in b.ports {
                 bridge.apply_put_port(port);
             }
-            bridge.apply_flows(b.flows);
+            bridge.flows = flows::BridgeFlows::load(&b.bridge.name, &b.flows, 0)?;
             bridges.insert(b.bridge.name, bridge);
         }
-        Ok(Switch {
+        let mut sw = Switch {
             store,
             bridges,
             ct_limits: CtLimits {
@@ -152,7 +177,149 @@ impl Switch {
                 zones: snap.ct_limits,
             },
             settings: Settings::from_stored(&snap.settings)?,
-        })
+            epoch: Instant::now(),
+        };
+        sw.rebuild_views();
+        Ok(sw)
+    }
+
+    /// Milliseconds since the switch started: the clock of rule times and timeouts.
+    pub fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Rebuilds every bridge's xlate view (after any port or bridge change).
+    fn rebuild_views(&mut self) {
+        // patch peer name → (its bridge, its OpenFlow number), for patch ports only.
+        let peers: BTreeMap<String, (String, u32)> = self
+            .bridges
+            .values()
+            .flat_map(|b| {
+                b.ports()
+                    .filter(|p| p.kind == PortKind::Patch)
+                    .map(|p| (p.name.clone(), (b.name().to_owned(), p.ofport)))
+            })
+            .collect();
+        let peer_of = |name: &str| peers.get(name).cloned();
+        for b in self.bridges.values_mut() {
+            b.rebuild_view(&peer_of);
+        }
+    }
+
+    /// Runs a flow command on `bridge`: parsed with the bridge's port names, applied
+    /// atomically, committed durably.
+    pub fn flow_command(
+        &mut self,
+        bridge: &str,
+        cmd: FlowCommand<'_>,
+    ) -> Result<FlowCounts, SwitchError> {
+        let now = self.now_ms();
+        let br = self
+            .bridges
+            .get_mut(bridge)
+            .ok_or_else(|| SwitchError::BridgeNotFound(bridge.to_owned()))?;
+        match br
+            .flows
+            .execute(bridge, cmd, &br.xports, &mut self.store, now)
+        {
+            Ok(counts) => Ok(counts),
+            Err(flows::CommitFailed::Rejected(e)) => Err(e),
+            Err(flows::CommitFailed::Store(e)) => {
+                self.reload_flows(bridge);
+                Err(e)
+            }
+        }
+    }
+
+    /// After a failed commit, makes `bridge`'s tables equal to what the store holds.
+    fn reload_flows(&mut self, bridge: &str) {
+        let now = self.now_ms();
+        let reloaded = self
+            .store
+            .load()
+            .map_err(SwitchError::from)
+            .and_then(|snap| {
+                let rows = snap
+                    .bridges
+                    .iter()
+                    .find(|b| b.bridge.name == bridge)
+                    .map(|b| b.flows.clone())
+                    .unwrap_or_default();
+                flows::BridgeFlows::load(bridge, &rows, now)
+            });
+        match (reloaded, self.bridges.get_mut(bridge)) {
+            (Ok(f), Some(br)) => br.flows = f,
+            (Err(e), _) => {
+                tracing::error!(bridge, error = %e, "cannot reload flows after a failed commit")
+            }
+            (Ok(_), None) => {}
+        }
+    }
+
+    /// Removes rules whose timeouts passed, on every bridge; returns how many.
+    pub fn expire_flows(&mut self) -> usize {
+        let now = self.now_ms();
+        let mut total = 0;
+        let names: Vec<String> = self.bridges.keys().cloned().collect();
+        for name in names {
+            let Some(br) = self.bridges.get_mut(&name) else {
+                continue;
+            };
+            match br.flows.expire(&name, &mut self.store, now) {
+                Ok(n) => total += n,
+                Err(flows::CommitFailed::Store(e) | flows::CommitFailed::Rejected(e)) => {
+                    tracing::error!(bridge = %name, error = %e, "cannot store expired flows");
+                    self.reload_flows(&name);
+                }
+            }
+        }
+        total
+    }
+
+    /// dump-flows: matching rules in dump order.
+    pub fn dump_flows(
+        &self,
+        bridge: &str,
+        filter: &str,
+        table: Option<u8>,
+    ) -> Result<Vec<Arc<Rule>>, SwitchError> {
+        let br = self.bridge(bridge)?;
+        br.flows.dump(filter, table, br.names())
+    }
+
+    /// Traces `packet` (ofproto/trace syntax) through `bridge`, as an upcall would translate
+    /// it now; `ct_next` are the conntrack states after each recirculation. The trace does
+    /// not teach NORMAL's MAC table anything.
+    pub fn trace(
+        &self,
+        bridge: &str,
+        packet: &str,
+        ct_next: &[String],
+    ) -> Result<TraceReport, SwitchError> {
+        let br = self.bridge(bridge)?;
+        let states = ct_next
+            .iter()
+            .map(|s| parse_ct_state(s))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| SwitchError::Invalid(e.to_string()))?;
+        let key = crate::ofctl::parse_packet(packet, br.names())
+            .map_err(|e| SwitchError::Invalid(format!("packet: {e}")))?;
+        let recirc = RecircTable::new();
+        let peers = Bridges(&self.bridges);
+        let ctx = XlateCtx {
+            bridge: XBridge {
+                name: br.name(),
+                tables: br.tables(),
+                ports: &br.xports,
+                normal: Some(&br.normal),
+            },
+            peers: Some(&peers),
+            recirc: &recirc,
+            credit: None,
+            may_learn: false,
+            now_ms: self.now_ms(),
+        };
+        Ok(trace_packet(&ctx, &key, &states))
     }
 
     /// Bridges sorted by name.
@@ -207,6 +374,7 @@ impl Switch {
         })])?;
         self.bridges
             .insert(name.to_owned(), Bridge::new(name.to_owned()));
+        self.rebuild_views();
         Ok(())
     }
 
@@ -216,6 +384,7 @@ impl Switch {
         self.store
             .commit(&[Change::DeleteBridge(name.to_owned())])?;
         self.bridges.remove(name);
+        self.rebuild_views();
         Ok(ports)
     }
 
@@ -244,6 +413,7 @@ impl Switch {
             port: port.to_owned(),
         }])?;
         let removed = self.bridge_mut(bridge).apply_delete_port(port);
+        self.rebuild_views();
         Ok(removed.expect("port existed before the commit"))
     }
 
@@ -264,6 +434,7 @@ impl Switch {
             port: record.clone(),
         }])?;
         self.bridge_mut(bridge).apply_put_port(record.clone());
+        self.rebuild_views();
         Ok(record)
     }
 
