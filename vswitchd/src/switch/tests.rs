@@ -262,3 +262,249 @@ fn del_bridge_frees_its_port_names() {
     assert!(sw.bridge("br0").is_err());
     assert_eq!(names(&sw, "br1"), [("p1".into(), 1)]);
 }
+
+fn lines(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+fn dump(sw: &Switch, br: &str) -> Vec<String> {
+    sw.dump_flows(br, "", None)
+        .unwrap()
+        .iter()
+        .map(|r| crate::ofctl::format_flow(&r.to_spec(), sw.bridge(br).unwrap().names()))
+        .collect()
+}
+
+fn flow_fixture() -> (Fixture, Switch) {
+    let fx = Fixture::new();
+    let mut sw = fx.open();
+    sw.add_bridge("br0").unwrap();
+    sw.add_port("br0", spec("vm1")).unwrap();
+    sw.add_port("br0", spec("vm2")).unwrap();
+    (fx, sw)
+}
+
+#[test]
+fn flows_persist_as_text_and_reload_with_port_names() {
+    let (fx, mut sw) = flow_fixture();
+    let c = sw
+        .flow_command(
+            "br0",
+            FlowCommand::Add("priority=5,in_port=vm1,actions=output:vm2"),
+        )
+        .unwrap();
+    assert_eq!(
+        c,
+        FlowCounts {
+            added: 1,
+            modified: 0,
+            removed: 0
+        }
+    );
+    sw.flow_command(
+        "br0",
+        FlowCommand::AddMany(&lines(&[
+            "# comment",
+            "",
+            "table=1,cookie=0x7,idle_timeout=60,ip,actions=drop",
+        ])),
+    )
+    .unwrap();
+    let before = dump(&sw, "br0");
+    assert_eq!(
+        before,
+        [
+            "priority=5,in_port=vm1 actions=output:vm2",
+            "cookie=0x7, table=1, idle_timeout=60, ip actions=drop"
+        ]
+    );
+    drop(sw);
+    let sw = fx.open();
+    assert_eq!(dump(&sw, "br0"), before);
+    assert_eq!(sw.bridge("br0").unwrap().flow_count(), 2);
+}
+
+#[test]
+fn a_bad_line_rejects_the_whole_bundle_and_stores_nothing() {
+    let (fx, mut sw) = flow_fixture();
+    sw.flow_command("br0", FlowCommand::Add("priority=1,actions=drop"))
+        .unwrap();
+    let err = sw
+        .flow_command(
+            "br0",
+            FlowCommand::AddMany(&lines(&[
+                "tcp,actions=drop",
+                "",
+                "tcp,tp_dstt=80,actions=drop",
+            ])),
+        )
+        .unwrap_err();
+    assert_eq!(err.to_string(), "line 3: unknown field 'tp_dstt'");
+    let err = sw
+        .flow_command(
+            "br0",
+            FlowCommand::AddMany(&lines(&[
+                "table=1,actions=drop",
+                "table=2,actions=goto_table:1",
+            ])),
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("line 2: goto_table:1 must go to a later table"),
+        "{err}"
+    );
+    assert!(matches!(
+        sw.flow_command("nobr", FlowCommand::Add("actions=drop")),
+        Err(SwitchError::BridgeNotFound(_))
+    ));
+    assert_eq!(dump(&sw, "br0"), ["priority=1 actions=drop"]);
+    drop(sw);
+    assert_eq!(dump(&fx.open(), "br0"), ["priority=1 actions=drop"]);
+}
+
+#[test]
+fn modify_delete_and_replace_are_reflected_on_disk() {
+    let (fx, mut sw) = flow_fixture();
+    sw.flow_command(
+        "br0",
+        FlowCommand::AddMany(&lines(&[
+            "priority=1,tcp,actions=drop",
+            "priority=2,udp,actions=drop",
+            "priority=3,actions=normal",
+        ])),
+    )
+    .unwrap();
+    let c = sw
+        .flow_command(
+            "br0",
+            FlowCommand::Modify {
+                flow: "tcp,actions=output:1",
+                strict: false,
+            },
+        )
+        .unwrap();
+    assert_eq!(c.modified, 1);
+    let c = sw
+        .flow_command(
+            "br0",
+            FlowCommand::Delete {
+                filter: "priority=2,udp",
+                strict: true,
+            },
+        )
+        .unwrap();
+    assert_eq!(c.removed, 1);
+    // Re-adding an identical match replaces the rule (one row, not two).
+    sw.flow_command("br0", FlowCommand::Add("priority=3,actions=drop"))
+        .unwrap();
+    let want = [
+        "priority=3 actions=drop",
+        "priority=1,tcp actions=output:vm1",
+    ];
+    assert_eq!(dump(&sw, "br0"), want);
+    drop(sw);
+    let mut sw = fx.open();
+    assert_eq!(dump(&sw, "br0"), want);
+    let c = sw
+        .flow_command(
+            "br0",
+            FlowCommand::Replace(&lines(&[
+                "priority=3,actions=drop",
+                "priority=9,arp,actions=flood",
+            ])),
+        )
+        .unwrap();
+    assert_eq!((c.added, c.removed), (1, 1), "the identical rule is kept");
+    sw.flow_command(
+        "br0",
+        FlowCommand::Delete {
+            filter: "",
+            strict: false,
+        },
+    )
+    .unwrap();
+    sw.flow_command("br0", FlowCommand::Add("priority=4,actions=drop"))
+        .unwrap();
+    drop(sw);
+    assert_eq!(dump(&fx.open(), "br0"), ["priority=4 actions=drop"]);
+}
+
+#[test]
+fn hard_timeouts_expire_durably() {
+    let (fx, mut sw) = flow_fixture();
+    sw.flow_command(
+        "br0",
+        FlowCommand::AddMany(&lines(&[
+            "hard_timeout=1,priority=2,actions=drop",
+            "priority=1,actions=drop",
+        ])),
+    )
+    .unwrap();
+    assert_eq!(sw.expire_flows(), 0);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(sw.expire_flows(), 1);
+    drop(sw);
+    assert_eq!(dump(&fx.open(), "br0"), ["priority=1 actions=drop"]);
+}
+
+#[test]
+fn trace_runs_the_bridge_tables() {
+    let (_fx, mut sw) = flow_fixture();
+    sw.flow_command(
+        "br0",
+        FlowCommand::AddMany(&lines(&[
+            "priority=90,tcp,nw_src=10.0.1.0/24,nw_dst=10.0.0.0/24,actions=set_field:0x1->reg0,goto_table:1",
+            "table=1,priority=100,reg0=0x1,tcp,tp_dst=80,actions=mod_nw_tos:32,output:vm2",
+        ])),
+    )
+    .unwrap();
+    let packet = "in_port=vm1,dl_src=00:00:00:00:00:01,dl_dst=00:00:00:00:00:02,tcp,nw_src=10.0.1.1,nw_dst=10.0.0.2,tp_src=1000,tp_dst=80,tcp_flags=syn";
+    let report = sw.trace("br0", packet, &[]).unwrap();
+    let text = report.to_text();
+    assert!(text.contains("Megaflow: recirc_id=0,eth,tcp,in_port=1,nw_src=10.0.1.0/24,nw_dst=10.0.0.0/24,nw_tos=0,nw_frag=no,tp_dst=80\n"), "{text}");
+    assert!(
+        text.ends_with("Datapath actions: set(ipv4(tos=0x20/0xfc)),2\n"),
+        "{text}"
+    );
+    assert_eq!(report.passes[0].outputs, [2]);
+    assert!(matches!(
+        sw.trace("br0", "in_port=vm9", &[]),
+        Err(SwitchError::Invalid(_))
+    ));
+    assert!(matches!(
+        sw.trace("br0", "in_port=1", &["bogus".into()]),
+        Err(SwitchError::Invalid(_))
+    ));
+    assert!(matches!(
+        sw.trace("nobr", "in_port=1", &[]),
+        Err(SwitchError::BridgeNotFound(_))
+    ));
+}
+
+#[test]
+fn patch_ports_continue_in_the_peer_bridge() {
+    let fx = Fixture::new();
+    let mut sw = fx.open();
+    sw.add_bridge("br0").unwrap();
+    sw.add_bridge("br1").unwrap();
+    sw.add_port("br0", spec("a1")).unwrap();
+    let patch = |name: &str, peer: &str| PortSpec {
+        kind: PortKind::Patch,
+        options: BTreeMap::from([("peer".to_owned(), peer.to_owned())]),
+        ..spec(name)
+    };
+    sw.add_port("br0", patch("to1", "to0")).unwrap();
+    sw.add_port("br1", patch("to0", "to1")).unwrap();
+    sw.add_port("br1", spec("b1")).unwrap();
+    sw.flow_command("br0", FlowCommand::Add("in_port=a1,actions=output:to1"))
+        .unwrap();
+    sw.flow_command("br1", FlowCommand::Add("in_port=to0,actions=output:b1"))
+        .unwrap();
+    let report = sw.trace("br0", "in_port=a1,ip", &[]).unwrap();
+    assert!(
+        report.to_text().contains("Datapath actions: 2"),
+        "{}",
+        report.to_text()
+    );
+}
