@@ -14,7 +14,7 @@ use crate::store::{PortKind, PortRecord};
 use crate::xlate::{self, LearningSwitch, XPort};
 
 use super::SwitchError;
-use super::flows::BridgeFlows;
+use super::flows::FlowRows;
 
 /// Highest OpenFlow port number a port may have (OFPP_MAX - 1; 0xff00.. are reserved).
 pub const MAX_OFPORT: u32 = 0xfeff;
@@ -41,7 +41,10 @@ pub struct Bridge {
     name: String,
     ports: BTreeMap<u32, PortRecord>,
     by_name: BTreeMap<String, u32>,
-    pub(super) flows: BridgeFlows,
+    /// The OpenFlow tables (the lead moves the live copy into the dataplane).
+    pub(super) tables: crate::ofproto::FlowTables,
+    /// The store rows behind `tables`.
+    pub(super) rows: FlowRows,
     /// Ports as xlate sees them; rebuilt by the switch after every port change (patch ports
     /// depend on other bridges).
     pub(super) xports: xlate::PortMap,
@@ -55,7 +58,8 @@ impl Bridge {
             name,
             ports: BTreeMap::new(),
             by_name: BTreeMap::new(),
-            flows: BridgeFlows::default(),
+            tables: crate::ofproto::FlowTables::new(),
+            rows: FlowRows::default(),
             xports: xlate::PortMap::new(),
             normal: LearningSwitch::new(Vec::new(), MacTable::default()),
         }
@@ -100,12 +104,12 @@ impl Bridge {
 
     /// Number of OpenFlow rules.
     pub fn flow_count(&self) -> usize {
-        self.flows.len()
+        self.tables.len()
     }
 
     /// The OpenFlow tables.
     pub fn tables(&self) -> &crate::ofproto::FlowTables {
-        self.flows.tables()
+        &self.tables
     }
 
     /// Port names for the flow parser and printer (`in_port=vnet0`, `output:vnet0`).

@@ -8,9 +8,9 @@
 //!
 //! Order of effects: the tables apply the bundle (all or nothing, validated first), the
 //! row changes are committed durably, and only then is `seqs` updated. `FlowTables` has no
-//! undo, so if the commit fails the caller rebuilds the tables from the store
-//! ([`BridgeFlows::load`]), which is what a restart would see: memory and disk agree again,
-//! at the cost of the rules' counters in that rare failure.
+//! undo, so if the commit fails the tables are rebuilt from the store ([`FlowRows::load`]),
+//! which is what a restart would see: memory and disk agree again, at the cost of the rules'
+//! counters in that rare failure.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -54,10 +54,13 @@ pub struct FlowCounts {
     pub removed: u64,
 }
 
-/// A bridge's tables plus the store rows behind them.
+/// The store rows behind a bridge's tables: rule identity → row sequence number.
+///
+/// The tables themselves are passed in by reference rather than owned, so the same code
+/// works whether the switch model holds them or the dataplane does (whose
+/// `modify_tables(bridge, |tables, now| ...)` hook hands out its one live copy).
 #[derive(Debug, Default)]
-pub struct BridgeFlows {
-    tables: FlowTables,
+pub struct FlowRows {
     seqs: HashMap<RuleKey, u64>,
 }
 
@@ -93,9 +96,14 @@ fn table_error(e: FlowModError, line_nos: &[usize]) -> SwitchError {
     }
 }
 
-impl BridgeFlows {
-    /// Rebuilds the tables from stored rows (start-up, or after a failed commit).
-    pub fn load(bridge: &str, rows: &[FlowRow], now_ms: u64) -> Result<BridgeFlows, SwitchError> {
+impl FlowRows {
+    /// Rebuilds tables (and their row map) from stored rows (start-up, or after a failed
+    /// commit).
+    pub fn load(
+        bridge: &str,
+        rows: &[FlowRow],
+        now_ms: u64,
+    ) -> Result<(FlowTables, FlowRows), SwitchError> {
         let mut specs = Vec::with_capacity(rows.len());
         for row in rows {
             let spec = parse_flow(&row.line, &NoNames, FlowSyntax::Add).map_err(|e| {
@@ -124,85 +132,67 @@ impl BridgeFlows {
                 row.seq,
             );
         }
-        Ok(BridgeFlows { tables, seqs })
+        Ok((tables, FlowRows { seqs }))
     }
 
-    /// The tables (for lookups, dumps and xlate).
-    pub fn tables(&self) -> &FlowTables {
-        &self.tables
+    /// Makes `tables` and `self` equal to what the store holds for `bridge` again.
+    fn restore(&mut self, tables: &mut FlowTables, bridge: &str, store: &Store, now_ms: u64) {
+        let restored = store.load().map_err(SwitchError::from).and_then(|snap| {
+            let rows = snap
+                .bridges
+                .into_iter()
+                .find(|b| b.bridge.name == bridge)
+                .map(|b| b.flows)
+                .unwrap_or_default();
+            FlowRows::load(bridge, &rows, now_ms)
+        });
+        match restored {
+            Ok((t, rows)) => {
+                *tables = t;
+                *self = rows;
+            }
+            Err(e) => tracing::error!(bridge, error = %e, "cannot restore flows from the store"),
+        }
     }
 
-    /// Number of rules.
-    pub fn len(&self) -> usize {
-        self.tables.len()
-    }
-
-    /// Runs `cmd` against the tables and commits the resulting rows in one transaction.
-    /// On `Err` the tables may have changed in memory only if the *commit* failed; the caller
-    /// then reloads them from the store (see the module docs).
+    /// Runs `cmd` against `tables` and commits the resulting rows in one transaction. If the
+    /// commit fails, `tables` are restored from the store before the error is returned, so
+    /// on `Err` nothing has changed (see the module docs).
     pub fn execute(
         &mut self,
+        tables: &mut FlowTables,
         bridge: &str,
         cmd: FlowCommand<'_>,
         names: &dyn PortNames,
         store: &mut Store,
         now_ms: u64,
-    ) -> Result<FlowCounts, CommitFailed> {
-        let applied = self
-            .plan(cmd, names, now_ms)
-            .map_err(CommitFailed::Rejected)?;
-        self.persist(bridge, &applied, store)
+    ) -> Result<FlowCounts, SwitchError> {
+        let applied = plan(tables, cmd, names, now_ms)?;
+        self.persist_or_restore(tables, bridge, &applied, store, now_ms)
     }
 
-    /// Validates and applies `cmd` to the tables (nothing is stored yet).
-    fn plan(
+    fn persist_or_restore(
         &mut self,
-        cmd: FlowCommand<'_>,
-        names: &dyn PortNames,
+        tables: &mut FlowTables,
+        bridge: &str,
+        applied: &Applied,
+        store: &mut Store,
         now_ms: u64,
-    ) -> Result<Applied, SwitchError> {
-        let one = |s: &str, syntax| {
-            parse_flow(s, names, syntax).map_err(|e| SwitchError::Invalid(e.to_string()))
-        };
-        let (mods, line_nos, adds) = match cmd {
-            FlowCommand::Add(s) => (vec![FlowMod::add(one(s, FlowSyntax::Add)?)], vec![], 1),
-            FlowCommand::AddMany(lines) => {
-                let (specs, nos) = parse_lines(lines, names)?;
-                let n = specs.len();
-                (specs.into_iter().map(FlowMod::add).collect(), nos, n)
-            }
-            FlowCommand::Modify { flow, strict } => (
-                vec![FlowMod::modify(one(flow, FlowSyntax::Modify)?, strict)],
-                vec![],
-                0,
-            ),
-            FlowCommand::Delete { filter, strict } => (
-                vec![FlowMod::delete(one(filter, FlowSyntax::MatchOnly)?, strict)],
-                vec![],
-                0,
-            ),
-            FlowCommand::Replace(lines) => {
-                let (specs, nos) = parse_lines(lines, names)?;
-                check_room(0, specs.len())?;
-                return self
-                    .tables
-                    .replace_all(&specs, now_ms)
-                    .map_err(|e| table_error(e, &nos));
-            }
-        };
-        check_room(self.tables.len(), adds)?;
-        self.tables
-            .apply(&mods, now_ms)
-            .map_err(|e| table_error(e, &line_nos))
+    ) -> Result<FlowCounts, SwitchError> {
+        self.persist(tables, bridge, applied, store)
+            .inspect_err(|_| {
+                self.restore(tables, bridge, store, now_ms);
+            })
     }
 
     /// Turns applied changes into store rows, commits them, then updates `seqs`.
     fn persist(
         &mut self,
+        tables: &FlowTables,
         bridge: &str,
         applied: &Applied,
         store: &mut Store,
-    ) -> Result<FlowCounts, CommitFailed> {
+    ) -> Result<FlowCounts, SwitchError> {
         let mut changes = Vec::new();
         let mut gone = Vec::new();
         let mut born = Vec::new();
@@ -217,8 +207,7 @@ impl BridgeFlows {
         }
         for r in &applied.added {
             // A rule added and removed again within one bundle is not in the tables now.
-            let live = self
-                .tables
+            let live = tables
                 .find_exact(r.table, &r.m, r.priority)
                 .is_some_and(|x| Arc::ptr_eq(x, r));
             if live {
@@ -244,9 +233,7 @@ impl BridgeFlows {
                 });
             }
         }
-        store
-            .commit(&changes)
-            .map_err(|e| CommitFailed::Store(e.into()))?;
+        store.commit(&changes)?;
         for k in gone {
             self.seqs.remove(&k);
         }
@@ -258,14 +245,16 @@ impl BridgeFlows {
         })
     }
 
-    /// Removes rules whose timeouts passed and deletes their rows; returns how many expired.
+    /// Removes rules of `tables` whose timeouts passed and deletes their rows; returns how
+    /// many expired.
     pub fn expire(
         &mut self,
+        tables: &mut FlowTables,
         bridge: &str,
         store: &mut Store,
         now_ms: u64,
-    ) -> Result<usize, CommitFailed> {
-        let expired = self.tables.expire(now_ms);
+    ) -> Result<usize, SwitchError> {
+        let expired = tables.expire(now_ms);
         if expired.is_empty() {
             return Ok(0);
         }
@@ -273,33 +262,66 @@ impl BridgeFlows {
             removed: expired,
             ..Applied::default()
         };
-        self.persist(bridge, &applied, store)
+        self.persist_or_restore(tables, bridge, &applied, store, now_ms)
             .map(|c| c.removed as usize)
-    }
-
-    /// Rules matching `filter` (match-only syntax), optionally in one table, in dump order.
-    pub fn dump(
-        &self,
-        filter: &str,
-        table: Option<u8>,
-        names: &dyn PortNames,
-    ) -> Result<Vec<Arc<Rule>>, SwitchError> {
-        let mut spec = parse_flow(filter, names, FlowSyntax::MatchOnly)
-            .map_err(|e| SwitchError::Invalid(e.to_string()))?;
-        if let Some(t) = table {
-            spec.table = t;
-        }
-        Ok(self.tables.dump(&spec))
     }
 }
 
-/// Why [`BridgeFlows::execute`] failed.
-#[derive(Debug)]
-pub enum CommitFailed {
-    /// The command was invalid; nothing changed anywhere.
-    Rejected(SwitchError),
-    /// The tables changed but the commit failed: reload them from the store.
-    Store(SwitchError),
+/// Validates and applies `cmd` to `tables` (nothing is stored yet).
+fn plan(
+    tables: &mut FlowTables,
+    cmd: FlowCommand<'_>,
+    names: &dyn PortNames,
+    now_ms: u64,
+) -> Result<Applied, SwitchError> {
+    let one = |s: &str, syntax| {
+        parse_flow(s, names, syntax).map_err(|e| SwitchError::Invalid(e.to_string()))
+    };
+    let (mods, line_nos, adds) = match cmd {
+        FlowCommand::Add(s) => (vec![FlowMod::add(one(s, FlowSyntax::Add)?)], vec![], 1),
+        FlowCommand::AddMany(lines) => {
+            let (specs, nos) = parse_lines(lines, names)?;
+            let n = specs.len();
+            (specs.into_iter().map(FlowMod::add).collect(), nos, n)
+        }
+        FlowCommand::Modify { flow, strict } => (
+            vec![FlowMod::modify(one(flow, FlowSyntax::Modify)?, strict)],
+            vec![],
+            0,
+        ),
+        FlowCommand::Delete { filter, strict } => (
+            vec![FlowMod::delete(one(filter, FlowSyntax::MatchOnly)?, strict)],
+            vec![],
+            0,
+        ),
+        FlowCommand::Replace(lines) => {
+            let (specs, nos) = parse_lines(lines, names)?;
+            check_room(0, specs.len())?;
+            return tables
+                .replace_all(&specs, now_ms)
+                .map_err(|e| table_error(e, &nos));
+        }
+    };
+    check_room(tables.len(), adds)?;
+    tables
+        .apply(&mods, now_ms)
+        .map_err(|e| table_error(e, &line_nos))
+}
+
+/// dump-flows over `tables`: rules matching `filter` (match-only syntax), optionally in one
+/// table, in dump order.
+pub fn dump(
+    tables: &FlowTables,
+    filter: &str,
+    table: Option<u8>,
+    names: &dyn PortNames,
+) -> Result<Vec<Arc<Rule>>, SwitchError> {
+    let mut spec = parse_flow(filter, names, FlowSyntax::MatchOnly)
+        .map_err(|e| SwitchError::Invalid(e.to_string()))?;
+    if let Some(t) = table {
+        spec.table = t;
+    }
+    Ok(tables.dump(&spec))
 }
 
 fn row(seq: u64, r: &Rule) -> FlowRow {

@@ -166,7 +166,7 @@ impl Switch {
             for port in b.ports {
                 bridge.apply_put_port(port);
             }
-            bridge.flows = flows::BridgeFlows::load(&b.bridge.name, &b.flows, 0)?;
+            (bridge.tables, bridge.rows) = flows::FlowRows::load(&b.bridge.name, &b.flows, 0)?;
             bridges.insert(b.bridge.name, bridge);
         }
         let mut sw = Switch {
@@ -218,42 +218,14 @@ impl Switch {
             .bridges
             .get_mut(bridge)
             .ok_or_else(|| SwitchError::BridgeNotFound(bridge.to_owned()))?;
-        match br
-            .flows
-            .execute(bridge, cmd, &br.xports, &mut self.store, now)
-        {
-            Ok(counts) => Ok(counts),
-            Err(flows::CommitFailed::Rejected(e)) => Err(e),
-            Err(flows::CommitFailed::Store(e)) => {
-                self.reload_flows(bridge);
-                Err(e)
-            }
-        }
-    }
-
-    /// After a failed commit, makes `bridge`'s tables equal to what the store holds.
-    fn reload_flows(&mut self, bridge: &str) {
-        let now = self.now_ms();
-        let reloaded = self
-            .store
-            .load()
-            .map_err(SwitchError::from)
-            .and_then(|snap| {
-                let rows = snap
-                    .bridges
-                    .iter()
-                    .find(|b| b.bridge.name == bridge)
-                    .map(|b| b.flows.clone())
-                    .unwrap_or_default();
-                flows::BridgeFlows::load(bridge, &rows, now)
-            });
-        match (reloaded, self.bridges.get_mut(bridge)) {
-            (Ok(f), Some(br)) => br.flows = f,
-            (Err(e), _) => {
-                tracing::error!(bridge, error = %e, "cannot reload flows after a failed commit")
-            }
-            (Ok(_), None) => {}
-        }
+        br.rows.execute(
+            &mut br.tables,
+            bridge,
+            cmd,
+            &br.xports,
+            &mut self.store,
+            now,
+        )
     }
 
     /// Removes rules whose timeouts passed, on every bridge; returns how many.
@@ -265,12 +237,12 @@ impl Switch {
             let Some(br) = self.bridges.get_mut(&name) else {
                 continue;
             };
-            match br.flows.expire(&name, &mut self.store, now) {
-                Ok(n) => total += n,
-                Err(flows::CommitFailed::Store(e) | flows::CommitFailed::Rejected(e)) => {
-                    tracing::error!(bridge = %name, error = %e, "cannot store expired flows");
-                    self.reload_flows(&name);
-                }
+            if let Err(e) = br
+                .rows
+                .expire(&mut br.tables, &name, &mut self.store, now)
+                .map(|n| total += n)
+            {
+                tracing::error!(bridge = %name, error = %e, "cannot store expired flows");
             }
         }
         total
@@ -284,7 +256,7 @@ impl Switch {
         table: Option<u8>,
     ) -> Result<Vec<Arc<Rule>>, SwitchError> {
         let br = self.bridge(bridge)?;
-        br.flows.dump(filter, table, br.names())
+        flows::dump(&br.tables, filter, table, br.names())
     }
 
     /// Traces `packet` (ofproto/trace syntax) through `bridge`, as an upcall would translate
