@@ -7,6 +7,8 @@
 //! Every process started here is owned by a guard ([`Daemon`]) that kills it by PID on drop,
 //! so a failing assertion never leaves a daemon behind.
 
+pub mod netns;
+
 use std::io::Read;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
