@@ -19,6 +19,7 @@ use fastpath::action::DpAction;
 use fastpath::cache::{KeyHasher, MegaflowTable, MicroflowCache, megaflow::MAX_BATCH};
 use fastpath::dpif::{Datapath, DpConfig};
 use fastpath::flow::FlowKey;
+use fastpath::flow::extract::extract;
 use fastpath::packet::Packet;
 use std::hint::black_box;
 use std::sync::Arc;
@@ -102,6 +103,19 @@ fn microflow_hit() -> f64 {
             }
         }
         n
+    })
+}
+
+fn extract_ns() -> f64 {
+    let frames = l3_frames(1_024);
+    let mut key = FlowKey::ZERO;
+    best_ns(|| {
+        for _ in 0..100 {
+            for f in &frames {
+                black_box(extract(black_box(f), 1, &mut key));
+            }
+        }
+        100 * frames.len() as u64
     })
 }
 
@@ -228,21 +242,39 @@ fn pipeline(insert_inv_prob: u32) -> (f64, String) {
 }
 
 fn main() {
+    // Optional arguments select sections (e.g. `pipeline-bench pipeline` for profiling).
+    let only: Vec<String> = std::env::args().skip(1).collect();
+    let want = |name: &str| only.is_empty() || only.iter().any(|o| name.starts_with(o.as_str()));
     println!("# fastpath pipeline-bench ({RUNS} runs each, best shown, thread CPU time)");
-    println!("microflow_hit: {:.1} ns", microflow_hit());
-    for n in [1, 5, 20] {
-        let (ns, depth) = megaflow_hit(n);
-        println!(
-            "# megaflow_hit_{n}_subtables: {ns:.1} ns ({depth:.2} subtables searched per hit)"
-        );
+    if want("extract") {
+        println!("# extract (parse, IPv4/UDP): {:.1} ns", extract_ns());
     }
-    let (ns, depth) = megaflow_hit(10);
-    println!("# megaflow 10 subtables: {depth:.2} subtables searched per hit (keys spread evenly)");
-    println!("megaflow_hit_10_subtables: {ns:.1} ns");
-    println!("upcall_install: {:.0} ns", upcall_install());
-    let (mpps, detail) = pipeline(0);
-    println!("# pipeline_batch32 megaflow only (microflow cache off): {mpps:.2} Mpps ({detail})");
-    let (mpps, detail) = pipeline(100);
-    println!("# pipeline_batch32: 1,024 flows, 10 megaflows; {detail}");
-    println!("pipeline_batch32: {mpps:.2} Mpps");
+    if want("microflow") {
+        println!("microflow_hit: {:.1} ns", microflow_hit());
+    }
+    if want("megaflow") {
+        for n in [1, 5, 20] {
+            let (ns, depth) = megaflow_hit(n);
+            println!(
+                "# megaflow_hit_{n}_subtables: {ns:.1} ns ({depth:.2} subtables searched per hit)"
+            );
+        }
+        let (ns, depth) = megaflow_hit(10);
+        println!(
+            "# megaflow 10 subtables: {depth:.2} subtables searched per hit (keys spread evenly)"
+        );
+        println!("megaflow_hit_10_subtables: {ns:.1} ns");
+    }
+    if want("upcall") {
+        println!("upcall_install: {:.0} ns", upcall_install());
+    }
+    if want("pipeline") {
+        let (mpps, detail) = pipeline(0);
+        println!(
+            "# pipeline_batch32 megaflow only (microflow cache off): {mpps:.2} Mpps ({detail})"
+        );
+        let (mpps, detail) = pipeline(100);
+        println!("# pipeline_batch32: 1,024 flows, 10 megaflows; {detail}");
+        println!("pipeline_batch32: {mpps:.2} Mpps");
+    }
 }

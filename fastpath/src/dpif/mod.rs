@@ -173,7 +173,35 @@ impl core::fmt::Debug for Datapath {
     }
 }
 
-/// A packet between extraction and execution.
+/// Packets between extraction and lookup, as parallel arrays (with `PmdContext::keys`), so
+/// that executing one borrows its headers and metadata in place instead of moving them.
+#[derive(Default)]
+struct Staged {
+    packets: Vec<Packet>,
+    headers: Vec<Headers>,
+    metas: Vec<PacketMeta>,
+    depths: Vec<u8>,
+}
+
+impl Staged {
+    fn with_capacity(n: usize) -> Staged {
+        Staged {
+            packets: Vec::with_capacity(n),
+            headers: Vec::with_capacity(n),
+            metas: Vec::with_capacity(n),
+            depths: Vec::with_capacity(n),
+        }
+    }
+
+    /// Forgets the first `n` entries (whose packets were already taken).
+    fn consume(&mut self, n: usize) {
+        self.headers.drain(..n);
+        self.metas.drain(..n);
+        self.depths.drain(..n);
+    }
+}
+
+/// One packet that missed both caches, between lookup and upcall.
 struct Work {
     packet: Packet,
     headers: Headers,
@@ -307,7 +335,7 @@ pub struct PmdContext {
     shared: Arc<ThreadShared>,
     emc: MicroflowCache,
     emc_hasher: KeyHasher,
-    work: Vec<Work>,
+    staged: Staged,
     keys: Vec<FlowKey>,
     hashes: Vec<u64>,
     recirc: Vec<Pending>,
@@ -450,7 +478,7 @@ impl Datapath {
                 seed,
             ),
             emc_hasher: KeyHasher::random(),
-            work: Vec::with_capacity(BATCH_SIZE),
+            staged: Staged::with_capacity(BATCH_SIZE),
             keys: Vec::with_capacity(BATCH_SIZE),
             hashes: vec![0; megaflow::MAX_BATCH],
             recirc: Vec::with_capacity(BATCH_SIZE),
@@ -493,7 +521,9 @@ impl Datapath {
         bump(&port.rx_bytes, bytes);
         bump(&ctx.shared.counters.packets, n);
         self.run(ctx, now_ms);
-        ctx.emc.sweep_step(16);
+        // One slot per batch (as OVS's slow EMC sweep): each probe of a cold slot is a cache
+        // miss, and dead entries only hold memory, never forward.
+        ctx.emc.sweep_step(1);
         ctx.count_drops();
     }
 
@@ -509,20 +539,19 @@ impl Datapath {
             ctx.pool.put(packet);
             return;
         }
-        let headers = Headers::new(key, ex.offsets.l3, ex.offsets.l4);
-        ctx.work.push(Work {
-            packet,
-            headers,
-            meta,
-            depth,
-        });
+        let st = &mut ctx.staged;
+        st.headers
+            .push(Headers::new(key, ex.offsets.l3, ex.offsets.l4));
+        st.packets.push(packet);
+        st.metas.push(meta);
+        st.depths.push(depth);
     }
 
     /// Runs staged packets (and their recirculations) to completion.
     fn run(&self, ctx: &mut PmdContext, now_ms: u64) {
         loop {
-            while !ctx.work.is_empty() {
-                let n = ctx.work.len().min(megaflow::MAX_BATCH);
+            while !ctx.staged.packets.is_empty() {
+                let n = ctx.staged.packets.len().min(megaflow::MAX_BATCH);
                 self.classify(ctx, n, now_ms);
             }
             // In arrival order, so packets of one flow leave in the order they came.
@@ -555,7 +584,7 @@ impl Datapath {
         let PmdContext {
             emc,
             emc_hasher,
-            work,
+            staged,
             keys,
             hashes,
             recirc,
@@ -600,26 +629,38 @@ impl Datapath {
             conntrack: self.conntrack.as_deref(),
             depth: 0,
         };
-        for (i, w) in work.drain(..n).enumerate() {
+        let Staged {
+            packets,
+            headers,
+            metas,
+            depths,
+        } = staged;
+        for (i, packet) in packets.drain(..n).enumerate() {
             match found[i].or(mega[i]) {
                 Some(flow) => {
-                    flow.record(1, w.packet.len() as u64, now_ms);
-                    sink.depth = w.depth;
+                    flow.record(1, packet.len() as u64, now_ms);
+                    sink.depth = depths[i];
                     action::execute(
                         &mut sink,
-                        w.packet,
-                        w.headers,
-                        w.meta,
+                        packet,
+                        &headers[i],
+                        &metas[i],
                         flow.actions(),
                         now_ms,
                     );
                 }
                 None => misses.push(Miss {
-                    work: w,
+                    work: Work {
+                        packet,
+                        headers: headers[i],
+                        meta: metas[i],
+                        depth: depths[i],
+                    },
                     key: keys[i],
                 }),
             }
         }
+        staged.consume(n);
         let mut bits = mega_hits;
         while bits != 0 {
             let i = bits.trailing_zeros() as usize;
@@ -719,7 +760,7 @@ impl Datapath {
             conntrack: self.conntrack.as_deref(),
             depth: w.depth,
         };
-        action::execute(&mut sink, w.packet, w.headers, w.meta, actions, now_ms);
+        action::execute(&mut sink, w.packet, &w.headers, &w.meta, actions, now_ms);
     }
 
     /// Evicts least recently used megaflows if the datapath is at its flow limit. Takes one
