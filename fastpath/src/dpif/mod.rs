@@ -766,7 +766,7 @@ impl Datapath {
     /// Evicts least recently used megaflows if the datapath is at its flow limit. Takes one
     /// table lock at a time (the fullest thread's), never while holding another.
     fn make_room(&self, own: &Arc<ThreadShared>) {
-        let threads = self.threads();
+        let threads = self.threads.read().unwrap_or_else(|e| e.into_inner());
         let total: usize = threads
             .iter()
             .map(|t| t.megaflows.load(Ordering::Relaxed))
@@ -774,10 +774,13 @@ impl Datapath {
         if total < self.config.flow_limit {
             return;
         }
-        let victim = threads
-            .iter()
-            .max_by_key(|t| t.megaflows.load(Ordering::Relaxed))
-            .unwrap_or(own);
+        let victim = Arc::clone(
+            threads
+                .iter()
+                .max_by_key(|t| t.megaflows.load(Ordering::Relaxed))
+                .unwrap_or(own),
+        );
+        drop(threads);
         // Evict a slice at a time so the scan for the oldest is amortised over many installs.
         let n = (self.config.flow_limit / 64)
             .max(1)
