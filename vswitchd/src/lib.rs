@@ -12,4 +12,7 @@
 pub mod classifier;
 pub mod mac_learning;
 pub mod normal;
+pub mod ofctl;
 pub mod ofproto;
+pub mod trace;
+pub mod xlate;

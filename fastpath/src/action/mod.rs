@@ -6,6 +6,10 @@
 //! Their `Display` form is OVS's (`set(ipv4(tos=0x20/0xfc)),2`), used by trace and
 //! dump-megaflows.
 
+mod format;
+
+pub use format::{DisplayActions, format_actions};
+
 use std::net::IpAddr;
 
 pub mod checksum;

@@ -15,6 +15,12 @@
 //! frame. Frames the switch simply does not look into (802.3/LLC, unknown EtherTypes, unknown
 //! IP protocols, non-Ethernet ARP, non-first fragments) are not malformed.
 //!
+//! Where OVS would keep a partial key and forward (a TCP header shorter than its data
+//! offset, a cut L4 header, a bad ND option), this module reports a reason instead, because
+//! DESIGN §9 drops malformed packets. The fields themselves follow OVS, including its quirks:
+//! a non-first IPv6 fragment has `nw_proto` 44 (its upper layer is not in this fragment),
+//! IPv4 later fragments keep their protocol, and ARP opcodes above 255 read as 0.
+//!
 //! # Invariants
 //!
 //! - Never panics, for any input (the views' no-panic contract, plus a fuzz target and a
@@ -204,9 +210,10 @@ pub fn extract_fresh(frame: &[u8], in_port: u32) -> (FlowKey, Extracted) {
     (key, ex)
 }
 
-/// Offsets fit in u16 because frames do (`packet::MAX_FRAME` is below 64 KiB + 256; a frame
-/// longer than 64 KiB cannot have its headers past 64 KiB in practice, and if it did the
-/// offset saturates to "absent" rather than wrapping).
+/// A byte offset as stored in [`HeaderOffsets`]. Headers start within the first 64 KiB of any
+/// real frame; a larger offset (only possible in a GSO super-packet with a huge IPv6
+/// extension chain) saturates to "absent" rather than wrapping, which keeps the ordering
+/// invariant because every later offset saturates too.
 fn offset(at: usize) -> u16 {
     u16::try_from(at).unwrap_or(HeaderOffsets::ABSENT)
 }
@@ -249,7 +256,7 @@ fn extract_l2(
     match ty {
         ethertype::IPV4 => extract_ipv4(rest, at, key, offsets),
         ethertype::IPV6 => extract_ipv6(rest, at, key, offsets),
-        ethertype::ARP => extract_arp(rest, key),
+        ethertype::ARP | arp::ETHERTYPE_RARP => extract_arp(rest, key),
         _ => Ok(()),
     }
 }

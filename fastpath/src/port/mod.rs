@@ -9,7 +9,11 @@
 //! Ports move packets in batches: one call receives or sends up to a batch, so that syscalls are
 //! amortised.
 
+pub mod afpacket;
 pub mod dummy;
+pub mod offload;
+pub mod sys;
+pub mod tap;
 
 use crate::packet::Packet;
 use std::os::fd::RawFd;

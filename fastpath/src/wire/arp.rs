@@ -13,6 +13,8 @@ use crate::flow::key::ethertype;
 pub const FIXED_LEN: usize = 8;
 /// Length of an Ethernet/IPv4 ARP packet.
 pub const ETH_IPV4_LEN: usize = 28;
+/// EtherType of reverse ARP (RFC 903), which shares ARP's packet format.
+pub const ETHERTYPE_RARP: u16 = 0x8035;
 /// `htype` of Ethernet.
 pub const HTYPE_ETHERNET: u16 = 1;
 /// ARP request.

@@ -12,7 +12,7 @@
 
 use std::net::Ipv6Addr;
 
-use super::{Error, read_array, read_u16, read_u32, write_u16, write_u32};
+use super::{Error, read_array, read_u16, read_u32, write_u32};
 
 /// Length of the fixed header.
 pub const HEADER_LEN: usize = 40;
@@ -160,12 +160,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     #[inline]
     pub fn set_hop_limit(&mut self, hop_limit: u8) {
         self.buffer.as_mut()[field::HOP_LIMIT] = hop_limit;
-    }
-
-    /// Sets the payload length.
-    #[inline]
-    pub fn set_payload_len(&mut self, len: u16) {
-        write_u16(&mut self.buffer.as_mut()[field::PAYLOAD_LEN], len);
     }
 
     /// Sets the source address.
@@ -356,7 +350,6 @@ mod tests {
             (0x12, 0xfffff, 6)
         );
         p.set_hop_limit(1);
-        p.set_payload_len(0);
         p.set_src_addr(Ipv6Addr::LOCALHOST);
         p.set_dst_addr(Ipv6Addr::UNSPECIFIED);
         assert_eq!(p.hop_limit(), 1);

@@ -21,7 +21,8 @@
 //!   holds the complete header the view describes, including any variable part announced by a
 //!   length field (IPv4 IHL, TCP data offset, IPv6 payload length, ARP address lengths...).
 //! - On a view returned by `new_checked`, no getter, setter or payload accessor panics, for
-//!   any buffer contents.
+//!   any buffer contents. (Setters never touch the length fields the check relied on, so a
+//!   checked view stays checked.)
 //! - `new_unchecked` skips the check, for buffers the caller has already validated or is
 //!   building. Its accessors index the buffer and panic if it is too short; that is the only
 //!   way to get a panic out of this module.

@@ -5,6 +5,12 @@
 
 pub mod action;
 pub mod flow_match;
+pub mod flow_mod;
+pub mod rule;
+pub mod table;
 
 pub use action::{OfAction, SubField, ofpp};
 pub use flow_match::Match;
+pub use flow_mod::{Applied, FlowMod, FlowModCommand, FlowModError};
+pub use rule::{Rule, RuleStats};
+pub use table::FlowTables;

@@ -237,6 +237,12 @@ fn arp() {
     other[1] = 6;
     let (k, ex) = extract_fresh(&eth(&[], 0x0806, &other), 1);
     assert_eq!((ex.malformed, k.nw_src, k.arp_sha), (None, 0, [0; 6]));
+    // Reverse ARP has the same format.
+    let (k, ex) = extract_fresh(&eth(&[], 0x8035, &arp), 1);
+    assert_eq!(
+        (ex.malformed, k.dl_type, k.nw_proto, k.arp_sha),
+        (None, 0x8035, 2, SRC)
+    );
     // Truncated.
     let (k, ex) = extract_fresh(&eth(&[], 0x0806, &arp[..27]), 1);
     assert_eq!(
@@ -491,4 +497,43 @@ fn malformed_names_are_unique_and_indexed() {
     names.sort_unstable();
     names.dedup();
     assert_eq!(names.len(), Malformed::ALL.len());
+}
+
+#[test]
+fn fuzz_seed_corpus_means_what_its_names_say() {
+    macro_rules! seed {
+        ($name:literal, $want:expr) => {
+            (
+                $name,
+                &include_bytes!(concat!("../../../../fuzz/corpus/parse_extract/", $name))[..],
+                $want,
+            )
+        };
+    }
+    let seeds: [(&str, &[u8], Option<Malformed>); 15] = [
+        seed!("arp_request", None),
+        seed!("ipv4_tcp_syn", None),
+        seed!("vlan_ipv4_udp_padded", None),
+        seed!("qinq_ipv6_tcp", None),
+        seed!("ipv6_nd_ns_sll", None),
+        seed!("ipv6_ext_chain_udp", None),
+        seed!("ipv6_frag_later", None),
+        seed!("ipv4_frag_first_icmp", None),
+        seed!("ipv4_options_sctp", None),
+        seed!("llc_8023", None),
+        seed!("bad_truncated_ipv4", Some(Malformed::TruncatedIpv4)),
+        seed!("bad_tcp_data_offset", Some(Malformed::BadTcpDataOffset)),
+        seed!("bad_nd_dup_option", Some(Malformed::BadNdOption)),
+        seed!("bad_three_vlans", Some(Malformed::TooManyVlans)),
+        seed!("runt", Some(Malformed::Runt)),
+    ];
+    for (name, frame, want) in seeds {
+        let (k, ex) = extract_fresh(frame, 1);
+        assert_eq!(ex.malformed, want, "{name}");
+        if want.is_none() {
+            // Well-formed seeds reach past L2: a protocol or the 802.3 marker is recorded.
+            assert_ne!(ex.offsets.l3, NONE, "{name}");
+            assert!(k.nw_proto != 0 || k.dl_type == 0x05ff, "{name}: {k:?}");
+        }
+    }
 }

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Build and run one cargo-fuzz target for a fixed time.
+#
+#   fuzz/run.sh TARGET SECONDS [extra libFuzzer flags...]
+#
+# The machine has only a stable toolchain; cargo-fuzz needs nightly flags (-Z sanitizer,
+# coverage instrumentation), so RUSTC_BOOTSTRAP=1 lets stable rustc accept them.
+# Seeds in fuzz/corpus/TARGET are read but never modified; inputs libFuzzer discovers go to
+# fuzz/target/corpus/TARGET (git-ignored), which later runs reuse. Crashes land in
+# fuzz/artifacts/TARGET.
+set -euo pipefail
+
+if [ $# -lt 2 ]; then
+    echo "usage: $0 TARGET SECONDS [libFuzzer flags...]" >&2
+    exit 2
+fi
+target=$1
+seconds=$2
+shift 2
+
+cd "$(dirname "$0")/.."
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+
+work="fuzz/target/corpus/$target"
+mkdir -p "$work" "fuzz/corpus/$target"
+
+export RUSTC_BOOTSTRAP=1
+cargo fuzz build "$target"
+cargo fuzz run "$target" "$work" "fuzz/corpus/$target" -- \
+    -max_total_time="$seconds" -print_final_stats=1 "$@"

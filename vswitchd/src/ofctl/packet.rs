@@ -1,0 +1,109 @@
+//! ofproto/trace packet syntax: `in_port=1,dl_src=..,dl_dst=..,tcp,nw_src=..,tp_dst=80,tcp_flags=syn`.
+//!
+//! A trace packet is a flow with exact values: the same field names as a match, but no masks,
+//! every field not mentioned is zero, and a protocol shorthand sets only `dl_type` (and
+//! `nw_proto`), so `ip` alone is an IPv4 packet with zero addresses. Flag fields take either
+//! form (`tcp_flags=syn|ack` or `+syn+ack`); in the latter, bits given with `-` are zero.
+//! Prerequisites hold as for a match (`tp_dst` needs `tcp`, `udp` or `sctp`).
+
+use super::PortNames;
+use super::error::OfctlError;
+use super::lex::split_items;
+use super::match_parse::MatchBuilder;
+use fastpath::flow::FlowKey;
+use fastpath::flow::key::FRAG_LATER;
+
+/// Parses a trace packet into a flow key.
+pub fn parse_packet(s: &str, names: &dyn PortNames) -> Result<FlowKey, OfctlError> {
+    let mut b = MatchBuilder::new(names, true);
+    for item in split_items(s)? {
+        if item.delim == Some('(') {
+            return Err(OfctlError::syntax(
+                item.key,
+                "a packet field takes '=VALUE'",
+            ));
+        }
+        if !b.item(item.key, item.value, item.delim.is_none())? {
+            return Err(match item.key {
+                "table" | "priority" | "cookie" | "actions" | "action" | "idle_timeout"
+                | "hard_timeout" => OfctlError::NotAllowed {
+                    key: item.key.to_owned(),
+                    why: "a trace packet has only header and metadata fields",
+                },
+                k => OfctlError::UnknownField(k.to_owned()),
+            });
+        }
+    }
+    let mut key = b.finish()?.key;
+    if key.nw_frag & FRAG_LATER != 0 {
+        // A non-first fragment carries no L4 header: its L4 fields are zero, as on the wire.
+        key.tp_src = 0;
+        key.tp_dst = 0;
+        key.tcp_flags = 0;
+        key.nd_target = [0; 16];
+        key.arp_sha = [0; 6];
+        key.arp_tha = [0; 6];
+    }
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ofctl::{NoNames, PortMap, format_packet};
+    use fastpath::flow::key::{VLAN_CFI, ct_state, ethertype, ipproto};
+
+    #[test]
+    fn design_example_packet() {
+        let k = parse_packet(
+            "in_port=1,dl_src=00:00:00:00:00:01,dl_dst=00:00:00:00:00:02,tcp,nw_src=10.0.1.5,\
+             nw_dst=10.0.0.7,tp_src=1234,tp_dst=80,tcp_flags=syn",
+            &NoNames,
+        )
+        .unwrap();
+        assert_eq!(k.in_port, 1);
+        assert_eq!(k.dl_src, [0, 0, 0, 0, 0, 1]);
+        assert_eq!(k.dl_type, ethertype::IPV4);
+        assert_eq!(k.nw_proto, ipproto::TCP);
+        assert_eq!(k.nw_src, 0x0a00_0105);
+        assert_eq!((k.tp_src, k.tp_dst), (1234, 80));
+        assert_eq!(k.tcp_flags, 0x002);
+        assert_eq!(k.nw_ttl, 0, "unspecified fields are zero");
+        assert_eq!(
+            format_packet(&k, &NoNames),
+            "tcp,in_port=1,dl_src=00:00:00:00:00:01,dl_dst=00:00:00:00:00:02,nw_src=10.0.1.5,\
+             nw_dst=10.0.0.7,nw_tos=0,nw_ecn=0,nw_ttl=0,nw_frag=no,tp_src=1234,tp_dst=80,tcp_flags=syn"
+        );
+    }
+
+    #[test]
+    fn vlan_icmp_arp_ct() {
+        let k = parse_packet("dl_vlan=10,icmp,icmp_type=3,icmp_code=1", &NoNames).unwrap();
+        assert_eq!(k.vlan_tci, VLAN_CFI | 10);
+        assert_eq!((k.tp_src, k.tp_dst), (3, 1));
+        let k = parse_packet("arp,arp_op=2,nw_src=1.2.3.4", &NoNames).unwrap();
+        assert_eq!((k.nw_proto, k.nw_src), (2, 0x0102_0304));
+        let k = parse_packet("ip,ct_state=trk|est", &NoNames).unwrap();
+        assert_eq!(k.ct_state, ct_state::TRK | ct_state::EST);
+        let k = parse_packet("ip,ct_state=+trk+new-est", &NoNames).unwrap();
+        assert_eq!(k.ct_state, ct_state::TRK | ct_state::NEW);
+        let k = parse_packet("in_port=vm1,ip", &PortMap::from_pairs([("vm1", 4)])).unwrap();
+        assert_eq!(k.in_port, 4);
+    }
+
+    #[test]
+    fn errors() {
+        assert_eq!(
+            parse_packet("tp_dst=80", &NoNames).unwrap_err().to_string(),
+            "tp_dst requires tcp, udp or sctp"
+        );
+        assert!(parse_packet("ip,nw_src=10.0.0.0/8", &NoNames).is_err());
+        assert!(parse_packet("ip,actions=drop", &NoNames).is_err());
+        assert_eq!(
+            parse_packet("nw_dstt=1.2.3.4", &NoNames)
+                .unwrap_err()
+                .to_string(),
+            "unknown field 'nw_dstt'"
+        );
+    }
+}

@@ -1,0 +1,847 @@
+//! Flow-level tests: every field and action parsed and printed, error messages, and the
+//! `parse(print(x)) == x` property over generated flows and packets.
+
+use super::*;
+use crate::ofproto::action::{CtZone, OfCt, OfNat, SetSpelling};
+use crate::ofproto::{SubField, ofpp};
+use fastpath::flow::Field;
+use fastpath::flow::key::{VLAN_CFI, ct_state, ethertype, ipproto};
+use proptest::prelude::*;
+
+fn add(s: &str) -> FlowSpec {
+    parse_flow(s, &NoNames, FlowSyntax::Add).unwrap_or_else(|e| panic!("{s}: {e}"))
+}
+
+fn err(s: &str) -> String {
+    parse_flow(s, &NoNames, FlowSyntax::Add)
+        .unwrap_err()
+        .to_string()
+}
+
+/// Parses `s` and checks that its match prints as `want` and re-parses to the same spec.
+fn roundtrip(s: &str, want_match: &str) {
+    let spec = add(s);
+    assert_eq!(format_match(&spec.m, &NoNames), want_match, "{s}");
+    let again = add(&format_flow(&spec, &NoNames));
+    assert_eq!(again, spec, "{s} -> {}", format_flow(&spec, &NoNames));
+}
+
+#[test]
+fn defaults_and_header_fields() {
+    let s = add("actions=drop");
+    assert_eq!((s.table, s.priority, s.cookie), (0, 32768, 0));
+    assert_eq!(s.m, Match::CATCHALL);
+    assert_eq!(s.actions, vec![OfAction::Drop]);
+    assert_eq!(format_flow(&s, &NoNames), "actions=drop");
+    let s =
+        add("table=3,priority=100,cookie=0x5,idle_timeout=10,hard_timeout=20,ip actions=NORMAL");
+    assert_eq!(
+        (
+            s.table,
+            s.priority,
+            s.cookie,
+            s.idle_timeout,
+            s.hard_timeout
+        ),
+        (3, 100, 5, 10, 20)
+    );
+    assert_eq!(
+        format_flow(&s, &NoNames),
+        "cookie=0x5, table=3, idle_timeout=10, hard_timeout=20, priority=100,ip actions=NORMAL"
+    );
+    assert_eq!(add(&format_flow(&s, &NoNames)), s);
+}
+
+#[test]
+fn every_match_field_prints_in_ovs_order() {
+    roundtrip("in_port=3,actions=drop", "in_port=3");
+    roundtrip("in_port=LOCAL,actions=drop", "in_port=LOCAL");
+    roundtrip(
+        "eth_src=00:00:00:00:00:01,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00,actions=drop",
+        "dl_src=00:00:00:00:00:01,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00",
+    );
+    roundtrip("dl_type=0x88cc,actions=drop", "dl_type=0x88cc");
+    roundtrip("dl_type=0x0800,actions=drop", "ip");
+    roundtrip("dl_vlan=10,actions=drop", "dl_vlan=10");
+    roundtrip(
+        "dl_vlan_pcp=5,dl_vlan=10,actions=drop",
+        "dl_vlan=10,dl_vlan_pcp=5",
+    );
+    roundtrip("dl_vlan=0xffff,actions=drop", "vlan_tci=0x0000");
+    roundtrip(
+        "vlan_tci=0x1000/0x1000,actions=drop",
+        "vlan_tci=0x1000/0x1000",
+    );
+    roundtrip(
+        "ip,nw_src=10.0.0.0/8,ip_dst=10.1.0.0/255.255.0.255,actions=drop",
+        "ip,nw_src=10.0.0.0/8,nw_dst=10.1.0.0/255.255.0.255",
+    );
+    roundtrip(
+        "ipv6,ipv6_src=fd00::/16,ipv6_dst=fd00::1,ipv6_label=0x12345,actions=drop",
+        "ipv6,ipv6_src=fd00::/16,ipv6_dst=fd00::1,ipv6_label=0x12345",
+    );
+    roundtrip(
+        "ip,nw_proto=47,nw_tos=184,nw_ecn=2,nw_ttl=64,nw_frag=first,actions=drop",
+        "ip,nw_proto=47,nw_tos=184,nw_ecn=2,nw_ttl=64,nw_frag=first",
+    );
+    roundtrip("ip,ip_dscp=46,actions=drop", "ip,nw_tos=184");
+    for (kw, shown) in [
+        ("no", "no"),
+        ("yes", "yes"),
+        ("first", "first"),
+        ("later", "later"),
+        ("not_later", "not_later"),
+    ] {
+        roundtrip(
+            &format!("ip,nw_frag={kw},actions=drop"),
+            &format!("ip,nw_frag={shown}"),
+        );
+    }
+    roundtrip(
+        "tcp,tp_src=1000,tcp_dst=0x100/0xff00,actions=drop",
+        "tcp,tp_src=1000,tp_dst=0x100/0xff00",
+    );
+    roundtrip("udp6,udp_src=53,actions=drop", "udp6,tp_src=53");
+    roundtrip("sctp,sctp_dst=9,actions=drop", "sctp,tp_dst=9");
+    roundtrip(
+        "tcp,tcp_flags=+syn-ack,actions=drop",
+        "tcp,tcp_flags=+syn-ack",
+    );
+    roundtrip(
+        "tcp,tcp_flags=syn|ack,actions=drop",
+        "tcp,tcp_flags=syn|ack",
+    );
+    roundtrip("tcp,tcp_flags=0x2/0x2,actions=drop", "tcp,tcp_flags=+syn");
+    roundtrip(
+        "icmp,icmp_type=3,icmp_code=1,actions=drop",
+        "icmp,icmp_type=3,icmp_code=1",
+    );
+    roundtrip(
+        "icmp6,icmpv6_type=135,icmpv6_code=0,nd_target=fe80::1,nd_sll=00:00:00:00:00:09,actions=drop",
+        "icmp6,icmpv6_type=135,icmpv6_code=0,nd_target=fe80::1,nd_sll=00:00:00:00:00:09",
+    );
+    roundtrip(
+        "arp,arp_op=1,arp_spa=10.0.0.1,nw_dst=10.0.0.0/24,arp_sha=00:00:00:00:00:01,arp_tha=00:00:00:00:00:02,actions=drop",
+        "arp,arp_spa=10.0.0.1,arp_tpa=10.0.0.0/24,arp_op=1,arp_sha=00:00:00:00:00:01,arp_tha=00:00:00:00:00:02",
+    );
+    roundtrip(
+        "reg0=0x1,reg15=0x10/0xf0,metadata=0xabc,actions=drop",
+        "reg0=0x1,reg15=0x10/0xf0,metadata=0xabc",
+    );
+    roundtrip(
+        "ct_state=+trk+new-est,actions=drop",
+        "ct_state=+new-est+trk",
+    );
+    roundtrip("ct_state=trk|est,actions=drop", "ct_state=est|trk");
+    roundtrip("ct_state=0x20/0x20,actions=drop", "ct_state=+trk");
+    roundtrip(
+        "ct_zone=5,ct_mark=0x10/0xff,actions=drop",
+        "ct_zone=5,ct_mark=0x10/0xff",
+    );
+    roundtrip(
+        "ct_label=0x1000000000000000000000000000000f/0xf000000000000000000000000000000f,actions=drop",
+        "ct_label=0x1000000000000000000000000000000f/0xf000000000000000000000000000000f",
+    );
+    roundtrip("ct_label=0x5,actions=drop", "ct_label=0x5");
+}
+
+#[test]
+fn port_names_resolve_and_print() {
+    let names = PortMap::from_pairs([("vm1", 1), ("vm2", 2)]);
+    let s = parse_flow(
+        "in_port=vm1,actions=output:vm2,resubmit(vm1,3)",
+        &names,
+        FlowSyntax::Add,
+    )
+    .unwrap();
+    assert_eq!(s.m.key.in_port, 1);
+    assert_eq!(s.actions[0], OfAction::Output(2));
+    assert_eq!(
+        format_flow(&s, &names),
+        "in_port=vm1 actions=output:vm2,resubmit(vm1,3)"
+    );
+    assert_eq!(
+        format_flow(&s, &NoNames),
+        "in_port=1 actions=output:2,resubmit(1,3)"
+    );
+    assert_eq!(
+        parse_flow("in_port=vm3,actions=drop", &names, FlowSyntax::Add)
+            .unwrap_err()
+            .to_string(),
+        "unknown port 'vm3'"
+    );
+}
+
+#[test]
+fn error_messages_name_the_token() {
+    assert_eq!(
+        err("nw_dstt=1.2.3.4,actions=drop"),
+        "unknown field 'nw_dstt'"
+    );
+    assert_eq!(
+        err("tp_dst=80,actions=drop"),
+        "tp_dst requires tcp, udp or sctp"
+    );
+    assert_eq!(
+        err("nw_src=1.2.3.4,actions=drop"),
+        "nw_src requires ip or arp"
+    );
+    assert_eq!(
+        err("tcp,icmp_type=3,actions=drop"),
+        "icmp_type requires icmp"
+    );
+    assert_eq!(
+        err("ip,tcp_flags=syn,actions=drop"),
+        "tcp_flags requires tcp"
+    );
+    assert_eq!(err("ipv6_src=::1,actions=drop"), "ipv6_src requires ipv6");
+    assert_eq!(err("arp_op=1,actions=drop"), "arp_op requires arp");
+    assert_eq!(
+        err("goto_table:0,actions=drop"),
+        "unknown field 'goto_table'"
+    );
+    assert_eq!(
+        err("actions=goto_table:0"),
+        "goto_table:0 must go to a later table"
+    );
+    assert_eq!(
+        err("table=5,actions=goto_table:3"),
+        "goto_table:3 must go to a later table"
+    );
+    assert!(err("ip,nw_ttl=300,actions=drop").starts_with("bad value '300' for 'nw_ttl': "));
+    assert_eq!(err("actions=outptu"), "unknown action 'outptu'");
+    assert_eq!(
+        err("ip"),
+        "missing 'actions=': a flow to add or modify needs actions"
+    );
+    assert!(err("cookie=1/1,actions=drop").contains("cookie mask"));
+    assert!(err("out_port=1,actions=drop").contains("out_port"));
+    assert!(err("table=255,actions=drop").contains("table"));
+    assert!(err("priority=65536,actions=drop").contains("16 bits"));
+    assert!(err("ip,nw_src=1.2.3.4/33,actions=drop").contains("prefix"));
+    assert!(err("dl_src=00:00:00:00:00,actions=drop").contains("Ethernet"));
+    assert!(err("ct_state=+trk+bogus,actions=drop").contains("bogus"));
+    assert!(err("ip,nw_frag=maybe,actions=drop").contains("maybe"));
+    assert!(err("in_port=1/1,actions=drop").contains("cannot be masked"));
+    assert!(err("tcp(1),actions=drop").contains("syntax"));
+}
+
+#[test]
+fn syntaxes_differ_in_what_they_accept() {
+    let d = parse_flow(
+        "cookie=0x10/0xf0,out_port=2,tcp",
+        &NoNames,
+        FlowSyntax::MatchOnly,
+    )
+    .unwrap();
+    assert_eq!(
+        (d.cookie, d.cookie_mask, d.out_port, d.table),
+        (0x10, 0xf0, Some(2), TABLE_ALL)
+    );
+    assert!(d.actions.is_empty());
+    assert_eq!(
+        format_flow_as(&d, FlowSyntax::MatchOnly, &NoNames),
+        "cookie=0x10/0xf0, out_port=2, tcp"
+    );
+    assert!(parse_flow("tcp,actions=drop", &NoNames, FlowSyntax::MatchOnly).is_err());
+    assert!(parse_flow("cookie=5", &NoNames, FlowSyntax::MatchOnly).is_err());
+    assert!(parse_flow("idle_timeout=5", &NoNames, FlowSyntax::MatchOnly).is_err());
+    let d = parse_flow("", &NoNames, FlowSyntax::MatchOnly).unwrap();
+    assert_eq!(d, FlowSpec::new(FlowSyntax::MatchOnly));
+    let m = parse_flow(
+        "table=0,cookie=5,ip,actions=drop",
+        &NoNames,
+        FlowSyntax::Modify,
+    )
+    .unwrap();
+    assert_eq!((m.cookie, m.cookie_mask, m.table), (5, 0, 0));
+    assert_eq!(
+        parse_flow(
+            &format_flow_as(&m, FlowSyntax::Modify, &NoNames),
+            &NoNames,
+            FlowSyntax::Modify
+        )
+        .unwrap(),
+        m
+    );
+    assert!(parse_flow("ip", &NoNames, FlowSyntax::Modify).is_err());
+    assert!(parse_flow("out_port=1,actions=drop", &NoNames, FlowSyntax::Modify).is_err());
+    let m = parse_flow("actions=goto_table:0", &NoNames, FlowSyntax::Modify).unwrap();
+    assert_eq!(
+        m.table, TABLE_ALL,
+        "goto is checked per rule when modifying every table"
+    );
+}
+
+#[test]
+fn every_action_prints_and_parses_back() {
+    let cases = [
+        ("output:2", "output:2"),
+        ("3", "output:3"),
+        (
+            "in_port,normal,flood,all,local",
+            "IN_PORT,NORMAL,FLOOD,ALL,LOCAL",
+        ),
+        ("output:NORMAL", "NORMAL"),
+        ("drop", "drop"),
+        (
+            "mod_dl_src:00:00:00:00:00:01,mod_dl_dst:00:00:00:00:00:02",
+            "mod_dl_src:00:00:00:00:00:01,mod_dl_dst:00:00:00:00:00:02",
+        ),
+        (
+            "mod_nw_src:10.0.0.1,mod_nw_dst:10.0.0.2",
+            "mod_nw_src:10.0.0.1,mod_nw_dst:10.0.0.2",
+        ),
+        (
+            "mod_nw_tos:32,mod_nw_ecn:1,mod_nw_ttl:9",
+            "mod_nw_tos:32,mod_nw_ecn:1,mod_nw_ttl:9",
+        ),
+        ("mod_tp_src:1,mod_tp_dst:2", "mod_tp_src:1,mod_tp_dst:2"),
+        ("set_field:0x1->reg0", "set_field:0x1->reg0"),
+        ("set_field:1->reg0", "set_field:0x1->reg0"),
+        (
+            "set_field:0x10/0xf0->metadata",
+            "set_field:0x10/0xf0->metadata",
+        ),
+        (
+            "set_field:10.0.0.0/24->nw_src",
+            "set_field:10.0.0.0/24->nw_src",
+        ),
+        (
+            "set_field:00:00:00:00:00:01->eth_dst",
+            "set_field:00:00:00:00:00:01->dl_dst",
+        ),
+        ("set_field:80->tcp_dst", "set_field:80->tp_dst"),
+        ("set_field:2->in_port", "set_field:2->in_port"),
+        (
+            "set_field:5->dl_vlan,set_field:3->dl_vlan_pcp",
+            "set_field:5->dl_vlan,set_field:3->dl_vlan_pcp",
+        ),
+        ("load:0x5->NXM_NX_REG1[0..15]", "load:0x5->reg1[0..15]"),
+        ("load:1->reg1[3]", "load:0x1->reg1[3]"),
+        ("load:0->reg2[]", "load:0->reg2[]"),
+        ("move:reg0[]->reg1[]", "move:reg0[]->reg1[]"),
+        (
+            "move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[]",
+            "move:dl_src[]->dl_dst[]",
+        ),
+        (
+            "move:tcp_src[0..7]->reg3[8..15]",
+            "move:tp_src[0..7]->reg3[8..15]",
+        ),
+        (
+            "push_vlan:0x8100,mod_vlan_vid:10,mod_vlan_pcp:3",
+            "push_vlan:0x8100,mod_vlan_vid:10,mod_vlan_pcp:3",
+        ),
+        ("strip_vlan,pop_vlan,dec_ttl", "pop_vlan,pop_vlan,dec_ttl"),
+        (
+            "resubmit(,2),resubmit(1,2),resubmit:3",
+            "resubmit(,2),resubmit(1,2),resubmit:3",
+        ),
+        ("resubmit(LOCAL,)", "resubmit:LOCAL"),
+        ("ct(commit)", "ct(commit)"),
+        ("ct()", "ct()"),
+        ("ct(zone=0,table=2)", "ct(table=2)"),
+        (
+            "ct(table=2,zone=NXM_NX_REG0[0..15],commit)",
+            "ct(commit,table=2,zone=reg0[0..15])",
+        ),
+        ("ct(commit,nat)", "ct(commit,nat)"),
+        ("ct(commit,nat(src))", "ct(commit,nat(src))"),
+        (
+            "ct(commit,nat(src=10.0.0.1))",
+            "ct(commit,nat(src=10.0.0.1))",
+        ),
+        (
+            "ct(commit,nat(dst=10.0.0.1-10.0.0.5:80-90))",
+            "ct(commit,nat(dst=10.0.0.1-10.0.0.5:80-90))",
+        ),
+        (
+            "ct(commit,nat(src=10.0.0.1:80))",
+            "ct(commit,nat(src=10.0.0.1:80))",
+        ),
+        (
+            "ct(commit,exec(set_field:0x1->ct_mark,set_field:0x2/0x2->ct_label))",
+            "ct(commit,exec(set_field:0x1->ct_mark,set_field:0x2/0x2->ct_label))",
+        ),
+        (
+            "ct(commit,exec(load:1->ct_mark[0..3]))",
+            "ct(commit,exec(load:0x1->ct_mark[0..3]))",
+        ),
+        ("ct_clear", "ct_clear"),
+        ("goto_table:1", "goto_table:1"),
+    ];
+    for (input, want) in cases {
+        let s = add(&format!("tcp,actions={input}"));
+        assert_eq!(format_actions(&s.actions, &NoNames), want, "{input}");
+        assert_eq!(add(&format_flow(&s, &NoNames)), s, "{input}");
+    }
+}
+
+#[test]
+fn ipv6_nat_uses_brackets_with_ports() {
+    let s = add("ipv6,actions=set_field:fd00::1->ipv6_dst");
+    assert_eq!(
+        format_actions(&s.actions, &NoNames),
+        "set_field:fd00::1->ipv6_dst"
+    );
+    let s = add("ipv6,actions=ct(commit,nat(dst=[fd00::1]-[fd00::9]:80))");
+    assert_eq!(
+        format_actions(&s.actions, &NoNames),
+        "ct(commit,nat(dst=[fd00::1]-[fd00::9]:80))"
+    );
+    let s = add("ipv6,actions=ct(commit,nat(dst=[fd00::1]-[fd00::9]))");
+    assert_eq!(
+        format_actions(&s.actions, &NoNames),
+        "ct(commit,nat(dst=fd00::1-fd00::9))"
+    );
+    assert_eq!(add(&format_flow(&s, &NoNames)), s);
+}
+
+#[test]
+fn model_values_are_what_xlate_expects() {
+    let s = add("ip,actions=mod_nw_tos:32,ct(commit,zone=7,nat(src=10.0.0.1))");
+    assert_eq!(
+        s.actions[0],
+        OfAction::SetField {
+            field: Field::NwTos,
+            value: 32,
+            mask: 0xfc,
+            spelling: SetSpelling::Mod
+        }
+    );
+    assert_eq!(
+        s.actions[1],
+        OfAction::Ct(OfCt {
+            commit: true,
+            zone: CtZone::Imm(7),
+            table: None,
+            nat: Some(OfNat {
+                src: Some(true),
+                addrs: Some(("10.0.0.1".parse().unwrap(), "10.0.0.1".parse().unwrap())),
+                ports: None
+            }),
+            exec: vec![],
+        })
+    );
+    let s = add("dl_vlan=5,icmp,actions=load:0xf->reg0[4..7],LOCAL");
+    assert_eq!(s.m.key.vlan_tci, VLAN_CFI | 5);
+    assert_eq!(
+        (s.m.key.dl_type, s.m.key.nw_proto),
+        (ethertype::IPV4, ipproto::ICMP)
+    );
+    assert_eq!(
+        s.actions,
+        vec![
+            OfAction::Load {
+                value: 0xf,
+                dst: SubField {
+                    field: Field::Reg(0),
+                    start: 4,
+                    end: 7
+                }
+            },
+            OfAction::Local,
+        ]
+    );
+    let s = add("ct_state=+trk+est,ip,actions=output:LOCAL");
+    assert_eq!(
+        (s.m.key.ct_state, s.m.mask.ct_state),
+        (ct_state::TRK | ct_state::EST, ct_state::TRK | ct_state::EST)
+    );
+    assert_eq!(s.actions, vec![OfAction::Local]);
+    assert_eq!(
+        ofpp::LOCAL,
+        parse_flow("in_port=LOCAL,actions=drop", &NoNames, FlowSyntax::Add)
+            .unwrap()
+            .m
+            .key
+            .in_port
+    );
+}
+
+// ---- property tests ----------------------------------------------------------------------
+
+/// Draws generator choices from a proptest-supplied entropy vector (so failures shrink).
+struct Draw<'a>(&'a [u32], usize);
+
+impl Draw<'_> {
+    fn n(&mut self, below: u32) -> u32 {
+        let v = self.0[self.1 % self.0.len()].wrapping_add(self.1 as u32 / self.0.len() as u32);
+        self.1 += 1;
+        v % below.max(1)
+    }
+    fn coin(&mut self) -> bool {
+        self.n(2) == 0
+    }
+    fn pick<'s>(&mut self, xs: &[&'s str]) -> &'s str {
+        xs[self.n(xs.len() as u32) as usize]
+    }
+    fn mac(&mut self) -> String {
+        (0..6)
+            .map(|_| format!("{:02x}", self.n(256)))
+            .collect::<Vec<_>>()
+            .join(":")
+    }
+    fn ipv4(&mut self) -> String {
+        format!(
+            "{}.{}.{}.{}",
+            self.n(256),
+            self.n(256),
+            self.n(4),
+            self.n(256)
+        )
+    }
+    fn ipv6(&mut self) -> String {
+        format!(
+            "fd{:02x}::{:x}:{:x}",
+            self.n(256),
+            self.n(65536),
+            self.n(65536)
+        )
+    }
+}
+
+const PROTOS: [&str; 12] = [
+    "", "ip", "ipv6", "arp", "tcp", "udp", "sctp", "icmp", "tcp6", "udp6", "icmp6", "sctp6",
+];
+
+/// A random valid flow (match and actions consistent with each other).
+fn gen_flow(d: &mut Draw, with_actions: bool) -> String {
+    let proto = d.pick(&PROTOS);
+    let is = |xs: &[&str]| xs.contains(&proto);
+    let ip4 = is(&["ip", "tcp", "udp", "sctp", "icmp"]);
+    let ip6 = is(&["ipv6", "tcp6", "udp6", "icmp6", "sctp6"]);
+    let l4 = is(&["tcp", "udp", "sctp", "tcp6", "udp6", "sctp6"]);
+    let tcp = is(&["tcp", "tcp6"]);
+    let table = d.n(255);
+    let mut t: Vec<String> = Vec::new();
+    if table != 0 || d.coin() {
+        t.push(format!("table={table}"));
+    }
+    if d.coin() {
+        t.push(format!("priority={}", d.n(65536)));
+    }
+    if with_actions && d.coin() {
+        t.push(format!("cookie={:#x}", d.n(u32::MAX)));
+    }
+    if with_actions && d.coin() {
+        t.push(format!("idle_timeout={}", d.n(1000)));
+    }
+    if !proto.is_empty() {
+        t.push(proto.to_owned());
+    }
+    for _ in 0..d.n(8) {
+        let f = match d.n(24) {
+            0 => format!("in_port={}", d.pick(&["1", "2", "LOCAL", "vm1", "0x10"])),
+            1 => format!("dl_src={}", d.mac()),
+            2 => format!("dl_dst={}/{}", d.mac(), d.mac()),
+            3 => format!("dl_vlan={}", if d.coin() { 0xffff } else { d.n(4096) }),
+            4 => format!("dl_vlan_pcp={}", d.n(8)),
+            5 => format!("vlan_tci={:#x}/{:#x}", d.n(65536), d.n(65536)),
+            6 => format!("reg{}={:#x}/{:#x}", d.n(16), d.n(u32::MAX), d.n(u32::MAX)),
+            7 => format!("metadata={:#x}", d.n(u32::MAX)),
+            8 => format!(
+                "ct_state={}",
+                d.pick(&[
+                    "+trk",
+                    "-trk",
+                    "+trk+est-new",
+                    "trk|new",
+                    "0",
+                    "0x21/0x23",
+                    "+inv+rpl-snat+dnat"
+                ])
+            ),
+            9 => format!("ct_zone={}", d.n(65536)),
+            10 => format!("ct_mark={:#x}/{:#x}", d.n(u32::MAX), d.n(u32::MAX)),
+            11 => format!("ct_label={:#x}{:08x}", d.n(u32::MAX), d.n(u32::MAX)),
+            12 if ip4 || ip6 => format!("nw_tos={}", d.n(64) * 4),
+            13 if ip4 || ip6 => format!("nw_ecn={}", d.n(4)),
+            14 if ip4 || ip6 => format!("nw_ttl={}", d.n(256)),
+            15 if ip4 || ip6 => format!(
+                "nw_frag={}",
+                d.pick(&["no", "yes", "first", "later", "not_later"])
+            ),
+            16 if ip4 => format!("nw_src={}/{}", d.ipv4(), d.n(33)),
+            16 if proto == "arp" => format!("arp_spa={}/{}", d.ipv4(), d.ipv4()),
+            17 if ip4 => format!("ip_dst={}", d.ipv4()),
+            17 if proto == "arp" => format!(
+                "arp_op={},arp_sha={},arp_tha={}/{}",
+                d.n(256),
+                d.mac(),
+                d.mac(),
+                d.mac()
+            ),
+            18 if ip6 => format!("ipv6_src={}/{}", d.ipv6(), d.n(129)),
+            18 if proto == "ip" || proto == "ipv6" => {
+                format!("nw_proto={}", d.pick(&["47", "89", "0"]))
+            }
+            19 if ip6 => format!("ipv6_dst={},ipv6_label={:#x}", d.ipv6(), d.n(1 << 20)),
+            20 if l4 => format!("tp_src={}/{:#x}", d.n(65536), d.n(65536)),
+            21 if l4 => format!("tp_dst={}", d.n(65536)),
+            22 if tcp => format!(
+                "tcp_flags={}",
+                d.pick(&["+syn-ack", "syn|ack", "0x12/0x1f", "+fin+[800]", "0"])
+            ),
+            23 if proto == "icmp" => format!("icmp_type={},icmp_code={}", d.n(256), d.n(256)),
+            23 if proto == "icmp6" => {
+                format!(
+                    "icmpv6_type={},icmpv6_code=0,nd_target={}",
+                    d.pick(&["135", "136"]),
+                    d.ipv6()
+                )
+            }
+            _ => format!("dl_type={}", d.pick(&["0x88cc", "0x0800", "0x86dd"])),
+        };
+        // An explicit dl_type would fight the shorthand; keep it only for bare flows.
+        if f.starts_with("dl_type") && !proto.is_empty() {
+            continue;
+        }
+        if f.starts_with("dl_type")
+            && t.iter()
+                .any(|x| x.contains('=') && !x.starts_with("table") && !x.starts_with("priority"))
+        {
+            continue;
+        }
+        t.push(f);
+    }
+    if with_actions {
+        let mut acts: Vec<String> = Vec::new();
+        for _ in 0..d.n(6) {
+            let a = match d.n(20) {
+                0 => format!("output:{}", 1 + d.n(100)),
+                1 => d
+                    .pick(&["NORMAL", "flood", "ALL", "LOCAL", "in_port", "vm1"])
+                    .to_owned(),
+                2 => format!("mod_dl_src:{}", d.mac()),
+                3 => format!("set_field:{:#x}->reg{}", d.n(u32::MAX), d.n(16)),
+                4 => format!(
+                    "set_field:{:#x}/{:#x}->metadata",
+                    d.n(u32::MAX),
+                    1 + d.n(u32::MAX - 1)
+                ),
+                5 => {
+                    let a = d.n(32);
+                    let b = a + d.n(32 - a);
+                    format!(
+                        "load:{:#x}->reg{}[{a}..{b}]",
+                        d.n(1 << (b - a).min(31)),
+                        d.n(16)
+                    )
+                }
+                6 => {
+                    let n = 1 + d.n(16);
+                    format!(
+                        "move:reg{}[0..{}]->reg{}[{}..{}]",
+                        d.n(16),
+                        n - 1,
+                        d.n(16),
+                        16,
+                        15 + n
+                    )
+                }
+                7 => "push_vlan:0x8100".to_owned(),
+                8 => format!("mod_vlan_vid:{},mod_vlan_pcp:{}", d.n(4096), d.n(8)),
+                9 => d
+                    .pick(&["pop_vlan", "strip_vlan", "dec_ttl", "ct_clear"])
+                    .to_owned(),
+                10 => format!("resubmit(,{})", d.n(255)),
+                11 => format!("resubmit({},{})", 1 + d.n(9), d.n(255)),
+                12 => format!("resubmit:{}", 1 + d.n(9)),
+                13 if ip4 || ip6 => format!("mod_nw_tos:{},mod_nw_ttl:{}", d.n(64) * 4, d.n(256)),
+                14 if ip4 => format!("mod_nw_src:{}", d.ipv4()),
+                15 if l4 => format!("mod_tp_dst:{}", d.n(65536)),
+                16 if tcp => format!("set_field:{}->tcp_src", d.n(65536)),
+                17 if ip4 => format!(
+                    "ct(commit,zone={},table={},nat(src={}-{}:{}-{}),exec(set_field:{:#x}->ct_mark))",
+                    d.n(65536),
+                    d.n(255),
+                    "10.0.0.1",
+                    "10.0.0.9",
+                    1 + d.n(100),
+                    200,
+                    d.n(u32::MAX)
+                ),
+                18 if ip6 => format!(
+                    "ct(zone=reg{}[16..31],nat(dst=[{}]:{}))",
+                    d.n(16),
+                    d.ipv6(),
+                    1 + d.n(1000)
+                ),
+                19 if ip4 || ip6 => format!("ct(commit,table={},nat)", d.n(255)),
+                _ => "output:7".to_owned(),
+            };
+            acts.push(a);
+        }
+        if table < 254 && d.coin() {
+            acts.push(format!("goto_table:{}", table + 1 + d.n(254 - table)));
+        }
+        if acts.is_empty() {
+            acts.push("drop".to_owned());
+        }
+        t.push(format!("actions={}", acts.join(",")));
+    }
+    t.join(",")
+}
+
+fn gen_packet(d: &mut Draw) -> String {
+    let proto = d.pick(&PROTOS);
+    let mut t = vec![
+        format!("in_port={}", 1 + d.n(10)),
+        format!("dl_src={}", d.mac()),
+        format!("dl_dst={}", d.mac()),
+    ];
+    if !proto.is_empty() {
+        t.push(proto.to_owned());
+    }
+    if d.coin() {
+        t.push(format!("dl_vlan={},dl_vlan_pcp={}", d.n(4096), d.n(8)));
+    }
+    if d.coin() {
+        t.push(format!(
+            "ct_state={},ct_zone={},ct_mark={:#x}",
+            d.pick(&["trk|new", "trk|est|rpl", "+trk+inv"]),
+            d.n(65536),
+            d.n(99)
+        ));
+    }
+    let ip4 = ["ip", "tcp", "udp", "sctp", "icmp"].contains(&proto);
+    let ip6 = ["ipv6", "tcp6", "udp6", "icmp6", "sctp6"].contains(&proto);
+    if ip4 {
+        t.push(format!("nw_src={},nw_dst={}", d.ipv4(), d.ipv4()));
+    }
+    if ip6 {
+        t.push(format!(
+            "ipv6_src={},ipv6_dst={},ipv6_label={:#x}",
+            d.ipv6(),
+            d.ipv6(),
+            d.n(1 << 20)
+        ));
+    }
+    if ip4 || ip6 {
+        t.push(format!(
+            "nw_tos={},nw_ecn={},nw_ttl={}",
+            d.n(64) * 4,
+            d.n(4),
+            d.n(256)
+        ));
+        if d.coin() {
+            t.push(format!("nw_frag={}", d.pick(&["first", "later", "no"])));
+        }
+    }
+    match proto {
+        "tcp" | "tcp6" => t.push(format!(
+            "tp_src={},tp_dst={},tcp_flags={}",
+            d.n(65536),
+            d.n(65536),
+            d.pick(&["syn", "syn|ack", "0", "fin|ns"])
+        )),
+        "udp" | "udp6" | "sctp" | "sctp6" => {
+            t.push(format!("tp_src={},tp_dst={}", d.n(65536), d.n(65536)))
+        }
+        "icmp" => t.push(format!("icmp_type={},icmp_code={}", d.n(256), d.n(256))),
+        "icmp6" => t.push(format!(
+            "icmpv6_type=135,icmpv6_code=0,nd_target={},nd_sll={}",
+            d.ipv6(),
+            d.mac()
+        )),
+        "arp" => t.push(format!(
+            "arp_op={},arp_spa={},arp_tpa={},arp_sha={},arp_tha={}",
+            d.n(3),
+            d.ipv4(),
+            d.ipv4(),
+            d.mac(),
+            d.mac()
+        )),
+        _ => {}
+    }
+    t.join(",")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn add_flows_roundtrip(entropy in prop::collection::vec(any::<u32>(), 64)) {
+        let names = PortMap::from_pairs([("vm1", 11)]);
+        let text = gen_flow(&mut Draw(&entropy, 0), true);
+        let spec = parse_flow(&text, &names, FlowSyntax::Add)
+            .map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
+        for n in [&names as &dyn PortNames, &NoNames] {
+            let printed = format_flow(&spec, n);
+            let again = parse_flow(&printed, &names, FlowSyntax::Add)
+                .map_err(|e| TestCaseError::fail(format!("{text} -> {printed}: {e}")))?;
+            prop_assert_eq!(&again, &spec, "{} -> {}", text, printed);
+        }
+    }
+
+    #[test]
+    fn match_only_specs_roundtrip(entropy in prop::collection::vec(any::<u32>(), 64)) {
+        let names = PortMap::from_pairs([("vm1", 11)]);
+        let mut d = Draw(&entropy, 0);
+        let mut text = gen_flow(&mut d, false);
+        if d.coin() { text.push_str(&format!(",cookie={:#x}/{:#x},out_port={}", d.n(99), d.n(99), 1 + d.n(9))); }
+        let spec = parse_flow(&text, &names, FlowSyntax::MatchOnly)
+            .map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
+        let printed = format_flow_as(&spec, FlowSyntax::MatchOnly, &names);
+        let again = parse_flow(&printed, &names, FlowSyntax::MatchOnly)
+            .map_err(|e| TestCaseError::fail(format!("{text} -> {printed}: {e}")))?;
+        prop_assert_eq!(again, spec);
+    }
+
+    #[test]
+    fn packets_roundtrip(entropy in prop::collection::vec(any::<u32>(), 64)) {
+        let text = gen_packet(&mut Draw(&entropy, 0));
+        let key = parse_packet(&text, &NoNames).map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
+        let printed = format_packet(&key, &NoNames);
+        let again = parse_packet(&printed, &NoNames)
+            .map_err(|e| TestCaseError::fail(format!("{text} -> {printed}: {e}")))?;
+        prop_assert_eq!(again, key, "{} -> {}", text, printed);
+    }
+
+    /// Valid flows with random bytes replaced, dropped or duplicated never panic the parser,
+    /// and whatever still parses prints and re-parses to itself.
+    #[test]
+    fn mutated_flows_never_panic(
+        entropy in prop::collection::vec(any::<u32>(), 64),
+        edits in prop::collection::vec((any::<prop::sample::Index>(), 0u8..3, prop::char::any()), 1..6),
+    ) {
+        let mut text: Vec<char> = gen_flow(&mut Draw(&entropy, 0), true).chars().collect();
+        for (at, kind, c) in edits {
+            if text.is_empty() {
+                break;
+            }
+            let i = at.index(text.len());
+            match kind {
+                0 => text[i] = c,
+                1 => { text.remove(i); }
+                _ => { let d = text[i]; text.insert(i, d); }
+            }
+        }
+        let text: String = text.into_iter().collect();
+        if let Ok(spec) = parse_flow(&text, &NoNames, FlowSyntax::Add) {
+            let printed = format_flow(&spec, &NoNames);
+            let again = parse_flow(&printed, &NoNames, FlowSyntax::Add)
+                .map_err(|e| TestCaseError::fail(format!("{text} -> {printed}: {e}")))?;
+            prop_assert_eq!(again, spec);
+        }
+        let _ = parse_packet(&text, &NoNames);
+    }
+
+    /// Arbitrary Unicode never panics the parsers.
+    #[test]
+    fn arbitrary_unicode_never_panics(s in any::<String>()) {
+        let _ = parse_flow(&s, &NoNames, FlowSyntax::Add);
+        let _ = parse_flow(&s, &NoNames, FlowSyntax::Modify);
+        let _ = parse_packet(&s, &NoNames);
+    }
+
+    /// Arbitrary text never panics the parsers (they are fed by users and the network).
+    #[test]
+    fn arbitrary_text_never_panics(s in "[a-z_0-9=,:/()\\[\\]>.\\-+| ]{0,60}") {
+        let _ = parse_flow(&s, &NoNames, FlowSyntax::Add);
+        let _ = parse_flow(&s, &NoNames, FlowSyntax::MatchOnly);
+        let _ = parse_packet(&s, &NoNames);
+    }
+}

@@ -1,0 +1,655 @@
+//! A bridge's OpenFlow tables: 255 classifiers of `Arc<Rule>`, changed only by atomic bundles.
+//!
+//! [`FlowTables::apply`] plans a bundle of [`FlowMod`]s (see `flow_mod`: every check happens
+//! while planning, against a read-only view) and then executes the plan, which cannot fail —
+//! so a bundle either changes everything it says or nothing at all. Every successful change
+//! bumps [`FlowTables::generation`], which the revalidator compares to know when cached
+//! megaflows must be re-checked.
+//!
+//! Time is an argument (`now_ms`), never read here: timeouts are testable with a fake clock,
+//! and the daemon decides what "now" is. Rules with timeouts are also indexed by id so that
+//! [`FlowTables::expire`] does not scan rules that can never expire.
+
+use super::flow_mod::{Applied, FlowMod, FlowModError, Op, Plan};
+use super::rule::Rule;
+use crate::classifier::Classifier;
+use crate::ofctl::{FlowSpec, TABLE_ALL};
+use crate::ofproto::Match;
+use crate::ofproto::action::N_TABLES;
+use fastpath::flow::{FlowKey, FlowMask};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The OpenFlow tables of one bridge.
+pub struct FlowTables {
+    tables: Vec<Classifier<Arc<Rule>>>,
+    /// Rules with an idle or hard timeout, by id.
+    timed: BTreeMap<u64, Arc<Rule>>,
+    next_id: u64,
+    generation: u64,
+}
+
+impl std::fmt::Debug for FlowTables {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlowTables")
+            .field("rules", &self.len())
+            .field("generation", &self.generation)
+            .finish()
+    }
+}
+
+impl Default for FlowTables {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FlowTables {
+    /// 255 empty tables.
+    pub fn new() -> FlowTables {
+        FlowTables {
+            tables: (0..N_TABLES).map(|_| Classifier::new()).collect(),
+            timed: BTreeMap::new(),
+            next_id: 1,
+            generation: 0,
+        }
+    }
+
+    /// Applies a bundle atomically: all flow-mods or, on error, none.
+    pub fn apply(&mut self, mods: &[FlowMod], now_ms: u64) -> Result<Applied, FlowModError> {
+        let mut plan = Plan::new(&self.tables, self.next_id);
+        for (index, fm) in mods.iter().enumerate() {
+            plan.flow_mod(fm, now_ms)
+                .map_err(|e| bundle_error(mods.len(), index, e))?;
+        }
+        let (ops, applied, next_id) = (plan.ops, plan.applied, plan.next_id);
+        self.execute(ops, next_id, &applied);
+        Ok(applied)
+    }
+
+    /// Replaces every rule of every table by `specs` (replace-flows), atomically. As
+    /// ovs-ofctl replace-flows does, a rule identical to its replacement (same table, match,
+    /// priority, cookie, timeouts and actions) is left alone and keeps its counters; others are
+    /// added (counters start at zero) or deleted.
+    pub fn replace_all(
+        &mut self,
+        specs: &[FlowSpec],
+        now_ms: u64,
+    ) -> Result<Applied, FlowModError> {
+        let mut plan = Plan::new(&self.tables, self.next_id);
+        // Last spec per key wins, as successive adds would.
+        let mut wanted: std::collections::HashMap<(u8, Match, u16), (usize, &FlowSpec)> =
+            std::collections::HashMap::new();
+        for (i, s) in specs.iter().enumerate() {
+            if s.table == TABLE_ALL || s.table as usize >= N_TABLES {
+                return Err(bundle_error(
+                    specs.len(),
+                    i,
+                    FlowModError::NoSuchTable(s.table),
+                ));
+            }
+            wanted.insert((s.table, Match::new(s.m.key, s.m.mask), s.priority), (i, s));
+        }
+        for t in 0..N_TABLES as u8 {
+            for old in plan.rules_in(t) {
+                let key = (old.table, old.m, old.priority);
+                match wanted.get(&key) {
+                    Some((_, s)) if same_rule(&old, s) => {
+                        wanted.remove(&key);
+                    }
+                    Some(_) => {}
+                    None => {
+                        plan.take(&old);
+                        plan.applied.removed.push(old);
+                    }
+                }
+            }
+        }
+        let mut adds: Vec<(usize, &FlowSpec)> = wanted.into_values().collect();
+        adds.sort_by_key(|(i, _)| *i);
+        for (i, s) in adds {
+            plan.add(s, now_ms)
+                .map_err(|e| bundle_error(specs.len(), i, e))?;
+        }
+        let (ops, applied, next_id) = (plan.ops, plan.applied, plan.next_id);
+        self.execute(ops, next_id, &applied);
+        Ok(applied)
+    }
+
+    fn execute(&mut self, ops: Vec<Op>, next_id: u64, applied: &Applied) {
+        for op in ops {
+            match op {
+                Op::Insert(rule) => {
+                    if let Some(old) = self.tables[rule.table as usize].insert(
+                        &rule.m,
+                        rule.priority,
+                        rule.clone(),
+                    ) {
+                        self.timed.remove(&old.id);
+                    }
+                    if rule.idle_timeout != 0 || rule.hard_timeout != 0 {
+                        self.timed.insert(rule.id, rule);
+                    }
+                }
+                Op::Remove(rule) => {
+                    if let Some(old) =
+                        self.tables[rule.table as usize].remove(&rule.m, rule.priority)
+                    {
+                        self.timed.remove(&old.id);
+                    }
+                }
+            }
+        }
+        self.next_id = next_id;
+        if !applied.is_empty() {
+            self.generation += 1;
+        }
+    }
+
+    /// The highest-priority rule of `table` matching `flow`; with `wc`, ORs in the bits the
+    /// lookup consulted (for the megaflow mask).
+    pub fn lookup(
+        &self,
+        table: u8,
+        flow: &FlowKey,
+        wc: Option<&mut FlowMask>,
+    ) -> Option<&Arc<Rule>> {
+        self.tables.get(table as usize)?.lookup(flow, wc)
+    }
+
+    /// Removes and returns the rules whose idle or hard timeout has passed at `now_ms`.
+    pub fn expire(&mut self, now_ms: u64) -> Vec<Arc<Rule>> {
+        let expired: Vec<Arc<Rule>> = self
+            .timed
+            .values()
+            .filter(|r| r.is_expired(now_ms))
+            .cloned()
+            .collect();
+        for r in &expired {
+            self.timed.remove(&r.id);
+            self.tables[r.table as usize].remove(&r.m, r.priority);
+        }
+        if !expired.is_empty() {
+            self.generation += 1;
+        }
+        expired
+    }
+
+    /// The earliest instant a timeout can end a rule (for the daemon's timer), if any.
+    pub fn next_deadline_ms(&self) -> Option<u64> {
+        self.timed
+            .values()
+            .filter_map(|r| match (r.idle_deadline_ms(), r.hard_deadline_ms()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            })
+            .min()
+    }
+
+    /// dump-flows: rules at least as specific as `filter.m`, passing its cookie/mask, out_port
+    /// and table (255 = all), sorted by table, then priority (highest first), then age.
+    pub fn dump(&self, filter: &FlowSpec) -> Vec<Arc<Rule>> {
+        let m = Match::new(filter.m.key, filter.m.mask);
+        let mut out: Vec<Arc<Rule>> = self
+            .tables
+            .iter()
+            .enumerate()
+            .filter(|(t, c)| {
+                !c.is_empty() && (filter.table == TABLE_ALL || *t == filter.table as usize)
+            })
+            .flat_map(|(_, c)| c.iter().map(|(_, _, r)| r))
+            .filter(|r| r.m.is_subset_of(&m) && r.passes_filter(filter))
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| (a.table, b.priority, a.id).cmp(&(b.table, a.priority, b.id)));
+        out
+    }
+
+    /// Every rule, in dump order.
+    pub fn rules(&self) -> Vec<Arc<Rule>> {
+        self.dump(&FlowSpec::new(crate::ofctl::FlowSyntax::MatchOnly))
+    }
+
+    /// The rule with exactly this match and priority in `table`.
+    pub fn find_exact(&self, table: u8, m: &Match, priority: u16) -> Option<&Arc<Rule>> {
+        self.tables.get(table as usize)?.find_exact(m, priority)
+    }
+
+    /// Number of rules in all tables.
+    pub fn len(&self) -> usize {
+        self.tables.iter().map(|c| c.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tables.iter().all(|c| c.is_empty())
+    }
+
+    /// Bumped by every change (bundle, replace, expiry).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+}
+
+fn same_rule(r: &Rule, s: &FlowSpec) -> bool {
+    let actions_eq = if s.actions.is_empty() {
+        r.actions == [crate::ofproto::OfAction::Drop]
+    } else {
+        r.actions == s.actions
+    };
+    r.cookie == s.cookie
+        && r.idle_timeout == s.idle_timeout
+        && r.hard_timeout == s.hard_timeout
+        && actions_eq
+}
+
+fn bundle_error(len: usize, index: usize, e: FlowModError) -> FlowModError {
+    if len == 1 {
+        e
+    } else {
+        FlowModError::InBundle {
+            index,
+            source: Box::new(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ofctl::{FlowSyntax, NoNames, parse_flow};
+    use crate::ofproto::{FlowModCommand, OfAction};
+    use fastpath::flow::key::{ethertype, ipproto};
+
+    fn spec(s: &str, syntax: FlowSyntax) -> FlowSpec {
+        parse_flow(s, &NoNames, syntax).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+    fn add(s: &str) -> FlowMod {
+        FlowMod::add(spec(s, FlowSyntax::Add))
+    }
+    fn modify(s: &str, strict: bool) -> FlowMod {
+        FlowMod::modify(spec(s, FlowSyntax::Modify), strict)
+    }
+    fn delete(s: &str, strict: bool) -> FlowMod {
+        FlowMod::delete(spec(s, FlowSyntax::MatchOnly), strict)
+    }
+    fn tables(flows: &[&str]) -> FlowTables {
+        let mut t = FlowTables::new();
+        let mods: Vec<FlowMod> = flows.iter().map(|f| add(f)).collect();
+        t.apply(&mods, 0).unwrap();
+        t
+    }
+    fn dump(t: &FlowTables) -> Vec<String> {
+        t.rules()
+            .iter()
+            .map(|r| crate::ofctl::format_flow(&r.to_spec(), &NoNames))
+            .collect()
+    }
+    fn tcp_packet(dst_port: u16) -> FlowKey {
+        let mut k = FlowKey::ZERO;
+        k.dl_type = ethertype::IPV4;
+        k.nw_proto = ipproto::TCP;
+        k.nw_src = 0x0a00_0001;
+        k.tp_dst = dst_port;
+        k
+    }
+
+    #[test]
+    fn tables_and_rules_can_be_shared_across_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<FlowTables>();
+        send_sync::<Arc<Rule>>();
+    }
+
+    #[test]
+    fn add_lookup_and_replace_resets_counters() {
+        let mut t = tables(&[
+            "priority=10,tcp,tp_dst=80,actions=output:1",
+            "priority=5,ip,actions=output:2",
+        ]);
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.generation(), 1);
+        let r = t.lookup(0, &tcp_packet(80), None).unwrap().clone();
+        assert_eq!(r.actions, vec![OfAction::Output(1)]);
+        r.stats.credit(3, 300, 10);
+        let mut wc = FlowKey::ZERO;
+        let r2 = t.lookup(0, &tcp_packet(22), Some(&mut wc)).unwrap();
+        assert_eq!(r2.actions, vec![OfAction::Output(2)]);
+        assert_ne!(
+            wc.tp_dst, 0,
+            "the lookup reports the port bits it consulted"
+        );
+        assert!(
+            t.lookup(1, &tcp_packet(80), None).is_none(),
+            "empty table: no rule"
+        );
+
+        let applied = t
+            .apply(&[add("priority=10,tcp,tp_dst=80,actions=output:3")], 50)
+            .unwrap();
+        assert_eq!((applied.added.len(), applied.removed.len()), (1, 1));
+        assert_eq!(applied.removed[0].id, r.id);
+        let new = t.lookup(0, &tcp_packet(80), None).unwrap();
+        assert_ne!(new.id, r.id);
+        assert_eq!(new.stats.packets(), 0, "add replaces and resets counters");
+        assert_eq!(new.created_ms, 50);
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.generation(), 2);
+    }
+
+    #[test]
+    fn modify_non_strict_selects_subsets_and_keeps_counters() {
+        let mut t = tables(&[
+            "priority=10,tcp,nw_src=10.0.0.1,tp_dst=80,actions=output:1",
+            "priority=20,tcp,tp_dst=22,actions=output:1",
+            "priority=30,ip,actions=output:1",
+            "priority=40,arp,actions=output:1",
+        ]);
+        let m80 = spec("tcp,nw_src=10.0.0.1,tp_dst=80", FlowSyntax::MatchOnly).m;
+        let before = t.find_exact(0, &m80, 10).unwrap().clone();
+        before.stats.credit(7, 700, 5);
+        let a = t
+            .apply(&[modify("tcp,actions=output:9", false)], 100)
+            .unwrap();
+        assert_eq!(a.modified.len(), 2, "both tcp rules, not the ip or arp one");
+        assert!(a.added.is_empty() && a.removed.is_empty());
+        let after = t.find_exact(0, &m80, 10).unwrap();
+        assert_eq!(after.actions, vec![OfAction::Output(9)]);
+        assert_eq!((after.id, after.created_ms), (before.id, before.created_ms));
+        assert_eq!(after.stats.packets(), 7, "modify keeps counters");
+        assert!(after.stats.shares_with(&before.stats));
+        assert_eq!(
+            dump(&t),
+            vec![
+                "priority=40,arp actions=output:1",
+                "priority=30,ip actions=output:1",
+                "priority=20,tcp,tp_dst=22 actions=output:9",
+                "priority=10,tcp,nw_src=10.0.0.1,tp_dst=80 actions=output:9",
+            ]
+        );
+    }
+
+    #[test]
+    fn modify_strict_and_no_add_when_nothing_matches() {
+        let mut t = tables(&[
+            "priority=10,tcp,actions=output:1",
+            "priority=20,tcp,actions=output:1",
+        ]);
+        let a = t
+            .apply(&[modify("priority=20,tcp,actions=output:5", true)], 1)
+            .unwrap();
+        assert_eq!(a.modified.len(), 1);
+        assert_eq!(a.modified[0].1.priority, 20);
+        let g = t.generation();
+        let a = t
+            .apply(&[modify("priority=30,tcp,actions=output:5", true)], 1)
+            .unwrap();
+        assert!(a.is_empty(), "OF1.3 modify does not add");
+        let a = t
+            .apply(&[modify("udp,actions=output:5", false)], 1)
+            .unwrap();
+        assert!(a.is_empty());
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.generation(), g, "no change, no new generation");
+    }
+
+    #[test]
+    fn cookies_select_and_modify_can_set_them() {
+        let mut t = tables(&[
+            "cookie=0x11,priority=1,ip,actions=output:1",
+            "cookie=0x12,priority=2,ip,actions=output:1",
+            "cookie=0x21,priority=3,ip,actions=output:1",
+        ]);
+        let a = t
+            .apply(&[modify("cookie=0x10/0xf0,actions=output:2", false)], 1)
+            .unwrap();
+        assert_eq!(a.modified.len(), 2);
+        assert!(a.modified.iter().all(|(o, n)| o.cookie == n.cookie));
+        let a = t
+            .apply(
+                &[modify("cookie=0x99,priority=3,ip,actions=output:3", true)],
+                1,
+            )
+            .unwrap();
+        assert_eq!(a.modified[0].1.cookie, 0x99);
+        let a = t.apply(&[delete("cookie=0x10/0xf0", false)], 1).unwrap();
+        assert_eq!(a.removed.len(), 2);
+        assert_eq!(
+            dump(&t),
+            vec!["cookie=0x99, priority=3,ip actions=output:3"]
+        );
+    }
+
+    #[test]
+    fn delete_strict_non_strict_and_out_port() {
+        let mut t = tables(&[
+            "priority=10,tcp,tp_dst=80,actions=output:1",
+            "priority=10,tcp,tp_dst=81,actions=output:2",
+            "priority=20,tcp,tp_dst=80,actions=output:2",
+            "priority=5,ip,actions=LOCAL",
+        ]);
+        let a = t
+            .apply(&[delete("priority=10,tcp,tp_dst=80", true)], 1)
+            .unwrap();
+        assert_eq!(a.removed.len(), 1);
+        assert_eq!(a.removed[0].actions, vec![OfAction::Output(1)]);
+        let a = t.apply(&[delete("out_port=2,tcp", false)], 1).unwrap();
+        assert_eq!(a.removed.len(), 2);
+        let a = t.apply(&[delete("out_port=LOCAL", false)], 1).unwrap();
+        assert_eq!(a.removed.len(), 1);
+        assert!(t.is_empty());
+        let a = t.apply(&[delete("", false)], 1).unwrap();
+        assert!(a.is_empty());
+    }
+
+    #[test]
+    fn table_any_reaches_every_table() {
+        let mut t = tables(&[
+            "table=0,ip,actions=goto_table:3",
+            "table=3,ip,actions=output:1",
+            "table=7,tcp,actions=output:1",
+        ]);
+        let a = t.apply(&[delete("tcp", false)], 1).unwrap();
+        assert_eq!(a.removed.len(), 1, "default table for delete is all");
+        let mut fm = delete("table=3,ip", false);
+        fm.spec.table = 0;
+        fm.table_any = true;
+        assert_eq!(t.apply(&[fm], 1).unwrap().removed.len(), 2);
+        let t0 = delete("table=0", false);
+        assert_eq!(t0.spec.table, 0);
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn modify_all_tables_checks_goto_per_rule() {
+        let mut t = tables(&["table=0,ip,actions=output:1", "table=5,ip,actions=output:1"]);
+        let before = dump(&t);
+        let g = t.generation();
+        let e = t
+            .apply(&[modify("ip,actions=goto_table:3", false)], 1)
+            .unwrap_err();
+        assert_eq!(
+            e,
+            FlowModError::GotoBackward {
+                table: 5,
+                target: 3
+            }
+        );
+        assert_eq!(dump(&t), before, "rejected: nothing changed");
+        assert_eq!(t.generation(), g);
+        assert!(
+            t.apply(&[modify("ip,actions=goto_table:6", false)], 1)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn bundle_is_all_or_nothing() {
+        let mut t = tables(&[
+            "priority=1,ip,actions=output:1",
+            "priority=2,arp,actions=NORMAL",
+        ]);
+        let before = dump(&t);
+        let (g, n) = (t.generation(), t.len());
+        let mut bad = add("table=3,ip,actions=output:1");
+        bad.spec.actions = vec![OfAction::GotoTable(2)];
+        let mods = vec![
+            add("priority=9,tcp,actions=output:4"),
+            delete("arp", false),
+            modify("ip,actions=output:7", false),
+            add("priority=1,ip,actions=output:5"),
+            bad,
+        ];
+        let e = t.apply(&mods, 1).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "flow 5 of the bundle: goto_table:2 in table 3 must go to a later table"
+        );
+        assert_eq!(dump(&t), before);
+        assert_eq!((t.generation(), t.len()), (g, n));
+        // The same bundle without the bad flow applies, with later mods seeing earlier ones.
+        let a = t.apply(&mods[..4], 1).unwrap();
+        assert_eq!(a.added.len(), 2);
+        assert_eq!(
+            a.removed.len(),
+            2,
+            "the arp rule, and the ip rule replaced by the last add"
+        );
+        assert_eq!(a.modified.len(), 2, "the new tcp rule and the old ip rule");
+        assert_eq!(
+            dump(&t),
+            vec![
+                "priority=9,tcp actions=output:7",
+                "priority=1,ip actions=output:5"
+            ]
+        );
+    }
+
+    #[test]
+    fn invalid_single_mods() {
+        let mut t = FlowTables::new();
+        let mut fm = add("actions=drop");
+        fm.table_any = true;
+        assert_eq!(t.apply(&[fm], 0).unwrap_err(), FlowModError::AddToAllTables);
+        let mut fm = add("actions=drop");
+        fm.spec.actions = vec![OfAction::GotoTable(255)];
+        assert!(matches!(
+            t.apply(&[fm], 0).unwrap_err(),
+            FlowModError::NoSuchTargetTable { .. }
+        ));
+        let mut fm = add("actions=drop");
+        fm.spec.actions = vec![OfAction::GotoTable(3), OfAction::Output(1)];
+        assert_eq!(t.apply(&[fm], 0).unwrap_err(), FlowModError::GotoNotLast);
+        let mut fm = add("actions=drop");
+        fm.command = FlowModCommand::Delete { strict: false };
+        fm.spec.table = 255;
+        assert!(t.apply(&[fm], 0).unwrap().is_empty());
+        assert!(t.is_empty());
+        assert_eq!(t.generation(), 0);
+    }
+
+    #[test]
+    fn replace_all_keeps_identical_rules_and_their_counters() {
+        let mut t = tables(&[
+            "priority=1,ip,actions=output:1",
+            "priority=2,arp,actions=NORMAL",
+            "priority=3,tcp,actions=output:3",
+        ]);
+        let kept = t.lookup(0, &tcp_packet(1), None).unwrap().clone();
+        kept.stats.credit(4, 400, 1);
+        let specs: Vec<FlowSpec> = [
+            "priority=3,tcp,actions=output:3",
+            "priority=1,ip,actions=output:9",
+            "table=2,priority=7,udp,actions=drop",
+        ]
+        .iter()
+        .map(|s| spec(s, FlowSyntax::Add))
+        .collect();
+        let a = t.replace_all(&specs, 10).unwrap();
+        assert_eq!((a.added.len(), a.removed.len()), (2, 2));
+        let now = t.lookup(0, &tcp_packet(1), None).unwrap();
+        assert_eq!(now.id, kept.id);
+        assert_eq!(now.stats.packets(), 4);
+        assert_eq!(
+            dump(&t),
+            vec![
+                "priority=3,tcp actions=output:3",
+                "priority=1,ip actions=output:9",
+                "table=2, priority=7,udp actions=drop",
+            ]
+        );
+        let before = dump(&t);
+        let mut bad = specs.clone();
+        bad[1].actions = vec![OfAction::GotoTable(0)];
+        assert!(t.replace_all(&bad, 11).is_err());
+        assert_eq!(dump(&t), before);
+        let a = t.replace_all(&[], 12).unwrap();
+        assert_eq!(a.removed.len(), 3);
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn timeouts_expire_with_a_fake_clock() {
+        let mut t = FlowTables::new();
+        t.apply(
+            &[
+                add("idle_timeout=10,priority=1,ip,actions=output:1"),
+                add("hard_timeout=30,priority=2,ip,actions=output:2"),
+                add("priority=3,arp,actions=output:3"),
+            ],
+            1_000,
+        )
+        .unwrap();
+        assert_eq!(t.next_deadline_ms(), Some(11_000));
+        let idle = t
+            .find_exact(0, &spec("priority=1,ip,actions=drop", FlowSyntax::Add).m, 1)
+            .unwrap()
+            .clone();
+        idle.stats.credit(1, 64, 8_000);
+        assert!(t.expire(10_999).is_empty());
+        assert!(
+            t.expire(17_999).is_empty(),
+            "use pushed the idle deadline to 18 s"
+        );
+        let g = t.generation();
+        let gone = t.expire(18_000);
+        assert_eq!(gone.len(), 1);
+        assert_eq!(gone[0].id, idle.id);
+        assert_eq!(t.generation(), g + 1);
+        assert_eq!(t.next_deadline_ms(), Some(31_000));
+        let gone = t.expire(31_000);
+        assert_eq!(gone[0].priority, 2);
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.next_deadline_ms(), None);
+        // A replaced timed rule is no longer timed.
+        t.apply(
+            &[add("idle_timeout=5,priority=3,arp,actions=output:3")],
+            40_000,
+        )
+        .unwrap();
+        t.apply(&[add("priority=3,arp,actions=output:4")], 40_000)
+            .unwrap();
+        assert_eq!(t.next_deadline_ms(), None);
+        assert!(t.expire(1_000_000).is_empty());
+    }
+
+    #[test]
+    fn dump_filters_and_sorts() {
+        let t = tables(&[
+            "table=1,priority=5,tcp,tp_dst=80,actions=output:2",
+            "table=0,priority=1,ip,actions=output:1",
+            "table=0,priority=9,tcp,actions=output:2",
+            "table=1,priority=7,udp,actions=output:3",
+        ]);
+        let all: Vec<(u8, u16)> = t.rules().iter().map(|r| (r.table, r.priority)).collect();
+        assert_eq!(all, vec![(0, 9), (0, 1), (1, 7), (1, 5)]);
+        let tcp: Vec<u16> = t
+            .dump(&spec("tcp", FlowSyntax::MatchOnly))
+            .iter()
+            .map(|r| r.priority)
+            .collect();
+        assert_eq!(tcp, vec![9, 5]);
+        let t1 = t.dump(&spec("table=1,out_port=2", FlowSyntax::MatchOnly));
+        assert_eq!(t1.len(), 1);
+        assert_eq!(t1[0].priority, 5);
+    }
+}
