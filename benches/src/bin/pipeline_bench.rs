@@ -28,7 +28,7 @@ use fastpath::packet::Packet;
 use std::hint::black_box;
 use std::sync::Arc;
 
-const RUNS: usize = 7;
+const RUNS: usize = 15;
 
 /// CPU time this thread has used, in nanoseconds. On a shared machine, wall time also counts
 /// the time other processes held the core; thread CPU time does not.
