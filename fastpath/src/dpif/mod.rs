@@ -19,9 +19,9 @@
 //! 4. recirculated packets are re-extracted with their new `recirc_id` and `ct_*` metadata and go
 //!    round again, up to `max_recirc_depth` passes.
 //!
-//! Outputs are queued per port in the context and sent with one `send_batch` per port
-//! ([`Datapath::transmit`]). Nothing here does I/O except `transmit` and `poll_port`, and time
-//! is always an argument (`now_ms`), so tests drive the datapath directly.
+//! Outputs are queued per port in the context and sent with one `send_batch` per port by the
+//! port I/O in [`pmd`] ([`Datapath::transmit`]). This module does no I/O and time is always an
+//! argument (`now_ms`), so tests drive the datapath directly.
 //!
 //! # Invariants
 //!
@@ -843,59 +843,6 @@ impl Datapath {
 
     pub(crate) fn port(&self, no: u32) -> Option<Arc<DpPort>> {
         self.ports.load().get(&no).cloned()
-    }
-
-    /// Receives one batch from port `no`, processes it and transmits the results. Returns how
-    /// many packets were received.
-    pub fn poll_port(&self, ctx: &mut PmdContext, no: u32, now_ms: u64) -> usize {
-        let Some(port) = self.port(no) else {
-            return 0;
-        };
-        let received = {
-            let mut io = port.io();
-            if !io.is_up() && !io.reopen() {
-                return 0;
-            }
-            for p in &mut ctx.rx {
-                p.reset();
-            }
-            io.recv_batch(&mut ctx.rx).unwrap_or(0)
-        };
-        if received == 0 {
-            return 0;
-        }
-        let mut batch = std::mem::take(&mut ctx.batch);
-        batch.extend(ctx.rx.drain(..received));
-        while ctx.rx.len() < BATCH_SIZE {
-            let p = ctx.pool.get();
-            ctx.rx.push(p);
-        }
-        self.process_batch(ctx, no, &mut batch, now_ms);
-        ctx.batch = batch;
-        self.transmit(ctx);
-        received
-    }
-
-    /// Sends every queued output with one `send_batch` per port and recycles the buffers.
-    pub fn transmit(&self, ctx: &mut PmdContext) {
-        let ports = self.ports.load();
-        for (no, q) in &mut ctx.out.queues[..ctx.out.active] {
-            let failed = match ports.get(no) {
-                None => Some(DropReason::NoSuchPort),
-                Some(port) => match port.io().send_batch(q) {
-                    Ok(_) => None,
-                    Err(_) => Some(DropReason::TxError),
-                },
-            };
-            for p in q.drain(..) {
-                if let Some(reason) = failed {
-                    ctx.drops.push((p.in_port, reason));
-                }
-                ctx.pool.put(p);
-            }
-        }
-        ctx.out.active = 0;
-        ctx.count_drops();
     }
 
     // ---- statistics ----
