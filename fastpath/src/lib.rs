@@ -13,6 +13,7 @@
 
 pub mod action;
 pub mod cache;
+pub mod conntrack;
 pub mod dpif;
 pub mod flow;
 pub mod packet;

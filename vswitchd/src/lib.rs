@@ -10,6 +10,7 @@
 //! ```
 
 pub mod classifier;
+pub mod dataplane;
 pub mod mac_learning;
 pub mod normal;
 pub mod ofctl;

@@ -34,6 +34,7 @@
 //! - Every megaflow matches `recirc_id` exactly, whatever mask the slow path returns, so a
 //!   flow learned on one pass never matches a packet on another.
 
+pub mod maintain;
 pub mod pmd;
 pub mod revalidate;
 pub mod stats;
