@@ -1,2 +1,4 @@
 //! placeholder
+pub mod malformed;
 pub mod netns;
+pub mod pcap;
