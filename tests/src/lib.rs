@@ -2,3 +2,4 @@
 pub mod malformed;
 pub mod netns;
 pub mod pcap;
+pub mod rawsock;
