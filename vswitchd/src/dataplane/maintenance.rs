@@ -4,7 +4,9 @@
 //! (a megaflow that flooded to an unknown destination must stop once it is learned). Every
 //! [`FULL_EVERY`] ticks also: expire idle megaflows, age MAC entries, remove rules whose idle or
 //! hard timeout passed, push megaflow counters into rules, and re-attach ports whose interface
-//! went away or appeared. The thread holds only a weak reference, so dropping the dataplane stops it.
+//! went away or appeared, and feed the flood watch ([`super::floodwatch`]), which logs when a
+//! bounded table starts evicting or refusing. The thread holds only a weak reference, so
+//! dropping the dataplane stops it.
 
 use super::Dataplane;
 use std::sync::Arc;
@@ -89,6 +91,7 @@ pub(crate) fn round(dp: &Dataplane, full: bool) {
             dp.revalidate(&st, true);
         }
         dp.maintain_ports();
+        dp.watch_floods(now);
         return;
     }
     let st = dp.slow.read();

@@ -16,6 +16,7 @@
 //! re-attaches ports whose interface disappeared.
 
 pub mod devices;
+pub mod floodwatch;
 pub mod maintenance;
 pub mod revalidator;
 pub mod slowpath;
@@ -109,6 +110,10 @@ pub struct Dataplane {
     reval: Mutex<Revalidator>,
     pmds: Mutex<Vec<PmdThread>>,
     maint: Mutex<Option<maintenance::Maintenance>>,
+    /// Rate-limited warnings about tables that floods fill (maintenance thread).
+    flood: Mutex<floodwatch::FloodWatch>,
+    /// The conntrack whose limit refusals the flood watch follows, if any.
+    watched_ct: Mutex<Option<Arc<fastpath::conntrack::Conntrack>>>,
 }
 
 impl std::fmt::Debug for Dataplane {
@@ -134,6 +139,8 @@ impl Dataplane {
             reval: Mutex::new(Revalidator::default()),
             pmds: Mutex::new(Vec::new()),
             maint: Mutex::new(None),
+            flood: Mutex::new(floodwatch::FloodWatch::default()),
+            watched_ct: Mutex::new(None),
         })
     }
 
@@ -158,6 +165,43 @@ impl Dataplane {
         }
         for p in lock(&self.pmds).drain(..) {
             p.stop();
+        }
+    }
+
+    /// Lets the flood watch follow `ct`'s limit refusals (the datapath sees conntrack only
+    /// through its hook trait).
+    pub fn watch_conntrack(&self, ct: Arc<fastpath::conntrack::Conntrack>) {
+        *lock(&self.watched_ct) = Some(ct);
+    }
+
+    /// Feeds the flood watch the current totals and logs what it reports (maintenance).
+    pub(crate) fn watch_floods(&self, now_ms: u64) {
+        let mac_evicted = {
+            let st = self.slow.read();
+            st.bridges
+                .values()
+                .map(|b| b.normal.with_macs(|m| m.stats().evicted))
+                .sum()
+        };
+        let conntrack_refused = lock(&self.watched_ct).as_ref().map_or(0, |ct| {
+            let s = ct.stats();
+            s.global_limit_drops + s.zone_limit_drops
+        });
+        let dp = self.dp.stats();
+        let totals = floodwatch::Totals {
+            mac_evicted,
+            conntrack_refused,
+            megaflow_evicted: dp.evicted,
+            upcall_lost: dp.lost,
+        };
+        for w in lock(&self.flood).observe(totals, now_ms) {
+            tracing::warn!(
+                count = w.count,
+                total = w.total,
+                "{} (at most one warning per {} s)",
+                w.kind.message(),
+                floodwatch::INTERVAL_MS / 1000
+            );
         }
     }
 
