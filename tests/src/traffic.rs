@@ -99,15 +99,47 @@ pub fn exchange(a: &mut TcpStream, b: &mut TcpStream, msg: &[u8]) -> io::Result<
     Ok(())
 }
 
-/// One-datagram-at-a-time UDP reachability: each [`UdpProbe::send`] carries a fresh sequence
-/// number and reports whether that very datagram arrived within the timeout. Stale datagrams
-/// (an earlier probe that arrived late) are skipped, never counted.
+/// Waits up to `timeout` on `sock` for a datagram carrying exactly `tag`, skipping any other
+/// (a late earlier probe); the sender's address if it came.
+pub fn recv_tagged(sock: &UdpSocket, tag: u64, timeout: Duration) -> Option<SocketAddr> {
+    let deadline = Instant::now() + timeout;
+    let mut buf = [0u8; 64];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        sock.set_read_timeout(Some(left)).expect("set timeout");
+        match sock.recv_from(&mut buf) {
+            Ok((8, from)) if buf[..8] == tag.to_be_bytes() => return Some(from),
+            Ok(_) => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return None;
+            }
+            Err(e) => panic!("UDP receive: {e}"),
+        }
+    }
+}
+
+/// A fresh tag for [`recv_tagged`] (unique within the test process).
+fn next_tag() -> u64 {
+    static TAG: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    TAG.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// One-datagram-at-a-time UDP reachability: each [`UdpProbe::send`] carries a fresh tag and
+/// reports whether that very datagram arrived within the timeout. Stale datagrams (an earlier
+/// probe that arrived late) are skipped, never counted.
 #[derive(Debug)]
 pub struct UdpProbe {
     tx: UdpSocket,
     rx: UdpSocket,
     to: SocketAddr,
-    seq: u64,
     pub timeout: Duration,
 }
 
@@ -120,47 +152,58 @@ impl UdpProbe {
             tx,
             rx,
             to: to.parse().expect("socket address"),
-            seq: 0,
             timeout: Duration::from_millis(500),
         }
     }
 
     /// Sends the next probe; true if it arrived.
     pub fn send(&mut self) -> bool {
-        self.seq += 1;
-        let want = self.seq;
+        let tag = next_tag();
         self.tx
-            .send_to(&want.to_be_bytes(), self.to)
+            .send_to(&tag.to_be_bytes(), self.to)
             .expect("send probe");
-        let deadline = Instant::now() + self.timeout;
-        let mut buf = [0u8; 64];
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            self.rx.set_read_timeout(Some(left)).expect("timeout");
-            match self.rx.recv(&mut buf) {
-                Ok(8) if u64::from_be_bytes(buf[..8].try_into().expect("8 bytes")) == want => {
-                    return true;
-                }
-                Ok(_) => continue,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    return false;
-                }
-                Err(e) => panic!("probe receive: {e}"),
-            }
-        }
+        recv_tagged(&self.rx, tag, self.timeout).is_some()
     }
 
     /// Sends up to `tries` probes until one arrives; true if one did.
     pub fn until_ok(&mut self, tries: u32) -> bool {
         (0..tries).any(|_| self.send())
+    }
+}
+
+/// What one UDP request/response exchange saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoundTrip {
+    /// The source address the server saw, if the request arrived.
+    pub seen_from: Option<SocketAddr>,
+    /// Whether the server's reply (sent back to `seen_from`) reached the client.
+    pub reply_arrived: bool,
+}
+
+/// Sends a request from `client` to `server_addr`, where `server` listens; the server answers
+/// the address it saw. Each leg waits up to `timeout`.
+pub fn udp_round_trip(
+    client: &UdpSocket,
+    server: &UdpSocket,
+    server_addr: SocketAddr,
+    timeout: Duration,
+) -> RoundTrip {
+    let tag = next_tag();
+    client
+        .send_to(&tag.to_be_bytes(), server_addr)
+        .expect("send request");
+    let Some(from) = recv_tagged(server, tag, timeout) else {
+        return RoundTrip {
+            seen_from: None,
+            reply_arrived: false,
+        };
+    };
+    server
+        .send_to(&tag.to_be_bytes(), from)
+        .expect("send reply");
+    RoundTrip {
+        seen_from: Some(from),
+        reply_arrived: recv_tagged(client, tag, timeout).is_some(),
     }
 }
 
@@ -329,6 +372,37 @@ mod tests {
         n2.exec(&["ip", "link", "set", "eth0", "up"]);
         p.timeout = Duration::from_millis(500);
         assert!(p.until_ok(20), "probes did not resume");
+    }
+
+    #[test]
+    fn udp_round_trip_reports_source_and_reply() {
+        if !require_root() {
+            return;
+        }
+        let (n1, n2, _link) = pair();
+        let client = udp_bind(&n1, "10.232.0.1:41000");
+        let server = udp_bind(&n2, "10.232.0.2:7010");
+        let to: SocketAddr = "10.232.0.2:7010".parse().unwrap();
+        let rt = (0..10)
+            .map(|_| udp_round_trip(&client, &server, to, Duration::from_millis(500)))
+            .find(|r| r.reply_arrived)
+            .expect("no round trip (ARP?)");
+        assert_eq!(rt.seen_from, Some("10.232.0.1:41000".parse().unwrap()));
+        // Nothing listens at 7011 in n2's namespace: the request never arrives there.
+        let other = udp_bind(&n2, "10.232.0.2:7012");
+        let rt = udp_round_trip(
+            &client,
+            &other,
+            "10.232.0.2:7011".parse().unwrap(),
+            Duration::from_millis(200),
+        );
+        assert_eq!(
+            rt,
+            RoundTrip {
+                seen_from: None,
+                reply_arrived: false
+            }
+        );
     }
 
     #[test]
