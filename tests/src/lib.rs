@@ -11,6 +11,8 @@ pub mod malformed;
 pub mod netns;
 pub mod pcap;
 pub mod rawsock;
+pub mod system;
+pub mod traffic;
 
 use std::io::Read;
 use std::os::unix::net::UnixStream;
