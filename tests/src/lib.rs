@@ -1,2 +1,3 @@
 //! placeholder
 pub mod netns;
+pub mod vm;
