@@ -314,8 +314,10 @@ fn timed_out(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, what.to_owned())
 }
 
-/// Accepts one TCP connection on `port` (any address) within `deadline`, sends `reply`, closes
-/// its sending side, and returns everything the client sent until it closed.
+/// Accepts one TCP connection on `port` (any address) within `deadline`, reads everything the
+/// client sends until it closes its sending side, then sends `reply` and closes. Replying only
+/// after the client is done matters: netcat-style clients exit as soon as the server's side
+/// closes, dropping whatever they had not sent yet.
 pub fn tcp_serve_once(port: u16, reply: &[u8], deadline: Instant) -> io::Result<Vec<u8>> {
     let l = TcpListener::bind(("0.0.0.0", port))?;
     l.set_nonblocking(true)?;
@@ -332,7 +334,17 @@ pub fn tcp_serve_once(port: u16, reply: &[u8], deadline: Instant) -> io::Result<
         }
     };
     stream.set_nonblocking(false)?;
-    exchange(stream, reply, deadline)
+    let mut s = stream;
+    let left = deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(10));
+    s.set_read_timeout(Some(left))?;
+    s.set_write_timeout(Some(left))?;
+    let mut got = Vec::new();
+    s.read_to_end(&mut got)?;
+    s.write_all(reply)?;
+    s.shutdown(std::net::Shutdown::Both)?;
+    Ok(got)
 }
 
 /// Connects to `addr`, retrying refused or unreachable attempts until `deadline` (the guest's
