@@ -12,8 +12,10 @@
 //! - `vm_power_cycle_keeps_port` (d): the VM powers off (its tap disappears) and boots again on
 //!   the same tap name: the port comes back by itself, NORMAL relearns the MAC, traffic flows —
 //!   no daemon restart, no re-adding the port.
-//! - `kernel_bridge_control`: the (a) exchange through a Linux bridge, so a failure of the
-//!   switch tests can be told apart from a broken VM environment.
+//! - `kernel_bridge_control`: the (a) exchange through a Linux bridge, and
+//!   `afpacket_wire_control`: through two of our `system` ports (AF_PACKET with
+//!   `PACKET_VNET_HDR`) joined back to back by a loop in this test, with no daemon. Together they
+//!   tell a broken VM environment, a port-layer bug and a switch bug apart.
 //!
 //! Every VM, namespace, link and daemon is owned by a guard; VMs run one test at a time
 //! ([`vm_slot`]); all traffic stays between the guests and namespaces made here.
@@ -674,5 +676,105 @@ fn vm_power_cycle_keeps_port() {
     assert!(
         tx_after > tx_before,
         "no packets sent to the re-attached port"
+    );
+}
+
+/// What the back-to-back forwarder saw.
+#[derive(Debug, Default)]
+struct WireStats {
+    frames: [u64; 2],
+    /// Frames that arrived with a GSO type (super-packets), per direction.
+    gso: [u64; 2],
+    /// Largest frame seen per direction.
+    largest: [usize; 2],
+}
+
+/// Joins two `system` ports back to back: every frame received on one is sent on the other, as
+/// a switch with one rule would. Runs until `stop` is set.
+fn afpacket_wire(
+    a: &str,
+    b: &str,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<WireStats> {
+    use fastpath::packet::{MAX_FRAME, Packet};
+    use fastpath::port::afpacket::{AfPacketConfig, AfPacketPort};
+    use fastpath::port::{BATCH_SIZE, Port};
+    let mut ports = [
+        AfPacketPort::open(AfPacketConfig::new(a)).expect("open port a"),
+        AfPacketPort::open(AfPacketConfig::new(b)).expect("open port b"),
+    ];
+    std::thread::spawn(move || {
+        let mut bufs: Vec<Packet> = (0..BATCH_SIZE)
+            .map(|_| Packet::with_capacity(MAX_FRAME))
+            .collect();
+        let mut st = WireStats::default();
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let mut fds: Vec<libc::pollfd> = ports
+                .iter()
+                .map(|p| libc::pollfd {
+                    fd: p.rx_fd().expect("attached"),
+                    events: libc::POLLIN,
+                    revents: 0,
+                })
+                .collect();
+            // SAFETY: `fds` is a valid array of two pollfd structs for the duration of the call.
+            unsafe { libc::poll(fds.as_mut_ptr(), 2, 20) };
+            for dir in 0..2 {
+                // The guest powering off at the end takes its tap away: the wire ends there.
+                let Ok(n) = ports[dir].recv_batch(&mut bufs) else {
+                    return st;
+                };
+                for p in &bufs[..n] {
+                    st.frames[dir] += 1;
+                    st.gso[dir] += u64::from(p.offload.gso_type != 0);
+                    st.largest[dir] = st.largest[dir].max(p.len());
+                }
+                if n > 0 && ports[1 - dir].send_batch(&bufs[..n]).is_err() {
+                    return st;
+                }
+            }
+        }
+        st
+    })
+}
+
+#[test]
+fn afpacket_wire_control() {
+    if !require_vm() {
+        return;
+    }
+    let _slot = vm_slot();
+    let tap = unique("vmtw");
+    let mut vm = Vm::start(
+        VmConfig::new(
+            &tap,
+            "52:54:00:95:00:10",
+            "10.95.0.10/24",
+            &exchange_cmd("10.95.0.1"),
+        )
+        .wait_ping("10.95.0.1")
+        .timeout(240),
+    );
+    quiet_host_if(&tap);
+    let peer = Peer::new("vmwp", "10.95.0.1/24");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let wire = afpacket_wire(&tap, &peer.host_if, stop.clone());
+    let view = run_exchange_peer(&peer, "10.95.0.10", &vm);
+    let out = vm.wait();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let st = wire.join().unwrap();
+    eprintln!("{}\nwire: {st:?}", out.summary);
+    check_exchange(&out, &view);
+    assert!(st.gso[0] > 0, "no super-packet from the guest: {st:?}");
+    assert!(st.gso[1] > 0, "no super-packet from the peer: {st:?}");
+    assert!(
+        view.upload_frame_mean() > WIRE_FRAME,
+        "{:?}",
+        view.upload_rx
+    );
+    assert!(
+        view.download_frame_mean() > WIRE_FRAME,
+        "{:?}",
+        view.download_tap_tx
     );
 }
