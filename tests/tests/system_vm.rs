@@ -544,7 +544,9 @@ exit $fail"
     .unwrap()
     .unwrap_or_else(|e| panic!("outgoing upload: {e}; console:\n{}", vm.console()));
     // The guest is up and talking out. Nothing may come in: not a ping, not a TCP connection.
-    let blocked_before = sw.rule_packets("in_port=2");
+    // dump-flows names ports: the inbound drop rule is the one on the peer's port.
+    let inbound = format!("in_port={}", peer.host_if);
+    let blocked_before = sw.rule_packets(&inbound);
     assert!(
         !peer.ns.ping(guest, 2),
         "a ping from outside reached the VM"
@@ -560,7 +562,7 @@ exit $fail"
     .unwrap()
     .unwrap();
     assert!(!connected, "a TCP connection from outside reached the VM");
-    let blocked = sw.rule_packets("in_port=2") - blocked_before;
+    let blocked = sw.rule_packets(&inbound) - blocked_before;
     assert!(
         blocked >= 3,
         "the firewall's drop rule counted {blocked} packets (2 pings + SYNs expected)"
