@@ -13,6 +13,7 @@ pub mod pcap;
 pub mod rawsock;
 pub mod system;
 pub mod traffic;
+pub mod vm;
 
 use std::io::Read;
 use std::os::unix::net::UnixStream;
