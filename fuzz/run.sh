@@ -7,7 +7,9 @@
 # coverage instrumentation), so RUSTC_BOOTSTRAP=1 lets stable rustc accept them.
 # Seeds in fuzz/corpus/TARGET are read but never modified; inputs libFuzzer discovers go to
 # fuzz/target/corpus/TARGET (git-ignored), which later runs reuse. Crashes land in
-# fuzz/artifacts/TARGET.
+# fuzz/artifacts/TARGET. Builds have debug assertions and overflow checks on (-a): an integer
+# overflow on untrusted input is a bug worth a crash. fuzz/dict/TARGET.dict, if present, is
+# passed as the libFuzzer dictionary.
 set -euo pipefail
 
 if [ $# -lt 2 ]; then
@@ -24,7 +26,12 @@ command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 work="fuzz/target/corpus/$target"
 mkdir -p "$work" "fuzz/corpus/$target"
 
+dict=()
+if [ -f "fuzz/dict/$target.dict" ]; then
+    dict=("-dict=fuzz/dict/$target.dict")
+fi
+
 export RUSTC_BOOTSTRAP=1
-cargo fuzz build "$target"
-cargo fuzz run "$target" "$work" "fuzz/corpus/$target" -- \
-    -max_total_time="$seconds" -print_final_stats=1 "$@"
+cargo fuzz build -a "$target"
+cargo fuzz run -a "$target" "$work" "fuzz/corpus/$target" -- \
+    -max_total_time="$seconds" -print_final_stats=1 "${dict[@]}" "$@"
