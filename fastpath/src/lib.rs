@@ -12,6 +12,9 @@
 //! is tested without sockets.
 
 pub mod action;
+pub mod cache;
+pub mod conntrack;
+pub mod dpif;
 pub mod flow;
 pub mod packet;
 pub mod port;

@@ -10,7 +10,10 @@
 //! ```
 
 pub mod classifier;
+pub mod dataplane;
 pub mod mac_learning;
 pub mod normal;
 pub mod ofctl;
 pub mod ofproto;
+pub mod trace;
+pub mod xlate;

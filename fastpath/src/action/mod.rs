@@ -6,7 +6,16 @@
 //! Their `Display` form is OVS's (`set(ipv4(tos=0x20/0xfc)),2`), used by trace and
 //! dump-megaflows.
 
+mod format;
+
+pub use format::{DisplayActions, format_actions};
+
 use std::net::IpAddr;
+
+pub mod checksum;
+pub mod execute;
+
+pub use execute::{ActionDrop, ConntrackHook, ExecEnv, Headers, PacketMeta, execute};
 
 /// A value and the bits of it to write (mask 0 = field untouched).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

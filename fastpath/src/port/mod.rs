@@ -10,6 +10,7 @@
 //! amortised.
 
 pub mod afpacket;
+pub mod dummy;
 pub mod offload;
 pub mod sys;
 pub mod tap;

@@ -9,6 +9,7 @@ use fastpath::flow::{FlowKey, FlowMask};
 
 use crate::ofproto::flow_match::Match;
 
+#[derive(Clone)]
 struct LinearRule<T> {
     m: Match,
     priority: u16,
@@ -16,6 +17,7 @@ struct LinearRule<T> {
 }
 
 /// Brute-force classifier with the same API and tie rule as [`Classifier`](super::Classifier).
+#[derive(Clone)]
 pub struct LinearClassifier<T> {
     /// Highest priority first; equal priorities in insertion order.
     rules: Vec<LinearRule<T>>,

@@ -38,6 +38,7 @@ mod linear;
 mod prefix;
 mod stage;
 mod subtable;
+mod table;
 mod trie;
 
 #[cfg(test)]
@@ -77,6 +78,7 @@ fn normalize(m: &Match) -> Match {
 }
 
 /// A stored rule.
+#[derive(Clone)]
 struct RuleSlot<T> {
     m: Match,
     priority: u16,
@@ -84,7 +86,8 @@ struct RuleSlot<T> {
 }
 
 /// OpenFlow-style rule classifier with wildcard tracking. `T` is the rule payload, e.g.
-/// `Arc<Rule>`.
+/// `Arc<Rule>`. Cloning copies the whole index (for copy-on-write publication).
+#[derive(Clone)]
 pub struct Classifier<T> {
     rules: Vec<Option<RuleSlot<T>>>,
     free_rules: Vec<u32>,

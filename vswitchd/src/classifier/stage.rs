@@ -17,7 +17,7 @@
 //! The running hash continues from one stage to the next; [`finish`] of the running value after
 //! stage `i` keys stage `i`'s index, and after the last stage keys the rule table.
 
-use fastpath::flow::{FlowKey, FlowMask};
+use fastpath::flow::{FlowKey, FlowMask, KEY_WORDS};
 
 /// Number of lookup stages.
 pub const N_STAGES: usize = 4;
@@ -85,10 +85,31 @@ pub fn stage_masks() -> [FlowMask; N_STAGES] {
 }
 
 /// One word of a mask: its index in [`FlowKey::words`] and its non-zero bits.
+///
+/// Only [`nonzero_words`] builds these, so `idx < KEY_WORDS` always holds; the hot loops rely
+/// on that to read key words without bounds checks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MaskedWord {
-    pub idx: usize,
-    pub mask: u64,
+    idx: usize,
+    mask: u64,
+}
+
+impl MaskedWord {
+    /// The word's index in the key.
+    #[inline]
+    pub fn idx(&self) -> usize {
+        self.idx
+    }
+
+    /// This word of `key`, masked.
+    #[inline(always)]
+    pub fn of(&self, key: &FlowKey) -> u64 {
+        let words = key.words();
+        debug_assert!(self.idx < KEY_WORDS);
+        // SAFETY: `MaskedWord`s are only built by `nonzero_words`, which enumerates a
+        // `[u64; KEY_WORDS]`, so `idx < KEY_WORDS == words.len()`.
+        unsafe { *words.get_unchecked(self.idx) & self.mask }
+    }
 }
 
 /// The non-zero words of `mask`, in key order.
@@ -110,30 +131,27 @@ pub fn or_words(wc: &mut FlowMask, words: &[MaskedWord]) {
     }
 }
 
-/// True if `a` and `b` agree on every bit of `words`.
-#[inline]
-pub fn eq_in_words(a: &FlowKey, b: &FlowKey, words: &[MaskedWord]) -> bool {
-    let (a, b) = (a.words(), b.words());
-    words
-        .iter()
-        .all(|mw| (a[mw.idx] ^ b[mw.idx]) & mw.mask == 0)
-}
-
 /// Starting value of every running hash.
 pub const HASH_BASIS: u64 = 0x243f_6a88_85a3_08d3;
 
-/// Folds one word into a running hash (cheap; [`finish`] does the avalanche).
+/// Folds word `w` found at key word `idx` into a running hash.
+///
+/// Each word is salted by its position and folded through a 64x64->128 multiply on its own,
+/// and the results are summed, so the words of a key hash in parallel rather than through a
+/// dependent chain; [`finish`] does the avalanche. Collisions only cost time (every probe
+/// compares keys), never correctness.
 #[inline]
-pub fn add(h: u64, w: u64) -> u64 {
-    (h.rotate_left(5) ^ w).wrapping_mul(0x517c_c1b7_2722_0a95)
+pub fn add(h: u64, idx: usize, w: u64) -> u64 {
+    let x = w ^ (idx as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let p = (x as u128) * 0x5851_f42d_4c95_7f2d_u128;
+    h.wrapping_add((p as u64) ^ ((p >> 64) as u64))
 }
 
 /// Folds the masked words of `key` into a running hash.
 #[inline]
 pub fn add_words(mut h: u64, key: &FlowKey, words: &[MaskedWord]) -> u64 {
-    let k = key.words();
     for mw in words {
-        h = add(h, k[mw.idx] & mw.mask);
+        h = add(h, mw.idx, mw.of(key));
     }
     h
 }
@@ -149,34 +167,9 @@ pub fn finish(mut h: u64) -> u64 {
     h ^ (h >> 33)
 }
 
-/// A `Hasher` for keys that already are good 64-bit hashes.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct PrehashedHasher(u64);
-
-impl core::hash::Hasher for PrehashedHasher {
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = add(self.0, *b as u64);
-        }
-    }
-    #[inline]
-    fn write_u64(&mut self, v: u64) {
-        self.0 = v;
-    }
-}
-
-/// Builds [`PrehashedHasher`]s.
-pub type Prehashed = core::hash::BuildHasherDefault<PrehashedHasher>;
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fastpath::flow::KEY_WORDS;
 
     #[test]
     fn stages_partition_every_bit() {
@@ -205,13 +198,13 @@ mod tests {
         let mut b = a;
         b.tp_dst = 0x150;
         b.tp_src = 99;
-        assert!(eq_in_words(&a, &b, &words));
+        assert!(a.eq_masked(&b, &mask));
         assert_eq!(
             add_words(HASH_BASIS, &a, &words),
             add_words(HASH_BASIS, &b, &words)
         );
         b.in_port = 4;
-        assert!(!eq_in_words(&a, &b, &words));
+        assert!(!a.eq_masked(&b, &mask));
         assert_ne!(
             finish(add_words(HASH_BASIS, &a, &words)),
             finish(add_words(HASH_BASIS, &b, &words))

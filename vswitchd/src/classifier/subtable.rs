@@ -7,31 +7,34 @@
 //! sorted by rank (priority, then insertion order), so the entry's first rule is the only
 //! one a lookup can return from it.
 //!
-//! With wildcard tracking the probe is staged (see [`super::stage`]): before each stage the
-//! prefix tries may prove the subtable cannot match (un-wildcarding only the trie's bits);
-//! after each non-final stage an index of "masked key up to here" hashes may prove the same
-//! (un-wildcarding only the stages so far). When an index says exactly one entry shares the
-//! packet's key so far, that entry is checked directly and, if it differs, one differing bit
-//! suffices to tell the megaflow apart from it. Before the L4 stage the subtable's ports trie
-//! may prove that no rule's ports match, un-wildcarding only the port bits it looked at.
+//! With wildcard tracking the probe still comes first: a hit needs the whole mask anyway. Only
+//! a miss runs the staged explanation (see [`super::stage`]): after each non-final stage an
+//! index of "masked key up to here" hashes may prove the subtable cannot match, un-wildcarding
+//! only the stages so far — or, if a prefix trie shows that no rule's prefix on a field of that
+//! stage matches, only the earlier stages and the trie's prefix bits. When an index says
+//! exactly one entry shares the packet's key so far, that entry is checked directly, and one
+//! bit where it differs suffices to tell the megaflow apart from it. When the final stage
+//! misses, the tries on its fields and the subtable's ports trie may prove that no rule can
+//! match, un-wildcarding only the earlier stages and the bits the trie looked at.
 //!
 //! # Invariants
 //!
-//! Entry keys are masked by the subtable mask. Every live entry has at least one rule and is
+//! Entry keys are stored compactly: only the words where the mask is non-zero, already masked,
+//! `n_words` per entry in one vector. Every live entry has at least one rule and is
 //! counted once in each non-final stage index under its own stage hash; an index slot keeps the
 //! count and the XOR of the entry ids counted there, so a count of one names the entry. The
 //! rule table maps the final hash to a chain of entries (chained through `next`) that all have
 //! that hash. `ranks` holds the rank of every rule in the subtable.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use fastpath::flow::{FlowKey, FlowMask};
 
 use super::prefix::{N_TRIES, TrieCtx, TrieField, ports_value};
 use super::stage::{
-    self, HASH_BASIS, MaskedWord, N_STAGES, Prehashed, Stage, add_words, eq_in_words, finish,
-    nonzero_words, or_words,
+    self, HASH_BASIS, MaskedWord, N_STAGES, Stage, add_words, finish, nonzero_words, or_words,
 };
+use super::table::HashTable;
 use super::trie::{PrefixTrie, prefix_mask};
 
 /// "No entry" in entry chains.
@@ -41,9 +44,10 @@ const NIL: u32 = u32::MAX;
 pub type RuleRef = (u64, u32);
 
 /// Rules sharing one masked key.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Entry {
-    key: FlowKey,
+    /// `rules[0]`, kept inline so a probe does not chase the vector's pointer.
+    head: RuleRef,
     /// Rules, highest rank first. Empty only while the entry is on the free list.
     rules: Vec<RuleRef>,
     /// Next entry with the same final hash.
@@ -58,7 +62,7 @@ struct IndexSlot {
 }
 
 /// One non-empty stage of the subtable's mask.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct StageInfo {
     /// `hash_words[..hash_end]` covers this stage and all earlier ones.
     hash_end: usize,
@@ -66,14 +70,14 @@ struct StageInfo {
     cum_words: Vec<MaskedWord>,
     /// Bit `i` set: check classifier trie `i` before this stage.
     tries: u8,
-    /// Check the ports trie before this stage.
+    /// This stage holds the ports (then it is the final stage): consult the ports trie on a miss.
     ports: bool,
     /// Stage hash -> entries (unused for the final stage).
-    index: HashMap<u64, IndexSlot, Prehashed>,
+    index: HashTable<IndexSlot>,
 }
 
 /// A per-subtable trie over the masked `tp_src:tp_dst` pair of each rule.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct PortsTrie {
     trie: PrefixTrie,
     /// The subtable's mask on the pair.
@@ -90,7 +94,7 @@ impl PortsTrie {
 }
 
 /// All rules with one mask.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Subtable {
     mask: FlowMask,
     /// Non-zero words of the mask, in key order.
@@ -100,9 +104,11 @@ pub struct Subtable {
     /// Non-empty stages, in lookup order.
     stages: Vec<StageInfo>,
     entries: Vec<Entry>,
+    /// Entry `e`'s masked key words (one per `mask_words` element) at `e * n_words`.
+    keys: Vec<u64>,
     free_entries: Vec<u32>,
     /// Final hash -> first entry of the chain with that hash.
-    table: HashMap<u64, u32, Prehashed>,
+    table: HashTable<u32>,
     /// Prefix length of the mask on each trie field (0: no trie for this subtable).
     trie_plen: [u32; N_TRIES],
     ports: Option<PortsTrie>,
@@ -144,7 +150,7 @@ impl Subtable {
                 cum_words: nonzero_words(&cum),
                 tries,
                 ports: ports.is_some() && ports_value(&stage_mask) != 0,
-                index: HashMap::default(),
+                index: HashTable::new(),
             });
         }
         Subtable {
@@ -153,8 +159,9 @@ impl Subtable {
             hash_words,
             stages,
             entries: Vec::new(),
+            keys: Vec::new(),
             free_entries: Vec::new(),
-            table: HashMap::default(),
+            table: HashTable::new(),
             trie_plen,
             ports,
             ranks: BTreeSet::new(),
@@ -187,35 +194,51 @@ impl Subtable {
         self.entries.len() - self.free_entries.len()
     }
 
-    /// The finished hash after each stage, and the final hash.
-    fn hashes(&self, key: &FlowKey) -> ([u64; N_STAGES], u64) {
+    /// The running (unfinished) hash at the end of each stage, and the final running hash.
+    #[inline]
+    fn stage_hashes(&self, key: &FlowKey) -> ([u64; N_STAGES], u64) {
         let mut out = [0; N_STAGES];
         let mut h = HASH_BASIS;
         let mut pos = 0;
         for (i, st) in self.stages.iter().enumerate() {
             h = add_words(h, key, &self.hash_words[pos..st.hash_end]);
             pos = st.hash_end;
-            out[i] = finish(h);
+            out[i] = h;
         }
-        (out, finish(h))
+        (out, h)
+    }
+
+    /// Entry `e`'s masked key words, in `mask_words` order.
+    #[inline]
+    fn key_words(&self, e: u32) -> &[u64] {
+        let n = self.mask_words.len();
+        &self.keys[e as usize * n..(e as usize + 1) * n]
+    }
+
+    /// True if `flow` under the mask equals entry `e`'s key.
+    #[inline]
+    fn entry_matches(&self, e: u32, flow: &FlowKey) -> bool {
+        self.mask_words
+            .iter()
+            .zip(self.key_words(e))
+            .all(|(mw, k)| mw.of(flow) == *k)
     }
 
     fn find_entry(&self, hash: u64, key: &FlowKey) -> Option<u32> {
-        let mut id = *self.table.get(&hash)?;
+        let mut id = self.table.get(hash)?;
         while id != NIL {
-            let e = &self.entries[id as usize];
-            if e.key == *key {
+            if self.entry_matches(id, key) {
                 return Some(id);
             }
-            id = e.next;
+            id = self.entries[id as usize].next;
         }
         None
     }
 
     /// The rule with exactly this (masked) key and priority.
     pub fn find(&self, key: &FlowKey, priority: u16) -> Option<RuleRef> {
-        let (_, h) = self.hashes(key);
-        let e = self.find_entry(h, key)?;
+        let (_, h) = self.stage_hashes(key);
+        let e = self.find_entry(finish(h), key)?;
         self.entries[e as usize]
             .rules
             .iter()
@@ -225,14 +248,15 @@ impl Subtable {
 
     /// Adds rule `rule` with `rank` under the (already masked) `key`.
     pub fn insert(&mut self, key: &FlowKey, rank: u64, rule: u32) {
-        let (stage_hashes, h) = self.hashes(key);
-        let e = match self.find_entry(h, key) {
+        let (stage_hashes, h) = self.stage_hashes(key);
+        let e = match self.find_entry(finish(h), key) {
             Some(e) => e,
-            None => self.new_entry(key, &stage_hashes, h),
+            None => self.new_entry(key, &stage_hashes, finish(h)),
         };
-        let rules = &mut self.entries[e as usize].rules;
-        let pos = rules.partition_point(|(r, _)| *r > rank);
-        rules.insert(pos, (rank, rule));
+        let entry = &mut self.entries[e as usize];
+        let pos = entry.rules.partition_point(|(r, _)| *r > rank);
+        entry.rules.insert(pos, (rank, rule));
+        entry.head = entry.rules[0];
         self.ranks.insert(rank);
         if let Some(p) = &mut self.ports {
             let v = p.value(key);
@@ -242,24 +266,30 @@ impl Subtable {
 
     fn new_entry(&mut self, key: &FlowKey, stage_hashes: &[u64; N_STAGES], h: u64) -> u32 {
         let entry = Entry {
-            key: *key,
+            head: (0, NIL),
             rules: Vec::with_capacity(1),
             next: NIL,
         };
+        let words = self.mask_words.iter().map(|mw| mw.of(key));
         let id = match self.free_entries.pop() {
             Some(id) => {
                 self.entries[id as usize] = entry;
+                let n = self.mask_words.len();
+                for (dst, w) in self.keys[id as usize * n..].iter_mut().zip(words) {
+                    *dst = w;
+                }
                 id
             }
             None => {
                 self.entries.push(entry);
+                self.keys.extend(words);
                 (self.entries.len() - 1) as u32
             }
         };
         self.entries[id as usize].next = self.table.insert(h, id).unwrap_or(NIL);
         let n_indexed = self.stages.len().saturating_sub(1);
         for (st, sh) in self.stages[..n_indexed].iter_mut().zip(stage_hashes) {
-            let slot = st.index.entry(*sh).or_default();
+            let slot = st.index.entry(finish(*sh));
             slot.count += 1;
             slot.xor_ids ^= id;
         }
@@ -268,12 +298,16 @@ impl Subtable {
 
     /// Removes the rule with `rank` under `key`; returns its id.
     pub fn remove(&mut self, key: &FlowKey, rank: u64) -> Option<u32> {
-        let (stage_hashes, h) = self.hashes(key);
+        let (stage_hashes, h) = self.stage_hashes(key);
+        let h = finish(h);
         let e = self.find_entry(h, key)?;
-        let rules = &mut self.entries[e as usize].rules;
-        let pos = rules.iter().position(|(r, _)| *r == rank)?;
-        let (_, rule) = rules.remove(pos);
-        let now_empty = rules.is_empty();
+        let entry = &mut self.entries[e as usize];
+        let pos = entry.rules.iter().position(|(r, _)| *r == rank)?;
+        let (_, rule) = entry.rules.remove(pos);
+        let now_empty = entry.rules.is_empty();
+        if let Some(head) = entry.rules.first() {
+            entry.head = *head;
+        }
         self.ranks.remove(&rank);
         if let Some(p) = &mut self.ports {
             let v = p.value(key);
@@ -283,6 +317,7 @@ impl Subtable {
             self.unlink(e, h);
             let n_indexed = self.stages.len().saturating_sub(1);
             for (st, sh) in self.stages[..n_indexed].iter_mut().zip(&stage_hashes) {
+                let sh = finish(*sh);
                 if let Some(slot) = st.index.get_mut(sh) {
                     slot.count -= 1;
                     slot.xor_ids ^= e;
@@ -298,12 +333,12 @@ impl Subtable {
 
     fn unlink(&mut self, e: u32, h: u64) {
         let next = self.entries[e as usize].next;
-        let Some(head) = self.table.get_mut(&h) else {
+        let Some(head) = self.table.get_mut(h) else {
             return;
         };
         if *head == e {
             if next == NIL {
-                self.table.remove(&h);
+                self.table.remove(h);
             } else {
                 *head = next;
             }
@@ -322,11 +357,11 @@ impl Subtable {
     /// The first rule of the entry matching `flow` in the chain for hash `h`.
     #[inline]
     fn probe(&self, h: u64, flow: &FlowKey) -> Option<RuleRef> {
-        let mut id = *self.table.get(&h)?;
+        let mut id = self.table.get(h)?;
         while id != NIL {
             let e = &self.entries[id as usize];
-            if eq_in_words(flow, &e.key, &self.mask_words) {
-                return e.rules.first().copied();
+            if self.entry_matches(id, flow) {
+                return Some(e.head);
             }
             id = e.next;
         }
@@ -340,41 +375,61 @@ impl Subtable {
     }
 
     /// Best rule matching `flow`; ORs into `wc` the bits this decision depended on.
+    #[inline]
     pub fn lookup_wc(
         &self,
         flow: &FlowKey,
         wc: &mut FlowMask,
         tries: &mut TrieCtx<'_>,
     ) -> Option<RuleRef> {
+        let (stage_hashes, h) = self.stage_hashes(flow);
+        if let Some(found) = self.probe(finish(h), flow) {
+            // Every stage index and trie would have agreed: the whole mask was needed.
+            or_words(wc, &self.mask_words);
+            return Some(found);
+        }
+        self.explain_miss(flow, &stage_hashes, wc, tries);
+        None
+    }
+
+    /// `flow` matches no rule here: OR into `wc` as few bits as prove it, stage by stage.
+    fn explain_miss(
+        &self,
+        flow: &FlowKey,
+        stage_hashes: &[u64; N_STAGES],
+        wc: &mut FlowMask,
+        tries: &mut TrieCtx<'_>,
+    ) {
         let n = self.stages.len();
-        let mut h = HASH_BASIS;
-        let mut pos = 0;
-        for (si, st) in self.stages.iter().enumerate() {
-            if st.tries != 0 && self.trie_skip(si, flow, wc, tries) {
-                return None;
-            }
-            if st.ports && self.ports_skip(si, flow, wc) {
-                return None;
-            }
-            h = add_words(h, flow, &self.hash_words[pos..st.hash_end]);
-            pos = st.hash_end;
-            if si + 1 == n {
-                break;
-            }
-            match st.index.get(&finish(h)) {
+        for (si, st) in self.stages[..n.saturating_sub(1)].iter().enumerate() {
+            match st.index.get(finish(stage_hashes[si])) {
                 None => {
-                    or_words(wc, &st.cum_words);
-                    return None;
+                    // Only now can a trie help: had the index hit, some rule would agree with
+                    // the packet through this stage, prefix included, and no trie could skip.
+                    if st.tries == 0 || !self.trie_skip(si, flow, wc, tries) {
+                        or_words(wc, &st.cum_words);
+                    }
+                    return;
                 }
                 Some(slot) if slot.count == 1 => {
-                    return self.check_single(slot.xor_ids, si, flow, wc);
+                    self.single_candidate_miss(slot.xor_ids, si, flow, wc);
+                    return;
                 }
                 Some(_) => {}
             }
         }
-        let found = self.probe(finish(h), flow);
+        // The final stage missed (the probe did). A trie on one of its fields, or the ports
+        // trie, may prove that with fewer bits than the whole mask.
+        if let Some(last) = n.checked_sub(1) {
+            let st = &self.stages[last];
+            if st.tries != 0 && self.trie_skip(last, flow, wc, tries) {
+                return;
+            }
+            if st.ports && self.ports_skip(last, flow, wc) {
+                return;
+            }
+        }
         or_words(wc, &self.mask_words);
-        found
     }
 
     /// The mask of the stages before `si`, which a skip at `si` depended on.
@@ -425,43 +480,27 @@ impl Subtable {
         true
     }
 
-    /// Stage `si`'s index says entry `e` is the only one agreeing with `flow` so far: decide on
-    /// it alone. Any other entry differs from `flow` within stages `..=si`, so those bits plus
-    /// one bit where `e` differs (or a differing bit already in `wc`) settle a miss.
-    fn check_single(
-        &self,
-        e: u32,
-        si: usize,
-        flow: &FlowKey,
-        wc: &mut FlowMask,
-    ) -> Option<RuleRef> {
-        let cum = &self.stages[si].cum_words;
-        or_words(wc, cum);
-        let entry = &self.entries[e as usize];
-        if !eq_in_words(flow, &entry.key, cum) {
-            // Hash collision in the index: the packet's key so far is not actually present.
-            return None;
-        }
-        let (fw, kw) = (flow.words(), entry.key.words());
+    /// Stage `si`'s index says entry `e` is the only one agreeing with `flow` so far, and
+    /// `flow` does not match it. Any other entry differs from `flow` within stages `..=si`, so
+    /// those bits plus one bit where `e` differs (or a differing bit already in `wc`) prove the
+    /// miss.
+    fn single_candidate_miss(&self, e: u32, si: usize, flow: &FlowKey, wc: &mut FlowMask) {
+        or_words(wc, &self.stages[si].cum_words);
         let mut first_diff = None;
-        for mw in &self.mask_words {
-            let diff = (fw[mw.idx] ^ kw[mw.idx]) & mw.mask;
+        for (mw, k) in self.mask_words.iter().zip(self.key_words(e)) {
+            let diff = mw.of(flow) ^ k;
             if diff != 0 {
-                if wc.words()[mw.idx] & diff != 0 {
-                    return None;
+                if wc.words()[mw.idx()] & diff != 0 {
+                    return;
                 }
-                first_diff.get_or_insert((mw.idx, diff));
+                first_diff.get_or_insert((mw.idx(), diff));
             }
         }
-        match first_diff {
-            None => {
-                or_words(wc, &self.mask_words);
-                entry.rules.first().copied()
-            }
-            Some((idx, diff)) => {
-                wc.words_mut()[idx] |= diff & diff.wrapping_neg();
-                None
-            }
+        // `flow` does not match `e` (the probe would have found it), so a differing bit exists.
+        // (If the index slot was a hash collision, `e` differs within stages `..=si`, whose
+        // bits are already in `wc`, and the loop above returned.)
+        if let Some((idx, diff)) = first_diff {
+            wc.words_mut()[idx] |= diff & diff.wrapping_neg();
         }
     }
 }

@@ -518,6 +518,20 @@ fn ipv6_prefix_trie_skips_with_prefix_bits() {
 }
 
 #[test]
+fn shareable_and_cloneable() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Classifier<std::sync::Arc<u32>>>();
+    let mut c = Classifier::new();
+    c.insert(&mat(&[(Field::InPort, 1, ALL)]), 1, 1u32);
+    let mut d = c.clone();
+    d.insert(&mat(&[(Field::InPort, 2, ALL)]), 1, 2);
+    let f = flow(&[(Field::InPort, 2)]);
+    assert_eq!(c.lookup(&f, None), None);
+    assert_eq!(d.lookup(&f, None), Some(&2));
+    d.check_invariants();
+}
+
+#[test]
 fn catchall_and_empty_classifier() {
     let mut c: Classifier<u8> = Classifier::new();
     let f = flow(&[(Field::InPort, 7)]);

@@ -1,0 +1,379 @@
+//! ICMP and ICMPv6: query tracking and errors related to a connection.
+//!
+//! Queries (echo, and for ICMPv4 also timestamp and information requests) are tracked like a
+//! tiny connection: the request creates it, a reply in the other direction makes it
+//! established. Replies without a request, and informational types conntrack does not know
+//! (router advertisements, neighbour discovery...), are invalid, as in OVS.
+//!
+//! Errors (destination unreachable, time exceeded, parameter problem, source quench, redirect;
+//! for ICMPv6 also packet too big) quote the header of the packet that caused them. The quoted
+//! tuple, reversed, is looked up: a hit makes the error `+rel` to that connection, in whichever
+//! direction the error travels. Errors about errors are never related. NAT of the quoted header
+//! lives in [`super::nat`].
+
+use super::CtInvalid;
+use super::key::{self, ConnTuple, L4, PacketView};
+
+/// How conntrack treats an ICMP type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum IcmpKind {
+    /// A query that may start a connection.
+    Request,
+    /// The answer to a query.
+    Reply,
+    /// An error quoting another packet.
+    Error,
+    /// Anything else: not trackable.
+    Other,
+}
+
+/// Classifies ICMP (`family` 4) or ICMPv6 (`family` 6) type `ty`.
+pub(crate) fn classify(family: u8, ty: u8) -> IcmpKind {
+    match (family, ty) {
+        (4, 8 | 13 | 15) | (6, 128) => IcmpKind::Request,
+        (4, 0 | 14 | 16) | (6, 129) => IcmpKind::Reply,
+        (4, 3 | 4 | 5 | 11 | 12) | (6, 1..=4) => IcmpKind::Error,
+        _ => IcmpKind::Other,
+    }
+}
+
+/// The query type on the other side of `ty`: a request's reply, or a reply's request.
+pub(crate) fn counterpart(family: u8, ty: u8) -> Option<u8> {
+    match (family, ty) {
+        (4, 8) => Some(0),
+        (4, 0) => Some(8),
+        (4, 13) => Some(14),
+        (4, 14) => Some(13),
+        (4, 15) => Some(16),
+        (4, 16) => Some(15),
+        (6, 128) => Some(129),
+        (6, 129) => Some(128),
+        _ => None,
+    }
+}
+
+/// The packet quoted inside an ICMP error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Quoted {
+    /// The quoted packet's own tuple (zone taken from the error).
+    pub tuple: ConnTuple,
+    /// Offset of the quoted IP header.
+    pub l3: usize,
+    /// Offset of the quoted L4 header.
+    pub l4: usize,
+    /// End of the quoted bytes (the error's payload end).
+    pub end: usize,
+}
+
+/// Reads the packet quoted by the ICMP error `outer`.
+pub(crate) fn parse_quoted(frame: &[u8], outer: &PacketView) -> Result<Quoted, CtInvalid> {
+    let l3 = outer.l4 + 8;
+    let info = key::parse_l3(frame, l3, outer.end, true).map_err(|_| CtInvalid::BadIcmpError)?;
+    if info.family != outer.tuple.family {
+        return Err(CtInvalid::BadIcmpError);
+    }
+    let (sport, dport, kind) =
+        key::parse_l4(frame, &info, true).map_err(|_| CtInvalid::BadIcmpError)?;
+    // An error can only relate to a TCP/UDP flow, an ICMP query, or an address-only flow.
+    if let L4::IcmpQuery { .. } | L4::Tcp(_) | L4::Udp | L4::Other = kind {
+        Ok(Quoted {
+            tuple: ConnTuple {
+                src: info.src,
+                dst: info.dst,
+                sport,
+                dport,
+                zone: outer.tuple.zone,
+                proto: info.proto,
+                family: info.family,
+            },
+            l3,
+            l4: info.l4,
+            end: info.end,
+        })
+    } else {
+        Err(CtInvalid::BadIcmpError)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::key::tests::{ipv4_frame, tcp};
+    use super::*;
+
+    #[test]
+    fn classification() {
+        assert_eq!(classify(4, 8), IcmpKind::Request);
+        assert_eq!(classify(4, 0), IcmpKind::Reply);
+        assert_eq!(classify(4, 3), IcmpKind::Error);
+        assert_eq!(classify(4, 9), IcmpKind::Other);
+        assert_eq!(classify(6, 128), IcmpKind::Request);
+        assert_eq!(classify(6, 2), IcmpKind::Error);
+        assert_eq!(classify(6, 135), IcmpKind::Other);
+        assert_eq!(counterpart(4, 13), Some(14));
+        assert_eq!(counterpart(4, 0), Some(8));
+        assert_eq!(counterpart(4, 3), None);
+    }
+
+    #[test]
+    fn quoted_tcp_header_is_read_from_8_bytes() {
+        let inner = ipv4_frame(
+            6,
+            [10, 0, 0, 1],
+            [10, 0, 0, 2],
+            &tcp(1234, 80, 1, 0, 2, 100, b""),
+        );
+        // ICMP port unreachable quoting the IP header + 8 bytes of TCP.
+        let mut icmp = vec![3, 3, 0, 0, 0, 0, 0, 0];
+        icmp.extend_from_slice(&inner[14..14 + 28]);
+        let f = ipv4_frame(1, [10, 0, 0, 2], [10, 0, 0, 1], &icmp);
+        let v = key::parse(&f, 14, 9).unwrap();
+        assert_eq!(v.l4kind, L4::IcmpError);
+        let q = parse_quoted(&f, &v).unwrap();
+        assert_eq!(q.tuple.zone, 9);
+        assert_eq!((q.tuple.sport, q.tuple.dport), (1234, 80));
+        assert_eq!(q.l3, 14 + 20 + 8);
+        // Quoting fewer than 8 L4 bytes is not enough.
+        for cut in 0..28 {
+            let mut icmp = vec![3, 3, 0, 0, 0, 0, 0, 0];
+            icmp.extend_from_slice(&inner[14..14 + cut]);
+            let f = ipv4_frame(1, [10, 0, 0, 2], [10, 0, 0, 1], &icmp);
+            let v = key::parse(&f, 14, 0).unwrap();
+            assert_eq!(
+                parse_quoted(&f, &v),
+                Err(CtInvalid::BadIcmpError),
+                "cut {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn error_quoting_an_error_is_not_related() {
+        let inner_err = ipv4_frame(1, [1, 1, 1, 1], [2, 2, 2, 2], &[3, 1, 0, 0, 0, 0, 0, 0]);
+        let mut icmp = vec![11, 0, 0, 0, 0, 0, 0, 0];
+        icmp.extend_from_slice(&inner_err[14..]);
+        let f = ipv4_frame(1, [3, 3, 3, 3], [1, 1, 1, 1], &icmp);
+        let v = key::parse(&f, 14, 0).unwrap();
+        assert_eq!(parse_quoted(&f, &v), Err(CtInvalid::BadIcmpError));
+    }
+}
+
+/// Queries and related errors end to end, including NAT of quoted headers.
+#[cfg(test)]
+mod frame_tests {
+    use super::super::key::tests::{commit, ipv4_frame, ipv6_frame, run, tcp, track};
+    use super::super::{Conntrack, ConntrackConfig, CtInvalid, CtVerdict};
+    use crate::action::{CtAction, NatSpec};
+    use crate::flow::key::ct_state::*;
+
+    const A: [u8; 4] = [10, 0, 0, 1];
+    const B: [u8; 4] = [10, 0, 0, 2];
+    const N: [u8; 4] = [192, 0, 2, 1];
+    const R: [u8; 4] = [10, 0, 0, 254];
+
+    fn echo(ty: u8, id: u16) -> Vec<u8> {
+        let mut m = vec![ty, 0, 0, 0, (id >> 8) as u8, id as u8, 0, 1];
+        m.extend_from_slice(b"ping");
+        m
+    }
+
+    /// An ICMP(v6) error of `ty`/`code` quoting `quoted` (an IP packet).
+    fn error(ty: u8, code: u8, quoted: &[u8]) -> Vec<u8> {
+        let mut m = vec![ty, code, 0, 0, 0, 0, 0, 0];
+        m.extend_from_slice(quoted);
+        m
+    }
+
+    fn v6(last: u8) -> [u8; 16] {
+        let mut a = [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        a[15] = last;
+        a
+    }
+
+    #[test]
+    fn echo_request_and_reply() {
+        let ct = Conntrack::new(ConntrackConfig::default());
+        let (v, k) = run(&ct, &mut ipv4_frame(1, A, B, &echo(8, 9)), &commit(0), 0);
+        assert_eq!((v, k.ct_state), (CtVerdict::Committed, TRK | NEW));
+        let (_, k) = run(&ct, &mut ipv4_frame(1, B, A, &echo(0, 9)), &track(0), 1);
+        assert_eq!(k.ct_state, TRK | EST | RPL);
+        let (_, k) = run(&ct, &mut ipv4_frame(1, A, B, &echo(8, 9)), &track(0), 2);
+        assert_eq!(k.ct_state, TRK | EST);
+        // A reply with another id has no request: invalid.
+        let (v, _) = run(&ct, &mut ipv4_frame(1, B, A, &echo(0, 10)), &track(0), 3);
+        assert_eq!(v, CtVerdict::Invalid(CtInvalid::IcmpNoConn));
+        // Untracked types (router solicitation) are invalid.
+        let (v, _) = run(&ct, &mut ipv4_frame(1, A, B, &echo(10, 0)), &commit(0), 3);
+        assert_eq!(v, CtVerdict::Invalid(CtInvalid::IcmpUnsupported));
+        assert_eq!(
+            ct.dump(None)[0].to_string(),
+            "icmp,orig=(src=10.0.0.1,dst=10.0.0.2,id=9,type=8,code=0),\
+             reply=(src=10.0.0.2,dst=10.0.0.1,id=9,type=0,code=0)"
+        );
+    }
+
+    #[test]
+    fn icmpv6_echo_and_neighbour_discovery() {
+        let ct = Conntrack::new(ConntrackConfig::default());
+        let (v, _) = run(
+            &ct,
+            &mut ipv6_frame(58, v6(1), v6(2), &echo(128, 3)),
+            &commit(0),
+            0,
+        );
+        assert_eq!(v, CtVerdict::Committed);
+        let (_, k) = run(
+            &ct,
+            &mut ipv6_frame(58, v6(2), v6(1), &echo(129, 3)),
+            &track(0),
+            0,
+        );
+        assert_eq!(k.ct_state, TRK | EST | RPL);
+        let mut ns = vec![135, 0, 0, 0, 0, 0, 0, 0];
+        ns.extend_from_slice(&v6(2));
+        let (v, _) = run(&ct, &mut ipv6_frame(58, v6(1), v6(2), &ns), &commit(0), 0);
+        assert_eq!(v, CtVerdict::Invalid(CtInvalid::IcmpUnsupported));
+    }
+
+    #[test]
+    fn errors_are_related_in_either_direction() {
+        let ct = Conntrack::new(ConntrackConfig::default());
+        let syn = ipv4_frame(6, A, B, &tcp(40000, 80, 1, 0, 0x002, 1000, b""));
+        run(&ct, &mut syn.clone(), &commit(0), 0);
+        // Port unreachable from B about A's SYN: travels in the reply direction.
+        let (v, k) = run(
+            &ct,
+            &mut ipv4_frame(1, B, A, &error(3, 3, &syn[14..])),
+            &track(0),
+            1,
+        );
+        assert_eq!((v, k.ct_state), (CtVerdict::Tracked, TRK | REL | RPL));
+        // Time exceeded from a router, quoting only 8 bytes of TCP.
+        let (_, k) = run(
+            &ct,
+            &mut ipv4_frame(1, R, A, &error(11, 0, &syn[14..42])),
+            &track(0),
+            1,
+        );
+        assert_eq!(k.ct_state, TRK | REL | RPL);
+        // An error A sends about a packet from B travels in the original direction.
+        let synack = ipv4_frame(6, B, A, &tcp(80, 40000, 9, 2, 0x012, 1000, b""));
+        let (_, k) = run(
+            &ct,
+            &mut ipv4_frame(1, A, B, &error(3, 3, &synack[14..])),
+            &track(0),
+            1,
+        );
+        assert_eq!(k.ct_state, TRK | REL);
+        // An error about nothing we track, or in another zone.
+        let other = ipv4_frame(6, A, B, &tcp(40001, 80, 1, 0, 0x002, 1000, b""));
+        let (v, _) = run(
+            &ct,
+            &mut ipv4_frame(1, B, A, &error(3, 3, &other[14..])),
+            &track(0),
+            1,
+        );
+        assert_eq!(v, CtVerdict::Invalid(CtInvalid::RelatedNoConn));
+        let (v, _) = run(
+            &ct,
+            &mut ipv4_frame(1, B, A, &error(3, 3, &syn[14..])),
+            &track(5),
+            1,
+        );
+        assert_eq!(v, CtVerdict::Invalid(CtInvalid::RelatedNoConn));
+        assert_eq!(ct.stats().related, 3);
+    }
+
+    fn snat_to(addr: [u8; 4]) -> CtAction {
+        CtAction {
+            commit: true,
+            nat: Some(NatSpec {
+                src: Some(true),
+                addrs: Some((addr.into(), addr.into())),
+                ports: None,
+            }),
+            ..CtAction::default()
+        }
+    }
+
+    #[test]
+    fn related_error_is_un_natted_inside_and_out() {
+        let ct = Conntrack::new(ConntrackConfig::default());
+        let payload = b"some data";
+        let orig = ipv4_frame(6, A, B, &tcp(40000, 80, 1, 0, 0x002, 1000, payload));
+        let natted = ipv4_frame(6, N, B, &tcp(40000, 80, 1, 0, 0x002, 1000, payload));
+        let mut f = orig.clone();
+        let (_, k) = run(&ct, &mut f, &snat_to(N), 0);
+        assert_eq!(k.ct_state, TRK | NEW | SNAT);
+        assert_eq!(f, natted, "first packet source-NATed with valid checksums");
+        // A router's "fragmentation needed" about the translated packet, sent to N.
+        let mut err = ipv4_frame(1, R, N, &error(3, 4, &natted[14..]));
+        let expected = ipv4_frame(1, R, A, &error(3, 4, &orig[14..]));
+        let nat_only = CtAction {
+            nat: Some(NatSpec {
+                src: None,
+                addrs: None,
+                ports: None,
+            }),
+            ..CtAction::default()
+        };
+        let (v, k) = run(&ct, &mut err, &nat_only, 1);
+        assert_eq!(
+            (v, k.ct_state),
+            (CtVerdict::Tracked, TRK | REL | RPL | DNAT)
+        );
+        assert_eq!(
+            err, expected,
+            "outer dst, quoted src and every checksum restored"
+        );
+        // Without `nat` in the action, the error is related but left alone.
+        let mut err = ipv4_frame(1, R, N, &error(3, 4, &natted[14..]));
+        let (_, k) = run(&ct, &mut err, &track(0), 1);
+        assert_eq!(k.ct_state, TRK | REL | RPL);
+        assert_eq!(err, ipv4_frame(1, R, N, &error(3, 4, &natted[14..])));
+    }
+
+    #[test]
+    fn related_icmpv6_error_with_dnat() {
+        let ct = Conntrack::new(ConntrackConfig::default());
+        let (client, vip, server) = (v6(1), v6(0x80), v6(0x99));
+        let dnat = CtAction {
+            commit: true,
+            zone: 4,
+            nat: Some(NatSpec {
+                src: Some(false),
+                addrs: Some((server.into(), server.into())),
+                ports: Some((8080, 8080)),
+            }),
+            ..CtAction::default()
+        };
+        let mut f = ipv6_frame(
+            17,
+            client,
+            vip,
+            &super::super::key::tests::udp(5000, 53, b"q"),
+        );
+        let (_, k) = run(&ct, &mut f, &dnat, 0);
+        assert_eq!(k.ct_state, TRK | NEW | DNAT);
+        let to_server = ipv6_frame(
+            17,
+            client,
+            server,
+            &super::super::key::tests::udp(5000, 8080, b"q"),
+        );
+        assert_eq!(f, to_server);
+        // The server answers "port unreachable"; the client must see it from the VIP.
+        let mut err = ipv6_frame(58, server, client, &error(1, 4, &to_server[14..]));
+        let to_vip = ipv6_frame(
+            17,
+            client,
+            vip,
+            &super::super::key::tests::udp(5000, 53, b"q"),
+        );
+        let expected = ipv6_frame(58, vip, client, &error(1, 4, &to_vip[14..]));
+        let mut action = dnat;
+        action.commit = false;
+        let (_, k) = run(&ct, &mut err, &action, 1);
+        assert_eq!(k.ct_state, TRK | REL | RPL | SNAT);
+        assert_eq!(err, expected);
+    }
+}

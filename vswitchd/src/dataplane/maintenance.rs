@@ -1,0 +1,99 @@
+//! The maintenance thread: periodic work that keeps caches and tables honest.
+//!
+//! Every [`TICK`]: if NORMAL learned, moved or forgot an address since the last pass, revalidate
+//! (a megaflow that flooded to an unknown destination must stop once it is learned). Every
+//! [`FULL_EVERY`] ticks also: expire idle megaflows, age MAC entries, remove rules whose idle or
+//! hard timeout passed, push megaflow counters into rules, and re-attach ports whose interface
+//! went away or appeared. The thread holds only a weak reference, so dropping the dataplane stops it.
+
+use super::Dataplane;
+use std::sync::Arc;
+use std::sync::Weak;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// How often the thread wakes.
+pub const TICK: Duration = Duration::from_millis(100);
+/// Full rounds happen every this many ticks (1 s).
+pub const FULL_EVERY: u32 = 10;
+
+/// A running maintenance thread.
+#[derive(Debug)]
+pub struct Maintenance {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Maintenance {
+    pub(crate) fn spawn(dp: Weak<Dataplane>) -> std::io::Result<Maintenance> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name("revalidator".into())
+            .spawn(move || {
+                let mut n = 0u32;
+                while !flag.load(Ordering::Acquire) {
+                    std::thread::sleep(TICK);
+                    let Some(dp) = dp.upgrade() else { break };
+                    n = n.wrapping_add(1);
+                    round(&dp, n.is_multiple_of(FULL_EVERY));
+                }
+            })?;
+        Ok(Maintenance {
+            stop,
+            handle: Some(handle),
+        })
+    }
+
+    /// Stops the thread and waits for it.
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(h) = self.handle.take() {
+            // Joining from the thread itself (the last Arc dropped there) would deadlock.
+            if h.thread().id() != std::thread::current().id() {
+                let _ = h.join();
+            }
+        }
+    }
+}
+
+/// One round of maintenance.
+pub(crate) fn round(dp: &Dataplane, full: bool) {
+    let now = dp.slow.now_ms();
+    if full {
+        dp.dp.sweep(dp.dp.clock_ms());
+        let expired_rules = {
+            let st = dp.slow.read();
+            for b in st.bridges.values() {
+                b.normal.with_macs(|m| m.expire(now));
+            }
+            st.bridges
+                .values()
+                .any(|b| b.tables.next_deadline_ms().is_some_and(|d| d <= now))
+        };
+        if expired_rules {
+            let mut st = dp.slow.write();
+            // Push counters first: idle timeouts depend on them.
+            dp.revalidate(&st, true);
+            let mut removed = 0;
+            for b in st.bridges.values_mut() {
+                removed += b.tables.expire(now).len();
+            }
+            if removed > 0 {
+                tracing::debug!(removed, "rules expired");
+            }
+            dp.revalidate(&st, false);
+        } else {
+            let st = dp.slow.read();
+            dp.revalidate(&st, true);
+        }
+        dp.maintain_ports();
+        return;
+    }
+    let st = dp.slow.read();
+    let last = super::lock(&dp.reval).mac_generation;
+    if st.mac_generation() != last {
+        dp.revalidate(&st, false);
+    }
+}
