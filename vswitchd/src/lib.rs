@@ -8,12 +8,20 @@
 //! ```text
 //! ofproto (tables of rules) ─► classifier (lookup + wildcards) ─► xlate ─► fastpath::upcall
 //! ```
+//!
+//! The control plane: `config` (command line), `store` (durable config database), `switch`
+//! (the bridges and ports the RPCs act on), `server` (gRPC services), `metrics` (Prometheus).
 
 pub mod classifier;
+pub mod config;
 pub mod dataplane;
 pub mod mac_learning;
+pub mod metrics;
 pub mod normal;
 pub mod ofctl;
 pub mod ofproto;
+pub mod server;
+pub mod store;
+pub mod switch;
 pub mod trace;
 pub mod xlate;

@@ -1,0 +1,162 @@
+//! Bridge and port commands (the ovs-vsctl group): add-br, del-br, list-br, show, add-port,
+//! del-port, list-ports, set-port — each one `BridgeService` call.
+
+use anyhow::anyhow;
+use proto::v1 as pb;
+use proto::v1::bridge_service_client::BridgeServiceClient;
+use serde_json::json;
+
+use crate::cli::{AddPortArgs, PortTypeArg};
+use crate::output::{bridge_text, emit, port_json};
+use crate::{Ctx, rpc};
+
+/// Splits `K=V` at the first `=`.
+pub fn key_value<'a>(what: &str, s: &'a str) -> anyhow::Result<(&'a str, &'a str)> {
+    s.split_once('=')
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| anyhow!("bad {what} '{s}': expected KEY=VALUE"))
+}
+
+fn port_type(t: Option<PortTypeArg>) -> pb::PortType {
+    match t {
+        None => pb::PortType::Unspecified,
+        Some(PortTypeArg::Tap) => pb::PortType::Tap,
+        Some(PortTypeArg::System) => pb::PortType::System,
+        Some(PortTypeArg::Internal) => pb::PortType::Internal,
+        Some(PortTypeArg::Patch) => pb::PortType::Patch,
+        Some(PortTypeArg::Dummy) => pb::PortType::Dummy,
+    }
+}
+
+pub async fn add_br(ctx: &Ctx, bridge: String) -> anyhow::Result<()> {
+    let mut c = BridgeServiceClient::new(ctx.channel().await?);
+    c.add_bridge(pb::AddBridgeRequest {
+        bridge: bridge.clone(),
+    })
+    .await
+    .map_err(rpc)?;
+    emit(ctx.format, json!({"bridge": bridge}), String::new)
+}
+
+pub async fn del_br(ctx: &Ctx, bridge: String) -> anyhow::Result<()> {
+    let mut c = BridgeServiceClient::new(ctx.channel().await?);
+    let r = c
+        .delete_bridge(pb::DeleteBridgeRequest {
+            bridge: bridge.clone(),
+        })
+        .await
+        .map_err(rpc)?
+        .into_inner();
+    emit(
+        ctx.format,
+        json!({"bridge": bridge, "ports_removed": r.ports_removed}),
+        String::new,
+    )
+}
+
+pub async fn list_br(ctx: &Ctx) -> anyhow::Result<()> {
+    let mut c = BridgeServiceClient::new(ctx.channel().await?);
+    let r = c
+        .list_bridges(pb::ListBridgesRequest {})
+        .await
+        .map_err(rpc)?
+        .into_inner();
+    emit(ctx.format, json!(r.bridges), || r.bridges.join("\n"))
+}
+
+pub async fn show(ctx: &Ctx) -> anyhow::Result<()> {
+    let mut c = BridgeServiceClient::new(ctx.channel().await?);
+    let r = c.show(pb::ShowRequest {}).await.map_err(rpc)?.into_inner();
+    let bridges: Vec<_> = r
+        .bridges
+        .iter()
+        .map(|b| json!({"name": b.name, "flow_count": b.flow_count, "ports": b.ports.iter().map(port_json).collect::<Vec<_>>()}))
+        .collect();
+    emit(ctx.format, json!({"bridges": bridges}), || {
+        r.bridges.iter().map(bridge_text).collect()
+    })
+}
+
+pub async fn add_port(ctx: &Ctx, a: AddPortArgs) -> anyhow::Result<()> {
+    let options = a
+        .options
+        .iter()
+        .map(|o| key_value("--option", o).map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .collect::<anyhow::Result<_>>()?;
+    let port = pb::Port {
+        name: a.port,
+        r#type: port_type(a.kind) as i32,
+        ofport: a.ofport.unwrap_or(0),
+        tag: a.tag,
+        trunks: a.trunks,
+        options,
+    };
+    let mut c = BridgeServiceClient::new(ctx.channel().await?);
+    let r = c
+        .add_port(pb::AddPortRequest {
+            bridge: a.bridge,
+            port: Some(port),
+        })
+        .await
+        .map_err(rpc)?
+        .into_inner();
+    let port = r.port.unwrap_or_default();
+    emit(ctx.format, port_json(&port), String::new)
+}
+
+pub async fn del_port(ctx: &Ctx, bridge: String, port: String) -> anyhow::Result<()> {
+    let mut c = BridgeServiceClient::new(ctx.channel().await?);
+    c.delete_port(pb::DeletePortRequest {
+        bridge: bridge.clone(),
+        port: port.clone(),
+    })
+    .await
+    .map_err(rpc)?;
+    emit(
+        ctx.format,
+        json!({"bridge": bridge, "port": port}),
+        String::new,
+    )
+}
+
+pub async fn list_ports(ctx: &Ctx, bridge: String) -> anyhow::Result<()> {
+    let mut c = BridgeServiceClient::new(ctx.channel().await?);
+    let r = c
+        .list_ports(pb::ListPortsRequest { bridge })
+        .await
+        .map_err(rpc)?
+        .into_inner();
+    emit(ctx.format, json!(r.ports), || r.ports.join("\n"))
+}
+
+pub async fn set_port(
+    ctx: &Ctx,
+    bridge: String,
+    port: String,
+    settings: Vec<String>,
+) -> anyhow::Result<()> {
+    let settings = settings
+        .iter()
+        .map(|s| {
+            key_value("setting", s).map(|(k, v)| pb::Setting {
+                key: k.to_owned(),
+                value: v.to_owned(),
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let mut c = BridgeServiceClient::new(ctx.channel().await?);
+    let r = c
+        .set_port(pb::SetPortRequest {
+            bridge,
+            port,
+            settings,
+        })
+        .await
+        .map_err(rpc)?
+        .into_inner();
+    emit(
+        ctx.format,
+        port_json(&r.port.unwrap_or_default()),
+        String::new,
+    )
+}

@@ -1,0 +1,291 @@
+//! The command line of `vswitch-ctl` (DESIGN §4): global options and one subcommand per RPC.
+//!
+//! Names and arguments are fixed by the design and mirror ovs-vsctl / ovs-ofctl /
+//! ovs-appctl, so people and scripts that know OVS can guess them. Every subcommand has its
+//! own `--help`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// For people.
+    Text,
+    /// For scripts: one JSON value on stdout.
+    Json,
+}
+
+/// vswitch-ctl — configure and inspect a running vswitchd over its gRPC API.
+#[derive(Debug, Parser)]
+#[command(name = "vswitch-ctl", version, about, long_about = None)]
+pub struct Cli {
+    /// vswitchd address: unix:PATH, tcp:HOST:PORT, or a socket path [default: $VSWITCH_SERVER,
+    /// else the daemon's default socket].
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub server: Option<String>,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// TLS: client certificate (PEM) for a tcp: server that requires mutual TLS.
+    #[arg(long, global = true, value_name = "FILE", requires_all = ["tls_key", "tls_ca"])]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS: private key of --tls-cert.
+    #[arg(long, global = true, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// TLS: CA certificate (PEM) the server's certificate must chain to.
+    #[arg(long, global = true, value_name = "FILE", requires = "tls_cert")]
+    pub tls_ca: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Port types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PortTypeArg {
+    /// A TAP device created and owned by the switch.
+    Tap,
+    /// An existing interface, attached through AF_PACKET.
+    System,
+    /// The bridge's host-stack port.
+    Internal,
+    /// Joins two bridges (needs --option peer=PORT).
+    Patch,
+    /// In-memory, for tests.
+    Dummy,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a bridge.
+    #[command(name = "add-br")]
+    AddBr { bridge: String },
+    /// Delete a bridge with its ports and flows.
+    #[command(name = "del-br")]
+    DelBr { bridge: String },
+    /// List bridges.
+    #[command(name = "list-br")]
+    ListBr,
+    /// Show every bridge and its ports.
+    Show,
+    /// Add a port to a bridge.
+    #[command(name = "add-port")]
+    AddPort(AddPortArgs),
+    /// Remove a port from a bridge.
+    #[command(name = "del-port")]
+    DelPort { bridge: String, port: String },
+    /// List a bridge's ports.
+    #[command(name = "list-ports")]
+    ListPorts { bridge: String },
+    /// Change port settings: tag=N|none, trunks=V,V|none, type=T, ofport=N, options:K=V (empty V removes).
+    #[command(name = "set-port")]
+    SetPort {
+        bridge: String,
+        port: String,
+        /// KEY=VALUE settings, applied all or none.
+        #[arg(required = true, value_name = "KEY=VALUE")]
+        settings: Vec<String>,
+    },
+    /// Add one flow (ovs-ofctl syntax).
+    #[command(name = "add-flow")]
+    AddFlow { bridge: String, flow: String },
+    /// Add the flows of FILE (or stdin with -), one per line, atomically.
+    #[command(name = "add-flows")]
+    AddFlows { bridge: String, file: String },
+    /// Change the actions of matching flows.
+    #[command(name = "mod-flows")]
+    ModFlows {
+        bridge: String,
+        flow: String,
+        /// Only the flow with exactly this match and priority.
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Delete matching flows (all flows without MATCH).
+    #[command(name = "del-flows")]
+    DelFlows {
+        bridge: String,
+        #[arg(value_name = "MATCH")]
+        r#match: Option<String>,
+        /// Only the flow with exactly this match and priority.
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Replace the whole flow table with the flows of FILE (or stdin with -), atomically.
+    #[command(name = "replace-flows")]
+    ReplaceFlows { bridge: String, file: String },
+    /// Show flows with their counters.
+    #[command(name = "dump-flows")]
+    DumpFlows {
+        bridge: String,
+        #[arg(value_name = "MATCH")]
+        r#match: Option<String>,
+        /// Only this table.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(0..=254))]
+        table: Option<u32>,
+    },
+    /// Show port counters.
+    #[command(name = "dump-ports")]
+    DumpPorts {
+        bridge: String,
+        port: Option<String>,
+    },
+    /// Trace a packet through a bridge: `trace BR PACKET`, or offline with no daemon:
+    /// `trace --flows FILE [--ports N] PACKET`.
+    Trace(TraceArgs),
+    /// Show installed megaflows.
+    #[command(name = "dump-megaflows")]
+    DumpMegaflows { bridge: Option<String> },
+    /// Delete every megaflow.
+    #[command(name = "flush-megaflows")]
+    FlushMegaflows,
+    /// Show datapath counters.
+    #[command(name = "datapath-stats")]
+    DatapathStats,
+    /// Show a bridge's learned MAC addresses.
+    #[command(name = "fdb-show")]
+    FdbShow { bridge: String },
+    /// Show conntrack entries.
+    #[command(name = "dump-conntrack")]
+    DumpConntrack {
+        /// Only this zone.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(0..=65535))]
+        zone: Option<u32>,
+    },
+    /// Delete conntrack entries.
+    #[command(name = "flush-conntrack")]
+    FlushConntrack {
+        /// Only this zone.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(0..=65535))]
+        zone: Option<u32>,
+    },
+    /// Show conntrack limits, or set one with --limit (with --zone: that zone's; without: the
+    /// default). 0 means unlimited.
+    #[command(name = "ct-limits")]
+    CtLimits {
+        /// Zone.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(0..=65535))]
+        zone: Option<u32>,
+        /// New limit.
+        #[arg(long)]
+        limit: Option<u64>,
+    },
+}
+
+/// Arguments of `add-port`.
+#[derive(Debug, Args)]
+pub struct AddPortArgs {
+    pub bridge: String,
+    pub port: String,
+    /// Port type [default: system].
+    #[arg(long = "type", value_enum)]
+    pub kind: Option<PortTypeArg>,
+    /// OpenFlow port number [default: lowest free from 1].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=0xfeff))]
+    pub ofport: Option<u32>,
+    /// Access VLAN.
+    #[arg(long, value_name = "VLAN", value_parser = clap::value_parser!(u32).range(0..=4095))]
+    pub tag: Option<u32>,
+    /// Trunk VLANs, comma-separated.
+    #[arg(long, value_name = "V,V", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(0..=4095))]
+    pub trunks: Vec<u32>,
+    /// Type-specific option, repeatable (e.g. peer=PORT for patch ports).
+    #[arg(long = "option", value_name = "K=V")]
+    pub options: Vec<String>,
+}
+
+/// Arguments of `trace`.
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// BR PACKET, or only PACKET with --flows.
+    #[arg(required = true, num_args = 1..=2, value_name = "BR PACKET")]
+    pub args: Vec<String>,
+    /// Conntrack state after each ct recirculation, e.g. trk,est (repeatable).
+    #[arg(long = "ct-next", value_name = "STATE")]
+    pub ct_next: Vec<String>,
+    /// Offline: trace through the flows of FILE in an in-memory bridge, without a daemon.
+    #[arg(long, value_name = "FILE")]
+    pub flows: Option<String>,
+    /// Offline: number of ports p1..pN of the in-memory bridge (OpenFlow port i = pi).
+    #[arg(long, value_name = "N", requires = "flows", default_value_t = 8)]
+    pub ports: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("vswitch-ctl").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn parses_design_command_lines() {
+        let c = parse(&[
+            "--format", "json", "add-port", "br0", "p1", "--type", "patch", "--option", "peer=p2",
+            "--trunks", "1,2",
+        ])
+        .unwrap();
+        assert_eq!(c.format, Format::Json);
+        let Command::AddPort(a) = c.command else {
+            panic!()
+        };
+        assert_eq!(
+            (a.kind, a.trunks, a.options),
+            (
+                Some(PortTypeArg::Patch),
+                vec![1, 2],
+                vec!["peer=p2".to_owned()]
+            )
+        );
+        let c = parse(&[
+            "trace",
+            "--flows",
+            "f.txt",
+            "--ports",
+            "4",
+            "in_port=1",
+            "--ct-next",
+            "trk,est",
+        ])
+        .unwrap();
+        let Command::Trace(t) = c.command else {
+            panic!()
+        };
+        assert_eq!(
+            (t.args, t.ports, t.ct_next),
+            (vec!["in_port=1".to_owned()], 4, vec!["trk,est".to_owned()])
+        );
+        assert!(parse(&["del-flows", "br0", "--strict"]).is_ok());
+        assert!(
+            parse(&[
+                "dump-flows",
+                "br0",
+                "tcp",
+                "--table",
+                "3",
+                "--server",
+                "unix:/x"
+            ])
+            .is_ok()
+        );
+        assert!(parse(&["ct-limits", "--zone", "65536"]).is_err());
+        assert!(parse(&["add-port", "br0", "p1", "--tag", "4096"]).is_err());
+        assert!(
+            parse(&["set-port", "br0", "p1"]).is_err(),
+            "needs KEY=VALUE"
+        );
+        assert!(
+            parse(&["trace", "--ports", "3", "br0", "pkt"]).is_err(),
+            "--ports needs --flows"
+        );
+    }
+}

@@ -1,0 +1,240 @@
+//! Printing results: text for people, `--format json` for scripts.
+//!
+//! Each command builds both renderings from the same reply. JSON output is always exactly
+//! one JSON value on stdout (dumps are arrays), so `vswitch-ctl --format json ... | jq`
+//! works for every command; text output follows the OVS tool the command mirrors.
+
+use std::io::Write;
+
+use proto::v1 as pb;
+use serde_json::{Value, json};
+
+use crate::cli::Format;
+
+/// Prints one result in the chosen format; `text` is only rendered in text mode (and may be
+/// empty for commands that, like ovs-vsctl's, print nothing on success).
+pub fn emit(format: Format, value: Value, text: impl FnOnce() -> String) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?,
+        Format::Text => {
+            let t = text();
+            if !t.is_empty() {
+                write!(out, "{t}")?;
+                if !t.ends_with('\n') {
+                    writeln!(out)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Like [`emit`], for a reply that is already JSON text whose key order is part of the
+/// interface (trace, DESIGN §6): printed as is, on one line.
+pub fn emit_raw(format: Format, json: &str, text: impl FnOnce() -> String) -> anyhow::Result<()> {
+    match format {
+        Format::Json => {
+            // Refuse to pass on something that is not JSON rather than break a script later.
+            serde_json::from_str::<serde::de::IgnoredAny>(json)
+                .map_err(|e| anyhow::anyhow!("vswitchd sent malformed JSON: {e}"))?;
+            writeln!(std::io::stdout().lock(), "{json}")?;
+            Ok(())
+        }
+        Format::Text => emit(format, Value::Null, text),
+    }
+}
+
+/// Lowercase name of a port type.
+pub fn port_type_name(t: i32) -> &'static str {
+    match pb::PortType::try_from(t) {
+        Ok(pb::PortType::Tap) => "tap",
+        Ok(pb::PortType::Internal) => "internal",
+        Ok(pb::PortType::Patch) => "patch",
+        Ok(pb::PortType::Dummy) => "dummy",
+        Ok(pb::PortType::System | pb::PortType::Unspecified) | Err(_) => "system",
+    }
+}
+
+/// A port as JSON.
+pub fn port_json(p: &pb::Port) -> Value {
+    let options: serde_json::Map<String, Value> = sorted(&p.options)
+        .into_iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    json!({
+        "name": p.name,
+        "type": port_type_name(p.r#type),
+        "ofport": p.ofport,
+        "tag": p.tag,
+        "trunks": p.trunks,
+        "options": options,
+    })
+}
+
+fn sorted(m: &std::collections::HashMap<String, String>) -> Vec<(&String, &String)> {
+    let mut v: Vec<_> = m.iter().collect();
+    v.sort();
+    v
+}
+
+/// `ovs-vsctl show`-style text for a bridge.
+pub fn bridge_text(b: &pb::Bridge) -> String {
+    let mut s = format!("Bridge {}\n    flows: {}\n", b.name, b.flow_count);
+    for p in &b.ports {
+        s += &format!(
+            "    Port {}\n        ofport: {}\n        type: {}\n",
+            p.name,
+            p.ofport,
+            port_type_name(p.r#type)
+        );
+        if let Some(tag) = p.tag {
+            s += &format!("        tag: {tag}\n");
+        }
+        if !p.trunks.is_empty() {
+            let t: Vec<String> = p.trunks.iter().map(u32::to_string).collect();
+            s += &format!("        trunks: [{}]\n", t.join(", "));
+        }
+        if !p.options.is_empty() {
+            let o: Vec<String> = sorted(&p.options)
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            s += &format!("        options: {{{}}}\n", o.join(", "));
+        }
+    }
+    s
+}
+
+/// Seconds with millisecond precision, as ovs-ofctl prints durations (`1.234s`).
+pub fn secs(ms: u64) -> String {
+    format!("{}.{:03}s", ms / 1000, ms % 1000)
+}
+
+/// One `dump-flows` line in ovs-ofctl style.
+pub fn flow_text(f: &pb::FlowEntry) -> String {
+    let mut s = format!(
+        " cookie={:#x}, duration={}, table={}, n_packets={}, n_bytes={}, ",
+        f.cookie,
+        secs(f.duration_ms),
+        f.table,
+        f.packets,
+        f.bytes
+    );
+    if f.idle_timeout != 0 {
+        s += &format!("idle_timeout={}, ", f.idle_timeout);
+    }
+    if f.hard_timeout != 0 {
+        s += &format!("hard_timeout={}, ", f.hard_timeout);
+    }
+    // ovs-ofctl leaves out the default priority.
+    let mut m = Vec::new();
+    if f.priority != 32768 {
+        m.push(format!("priority={}", f.priority));
+    }
+    if !f.r#match.is_empty() {
+        m.push(f.r#match.clone());
+    }
+    if !m.is_empty() {
+        s += &m.join(",");
+        s.push(' ');
+    }
+    s += &format!("actions={}", f.actions);
+    s
+}
+
+/// A flow entry as JSON.
+pub fn flow_json(f: &pb::FlowEntry) -> Value {
+    json!({
+        "table": f.table, "priority": f.priority, "cookie": format!("{:#x}", f.cookie),
+        "duration_ms": f.duration_ms, "packets": f.packets, "bytes": f.bytes,
+        "idle_timeout": f.idle_timeout, "hard_timeout": f.hard_timeout,
+        "match": f.r#match, "actions": f.actions,
+    })
+}
+
+/// One port's counters, in `ovs-ofctl dump-ports` style.
+pub fn port_stats_text(p: &pb::PortStats) -> String {
+    format!(
+        "  port {:>3} ({}): rx pkts={}, bytes={}, drop={}, errs={}\n{:w$}tx pkts={}, bytes={}, drop={}, errs={}\n",
+        p.ofport,
+        p.name,
+        p.rx_packets,
+        p.rx_bytes,
+        p.rx_dropped,
+        p.rx_errors,
+        "",
+        p.tx_packets,
+        p.tx_bytes,
+        p.tx_dropped,
+        p.tx_errors,
+        w = 11 + p.name.len() + 3,
+    )
+}
+
+/// Port counters as JSON.
+pub fn port_stats_json(p: &pb::PortStats) -> Value {
+    json!({
+        "name": p.name, "ofport": p.ofport,
+        "rx_packets": p.rx_packets, "rx_bytes": p.rx_bytes, "rx_dropped": p.rx_dropped, "rx_errors": p.rx_errors,
+        "tx_packets": p.tx_packets, "tx_bytes": p.tx_bytes, "tx_dropped": p.tx_dropped, "tx_errors": p.tx_errors,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dump_flows_line_like_ovs_ofctl() {
+        let mut f = pb::FlowEntry {
+            table: 1,
+            priority: 100,
+            cookie: 0x2a,
+            duration_ms: 1234,
+            packets: 5,
+            bytes: 300,
+            idle_timeout: 10,
+            hard_timeout: 0,
+            r#match: "tcp,tp_dst=80".into(),
+            actions: "output:2".into(),
+        };
+        assert_eq!(
+            flow_text(&f),
+            " cookie=0x2a, duration=1.234s, table=1, n_packets=5, n_bytes=300, idle_timeout=10, priority=100,tcp,tp_dst=80 actions=output:2"
+        );
+        f.priority = 32768;
+        f.r#match.clear();
+        f.idle_timeout = 0;
+        assert_eq!(
+            flow_text(&f),
+            " cookie=0x2a, duration=1.234s, table=1, n_packets=5, n_bytes=300, actions=output:2"
+        );
+        assert_eq!(flow_json(&f)["cookie"], "0x2a");
+    }
+
+    #[test]
+    fn show_text_and_port_json() {
+        let p = pb::Port {
+            name: "p1".into(),
+            r#type: pb::PortType::Patch as i32,
+            ofport: 3,
+            tag: None,
+            trunks: vec![10, 20],
+            options: [("peer".to_owned(), "q1".to_owned())].into(),
+        };
+        let b = pb::Bridge {
+            name: "br0".into(),
+            ports: vec![p.clone()],
+            flow_count: 0,
+        };
+        assert_eq!(
+            bridge_text(&b),
+            "Bridge br0\n    flows: 0\n    Port p1\n        ofport: 3\n        type: patch\n        trunks: [10, 20]\n        options: {peer=q1}\n"
+        );
+        assert_eq!(
+            port_json(&p),
+            json!({"name": "p1", "type": "patch", "ofport": 3, "tag": null, "trunks": [10, 20], "options": {"peer": "q1"}})
+        );
+    }
+}

@@ -1,0 +1,250 @@
+//! Prometheus metrics over a minimal HTTP/1.1 responder (`--metrics HOST:PORT`, `GET /metrics`).
+//!
+//! A scrape is a handful of GETs a minute, so a full HTTP stack would be weight without
+//! purpose: this reads one request head (bounded to 8 KiB, 5 s to arrive), answers it and
+//! closes the connection. The text is rendered from live state at scrape time; the only
+//! state kept here is the per-RPC outcome counters the gRPC services feed.
+//!
+//! Exposition format: Prometheus text 0.0.4 (`# HELP`, `# TYPE`, `name{labels} value`).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const MAX_REQUEST_HEAD: usize = 8 * 1024;
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Errors of the metrics listener.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    /// The address could not be bound.
+    #[error("cannot listen for metrics on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Counters of RPC outcomes, by method and gRPC status code name.
+#[derive(Debug, Default)]
+pub struct RpcCounters {
+    counts: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+}
+
+impl RpcCounters {
+    /// Counts one finished call of `method` that ended with `code` (e.g. `"Ok"`, `"NotFound"`).
+    pub fn record(&self, method: &'static str, code: &'static str) {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        *counts.entry((method, code)).or_default() += 1;
+    }
+
+    /// Appends the counters in exposition format.
+    pub fn render(&self, out: &mut String) {
+        out.push_str(
+            "# HELP vswitch_grpc_requests_total gRPC calls handled, by method and status code.\n",
+        );
+        out.push_str("# TYPE vswitch_grpc_requests_total counter\n");
+        let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        for ((method, code), n) in counts.iter() {
+            let _ = writeln!(
+                out,
+                "vswitch_grpc_requests_total{{method=\"{method}\",code=\"{code}\"}} {n}"
+            );
+        }
+    }
+}
+
+/// Appends one gauge family (`# HELP`, `# TYPE`, one sample per label set).
+pub fn gauge(out: &mut String, name: &str, help: &str, samples: &[(String, u64)]) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} gauge");
+    for (labels, v) in samples {
+        if labels.is_empty() {
+            let _ = writeln!(out, "{name} {v}");
+        } else {
+            let _ = writeln!(out, "{name}{{{labels}}} {v}");
+        }
+    }
+}
+
+/// Escapes a label value per the exposition format.
+pub fn label_value(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Binds `addr`; call [`serve`] with the listener.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, MetricsError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| MetricsError::Bind { addr, source })
+}
+
+/// Answers scrapes until the task is dropped; `render` produces the body of each.
+pub async fn serve<F>(listener: TcpListener, render: F)
+where
+    F: Fn() -> String + Clone + Send + Sync + 'static,
+{
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            // Accept errors (EMFILE, ...) are transient; back off instead of spinning.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let render = render.clone();
+        tokio::spawn(async move {
+            if let Err(e) = answer(stream, render).await {
+                tracing::debug!(error = %e, "metrics connection failed");
+            }
+        });
+    }
+}
+
+/// What a request head asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum Route {
+    Metrics,
+    NotFound,
+    BadMethod,
+    BadRequest,
+}
+
+/// Routes a request head (everything up to the blank line).
+fn route(head: &[u8]) -> Route {
+    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = String::from_utf8_lossy(line);
+    let mut parts = line.trim_end().split(' ');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(method), Some(target), Some(version)) if version.starts_with("HTTP/1.") => {
+            let path = target.split('?').next().unwrap_or_default();
+            match (method, path) {
+                ("GET" | "HEAD", "/metrics" | "/") => Route::Metrics,
+                ("GET" | "HEAD", _) => Route::NotFound,
+                _ => Route::BadMethod,
+            }
+        }
+        _ => Route::BadRequest,
+    }
+}
+
+async fn answer<F: Fn() -> String>(mut stream: TcpStream, render: F) -> std::io::Result<()> {
+    let mut head = Vec::with_capacity(512);
+    let mut buf = [0u8; 1024];
+    let read = async {
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && !head.windows(2).any(|w| w == b"\n\n") {
+            let n = stream.read(&mut buf).await?;
+            if n == 0 || head.len() + n > MAX_REQUEST_HEAD {
+                return Ok::<bool, std::io::Error>(false);
+            }
+            head.extend_from_slice(&buf[..n]);
+        }
+        Ok(true)
+    };
+    let complete = tokio::time::timeout(READ_TIMEOUT, read)
+        .await
+        .unwrap_or(Ok(false))?;
+    let is_head = head.starts_with(b"HEAD ");
+    let (status, ctype, body) = match if complete {
+        route(&head)
+    } else {
+        Route::BadRequest
+    } {
+        Route::Metrics => (
+            "200 OK",
+            "text/plain; version=0.0.4; charset=utf-8",
+            render(),
+        ),
+        Route::NotFound => (
+            "404 Not Found",
+            "text/plain",
+            "not found: try /metrics\n".to_owned(),
+        ),
+        Route::BadMethod => (
+            "405 Method Not Allowed",
+            "text/plain",
+            "only GET\n".to_owned(),
+        ),
+        Route::BadRequest => ("400 Bad Request", "text/plain", "bad request\n".to_owned()),
+    };
+    let mut response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    if !is_head {
+        response.push_str(&body);
+    }
+    stream.write_all(response.as_bytes()).await?;
+    stream.shutdown().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert_eq!(
+            route(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"),
+            Route::Metrics
+        );
+        assert_eq!(route(b"GET /metrics?x=1 HTTP/1.0\r\n\r\n"), Route::Metrics);
+        assert_eq!(route(b"GET /other HTTP/1.1\r\n\r\n"), Route::NotFound);
+        assert_eq!(route(b"POST /metrics HTTP/1.1\r\n\r\n"), Route::BadMethod);
+        assert_eq!(route(b"hello\r\n\r\n"), Route::BadRequest);
+        assert_eq!(route(b"GET /metrics SPDY/3\r\n\r\n"), Route::BadRequest);
+    }
+
+    #[test]
+    fn exposition_format() {
+        let c = RpcCounters::default();
+        c.record("AddBridge", "Ok");
+        c.record("AddBridge", "Ok");
+        c.record("AddPort", "NotFound");
+        let mut out = String::new();
+        gauge(
+            &mut out,
+            "vswitch_bridges",
+            "Bridges.",
+            &[(String::new(), 2)],
+        );
+        gauge(
+            &mut out,
+            "vswitch_ports",
+            "Ports.",
+            &[(format!("bridge=\"{}\"", label_value("b\"r")), 3)],
+        );
+        c.render(&mut out);
+        assert_eq!(
+            out,
+            "# HELP vswitch_bridges Bridges.\n# TYPE vswitch_bridges gauge\nvswitch_bridges 2\n\
+             # HELP vswitch_ports Ports.\n# TYPE vswitch_ports gauge\nvswitch_ports{bridge=\"b\\\"r\"} 3\n\
+             # HELP vswitch_grpc_requests_total gRPC calls handled, by method and status code.\n\
+             # TYPE vswitch_grpc_requests_total counter\n\
+             vswitch_grpc_requests_total{method=\"AddBridge\",code=\"Ok\"} 2\n\
+             vswitch_grpc_requests_total{method=\"AddPort\",code=\"NotFound\"} 1\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn serves_over_tcp() {
+        let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(serve(listener, || "x 1\n".to_owned()));
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n")
+            .await
+            .unwrap();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).await.unwrap();
+        assert!(resp.starts_with("HTTP/1.1 200 OK\r\n"), "{resp}");
+        assert!(resp.ends_with("\r\n\r\nx 1\n"), "{resp}");
+        task.abort();
+    }
+}

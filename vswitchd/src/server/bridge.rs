@@ -1,0 +1,221 @@
+//! `vswitch.v1.BridgeService`: bridges and ports, fully backed by the switch model.
+
+use std::sync::Arc;
+
+use proto::v1 as pb;
+use proto::v1::bridge_service_server::BridgeService;
+use tonic::{Request, Response, Status};
+
+use super::{MAX_SETTINGS_PER_REQUEST, Shared};
+use crate::store::{PortKind, PortRecord};
+use crate::switch::{Bridge, PortSpec};
+
+/// The BridgeService implementation.
+#[derive(Debug, Clone)]
+pub struct BridgeApi {
+    shared: Arc<Shared>,
+}
+
+impl BridgeApi {
+    pub fn new(shared: Arc<Shared>) -> BridgeApi {
+        BridgeApi { shared }
+    }
+}
+
+/// Store kind → API enum.
+pub fn kind_to_pb(kind: PortKind) -> pb::PortType {
+    match kind {
+        PortKind::System => pb::PortType::System,
+        PortKind::Tap => pb::PortType::Tap,
+        PortKind::Internal => pb::PortType::Internal,
+        PortKind::Patch => pb::PortType::Patch,
+        PortKind::Dummy => pb::PortType::Dummy,
+    }
+}
+
+/// API enum value → store kind (unspecified = system, as ovs-vsctl).
+pub fn kind_from_pb(v: i32) -> Result<PortKind, Status> {
+    match pb::PortType::try_from(v) {
+        Ok(pb::PortType::Unspecified | pb::PortType::System) => Ok(PortKind::System),
+        Ok(pb::PortType::Tap) => Ok(PortKind::Tap),
+        Ok(pb::PortType::Internal) => Ok(PortKind::Internal),
+        Ok(pb::PortType::Patch) => Ok(PortKind::Patch),
+        Ok(pb::PortType::Dummy) => Ok(PortKind::Dummy),
+        Err(_) => Err(Status::invalid_argument(format!("unknown port type {v}"))),
+    }
+}
+
+/// A stored port as the API describes it.
+pub fn port_to_pb(r: &PortRecord) -> pb::Port {
+    pb::Port {
+        name: r.name.clone(),
+        r#type: kind_to_pb(r.kind) as i32,
+        ofport: r.ofport,
+        tag: r.tag.map(u32::from),
+        trunks: r.trunks.iter().map(|&v| u32::from(v)).collect(),
+        options: r
+            .options
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    }
+}
+
+fn bridge_to_pb(b: &Bridge) -> pb::Bridge {
+    pb::Bridge {
+        name: b.name().to_owned(),
+        ports: b.ports().map(port_to_pb).collect(),
+        flow_count: b.flow_count() as u64,
+    }
+}
+
+#[tonic::async_trait]
+impl BridgeService for BridgeApi {
+    async fn add_bridge(
+        &self,
+        req: Request<pb::AddBridgeRequest>,
+    ) -> Result<Response<pb::AddBridgeResponse>, Status> {
+        let name = req.into_inner().bridge;
+        let r = self.shared.mutate(move |sw| sw.add_bridge(&name)).await;
+        if let Err(e) = &r {
+            tracing::debug!(error = %e.message(), "add-br refused");
+        }
+        self.shared.finish(
+            "AddBridge",
+            r.map(|()| Response::new(pb::AddBridgeResponse {})),
+        )
+    }
+
+    async fn delete_bridge(
+        &self,
+        req: Request<pb::DeleteBridgeRequest>,
+    ) -> Result<Response<pb::DeleteBridgeResponse>, Status> {
+        let name = req.into_inner().bridge;
+        let r = self.shared.mutate(move |sw| sw.del_bridge(&name)).await;
+        self.shared.finish(
+            "DeleteBridge",
+            r.map(|n| {
+                Response::new(pb::DeleteBridgeResponse {
+                    ports_removed: n as u32,
+                })
+            }),
+        )
+    }
+
+    async fn list_bridges(
+        &self,
+        _req: Request<pb::ListBridgesRequest>,
+    ) -> Result<Response<pb::ListBridgesResponse>, Status> {
+        let bridges = self
+            .shared
+            .lock()
+            .bridges()
+            .map(|b| b.name().to_owned())
+            .collect();
+        self.shared.finish(
+            "ListBridges",
+            Ok(Response::new(pb::ListBridgesResponse { bridges })),
+        )
+    }
+
+    async fn show(
+        &self,
+        _req: Request<pb::ShowRequest>,
+    ) -> Result<Response<pb::ShowResponse>, Status> {
+        let bridges = self.shared.lock().bridges().map(bridge_to_pb).collect();
+        self.shared
+            .finish("Show", Ok(Response::new(pb::ShowResponse { bridges })))
+    }
+
+    async fn add_port(
+        &self,
+        req: Request<pb::AddPortRequest>,
+    ) -> Result<Response<pb::AddPortResponse>, Status> {
+        let r = async {
+            let req = req.into_inner();
+            let port = req
+                .port
+                .ok_or_else(|| Status::invalid_argument("AddPortRequest.port is missing"))?;
+            let spec = PortSpec {
+                kind: kind_from_pb(port.r#type)?,
+                name: port.name,
+                ofport: port.ofport,
+                tag: port.tag,
+                trunks: port.trunks,
+                options: port.options.into_iter().collect(),
+            };
+            let bridge = req.bridge;
+            let record = self
+                .shared
+                .mutate(move |sw| sw.add_port(&bridge, spec))
+                .await?;
+            Ok(Response::new(pb::AddPortResponse {
+                port: Some(port_to_pb(&record)),
+            }))
+        }
+        .await;
+        self.shared.finish("AddPort", r)
+    }
+
+    async fn delete_port(
+        &self,
+        req: Request<pb::DeletePortRequest>,
+    ) -> Result<Response<pb::DeletePortResponse>, Status> {
+        let req = req.into_inner();
+        let r = self
+            .shared
+            .mutate(move |sw| sw.del_port(&req.bridge, &req.port))
+            .await;
+        self.shared.finish(
+            "DeletePort",
+            r.map(|_| Response::new(pb::DeletePortResponse {})),
+        )
+    }
+
+    async fn list_ports(
+        &self,
+        req: Request<pb::ListPortsRequest>,
+    ) -> Result<Response<pb::ListPortsResponse>, Status> {
+        let bridge = req.into_inner().bridge;
+        let r = {
+            let sw = self.shared.lock();
+            sw.bridge(&bridge).map(|b| {
+                let mut ports: Vec<String> = b.ports().map(|p| p.name.clone()).collect();
+                ports.sort();
+                ports
+            })
+        };
+        self.shared.finish(
+            "ListPorts",
+            r.map(|ports| Response::new(pb::ListPortsResponse { ports }))
+                .map_err(super::status),
+        )
+    }
+
+    async fn set_port(
+        &self,
+        req: Request<pb::SetPortRequest>,
+    ) -> Result<Response<pb::SetPortResponse>, Status> {
+        let r = async {
+            let req = req.into_inner();
+            if req.settings.len() > MAX_SETTINGS_PER_REQUEST {
+                return Err(Status::resource_exhausted(format!(
+                    "{} settings in one request; at most {MAX_SETTINGS_PER_REQUEST} are allowed",
+                    req.settings.len()
+                )));
+            }
+            let settings: Vec<(String, String)> =
+                req.settings.into_iter().map(|s| (s.key, s.value)).collect();
+            let (bridge, port) = (req.bridge, req.port);
+            let record = self
+                .shared
+                .mutate(move |sw| sw.set_port(&bridge, &port, &settings))
+                .await?;
+            Ok(Response::new(pb::SetPortResponse {
+                port: Some(port_to_pb(&record)),
+            }))
+        }
+        .await;
+        self.shared.finish("SetPort", r)
+    }
+}

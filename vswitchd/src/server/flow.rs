@@ -1,0 +1,210 @@
+//! `vswitch.v1.FlowService`: OpenFlow rules.
+//!
+//! Flows arrive as ovs-ofctl text and are parsed in the daemon with the bridge's port names;
+//! each mutating call is one atomic bundle committed durably before the reply. Request size
+//! is checked before anything is parsed. Dumps are rendered under the switch lock and then
+//! streamed, so a slow reader never holds the lock.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use proto::v1 as pb;
+use proto::v1::flow_service_server::FlowService;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+use super::{MAX_FLOWS_PER_REQUEST, Shared, not_in_build};
+use crate::ofctl::{format_actions, format_match};
+use crate::switch::{FlowCommand, FlowCounts};
+
+/// A server stream of `T`.
+pub type ServerStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// The FlowService implementation.
+#[derive(Debug, Clone)]
+pub struct FlowApi {
+    shared: Arc<Shared>,
+}
+
+impl FlowApi {
+    pub fn new(shared: Arc<Shared>) -> FlowApi {
+        FlowApi { shared }
+    }
+
+    /// RESOURCE_EXHAUSTED when a request carries too many lines.
+    fn check_lines(lines: &[String]) -> Result<(), Status> {
+        if lines.len() > MAX_FLOWS_PER_REQUEST {
+            return Err(Status::resource_exhausted(format!(
+                "{} flow lines in one request; at most {MAX_FLOWS_PER_REQUEST} are allowed",
+                lines.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Runs `cmd` (built from owned request data) on the blocking pool.
+    async fn run(
+        &self,
+        bridge: String,
+        data: Vec<String>,
+        make: fn(&[String]) -> FlowCommand<'_>,
+    ) -> Result<Response<pb::FlowModResponse>, Status> {
+        let counts: FlowCounts = self
+            .shared
+            .mutate(move |sw| sw.flow_command(&bridge, make(&data)))
+            .await?;
+        Ok(Response::new(pb::FlowModResponse {
+            added: counts.added,
+            modified: counts.modified,
+            removed: counts.removed,
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl FlowService for FlowApi {
+    async fn add_flow(
+        &self,
+        req: Request<pb::AddFlowRequest>,
+    ) -> Result<Response<pb::FlowModResponse>, Status> {
+        let req = req.into_inner();
+        let r = self
+            .run(req.bridge, vec![req.flow], |d| FlowCommand::Add(&d[0]))
+            .await;
+        self.shared.finish("AddFlow", r)
+    }
+
+    async fn add_flows(
+        &self,
+        req: Request<pb::AddFlowsRequest>,
+    ) -> Result<Response<pb::FlowModResponse>, Status> {
+        let req = req.into_inner();
+        let r = match Self::check_lines(&req.lines) {
+            Ok(()) => {
+                self.run(req.bridge, req.lines, |d| FlowCommand::AddMany(d))
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        self.shared.finish("AddFlows", r)
+    }
+
+    async fn mod_flows(
+        &self,
+        req: Request<pb::ModFlowsRequest>,
+    ) -> Result<Response<pb::FlowModResponse>, Status> {
+        let req = req.into_inner();
+        let r = if req.strict {
+            self.run(req.bridge, vec![req.flow], |d| FlowCommand::Modify {
+                flow: &d[0],
+                strict: true,
+            })
+            .await
+        } else {
+            self.run(req.bridge, vec![req.flow], |d| FlowCommand::Modify {
+                flow: &d[0],
+                strict: false,
+            })
+            .await
+        };
+        self.shared.finish("ModFlows", r)
+    }
+
+    async fn delete_flows(
+        &self,
+        req: Request<pb::DeleteFlowsRequest>,
+    ) -> Result<Response<pb::FlowModResponse>, Status> {
+        let req = req.into_inner();
+        let r = if req.strict {
+            self.run(req.bridge, vec![req.r#match], |d| FlowCommand::Delete {
+                filter: &d[0],
+                strict: true,
+            })
+            .await
+        } else {
+            self.run(req.bridge, vec![req.r#match], |d| FlowCommand::Delete {
+                filter: &d[0],
+                strict: false,
+            })
+            .await
+        };
+        self.shared.finish("DeleteFlows", r)
+    }
+
+    async fn replace_flows(
+        &self,
+        req: Request<pb::ReplaceFlowsRequest>,
+    ) -> Result<Response<pb::FlowModResponse>, Status> {
+        let req = req.into_inner();
+        let r = match Self::check_lines(&req.lines) {
+            Ok(()) => {
+                self.run(req.bridge, req.lines, |d| FlowCommand::Replace(d))
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        self.shared.finish("ReplaceFlows", r)
+    }
+
+    type DumpFlowsStream = ServerStream<pb::FlowEntry>;
+
+    async fn dump_flows(
+        &self,
+        req: Request<pb::DumpFlowsRequest>,
+    ) -> Result<Response<Self::DumpFlowsStream>, Status> {
+        let req = req.into_inner();
+        let r = (|| {
+            let table = match req.table {
+                None => None,
+                Some(t) if t < 255 => Some(t as u8),
+                Some(t) => {
+                    return Err(Status::invalid_argument(format!(
+                        "bad value '{t}' for 'table': tables are 0 to 254"
+                    )));
+                }
+            };
+            let sw = self.shared.lock();
+            let rules = sw
+                .dump_flows(&req.bridge, &req.r#match, table)
+                .map_err(super::status)?;
+            let names = sw.bridge(&req.bridge).map_err(super::status)?.names();
+            let now = sw.now_ms();
+            let entries: Vec<Result<pb::FlowEntry, Status>> = rules
+                .iter()
+                .map(|r| {
+                    Ok(pb::FlowEntry {
+                        table: u32::from(r.table),
+                        priority: u32::from(r.priority),
+                        cookie: r.cookie,
+                        duration_ms: now.saturating_sub(r.created_ms),
+                        packets: r.stats.packets(),
+                        bytes: r.stats.bytes(),
+                        idle_timeout: u32::from(r.idle_timeout),
+                        hard_timeout: u32::from(r.hard_timeout),
+                        r#match: format_match(&r.m, names),
+                        actions: format_actions(&r.actions, names),
+                    })
+                })
+                .collect();
+            Ok(Response::new(
+                Box::pin(tokio_stream::iter(entries)) as Self::DumpFlowsStream
+            ))
+        })();
+        self.shared.finish("DumpFlows", r)
+    }
+
+    type DumpPortsStream = ServerStream<pb::PortStats>;
+
+    async fn dump_ports(
+        &self,
+        req: Request<pb::DumpPortsRequest>,
+    ) -> Result<Response<Self::DumpPortsStream>, Status> {
+        let req = req.into_inner();
+        let r = {
+            let sw = self.shared.lock();
+            sw.bridge(&req.bridge).map(|_| ()).map_err(super::status)
+        }
+        .and_then(|()| Err(not_in_build("dump-ports", "datapath ports")));
+        self.shared.finish("DumpPorts", r)
+    }
+}

@@ -1,0 +1,352 @@
+//! The gRPC server: `vswitch.v1` services, health, reflection, listeners and shutdown.
+//!
+//! Every service shares one [`Shared`]: the [`Switch`] behind a mutex, plus metrics. A
+//! mutating RPC runs on tokio's blocking pool (the store's commit fsyncs) with the switch
+//! locked, so mutations are serialized and each returns only after its transaction is
+//! durable. Reads lock the switch briefly and copy out what they return.
+//!
+//! Limits (DESIGN §9: a client cannot make the daemon allocate without bound): messages are
+//! capped at [`proto::MAX_MESSAGE_BYTES`] in both directions, requests carry at most
+//! [`MAX_FLOWS_PER_REQUEST`] flow lines and [`MAX_SETTINGS_PER_REQUEST`] settings, and each
+//! connection runs at most [`MAX_CONCURRENT_PER_CONNECTION`] calls at once.
+//!
+//! Status codes (DESIGN §7): `InvalidArgument` names the bad token, `NotFound`,
+//! `AlreadyExists`, `ResourceExhausted` for limits, `Unimplemented` for the RPCs whose backing
+//! part is not in this build (the message says which part), `Internal` for database failures.
+
+// tonic fixes `Status` (176 bytes) as every handler's error type; helpers share it so `?`
+// composes, and a control-plane call is not a hot path.
+#![allow(clippy::result_large_err)]
+
+mod bridge;
+mod diag;
+mod flow;
+mod listen;
+
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use proto::v1::bridge_service_server::BridgeServiceServer;
+use proto::v1::diag_service_server::DiagServiceServer;
+use proto::v1::flow_service_server::FlowServiceServer;
+use tonic::transport::Server;
+use tonic::{Code, Status};
+
+use crate::config::{Config, Listen, TlsFiles};
+use crate::metrics::{self, RpcCounters};
+use crate::switch::{Switch, SwitchError};
+
+pub use listen::ListenError;
+
+/// Most flow lines one request may carry.
+pub const MAX_FLOWS_PER_REQUEST: usize = 1_000_000;
+/// Most settings one `SetPort` may carry.
+pub const MAX_SETTINGS_PER_REQUEST: usize = 64;
+/// Most concurrent calls per connection.
+pub const MAX_CONCURRENT_PER_CONNECTION: usize = 64;
+/// How long in-flight calls get to finish after SIGTERM/SIGINT before the server stops anyway.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
+
+/// State shared by every service.
+#[derive(Debug)]
+pub struct Shared {
+    switch: Mutex<Switch>,
+    /// RPC outcome counters, rendered by the metrics endpoint.
+    pub rpcs: RpcCounters,
+    /// Datapath threads requested on the command line (the datapath is not wired yet).
+    pub pmd_threads: u32,
+}
+
+impl Shared {
+    /// Wraps a loaded switch.
+    pub fn new(switch: Switch, pmd_threads: u32) -> Arc<Shared> {
+        Arc::new(Shared {
+            switch: Mutex::new(switch),
+            rpcs: RpcCounters::default(),
+            pmd_threads,
+        })
+    }
+
+    /// Locks the switch. A panic while it was held cannot have left it half-changed (changes
+    /// are applied in memory only after a successful commit, in infallible steps), so a
+    /// poisoned lock is still sound to use.
+    pub fn lock(&self) -> MutexGuard<'_, Switch> {
+        self.switch.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs a mutation on the blocking pool with the switch locked.
+    async fn mutate<R, F>(self: &Arc<Self>, f: F) -> Result<R, Status>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Switch) -> Result<R, SwitchError> + Send + 'static,
+    {
+        let shared = Arc::clone(self);
+        tokio::task::spawn_blocking(move || f(&mut shared.lock()))
+            .await
+            .map_err(|e| Status::internal(format!("request handler failed: {e}")))?
+            .map_err(status)
+    }
+
+    /// Counts the outcome of a call to `method` and passes the result through.
+    fn finish<T>(&self, method: &'static str, r: Result<T, Status>) -> Result<T, Status> {
+        let code = match &r {
+            Ok(_) => Code::Ok,
+            Err(s) => s.code(),
+        };
+        self.rpcs.record(method, code_name(code));
+        r
+    }
+
+    /// The Prometheus text for a scrape.
+    pub fn render_metrics(&self) -> String {
+        let mut out = String::new();
+        {
+            let sw = self.lock();
+            let bridges: Vec<_> = sw.bridges().collect();
+            metrics::gauge(
+                &mut out,
+                "vswitch_bridges",
+                "Bridges configured.",
+                &[(String::new(), bridges.len() as u64)],
+            );
+            let per = |f: &dyn Fn(&crate::switch::Bridge) -> u64| -> Vec<(String, u64)> {
+                bridges
+                    .iter()
+                    .map(|b| {
+                        (
+                            format!("bridge=\"{}\"", metrics::label_value(b.name())),
+                            f(b),
+                        )
+                    })
+                    .collect()
+            };
+            metrics::gauge(
+                &mut out,
+                "vswitch_ports",
+                "Ports configured, per bridge.",
+                &per(&|b| b.port_count() as u64),
+            );
+            metrics::gauge(
+                &mut out,
+                "vswitch_flows",
+                "OpenFlow rules stored, per bridge.",
+                &per(&|b| b.flow_count() as u64),
+            );
+            metrics::gauge(
+                &mut out,
+                "vswitch_flow_limit",
+                "Megaflow limit.",
+                &[(String::new(), sw.settings().flow_limit)],
+            );
+        }
+        metrics::gauge(
+            &mut out,
+            "vswitch_pmd_threads",
+            "Datapath threads requested.",
+            &[(String::new(), u64::from(self.pmd_threads))],
+        );
+        self.rpcs.render(&mut out);
+        out
+    }
+}
+
+/// The gRPC code's name as in `tonic::Code`'s Debug form (`Ok`, `NotFound`, ...).
+fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "Ok",
+        Code::Cancelled => "Cancelled",
+        Code::Unknown => "Unknown",
+        Code::InvalidArgument => "InvalidArgument",
+        Code::DeadlineExceeded => "DeadlineExceeded",
+        Code::NotFound => "NotFound",
+        Code::AlreadyExists => "AlreadyExists",
+        Code::PermissionDenied => "PermissionDenied",
+        Code::ResourceExhausted => "ResourceExhausted",
+        Code::FailedPrecondition => "FailedPrecondition",
+        Code::Aborted => "Aborted",
+        Code::OutOfRange => "OutOfRange",
+        Code::Unimplemented => "Unimplemented",
+        Code::Internal => "Internal",
+        Code::Unavailable => "Unavailable",
+        Code::DataLoss => "DataLoss",
+        Code::Unauthenticated => "Unauthenticated",
+    }
+}
+
+/// Maps a switch error to its status code (DESIGN §7).
+pub fn status(e: SwitchError) -> Status {
+    let msg = e.to_string();
+    match e {
+        SwitchError::InvalidName { .. } | SwitchError::Invalid(_) => Status::invalid_argument(msg),
+        SwitchError::BridgeNotFound(_) | SwitchError::PortNotFound { .. } => Status::not_found(msg),
+        SwitchError::BridgeExists(_)
+        | SwitchError::NameInUse(_)
+        | SwitchError::OfportInUse { .. } => Status::already_exists(msg),
+        SwitchError::Limit(_) => Status::resource_exhausted(msg),
+        SwitchError::Store(_) => {
+            tracing::error!(error = %msg, "config database failure");
+            Status::internal(msg)
+        }
+    }
+}
+
+/// The `Unimplemented` status for an RPC whose backing part is not in this build.
+pub(crate) fn not_in_build(what: &str, part: &str) -> Status {
+    Status::unimplemented(format!(
+        "{what} is not available: this vswitchd build has no {part} yet"
+    ))
+}
+
+/// Errors that stop the server from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// A listener could not be set up.
+    #[error(transparent)]
+    Listen(#[from] ListenError),
+    /// TLS material could not be read or used.
+    #[error("TLS setup failed: {0}")]
+    Tls(String),
+    /// gRPC reflection could not be built from the descriptor set.
+    #[error("gRPC reflection setup failed: {0}")]
+    Reflection(String),
+}
+
+/// Serves every configured listener until `shutdown` resolves, then gives in-flight calls
+/// [`SHUTDOWN_GRACE`] to finish and removes the unix sockets it created. Returns once every
+/// listener is bound and `ready` was called, or with the first set-up error.
+pub async fn serve(
+    config: &Config,
+    shared: Arc<Shared>,
+    ready: impl FnOnce(),
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
+    let max = proto::MAX_MESSAGE_BYTES;
+    let bridge = BridgeServiceServer::new(bridge::BridgeApi::new(Arc::clone(&shared)))
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
+    let flow = FlowServiceServer::new(flow::FlowApi::new(Arc::clone(&shared)))
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
+    let diag = DiagServiceServer::new(diag::DiagApi::new(Arc::clone(&shared)))
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
+    let (mut reporter, health) = tonic_health::server::health_reporter();
+    reporter
+        .set_serving::<BridgeServiceServer<bridge::BridgeApi>>()
+        .await;
+    reporter
+        .set_serving::<FlowServiceServer<flow::FlowApi>>()
+        .await;
+    reporter
+        .set_serving::<DiagServiceServer<diag::DiagApi>>()
+        .await;
+    let reflection = |b: tonic_reflection::server::Builder<'static>| {
+        b.register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection(tonic_reflection::server::Builder::configure())
+        .build_v1()
+        .map_err(|e| ServerError::Reflection(e.to_string()))?;
+    let reflection_v1alpha = reflection(tonic_reflection::server::Builder::configure())
+        .build_v1alpha()
+        .map_err(|e| ServerError::Reflection(e.to_string()))?;
+
+    let tls = match &config.tls {
+        Some(files) => Some(tls_config(files)?),
+        None => None,
+    };
+    let mut bound = Vec::new();
+    for l in &config.listen {
+        bound.push(listen::bind(l).await?);
+    }
+    for b in &bound {
+        tracing::info!(listen = %b.describe(), "gRPC listening");
+    }
+    ready();
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut sockets = Vec::new();
+    for b in bound {
+        let mut builder =
+            Server::builder().concurrency_limit_per_connection(MAX_CONCURRENT_PER_CONNECTION);
+        if let (Listen::Tcp { tls: true, .. }, Some(tls)) = (b.listen(), &tls) {
+            builder = builder
+                .tls_config(tls.clone())
+                .map_err(|e| ServerError::Tls(e.to_string()))?;
+        }
+        let router = builder
+            .add_service(health.clone())
+            .add_service(reflection_v1.clone())
+            .add_service(reflection_v1alpha.clone())
+            .add_service(bridge.clone())
+            .add_service(flow.clone())
+            .add_service(diag.clone());
+        let mut stop = stop_rx.clone();
+        let signal = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        if let Listen::Unix(path) = b.listen() {
+            sockets.push(path.clone());
+        }
+        tasks.spawn(b.serve(router, signal));
+    }
+
+    let expiry = tokio::spawn(expire_flows_forever(Arc::clone(&shared)));
+    shutdown.await;
+    tracing::info!("shutting down");
+    expiry.abort();
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while let Some(r) = tasks.join_next().await {
+            if let Ok(Err(e)) = r {
+                tracing::warn!(error = %e, "listener ended with an error");
+            }
+        }
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("calls still running after the grace period; stopping anyway");
+        tasks.abort_all();
+    }
+    for path in sockets {
+        let _ = std::fs::remove_file(&path);
+    }
+    Ok(())
+}
+
+/// How often rule timeouts are checked (OpenFlow timeouts have one-second resolution).
+const EXPIRY_PERIOD: Duration = Duration::from_secs(1);
+
+/// Removes rules whose idle or hard timeout passed, durably, once per [`EXPIRY_PERIOD`].
+async fn expire_flows_forever(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(EXPIRY_PERIOD);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match shared.mutate(|sw| Ok(sw.expire_flows())).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(expired = n, "flows timed out"),
+            Err(e) => tracing::warn!(error = %e.message(), "flow expiry failed"),
+        }
+    }
+}
+
+fn tls_config(files: &TlsFiles) -> Result<tonic::transport::ServerTlsConfig, ServerError> {
+    let read = |what: &str, p: &std::path::Path| {
+        std::fs::read(p)
+            .map_err(|e| ServerError::Tls(format!("cannot read {what} {}: {e}", p.display())))
+    };
+    let cert = read("--tls-cert", &files.cert)?;
+    let key = read("--tls-key", &files.key)?;
+    let ca = read("--tls-client-ca", &files.client_ca)?;
+    let config = tonic::transport::ServerTlsConfig::new()
+        .identity(tonic::transport::Identity::from_pem(cert, key))
+        .client_ca_root(tonic::transport::Certificate::from_pem(ca));
+    // Build once now so bad PEM files stop start-up instead of failing each handshake.
+    Server::builder().tls_config(config.clone()).map_err(|e| {
+        ServerError::Tls(format!("{e} (check --tls-cert/--tls-key/--tls-client-ca)"))
+    })?;
+    Ok(config)
+}

@@ -1,0 +1,433 @@
+//! The in-daemon model the RPCs act on: bridges, their ports, conntrack limits, settings.
+//!
+//! A [`Switch`] owns the [`Store`] and the [`Bridge`]s. Every mutation follows one pattern:
+//! validate and plan (nothing changes), commit the plan to the store as one durable
+//! transaction, then apply it in memory. If validation or the commit fails, the switch is
+//! exactly as before, so "a bad request changes nothing" and "acknowledged means durable"
+//! both hold by construction.
+//!
+//! Names: bridges and ports share one namespace (a bridge has a host-side local port of the
+//! same name, as in OVS) and follow Linux interface-name rules, since ports are interfaces:
+//! 1 to 15 bytes (IFNAMSIZ - 1), printable ASCII, no '/', ':' or whitespace, not `.`/`..`.
+//!
+//! Each bridge owns its OpenFlow tables ([`flows`]), rebuilt from the stored ovs-ofctl lines
+//! at start-up, and the port view xlate reads, so `trace` runs the real translation. Rule
+//! times (`created_ms`, timeouts) count from the switch's start: after a restart, rules'
+//! durations and timeouts start over, as their counters do. Real ports and the datapath are
+//! wired on top of this module.
+
+mod bridge;
+mod flows;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::ofproto::Rule;
+use crate::store::{BridgeRecord, Change, PortKind, PortRecord, Store, StoreError};
+use crate::trace::{TraceReport, parse_ct_state, trace_packet};
+use crate::xlate::{BridgeSet, RecircTable, XBridge, XlateCtx};
+
+pub use bridge::{Bridge, MAX_OFPORT, MAX_OPTIONS, PortSpec};
+pub use flows::{FlowCommand, FlowCounts, MAX_RULES_PER_BRIDGE};
+
+/// Most bridges one switch may have.
+pub const MAX_BRIDGES: usize = 1024;
+/// Longest interface name (IFNAMSIZ without the NUL).
+pub const MAX_NAME_LEN: usize = 15;
+/// Default megaflow limit (`flow-limit` setting).
+pub const DEFAULT_FLOW_LIMIT: u64 = 200_000;
+
+/// Errors of switch operations; each maps to one gRPC status code.
+#[derive(Debug, thiserror::Error)]
+pub enum SwitchError {
+    /// A bridge or port name breaks the naming rules.
+    #[error("invalid {what} name '{name}': {reason}")]
+    InvalidName {
+        what: &'static str,
+        name: String,
+        reason: &'static str,
+    },
+    /// Some other argument is malformed; the message names it.
+    #[error("{0}")]
+    Invalid(String),
+    /// No bridge of that name.
+    #[error("no bridge named {0}")]
+    BridgeNotFound(String),
+    /// No port of that name on the bridge.
+    #[error("bridge {bridge} has no port named {port}")]
+    PortNotFound { bridge: String, port: String },
+    /// The bridge name is taken.
+    #[error("bridge {0} already exists")]
+    BridgeExists(String),
+    /// The port name is taken (switch-wide).
+    #[error("{0} already exists")]
+    NameInUse(String),
+    /// The OpenFlow port number is taken on this bridge.
+    #[error("OpenFlow port {ofport} is already used by port {port} on bridge {bridge}")]
+    OfportInUse {
+        bridge: String,
+        ofport: u32,
+        port: String,
+    },
+    /// A configured limit would be exceeded.
+    #[error("{0}")]
+    Limit(String),
+    /// The database failed; nothing was changed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Checks `name` against the interface-name rules (see the module docs).
+pub fn validate_name(what: &'static str, name: &str) -> Result<(), SwitchError> {
+    let reason = if name.is_empty() {
+        Some("must not be empty")
+    } else if name.len() > MAX_NAME_LEN {
+        Some("longer than 15 bytes (IFNAMSIZ)")
+    } else if name == "." || name == ".." {
+        Some("'.' and '..' are reserved")
+    } else if !name
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && b != b'/' && b != b':')
+    {
+        Some("only printable ASCII without '/', ':' or whitespace is allowed")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(SwitchError::InvalidName {
+            what,
+            name: name.to_owned(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Conntrack limits as configured (the conntrack engine enforces them).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CtLimits {
+    /// Limit of zones without their own; 0 = unlimited.
+    pub default_limit: u64,
+    /// Per-zone limits; 0 = unlimited.
+    pub zones: BTreeMap<u16, u64>,
+}
+
+/// Switch-wide settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// Maximum number of megaflows.
+    pub flow_limit: u64,
+}
+
+impl Settings {
+    fn from_stored(stored: &BTreeMap<String, String>) -> Result<Settings, SwitchError> {
+        let flow_limit = match stored.get("flow-limit") {
+            None => DEFAULT_FLOW_LIMIT,
+            Some(v) => v.parse().map_err(|_| {
+                SwitchError::Invalid(format!("stored setting flow-limit='{v}' is not a number"))
+            })?,
+        };
+        Ok(Settings { flow_limit })
+    }
+}
+
+/// The switch: every bridge, backed by the store.
+#[derive(Debug)]
+pub struct Switch {
+    store: Store,
+    bridges: BTreeMap<String, Bridge>,
+    ct_limits: CtLimits,
+    settings: Settings,
+    epoch: Instant,
+}
+
+/// The bridges as xlate's [`BridgeSet`] (patch ports continue in their peer's bridge).
+struct Bridges<'a>(&'a BTreeMap<String, Bridge>);
+
+impl BridgeSet for Bridges<'_> {
+    fn bridge(&self, name: &str) -> Option<XBridge<'_>> {
+        self.0.get(name).map(|b| XBridge {
+            name: b.name(),
+            tables: b.tables(),
+            ports: &b.xports,
+            normal: Some(&b.normal),
+        })
+    }
+}
+
+impl Switch {
+    /// Loads the configuration from `store`.
+    pub fn load(store: Store) -> Result<Switch, SwitchError> {
+        let snap = store.load()?;
+        let mut bridges = BTreeMap::new();
+        for b in snap.bridges {
+            let mut bridge = Bridge::new(b.bridge.name.clone());
+            for port in b.ports {
+                bridge.apply_put_port(port);
+            }
+            (bridge.tables, bridge.rows) = flows::FlowRows::load(&b.bridge.name, &b.flows, 0)?;
+            bridges.insert(b.bridge.name, bridge);
+        }
+        let mut sw = Switch {
+            store,
+            bridges,
+            ct_limits: CtLimits {
+                default_limit: snap.ct_default_limit.unwrap_or(0),
+                zones: snap.ct_limits,
+            },
+            settings: Settings::from_stored(&snap.settings)?,
+            epoch: Instant::now(),
+        };
+        sw.rebuild_views();
+        Ok(sw)
+    }
+
+    /// Milliseconds since the switch started: the clock of rule times and timeouts.
+    pub fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Rebuilds every bridge's xlate view (after any port or bridge change).
+    fn rebuild_views(&mut self) {
+        // patch peer name → (its bridge, its OpenFlow number), for patch ports only.
+        let peers: BTreeMap<String, (String, u32)> = self
+            .bridges
+            .values()
+            .flat_map(|b| {
+                b.ports()
+                    .filter(|p| p.kind == PortKind::Patch)
+                    .map(|p| (p.name.clone(), (b.name().to_owned(), p.ofport)))
+            })
+            .collect();
+        let peer_of = |name: &str| peers.get(name).cloned();
+        for b in self.bridges.values_mut() {
+            b.rebuild_view(&peer_of);
+        }
+    }
+
+    /// Runs a flow command on `bridge`: parsed with the bridge's port names, applied
+    /// atomically, committed durably.
+    pub fn flow_command(
+        &mut self,
+        bridge: &str,
+        cmd: FlowCommand<'_>,
+    ) -> Result<FlowCounts, SwitchError> {
+        let now = self.now_ms();
+        let br = self
+            .bridges
+            .get_mut(bridge)
+            .ok_or_else(|| SwitchError::BridgeNotFound(bridge.to_owned()))?;
+        br.rows.execute(
+            &mut br.tables,
+            bridge,
+            cmd,
+            &br.xports,
+            &mut self.store,
+            now,
+        )
+    }
+
+    /// Removes rules whose timeouts passed, on every bridge; returns how many.
+    pub fn expire_flows(&mut self) -> usize {
+        let now = self.now_ms();
+        let mut total = 0;
+        let names: Vec<String> = self.bridges.keys().cloned().collect();
+        for name in names {
+            let Some(br) = self.bridges.get_mut(&name) else {
+                continue;
+            };
+            if let Err(e) = br
+                .rows
+                .expire(&mut br.tables, &name, &mut self.store, now)
+                .map(|n| total += n)
+            {
+                tracing::error!(bridge = %name, error = %e, "cannot store expired flows");
+            }
+        }
+        total
+    }
+
+    /// dump-flows: matching rules in dump order.
+    pub fn dump_flows(
+        &self,
+        bridge: &str,
+        filter: &str,
+        table: Option<u8>,
+    ) -> Result<Vec<Arc<Rule>>, SwitchError> {
+        let br = self.bridge(bridge)?;
+        flows::dump(&br.tables, filter, table, br.names())
+    }
+
+    /// Traces `packet` (ofproto/trace syntax) through `bridge`, as an upcall would translate
+    /// it now; `ct_next` are the conntrack states after each recirculation. The trace does
+    /// not teach NORMAL's MAC table anything.
+    pub fn trace(
+        &self,
+        bridge: &str,
+        packet: &str,
+        ct_next: &[String],
+    ) -> Result<TraceReport, SwitchError> {
+        let br = self.bridge(bridge)?;
+        let states = ct_next
+            .iter()
+            .map(|s| parse_ct_state(s))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| SwitchError::Invalid(e.to_string()))?;
+        let key = crate::ofctl::parse_packet(packet, br.names())
+            .map_err(|e| SwitchError::Invalid(format!("packet: {e}")))?;
+        let recirc = RecircTable::new();
+        let peers = Bridges(&self.bridges);
+        let ctx = XlateCtx {
+            bridge: XBridge {
+                name: br.name(),
+                tables: br.tables(),
+                ports: &br.xports,
+                normal: Some(&br.normal),
+            },
+            peers: Some(&peers),
+            recirc: &recirc,
+            credit: None,
+            may_learn: false,
+            now_ms: self.now_ms(),
+        };
+        Ok(trace_packet(&ctx, &key, &states))
+    }
+
+    /// Bridges sorted by name.
+    pub fn bridges(&self) -> impl Iterator<Item = &Bridge> {
+        self.bridges.values()
+    }
+
+    /// The bridge called `name`.
+    pub fn bridge(&self, name: &str) -> Result<&Bridge, SwitchError> {
+        self.bridges
+            .get(name)
+            .ok_or_else(|| SwitchError::BridgeNotFound(name.to_owned()))
+    }
+
+    /// Switch-wide settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Conntrack limits.
+    pub fn ct_limits(&self) -> &CtLimits {
+        &self.ct_limits
+    }
+
+    /// Whether `name` is used by a bridge or by any port.
+    fn name_in_use(&self, name: &str) -> Option<String> {
+        if self.bridges.contains_key(name) {
+            return Some(format!("bridge {name}"));
+        }
+        self.bridges
+            .values()
+            .find(|b| b.port(name).is_some())
+            .map(|b| format!("port {name} (on bridge {})", b.name()))
+    }
+
+    /// Creates an empty bridge.
+    pub fn add_bridge(&mut self, name: &str) -> Result<(), SwitchError> {
+        validate_name("bridge", name)?;
+        if self.bridges.contains_key(name) {
+            return Err(SwitchError::BridgeExists(name.to_owned()));
+        }
+        if let Some(user) = self.name_in_use(name) {
+            return Err(SwitchError::NameInUse(user));
+        }
+        if self.bridges.len() >= MAX_BRIDGES {
+            return Err(SwitchError::Limit(format!(
+                "the switch already has {MAX_BRIDGES} bridges"
+            )));
+        }
+        self.store.commit(&[Change::PutBridge(BridgeRecord {
+            name: name.to_owned(),
+        })])?;
+        self.bridges
+            .insert(name.to_owned(), Bridge::new(name.to_owned()));
+        self.rebuild_views();
+        Ok(())
+    }
+
+    /// Deletes a bridge with its ports and flows; returns how many ports went with it.
+    pub fn del_bridge(&mut self, name: &str) -> Result<usize, SwitchError> {
+        let ports = self.bridge(name)?.port_count();
+        self.store
+            .commit(&[Change::DeleteBridge(name.to_owned())])?;
+        self.bridges.remove(name);
+        self.rebuild_views();
+        Ok(ports)
+    }
+
+    /// Adds a port; returns it as stored (with its OpenFlow number).
+    pub fn add_port(&mut self, bridge: &str, spec: PortSpec) -> Result<PortRecord, SwitchError> {
+        let br = self.bridge(bridge)?;
+        validate_name("port", &spec.name)?;
+        if let Some(user) = self.name_in_use(&spec.name) {
+            return Err(SwitchError::NameInUse(user));
+        }
+        let record = br.plan_add_port(spec)?;
+        self.commit_port(bridge, record)
+    }
+
+    /// Removes a port.
+    pub fn del_port(&mut self, bridge: &str, port: &str) -> Result<PortRecord, SwitchError> {
+        let br = self.bridge(bridge)?;
+        if br.port(port).is_none() {
+            return Err(SwitchError::PortNotFound {
+                bridge: bridge.to_owned(),
+                port: port.to_owned(),
+            });
+        }
+        self.store.commit(&[Change::DeletePort {
+            bridge: bridge.to_owned(),
+            port: port.to_owned(),
+        }])?;
+        let removed = self.bridge_mut(bridge).apply_delete_port(port);
+        self.rebuild_views();
+        Ok(removed.expect("port existed before the commit"))
+    }
+
+    /// Applies `KEY=VALUE` settings to a port, all or none; returns the new record.
+    pub fn set_port(
+        &mut self,
+        bridge: &str,
+        port: &str,
+        settings: &[(String, String)],
+    ) -> Result<PortRecord, SwitchError> {
+        let record = self.bridge(bridge)?.plan_set_port(port, settings)?;
+        self.commit_port(bridge, record)
+    }
+
+    fn commit_port(&mut self, bridge: &str, record: PortRecord) -> Result<PortRecord, SwitchError> {
+        self.store.commit(&[Change::PutPort {
+            bridge: bridge.to_owned(),
+            port: record.clone(),
+        }])?;
+        self.bridge_mut(bridge).apply_put_port(record.clone());
+        self.rebuild_views();
+        Ok(record)
+    }
+
+    fn bridge_mut(&mut self, name: &str) -> &mut Bridge {
+        self.bridges
+            .get_mut(name)
+            .expect("bridge checked before the commit")
+    }
+
+    /// Sets the conntrack limit of `zone` (or the default limit); 0 = unlimited.
+    pub fn set_ct_limit(&mut self, zone: Option<u16>, limit: u64) -> Result<(), SwitchError> {
+        self.store.commit(&[Change::SetCtLimit { zone, limit }])?;
+        match zone {
+            Some(z) => {
+                self.ct_limits.zones.insert(z, limit);
+            }
+            None => self.ct_limits.default_limit = limit,
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
