@@ -9,9 +9,9 @@
 //! atomically, commit it to the config database) or, for a dump, the table check and
 //! `Switch::dump_flows`; an error is mapped to its gRPC status with `server::status`.
 //!
-//! The switch is real: a store (redb, on tmpfs when available) with bridge `br0` and dummy
-//! ports `vm1` and `vm2`. It is created once and emptied of flows before every input, so
-//! inputs do not see each other's rules.
+//! The switch is real: a store (redb, on tmpfs when available, unlinked once open) with
+//! bridge `br0` and dummy ports `vm1` and `vm2`. It is created once and emptied of flows
+//! before every input, so inputs do not see each other's rules.
 //!
 //! Checked, beyond "never panics":
 //! - a rejected request changes no rule (dump before and after are equal), and its status is
@@ -45,6 +45,9 @@ fn switch() -> &'static Mutex<Switch> {
         let dir = base.join(format!("vswitch-fuzz-grpc-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let store = Store::open(&dir.join("conf.db")).expect("open the store");
+        // The open database keeps its file; unlinking it now leaves nothing behind when
+        // libFuzzer exits without running destructors.
+        let _ = std::fs::remove_dir_all(&dir);
         let mut sw = Switch::load(store).expect("load the switch");
         sw.add_bridge(BRIDGE).expect("add br0");
         for name in ["vm1", "vm2"] {
