@@ -146,7 +146,13 @@ pub async fn fdb_show(ctx: &Ctx, bridge: String) -> anyhow::Result<()> {
     }
     while let Some(e) = stream.message().await.map_err(rpc)? {
         match ctx.format {
-            Format::Text => println!("{:>5}  {:>4}  {}  {:>3}", e.port, e.vlan, e.mac, e.age_s),
+            Format::Text => println!(
+                "{:>5}  {:>4}  {}  {:>3}",
+                crate::output::ofport_name(e.port),
+                e.vlan,
+                e.mac,
+                e.age_s
+            ),
             Format::Json => {
                 all.push(json!({"port": e.port, "vlan": e.vlan, "mac": e.mac, "age_s": e.age_s}))
             }

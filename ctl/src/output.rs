@@ -153,11 +153,19 @@ pub fn flow_json(f: &pb::FlowEntry) -> Value {
     })
 }
 
+/// An OpenFlow port number as ovs-ofctl prints it (`LOCAL` for the bridge's own port).
+pub fn ofport_name(n: u32) -> String {
+    match n {
+        0xffff_fffe => "LOCAL".to_string(),
+        n => n.to_string(),
+    }
+}
+
 /// One port's counters, in `ovs-ofctl dump-ports` style.
 pub fn port_stats_text(p: &pb::PortStats) -> String {
     format!(
         "  port {:>3} ({}): rx pkts={}, bytes={}, drop={}, errs={}\n{:w$}tx pkts={}, bytes={}, drop={}, errs={}\n",
-        p.ofport,
+        ofport_name(p.ofport),
         p.name,
         p.rx_packets,
         p.rx_bytes,

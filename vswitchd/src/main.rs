@@ -11,8 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
+use fastpath::conntrack::{Conntrack, ConntrackConfig};
 use tracing_subscriber::EnvFilter;
 use vswitchd::config::{Cli, Config, LogFormat, process_env, running_as_root};
+use vswitchd::dataplane::{Dataplane, DataplaneConfig};
 use vswitchd::metrics;
 use vswitchd::server::{self, Shared};
 use vswitchd::store::Store;
@@ -47,7 +49,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::resolve(cli, &process_env, running_as_root())?;
     init_logging(&config)?;
     let store = Store::open(&config.db)?;
-    let switch = Switch::load(store)?;
+    let conntrack = Arc::new(Conntrack::new(ConntrackConfig::default()));
+    let dp_config = DataplaneConfig {
+        pmd_threads: config.pmd_threads as usize,
+        ..DataplaneConfig::default()
+    };
+    let dataplane = Dataplane::new(dp_config, Some(conntrack));
+    let switch = Switch::load(store, Arc::clone(&dataplane))?;
+    dataplane.start(config.pmd_threads as usize)?;
     tracing::info!(
         db = %config.db.display(),
         bridges = switch.bridges().count(),
@@ -82,6 +91,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         anyhow::Ok(())
     });
     runtime.shutdown_timeout(Duration::from_millis(300));
+    dataplane.stop();
     result?;
     tracing::info!("stopped");
     Ok(())

@@ -167,3 +167,92 @@ pub fn fill_batch(batch: &mut Vec<Packet>, frames: &[Vec<u8>], mut buffer: impl 
         batch.push(p);
     }
 }
+
+/// The real slow path: vswitchd's OpenFlow tables and xlate, behind the upcall interface.
+pub struct XlateHandler {
+    tables: vswitchd::ofproto::FlowTables,
+    ports: vswitchd::xlate::PortMap,
+    recirc: vswitchd::xlate::RecircTable,
+}
+
+impl XlateHandler {
+    /// A bridge with datapath ports 1..=`n_ports` (OpenFlow numbers equal) and `flows` (one
+    /// `ovs-ofctl add-flow` line each).
+    pub fn new(flows: &[String], n_ports: u32) -> XlateHandler {
+        use vswitchd::ofctl::{FlowSyntax, parse_flow};
+        use vswitchd::ofproto::{FlowMod, FlowTables};
+        use vswitchd::xlate::{PortKind, PortMap, RecircTable, XPort};
+        let mut ports = PortMap::new();
+        for i in 1..=n_ports {
+            ports.insert(XPort {
+                ofport: i,
+                name: format!("p{i}"),
+                kind: PortKind::Datapath(i),
+            });
+        }
+        let mods: Vec<FlowMod> = flows
+            .iter()
+            .map(|f| FlowMod::add(parse_flow(f, &ports, FlowSyntax::Add).expect("bench flow")))
+            .collect();
+        let mut tables = FlowTables::new();
+        tables.apply(&mods, 0).expect("bench flows apply");
+        XlateHandler {
+            tables,
+            ports,
+            recirc: RecircTable::new(),
+        }
+    }
+}
+
+impl UpcallHandler for XlateHandler {
+    fn upcall(&self, key: &FlowKey, _packet: &[u8]) -> Result<Translation, UpcallError> {
+        use vswitchd::xlate::{XBridge, XlateCtx, translate};
+        let ctx = XlateCtx {
+            bridge: XBridge {
+                name: "br0",
+                tables: &self.tables,
+                ports: &self.ports,
+                normal: None,
+            },
+            peers: None,
+            recirc: &self.recirc,
+            credit: None,
+            may_learn: false,
+            now_ms: 0,
+        };
+        translate(&ctx, key, None).map_err(|_| UpcallError::TranslationFailed)
+    }
+}
+
+/// A two-table OpenFlow pipeline: table 0 admits IPv4 from port 1, table 1 holds `hosts`
+/// host routes `10.0.(i/250).(i%250+1)/32 → output:(2 + i % 3)` and a default drop.
+pub fn host_route_flows(hosts: usize) -> Vec<String> {
+    let mut flows = vec![
+        "table=0,priority=100,in_port=1,ip,actions=goto_table:1".to_string(),
+        "table=0,priority=0,actions=drop".to_string(),
+        "table=1,priority=0,actions=drop".to_string(),
+    ];
+    flows.extend((0..hosts).map(|i| {
+        format!(
+            "table=1,priority=100,ip,nw_dst=10.0.{}.{},actions=output:{}",
+            i / 250,
+            i % 250 + 1,
+            2 + i % 3
+        )
+    }));
+    flows
+}
+
+/// `n` UDP frames from port 1 to the first `n` host routes of [`host_route_flows`].
+pub fn host_frames(n: usize) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| {
+            udp_frame(
+                [10, 1, 0, 1],
+                [10, 0, (i / 250) as u8, (i % 250 + 1) as u8],
+                1024,
+                53,
+            )
+        })
+        .collect()
+}

@@ -7,6 +7,10 @@
 //! pipeline_batch32: X Mpps            rx copy + extract + caches + execute + output queue
 //! ```
 //!
+//! The slow path for the headline figures is a small first-match rule list (`common::RuleSet`);
+//! the `xlate` section repeats upcall and pipeline with vswitchd's OpenFlow tables and xlate.
+//! Arguments select sections: `pipeline-bench [extract|microflow|megaflow|upcall|xlate|pipeline]...`.
+//!
 //! Each figure is the best of several runs, timed in thread CPU time (the machine is shared:
 //! wall time would include other processes' turns on the core). Lines starting with `#` are
 //! context.
@@ -19,11 +23,12 @@ use fastpath::action::DpAction;
 use fastpath::cache::{KeyHasher, MegaflowTable, MicroflowCache, megaflow::MAX_BATCH};
 use fastpath::dpif::{Datapath, DpConfig};
 use fastpath::flow::FlowKey;
+use fastpath::flow::extract::extract;
 use fastpath::packet::Packet;
 use std::hint::black_box;
 use std::sync::Arc;
 
-const RUNS: usize = 7;
+const RUNS: usize = 15;
 
 /// CPU time this thread has used, in nanoseconds. On a shared machine, wall time also counts
 /// the time other processes held the core; thread CPU time does not.
@@ -102,6 +107,19 @@ fn microflow_hit() -> f64 {
             }
         }
         n
+    })
+}
+
+fn extract_ns() -> f64 {
+    let frames = l3_frames(1_024);
+    let mut key = FlowKey::ZERO;
+    best_ns(|| {
+        for _ in 0..100 {
+            for f in &frames {
+                black_box(extract(black_box(f), 1, &mut key));
+            }
+        }
+        100 * frames.len() as u64
     })
 }
 
@@ -194,6 +212,46 @@ fn upcall_install() -> f64 {
     ns
 }
 
+/// Upcall + install and the cached pipeline with vswitchd's xlate as the slow path.
+fn xlate_figures() -> (f64, f64, String) {
+    const HOSTS: usize = 5_000;
+    let config = DpConfig {
+        upcall_burst_per_port: u32::MAX,
+        upcall_rate_per_port: u32::MAX,
+        ..DpConfig::default()
+    };
+    let handler = Arc::new(XlateHandler::new(&host_route_flows(HOSTS), 4));
+    let dp = Datapath::new(config, handler, None);
+    let mut ctx = dp.new_pmd();
+    let frames = host_frames(HOSTS);
+    let mut batch: Vec<Packet> = Vec::with_capacity(32);
+    let upcall_ns = best_ns(|| {
+        dp.flush_megaflows();
+        for f in &frames {
+            fill_batch(&mut batch, std::slice::from_ref(f), || ctx.packet_buffer());
+            dp.process_batch(&mut ctx, 1, &mut batch, 0);
+            ctx.discard_outputs();
+        }
+        HOSTS as u64
+    });
+    let installed = dp.megaflow_count();
+    let hot = &frames[..1_024];
+    let mut run = |rounds: usize| {
+        for _ in 0..rounds {
+            for chunk in hot.chunks(32) {
+                fill_batch(&mut batch, chunk, || ctx.packet_buffer());
+                dp.process_batch(&mut ctx, 1, &mut batch, 0);
+                ctx.discard_outputs();
+            }
+        }
+        (rounds * hot.len()) as u64
+    };
+    run(300);
+    let ns = best_ns(|| run(100));
+    let detail = format!("{HOSTS} host routes in table 1, {installed} megaflows installed");
+    (upcall_ns, 1_000.0 / ns, detail)
+}
+
 fn pipeline(insert_inv_prob: u32) -> (f64, String) {
     let config = DpConfig {
         microflow_insert_inv_prob: insert_inv_prob,
@@ -228,21 +286,44 @@ fn pipeline(insert_inv_prob: u32) -> (f64, String) {
 }
 
 fn main() {
+    // Optional arguments select sections (e.g. `pipeline-bench pipeline` for profiling).
+    let only: Vec<String> = std::env::args().skip(1).collect();
+    let want = |name: &str| only.is_empty() || only.iter().any(|o| name.starts_with(o.as_str()));
     println!("# fastpath pipeline-bench ({RUNS} runs each, best shown, thread CPU time)");
-    println!("microflow_hit: {:.1} ns", microflow_hit());
-    for n in [1, 5, 20] {
-        let (ns, depth) = megaflow_hit(n);
-        println!(
-            "# megaflow_hit_{n}_subtables: {ns:.1} ns ({depth:.2} subtables searched per hit)"
-        );
+    if want("extract") {
+        println!("# extract (parse, IPv4/UDP): {:.1} ns", extract_ns());
     }
-    let (ns, depth) = megaflow_hit(10);
-    println!("# megaflow 10 subtables: {depth:.2} subtables searched per hit (keys spread evenly)");
-    println!("megaflow_hit_10_subtables: {ns:.1} ns");
-    println!("upcall_install: {:.0} ns", upcall_install());
-    let (mpps, detail) = pipeline(0);
-    println!("# pipeline_batch32 megaflow only (microflow cache off): {mpps:.2} Mpps ({detail})");
-    let (mpps, detail) = pipeline(100);
-    println!("# pipeline_batch32: 1,024 flows, 10 megaflows; {detail}");
-    println!("pipeline_batch32: {mpps:.2} Mpps");
+    if want("microflow") {
+        println!("microflow_hit: {:.1} ns", microflow_hit());
+    }
+    if want("megaflow") {
+        for n in [1, 5, 20] {
+            let (ns, depth) = megaflow_hit(n);
+            println!(
+                "# megaflow_hit_{n}_subtables: {ns:.1} ns ({depth:.2} subtables searched per hit)"
+            );
+        }
+        let (ns, depth) = megaflow_hit(10);
+        println!(
+            "# megaflow 10 subtables: {depth:.2} subtables searched per hit (keys spread evenly)"
+        );
+        println!("megaflow_hit_10_subtables: {ns:.1} ns");
+    }
+    if want("upcall") {
+        println!("upcall_install: {:.0} ns", upcall_install());
+    }
+    if want("xlate") {
+        let (upcall, mpps, detail) = xlate_figures();
+        println!("# upcall_install with vswitchd xlate: {upcall:.0} ns ({detail})");
+        println!("# pipeline_batch32 with xlate megaflows, 1,024 flows: {mpps:.2} Mpps");
+    }
+    if want("pipeline") {
+        let (mpps, detail) = pipeline(0);
+        println!(
+            "# pipeline_batch32 megaflow only (microflow cache off): {mpps:.2} Mpps ({detail})"
+        );
+        let (mpps, detail) = pipeline(100);
+        println!("# pipeline_batch32: 1,024 flows, 10 megaflows; {detail}");
+        println!("pipeline_batch32: {mpps:.2} Mpps");
+    }
 }

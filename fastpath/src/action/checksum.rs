@@ -18,7 +18,7 @@
 //!
 //! An offloaded packet (`Offload::needs_csum`) carries in its L4 checksum field the *folded,
 //! uncomplemented* pseudo-header sum, which the NIC or kernel completes later. Updating such a
-//! field is the same arithmetic on the complement: [`update_partial_u16`] and friends.
+//! field is the same arithmetic on the complement: [`update_partial_u32`] and [`update_partial_bytes`].
 //!
 //! SCTP protects its packets with CRC32c instead, which has no cheap incremental form: a port
 //! rewrite recomputes it over the packet ([`crc32c`]).

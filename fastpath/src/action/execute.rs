@@ -168,15 +168,19 @@ pub trait ExecEnv {
     fn conntrack(&self) -> Option<&dyn ConntrackHook>;
 }
 
-/// Runs `actions` on `packet` and hands the results to `env`.
+/// Runs `actions` on `packet` (whose headers and metadata are `headers`, `meta`) and hands the
+/// results to `env`.
 pub fn execute<E: ExecEnv>(
     env: &mut E,
     mut packet: Packet,
-    mut headers: Headers,
-    mut meta: PacketMeta,
+    headers: &Headers,
+    meta: &PacketMeta,
     actions: &[DpAction],
     now_ms: u64,
 ) {
+    let mut headers = *headers;
+    // Copied only by the actions that change it (ct, ct_clear): most packets never need to.
+    let mut own_meta: Option<PacketMeta> = None;
     let mut sent = false;
     let mut i = 0;
     while i < actions.len() {
@@ -194,7 +198,7 @@ pub fn execute<E: ExecEnv>(
             DpAction::Recirc(id) => {
                 let next = PacketMeta {
                     recirc_id: *id,
-                    ..meta
+                    ..*own_meta.as_ref().unwrap_or(meta)
                 };
                 if last {
                     env.recirculate(packet, next);
@@ -224,13 +228,16 @@ pub fn execute<E: ExecEnv>(
                 }
             }
             DpAction::Ct(ct) => match env.conntrack() {
-                Some(hook) => hook.execute(&mut packet, &headers, &mut meta, ct, now_ms),
+                Some(hook) => {
+                    let m = own_meta.get_or_insert(*meta);
+                    hook.execute(&mut packet, &headers, m, ct, now_ms);
+                }
                 None => {
                     env.drop_packet(packet, ActionDrop::NoConntrack);
                     return;
                 }
             },
-            DpAction::CtClear => meta.clear_ct(),
+            DpAction::CtClear => own_meta.get_or_insert(*meta).clear_ct(),
         }
         i += 1;
     }
@@ -600,7 +607,7 @@ mod tests {
     }
 
     fn run_in(env: &mut Recorder, p: Packet, headers: Headers, actions: &[DpAction]) {
-        execute(env, p, headers, PacketMeta::new(1), actions, 0);
+        execute(env, p, &headers, &PacketMeta::new(1), actions, 0);
     }
 
     /// Checks IPv4 header and TCP/UDP/ICMPv6 checksums against etherparse's full recomputation.

@@ -19,9 +19,9 @@
 //! 4. recirculated packets are re-extracted with their new `recirc_id` and `ct_*` metadata and go
 //!    round again, up to `max_recirc_depth` passes.
 //!
-//! Outputs are queued per port in the context and sent with one `send_batch` per port
-//! ([`Datapath::transmit`]). Nothing here does I/O except `transmit` and `poll_port`, and time
-//! is always an argument (`now_ms`), so tests drive the datapath directly.
+//! Outputs are queued per port in the context and sent with one `send_batch` per port by the
+//! port I/O in [`pmd`] ([`Datapath::transmit`]). This module does no I/O and time is always an
+//! argument (`now_ms`), so tests drive the datapath directly.
 //!
 //! # Invariants
 //!
@@ -174,7 +174,35 @@ impl core::fmt::Debug for Datapath {
     }
 }
 
-/// A packet between extraction and execution.
+/// Packets between extraction and lookup, as parallel arrays (with `PmdContext::keys`), so
+/// that executing one borrows its headers and metadata in place instead of moving them.
+#[derive(Default)]
+struct Staged {
+    packets: Vec<Packet>,
+    headers: Vec<Headers>,
+    metas: Vec<PacketMeta>,
+    depths: Vec<u8>,
+}
+
+impl Staged {
+    fn with_capacity(n: usize) -> Staged {
+        Staged {
+            packets: Vec::with_capacity(n),
+            headers: Vec::with_capacity(n),
+            metas: Vec::with_capacity(n),
+            depths: Vec::with_capacity(n),
+        }
+    }
+
+    /// Forgets the first `n` entries (whose packets were already taken).
+    fn consume(&mut self, n: usize) {
+        self.headers.drain(..n);
+        self.metas.drain(..n);
+        self.depths.drain(..n);
+    }
+}
+
+/// One packet that missed both caches, between lookup and upcall.
 struct Work {
     packet: Packet,
     headers: Headers,
@@ -308,7 +336,7 @@ pub struct PmdContext {
     shared: Arc<ThreadShared>,
     emc: MicroflowCache,
     emc_hasher: KeyHasher,
-    work: Vec<Work>,
+    staged: Staged,
     keys: Vec<FlowKey>,
     hashes: Vec<u64>,
     recirc: Vec<Pending>,
@@ -451,7 +479,7 @@ impl Datapath {
                 seed,
             ),
             emc_hasher: KeyHasher::random(),
-            work: Vec::with_capacity(BATCH_SIZE),
+            staged: Staged::with_capacity(BATCH_SIZE),
             keys: Vec::with_capacity(BATCH_SIZE),
             hashes: vec![0; megaflow::MAX_BATCH],
             recirc: Vec::with_capacity(BATCH_SIZE),
@@ -494,7 +522,9 @@ impl Datapath {
         bump(&port.rx_bytes, bytes);
         bump(&ctx.shared.counters.packets, n);
         self.run(ctx, now_ms);
-        ctx.emc.sweep_step(16);
+        // One slot per batch (as OVS's slow EMC sweep): each probe of a cold slot is a cache
+        // miss, and dead entries only hold memory, never forward.
+        ctx.emc.sweep_step(1);
         ctx.count_drops();
     }
 
@@ -510,20 +540,19 @@ impl Datapath {
             ctx.pool.put(packet);
             return;
         }
-        let headers = Headers::new(key, ex.offsets.l3, ex.offsets.l4);
-        ctx.work.push(Work {
-            packet,
-            headers,
-            meta,
-            depth,
-        });
+        let st = &mut ctx.staged;
+        st.headers
+            .push(Headers::new(key, ex.offsets.l3, ex.offsets.l4));
+        st.packets.push(packet);
+        st.metas.push(meta);
+        st.depths.push(depth);
     }
 
     /// Runs staged packets (and their recirculations) to completion.
     fn run(&self, ctx: &mut PmdContext, now_ms: u64) {
         loop {
-            while !ctx.work.is_empty() {
-                let n = ctx.work.len().min(megaflow::MAX_BATCH);
+            while !ctx.staged.packets.is_empty() {
+                let n = ctx.staged.packets.len().min(megaflow::MAX_BATCH);
                 self.classify(ctx, n, now_ms);
             }
             // In arrival order, so packets of one flow leave in the order they came.
@@ -556,7 +585,7 @@ impl Datapath {
         let PmdContext {
             emc,
             emc_hasher,
-            work,
+            staged,
             keys,
             hashes,
             recirc,
@@ -601,26 +630,38 @@ impl Datapath {
             conntrack: self.conntrack.as_deref(),
             depth: 0,
         };
-        for (i, w) in work.drain(..n).enumerate() {
+        let Staged {
+            packets,
+            headers,
+            metas,
+            depths,
+        } = staged;
+        for (i, packet) in packets.drain(..n).enumerate() {
             match found[i].or(mega[i]) {
                 Some(flow) => {
-                    flow.record(1, w.packet.len() as u64, now_ms);
-                    sink.depth = w.depth;
+                    flow.record(1, packet.len() as u64, now_ms);
+                    sink.depth = depths[i];
                     action::execute(
                         &mut sink,
-                        w.packet,
-                        w.headers,
-                        w.meta,
+                        packet,
+                        &headers[i],
+                        &metas[i],
                         flow.actions(),
                         now_ms,
                     );
                 }
                 None => misses.push(Miss {
-                    work: w,
+                    work: Work {
+                        packet,
+                        headers: headers[i],
+                        meta: metas[i],
+                        depth: depths[i],
+                    },
                     key: keys[i],
                 }),
             }
         }
+        staged.consume(n);
         let mut bits = mega_hits;
         while bits != 0 {
             let i = bits.trailing_zeros() as usize;
@@ -720,13 +761,13 @@ impl Datapath {
             conntrack: self.conntrack.as_deref(),
             depth: w.depth,
         };
-        action::execute(&mut sink, w.packet, w.headers, w.meta, actions, now_ms);
+        action::execute(&mut sink, w.packet, &w.headers, &w.meta, actions, now_ms);
     }
 
     /// Evicts least recently used megaflows if the datapath is at its flow limit. Takes one
     /// table lock at a time (the fullest thread's), never while holding another.
     fn make_room(&self, own: &Arc<ThreadShared>) {
-        let threads = self.threads();
+        let threads = self.threads.read().unwrap_or_else(|e| e.into_inner());
         let total: usize = threads
             .iter()
             .map(|t| t.megaflows.load(Ordering::Relaxed))
@@ -734,10 +775,13 @@ impl Datapath {
         if total < self.config.flow_limit {
             return;
         }
-        let victim = threads
-            .iter()
-            .max_by_key(|t| t.megaflows.load(Ordering::Relaxed))
-            .unwrap_or(own);
+        let victim = Arc::clone(
+            threads
+                .iter()
+                .max_by_key(|t| t.megaflows.load(Ordering::Relaxed))
+                .unwrap_or(own),
+        );
+        drop(threads);
         // Evict a slice at a time so the scan for the oldest is amortised over many installs.
         let n = (self.config.flow_limit / 64)
             .max(1)
@@ -800,59 +844,6 @@ impl Datapath {
 
     pub(crate) fn port(&self, no: u32) -> Option<Arc<DpPort>> {
         self.ports.load().get(&no).cloned()
-    }
-
-    /// Receives one batch from port `no`, processes it and transmits the results. Returns how
-    /// many packets were received.
-    pub fn poll_port(&self, ctx: &mut PmdContext, no: u32, now_ms: u64) -> usize {
-        let Some(port) = self.port(no) else {
-            return 0;
-        };
-        let received = {
-            let mut io = port.io();
-            if !io.is_up() && !io.reopen() {
-                return 0;
-            }
-            for p in &mut ctx.rx {
-                p.reset();
-            }
-            io.recv_batch(&mut ctx.rx).unwrap_or(0)
-        };
-        if received == 0 {
-            return 0;
-        }
-        let mut batch = std::mem::take(&mut ctx.batch);
-        batch.extend(ctx.rx.drain(..received));
-        while ctx.rx.len() < BATCH_SIZE {
-            let p = ctx.pool.get();
-            ctx.rx.push(p);
-        }
-        self.process_batch(ctx, no, &mut batch, now_ms);
-        ctx.batch = batch;
-        self.transmit(ctx);
-        received
-    }
-
-    /// Sends every queued output with one `send_batch` per port and recycles the buffers.
-    pub fn transmit(&self, ctx: &mut PmdContext) {
-        let ports = self.ports.load();
-        for (no, q) in &mut ctx.out.queues[..ctx.out.active] {
-            let failed = match ports.get(no) {
-                None => Some(DropReason::NoSuchPort),
-                Some(port) => match port.io().send_batch(q) {
-                    Ok(_) => None,
-                    Err(_) => Some(DropReason::TxError),
-                },
-            };
-            for p in q.drain(..) {
-                if let Some(reason) = failed {
-                    ctx.drops.push((p.in_port, reason));
-                }
-                ctx.pool.put(p);
-            }
-        }
-        ctx.out.active = 0;
-        ctx.count_drops();
     }
 
     // ---- statistics ----

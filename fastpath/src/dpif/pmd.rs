@@ -1,10 +1,11 @@
-//! Datapath threads (OVS's PMD threads): poll ports in batches, process, transmit; back off
-//! when idle.
+//! Datapath threads (OVS's PMD threads) and their port I/O: poll ports in batches, process,
+//! transmit; back off when idle.
 //!
 //! # Design
 //!
-//! A thread is a thin loop around [`Datapath::poll_port`]; all packet logic is in the datapath
-//! and takes time as an argument. Each thread polls the ports assigned to it (`port % count ==
+//! A thread is a thin loop around [`Datapath::poll_port`] (receive a batch, process it, send
+//! each port's outputs with one `send_batch`, [`Datapath::transmit`]); all packet logic is in
+//! the datapath core and takes time as an argument. Each thread polls the ports assigned to it (`port % count ==
 //! index`, so with one thread it polls them all), reloading the port set every iteration (a
 //! lock-free snapshot), so ports added or removed while running are picked up.
 //!
@@ -12,7 +13,8 @@
 //! receive descriptors with `poll(2)` when they have them, starting at 1 ms and doubling to
 //! [`MAX_IDLE_MS`]; any packet resets it. A busy thread never sleeps.
 
-use super::{Datapath, PmdContext};
+use super::{Datapath, DropReason, PmdContext};
+use crate::port::BATCH_SIZE;
 use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,6 +25,61 @@ use std::time::Duration;
 pub const SPIN_ROUNDS: u32 = 256;
 /// Longest idle sleep.
 pub const MAX_IDLE_MS: u64 = 8;
+
+impl Datapath {
+    /// Receives one batch from port `no`, processes it and transmits the results. Returns how
+    /// many packets were received.
+    pub fn poll_port(&self, ctx: &mut PmdContext, no: u32, now_ms: u64) -> usize {
+        let Some(port) = self.port(no) else {
+            return 0;
+        };
+        let received = {
+            let mut io = port.io();
+            if !io.is_up() && !io.reopen() {
+                return 0;
+            }
+            for p in &mut ctx.rx {
+                p.reset();
+            }
+            io.recv_batch(&mut ctx.rx).unwrap_or(0)
+        };
+        if received == 0 {
+            return 0;
+        }
+        let mut batch = std::mem::take(&mut ctx.batch);
+        batch.extend(ctx.rx.drain(..received));
+        while ctx.rx.len() < BATCH_SIZE {
+            let p = ctx.pool.get();
+            ctx.rx.push(p);
+        }
+        self.process_batch(ctx, no, &mut batch, now_ms);
+        ctx.batch = batch;
+        self.transmit(ctx);
+        received
+    }
+
+    /// Sends every queued output with one `send_batch` per port and recycles the buffers.
+    pub fn transmit(&self, ctx: &mut PmdContext) {
+        let ports = self.ports.load();
+        for (no, q) in &mut ctx.out.queues[..ctx.out.active] {
+            let failed = match ports.get(no) {
+                None => Some(DropReason::NoSuchPort),
+                Some(port) => match port.io().send_batch(q) {
+                    Ok(_) => None,
+                    Err(_) => Some(DropReason::TxError),
+                },
+            };
+            for p in q.drain(..) {
+                if let Some(reason) = failed {
+                    ctx.drops.push((p.in_port, reason));
+                }
+                ctx.pool.put(p);
+            }
+        }
+        ctx.out.active = 0;
+        ctx.count_drops();
+    }
+}
 
 /// Which ports a thread polls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

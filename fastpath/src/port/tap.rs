@@ -39,6 +39,10 @@ pub struct TapConfig {
     pub vnet_hdr: bool,
     /// Open the device with `IFF_MULTI_QUEUE` (see [`TapPort::open_queues`]).
     pub multi_queue: bool,
+    /// Set the link administratively up. True for `tap` ports (the host or a namespace uses
+    /// the other side at once); false for a bridge's `internal` port, which OVS also creates
+    /// down until the operator configures it.
+    pub bring_up: bool,
 }
 
 impl TapConfig {
@@ -49,6 +53,7 @@ impl TapConfig {
             mtu: None,
             vnet_hdr: false,
             multi_queue: false,
+            bring_up: true,
         }
     }
 }
@@ -122,7 +127,9 @@ fn attach(cfg: &TapConfig) -> Result<(OwnedFd, libc::c_uint), PortError> {
     if let Some(mtu) = cfg.mtu {
         sys::if_set_mtu(&cfg.name, mtu).map_err(|e| open_err(cfg, "set MTU", e))?;
     }
-    sys::if_set_up(&cfg.name).map_err(|e| open_err(cfg, "set up", e))?;
+    if cfg.bring_up {
+        sys::if_set_up(&cfg.name).map_err(|e| open_err(cfg, "set up", e))?;
+    }
     Ok((fd, offloads))
 }
 

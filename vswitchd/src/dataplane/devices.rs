@@ -17,10 +17,18 @@ pub struct Opened {
 /// segments pass through whole). Off only for debugging.
 pub const TAP_VNET_HDR: bool = true;
 
-/// Opens the device for `cfg`. Patch ports have none (`Ok(None)`).
-pub fn open(cfg: &PortConfig) -> Result<Option<Opened>, PortError> {
+/// Opens the device for `cfg` (a dummy one whatever the type if `all_dummy`). Patch ports
+/// have none (`Ok(None)`).
+pub fn open(cfg: &PortConfig, all_dummy: bool) -> Result<Option<Opened>, PortError> {
     let port: Box<dyn Port> = match &cfg.kind {
         PortType::Patch { .. } => return Ok(None),
+        _ if all_dummy => {
+            let (port, handle) = DummyPort::new(&cfg.name);
+            return Ok(Some(Opened {
+                port: Box::new(port),
+                dummy: Some(handle),
+            }));
+        }
         PortType::Dummy => {
             let (port, handle) = DummyPort::new(&cfg.name);
             return Ok(Some(Opened {
@@ -32,6 +40,7 @@ pub fn open(cfg: &PortConfig) -> Result<Option<Opened>, PortError> {
             let mut tc = TapConfig::new(&cfg.name);
             tc.mtu = cfg.mtu;
             tc.vnet_hdr = TAP_VNET_HDR;
+            tc.bring_up = cfg.kind == PortType::Tap;
             Box::new(TapPort::open(tc)?)
         }
         PortType::System => Box::new(AfPacketPort::open(AfPacketConfig::new(&cfg.name))?),

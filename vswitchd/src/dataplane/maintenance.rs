@@ -2,8 +2,8 @@
 //!
 //! Every [`TICK`]: if NORMAL learned, moved or forgot an address since the last pass, revalidate
 //! (a megaflow that flooded to an unknown destination must stop once it is learned). Every
-//! [`FULL_EVERY`] ticks also: expire idle megaflows, age MAC entries, remove rules whose idle or
-//! hard timeout passed, push megaflow counters into rules, and re-attach ports whose interface
+//! [`FULL_EVERY`] ticks also: expire idle megaflows, age MAC entries, push megaflow counters into
+//! rules (rule timeouts are the switch model's job: it also deletes them from the store), and re-attach ports whose interface
 //! went away or appeared. The thread holds only a weak reference, so dropping the dataplane stops it.
 
 use super::Dataplane;
@@ -63,29 +63,13 @@ pub(crate) fn round(dp: &Dataplane, full: bool) {
     let now = dp.slow.now_ms();
     if full {
         dp.dp.sweep(dp.dp.clock_ms());
-        let expired_rules = {
+        {
             let st = dp.slow.read();
             for b in st.bridges.values() {
                 b.normal.with_macs(|m| m.expire(now));
             }
-            st.bridges
-                .values()
-                .any(|b| b.tables.next_deadline_ms().is_some_and(|d| d <= now))
-        };
-        if expired_rules {
-            let mut st = dp.slow.write();
-            // Push counters first: idle timeouts depend on them.
-            dp.revalidate(&st, true);
-            let mut removed = 0;
-            for b in st.bridges.values_mut() {
-                removed += b.tables.expire(now).len();
-            }
-            if removed > 0 {
-                tracing::debug!(removed, "rules expired");
-            }
-            dp.revalidate(&st, false);
-        } else {
-            let st = dp.slow.read();
+            // Push counters into rules: dump-flows and idle timeouts (which the switch
+            // model expires, so that the store forgets them too) depend on them.
             dp.revalidate(&st, true);
         }
         dp.maintain_ports();

@@ -29,7 +29,7 @@ use crate::ofproto::ofpp;
 use crate::ofproto::rule::Rule;
 use crate::trace::{TraceError, TraceReport, parse_ct_state, trace_packet};
 use crate::xlate::PortKind;
-use fastpath::action::ConntrackHook;
+use fastpath::conntrack::{Conntrack, Sweeper};
 use fastpath::dpif::pmd::{PmdAssignment, PmdThread};
 use fastpath::dpif::{Datapath, DpConfig, DpStats, MegaflowDump, PortDpStats};
 use fastpath::port::PortStats;
@@ -57,12 +57,23 @@ pub enum DataplaneError {
     Trace(#[from] TraceError),
 }
 
+/// Conntrack entries the sweeper examines per 100 ms round (a full table of 3 M entries is
+/// walked in about 30 s without ever holding a shard lock for long).
+pub const CT_SWEEP_BUDGET: usize = 10_000;
+
+/// First datapath port number given to bridges' LOCAL ports.
+pub const LOCAL_DP_BASE: u32 = 0x1_0000;
+
 /// Dataplane settings.
 #[derive(Clone, Debug)]
 pub struct DataplaneConfig {
     /// Datapath threads (at least 1).
     pub pmd_threads: usize,
     pub dp: DpConfig,
+    /// Make every port an in-memory dummy port whatever its type (as OVS's
+    /// `--enable-dummy=override`): for tests of the configuration model, which must not touch
+    /// the host's interfaces.
+    pub dummy_devices: bool,
 }
 
 impl Default for DataplaneConfig {
@@ -78,6 +89,7 @@ impl Default for DataplaneConfig {
         DataplaneConfig {
             pmd_threads: cores,
             dp,
+            dummy_devices: false,
         }
     }
 }
@@ -109,6 +121,9 @@ pub struct Dataplane {
     reval: Mutex<Revalidator>,
     pmds: Mutex<Vec<PmdThread>>,
     maint: Mutex<Option<maintenance::Maintenance>>,
+    conntrack: Option<Arc<Conntrack>>,
+    sweeper: Mutex<Option<Sweeper>>,
+    dummy_devices: bool,
 }
 
 impl std::fmt::Debug for Dataplane {
@@ -124,9 +139,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Dataplane {
     /// A dataplane with no bridges and no threads (tests drive it with [`Dataplane::datapath`]);
     /// call [`Dataplane::start`] to run datapath threads and the maintenance thread.
-    pub fn new(cfg: DataplaneConfig, conntrack: Option<Arc<dyn ConntrackHook>>) -> Arc<Dataplane> {
+    pub fn new(cfg: DataplaneConfig, conntrack: Option<Arc<Conntrack>>) -> Arc<Dataplane> {
         let slow = Arc::new(SlowPath::default());
-        let dp = Arc::new(Datapath::new(cfg.dp.clone(), slow.clone(), conntrack));
+        let hook = conntrack
+            .clone()
+            .map(|c| c as Arc<dyn fastpath::action::ConntrackHook>);
+        let dp = Arc::new(Datapath::new(cfg.dp.clone(), slow.clone(), hook));
         Arc::new(Dataplane {
             dp,
             slow,
@@ -134,6 +152,9 @@ impl Dataplane {
             reval: Mutex::new(Revalidator::default()),
             pmds: Mutex::new(Vec::new()),
             maint: Mutex::new(None),
+            conntrack,
+            sweeper: Mutex::new(None),
+            dummy_devices: cfg.dummy_devices,
         })
     }
 
@@ -148,17 +169,37 @@ impl Dataplane {
             )?);
         }
         *lock(&self.maint) = Some(maintenance::Maintenance::spawn(Arc::downgrade(self))?);
+        if let Some(ct) = &self.conntrack {
+            let dp = self.dp.clone();
+            *lock(&self.sweeper) = Some(Sweeper::spawn(
+                ct.clone(),
+                std::time::Duration::from_millis(100),
+                CT_SWEEP_BUDGET,
+                move || dp.clock_ms(),
+            )?);
+        }
         Ok(())
     }
 
-    /// Stops every thread (the datapath's and the maintenance thread).
+    /// Stops every thread (the datapath's, the maintenance thread, the conntrack sweeper).
     pub fn stop(&self) {
+        drop(lock(&self.sweeper).take());
         if let Some(m) = lock(&self.maint).take() {
             m.stop();
         }
         for p in lock(&self.pmds).drain(..) {
             p.stop();
         }
+    }
+
+    /// Conntrack, if this dataplane has it.
+    pub fn conntrack(&self) -> Option<&Arc<Conntrack>> {
+        self.conntrack.as_ref()
+    }
+
+    /// The datapath's clock (conntrack expiry times are on it).
+    pub fn clock_ms(&self) -> u64 {
+        self.dp.clock_ms()
     }
 
     /// The datapath (tests, benchmarks).
@@ -242,7 +283,7 @@ impl Dataplane {
             dp_no: None,
             dummy: None,
         };
-        match devices::open(&cfg) {
+        match devices::open(&cfg, self.dummy_devices) {
             Ok(Some(opened)) => {
                 let no = self.free_dp_no(cfg.ofport);
                 if self.dp.add_port(no, opened.port).is_ok() {
@@ -336,7 +377,9 @@ impl Dataplane {
         if want > 0 && want < ofpp::MAX && !used.contains(&want) {
             return want;
         }
-        (1..).find(|n| !used.contains(n)).unwrap_or(u32::MAX)
+        // Bridges' LOCAL ports live above every OpenFlow port number a user can pick.
+        let base = if want >= ofpp::MAX { LOCAL_DP_BASE } else { 1 };
+        (base..).find(|n| !used.contains(n)).unwrap_or(u32::MAX)
     }
 
     /// Recomputes every bridge's xlate port map (device numbers and patch peers).
@@ -384,7 +427,7 @@ impl Dataplane {
             if matches!(cfg.kind, PortType::Patch { .. }) {
                 continue;
             }
-            if let Ok(Some(opened)) = devices::open(&cfg) {
+            if let Ok(Some(opened)) = devices::open(&cfg, self.dummy_devices) {
                 let no = self.free_dp_no(cfg.ofport);
                 if self.dp.add_port(no, opened.port).is_ok() {
                     tracing::info!(port = %name, dp = no, "port attached");

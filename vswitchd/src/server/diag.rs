@@ -1,10 +1,8 @@
 //! `vswitch.v1.DiagService`: trace, datapath caches, MAC tables, conntrack.
 //!
-//! Trace runs the real translation over the bridge's tables; conntrack limits are
-//! configuration and work fully (stored durably, read back). The other calls look into parts
-//! the daemon does not run yet (the datapath's megaflows and counters, MAC tables fed by
-//! live traffic, the conntrack table); they answer `Unimplemented`, naming the missing part,
-//! after checking their arguments.
+//! Trace runs the real translation over the bridge's live tables; the other calls read the
+//! dataplane (megaflows, counters, MAC tables) and conntrack. Conntrack limits are also
+//! configuration (stored durably, applied to conntrack).
 
 use std::sync::Arc;
 
@@ -25,14 +23,6 @@ pub struct DiagApi {
 impl DiagApi {
     pub fn new(shared: Arc<Shared>) -> DiagApi {
         DiagApi { shared }
-    }
-
-    fn require_bridge(&self, bridge: &str) -> Result<(), Status> {
-        self.shared
-            .lock()
-            .bridge(bridge)
-            .map(|_| ())
-            .map_err(super::status)
     }
 }
 
@@ -103,12 +93,37 @@ impl DiagService for DiagApi {
         req: Request<pb::DumpMegaflowsRequest>,
     ) -> Result<Response<Self::DumpMegaflowsStream>, Status> {
         let req = req.into_inner();
-        let r = if req.bridge.is_empty() {
-            Ok(())
-        } else {
-            self.require_bridge(&req.bridge)
-        }
-        .and_then(|()| Err(not_in_build("dump-megaflows", "datapath")));
+        let r = (|| {
+            let sw = self.shared.lock();
+            let dp = sw.dataplane();
+            // Only the bridge's ports, if one is given.
+            let ports: Option<Vec<u32>> = if req.bridge.is_empty() {
+                None
+            } else {
+                let br = sw.bridge(&req.bridge).map_err(super::status)?;
+                let mut v: Vec<u32> = br.ports().filter_map(|p| dp.dp_port_of(&p.name)).collect();
+                v.extend(dp.dp_port_of(&req.bridge));
+                Some(v)
+            };
+            let now = dp.clock_ms();
+            let items: Vec<Result<pb::Megaflow, Status>> = dp
+                .dump_megaflows()
+                .into_iter()
+                .filter(|(m, _)| ports.as_ref().is_none_or(|p| p.contains(&m.key.in_port)))
+                .map(|(m, _)| {
+                    Ok(pb::Megaflow {
+                        r#match: crate::ofctl::format_megaflow(&m.key, &m.mask),
+                        actions: fastpath::action::format_actions(&m.actions).to_string(),
+                        packets: m.stats.packets,
+                        bytes: m.stats.bytes,
+                        idle_ms: now.saturating_sub(m.stats.used_ms),
+                    })
+                })
+                .collect();
+            Ok(Response::new(
+                Box::pin(tokio_stream::iter(items)) as Self::DumpMegaflowsStream
+            ))
+        })();
         self.shared.finish("DumpMegaflows", r)
     }
 
@@ -116,9 +131,10 @@ impl DiagService for DiagApi {
         &self,
         _req: Request<pb::FlushMegaflowsRequest>,
     ) -> Result<Response<pb::FlushMegaflowsResponse>, Status> {
+        let flushed = self.shared.lock().dataplane().flush_megaflows() as u64;
         self.shared.finish(
             "FlushMegaflows",
-            Err(not_in_build("flush-megaflows", "datapath")),
+            Ok(Response::new(pb::FlushMegaflowsResponse { flushed })),
         )
     }
 
@@ -126,10 +142,34 @@ impl DiagService for DiagApi {
         &self,
         _req: Request<pb::DatapathStatsRequest>,
     ) -> Result<Response<pb::DatapathStatsResponse>, Status> {
-        self.shared.finish(
-            "DatapathStats",
-            Err(not_in_build("datapath-stats", "datapath")),
-        )
+        let sw = self.shared.lock();
+        let st = sw.dataplane().stats();
+        let mut drops: std::collections::HashMap<String, u64> = st
+            .drop_reasons()
+            .into_iter()
+            .map(|(r, n)| (r.name().to_string(), n))
+            .collect();
+        if let Some(ct) = sw.dataplane().conntrack() {
+            let c = ct.stats();
+            drops.insert("ct_global_limit".into(), c.global_limit_drops);
+            drops.insert("ct_zone_limit".into(), c.zone_limit_drops);
+            drops.insert("ct_invalid".into(), c.invalid_total());
+        }
+        let resp = pb::DatapathStatsResponse {
+            microflow_hits: st.microflow_hits,
+            megaflow_hits: st.megaflow_hits,
+            subtables_per_hit: st.avg_subtables_per_hit(),
+            upcalls: st.upcalls,
+            lost: st.lost,
+            megaflows: st.megaflows,
+            flow_limit: sw.dataplane().datapath().config().flow_limit as u64,
+            revalidated: st.revalidated,
+            evicted: st.evicted,
+            pmd_threads: self.shared.pmd_threads,
+            drops,
+        };
+        drop(sw);
+        self.shared.finish("DatapathStats", Ok(Response::new(resp)))
     }
 
     type FdbShowStream = ServerStream<pb::FdbEntry>;
@@ -139,12 +179,32 @@ impl DiagService for DiagApi {
         req: Request<pb::FdbShowRequest>,
     ) -> Result<Response<Self::FdbShowStream>, Status> {
         let req = req.into_inner();
-        let r = self.require_bridge(&req.bridge).and_then(|()| {
-            Err(not_in_build(
-                "fdb-show",
-                "datapath feeding NORMAL's MAC learning",
+        let r = (|| {
+            let sw = self.shared.lock();
+            sw.bridge(&req.bridge).map_err(super::status)?;
+            let dp = sw.dataplane();
+            let now = dp.slow_path().now_ms();
+            let entries = dp.fdb(&req.bridge).map_err(|e| super::status(e.into()))?;
+            let items: Vec<Result<pb::FdbEntry, Status>> = entries
+                .into_iter()
+                .map(|e| {
+                    Ok(pb::FdbEntry {
+                        port: e.port,
+                        vlan: u32::from(e.vlan),
+                        mac: e
+                            .mac
+                            .iter()
+                            .map(|b| format!("{b:02x}"))
+                            .collect::<Vec<_>>()
+                            .join(":"),
+                        age_s: now.saturating_sub(e.last_seen_ms) / 1000,
+                    })
+                })
+                .collect();
+            Ok(Response::new(
+                Box::pin(tokio_stream::iter(items)) as Self::FdbShowStream
             ))
-        });
+        })();
         self.shared.finish("FdbShow", r)
     }
 
@@ -154,12 +214,49 @@ impl DiagService for DiagApi {
         &self,
         req: Request<pb::DumpConntrackRequest>,
     ) -> Result<Response<Self::DumpConntrackStream>, Status> {
-        let r = req
-            .into_inner()
-            .zone
-            .map(zone)
-            .transpose()
-            .and_then(|_| Err(not_in_build("dump-conntrack", "conntrack")));
+        let r = req.into_inner().zone.map(zone).transpose().and_then(|z| {
+            let sw = self.shared.lock();
+            let dp = sw.dataplane();
+            let ct = dp
+                .conntrack()
+                .ok_or_else(|| not_in_build("dump-conntrack", "conntrack"))?;
+            let now = dp.clock_ms();
+            let tuple = |t: &fastpath::conntrack::ConnTuple| pb::ConntrackTuple {
+                src: t.src_ip().to_string(),
+                dst: t.dst_ip().to_string(),
+                sport: u32::from(t.sport),
+                dport: u32::from(t.dport),
+            };
+            let items: Vec<Result<pb::ConntrackEntry, Status>> = ct
+                .dump_at(z, now)
+                .iter()
+                .map(|e| {
+                    let text = e.to_string();
+                    Ok(pb::ConntrackEntry {
+                        protocol: text.split(',').next().unwrap_or_default().to_string(),
+                        orig: Some(tuple(&e.orig)),
+                        reply: Some(tuple(&e.reply)),
+                        zone: u32::from(e.zone),
+                        mark: e.mark,
+                        label: format!("{:#x}", e.label),
+                        state: e
+                            .tcp
+                            .map(|[a, b]| {
+                                if a == b {
+                                    a.name().to_string()
+                                } else {
+                                    format!("{}/{}", a.name(), b.name())
+                                }
+                            })
+                            .unwrap_or_default(),
+                        expires_ms: e.expires_ms.saturating_sub(now),
+                    })
+                })
+                .collect();
+            Ok(Response::new(
+                Box::pin(tokio_stream::iter(items)) as Self::DumpConntrackStream
+            ))
+        });
         self.shared.finish("DumpConntrack", r)
     }
 
@@ -167,12 +264,17 @@ impl DiagService for DiagApi {
         &self,
         req: Request<pb::FlushConntrackRequest>,
     ) -> Result<Response<pb::FlushConntrackResponse>, Status> {
-        let r = req
-            .into_inner()
-            .zone
-            .map(zone)
-            .transpose()
-            .and_then(|_| Err(not_in_build("flush-conntrack", "conntrack")));
+        let r = req.into_inner().zone.map(zone).transpose().and_then(|z| {
+            let sw = self.shared.lock();
+            let ct = sw
+                .dataplane()
+                .conntrack()
+                .ok_or_else(|| not_in_build("flush-conntrack", "conntrack"))?;
+            let before = ct.len();
+            ct.flush(z, None);
+            let flushed = before.saturating_sub(ct.len()) as u64;
+            Ok(Response::new(pb::FlushConntrackResponse { flushed }))
+        });
         self.shared.finish("FlushConntrack", r)
     }
 
@@ -190,16 +292,36 @@ impl DiagService for DiagApi {
             }
             let sw = self.shared.lock();
             let limits = sw.ct_limits();
-            let zones = limits
+            let live = sw.dataplane().conntrack().map(|ct| ct.limits());
+            let count_of = |z: u16| {
+                live.as_ref().map(|l| {
+                    l.zones
+                        .iter()
+                        .find(|x| x.zone == z)
+                        .map(|x| u64::from(x.count))
+                        .unwrap_or(0)
+                })
+            };
+            let mut zones: Vec<pb::ZoneLimit> = limits
                 .zones
                 .iter()
                 .filter(|(z, _)| zone.is_none_or(|want| want == **z))
                 .map(|(&z, &limit)| pb::ZoneLimit {
                     zone: u32::from(z),
                     limit,
-                    count: None,
+                    count: count_of(z),
                 })
                 .collect();
+            // A zone asked for by number is reported even without its own limit.
+            if let Some(z) = zone
+                && !limits.zones.contains_key(&z)
+            {
+                zones.push(pb::ZoneLimit {
+                    zone: u32::from(z),
+                    limit: limits.default_limit,
+                    count: count_of(z),
+                });
+            }
             Ok(Response::new(pb::CtLimitsResponse {
                 default_limit: limits.default_limit,
                 zones,

@@ -13,7 +13,7 @@ use proto::v1::flow_service_server::FlowService;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
-use super::{MAX_FLOWS_PER_REQUEST, Shared, not_in_build};
+use super::{MAX_FLOWS_PER_REQUEST, Shared};
 use crate::ofctl::{format_actions, format_match};
 use crate::switch::{FlowCommand, FlowCounts};
 
@@ -200,11 +200,46 @@ impl FlowService for FlowApi {
         req: Request<pb::DumpPortsRequest>,
     ) -> Result<Response<Self::DumpPortsStream>, Status> {
         let req = req.into_inner();
-        let r = {
+        let r = (|| {
             let sw = self.shared.lock();
-            sw.bridge(&req.bridge).map(|_| ()).map_err(super::status)
-        }
-        .and_then(|()| Err(not_in_build("dump-ports", "datapath ports")));
+            let br = sw.bridge(&req.bridge).map_err(super::status)?;
+            // The port may be named or numbered.
+            let only = if req.port.is_empty() {
+                None
+            } else if let Ok(n) = req.port.parse::<u32>() {
+                let p = br.ports().find(|p| p.ofport == n).ok_or_else(|| {
+                    Status::not_found(format!("bridge {} has no port {n}", req.bridge))
+                })?;
+                Some(p.name.clone())
+            } else {
+                Some(req.port.clone())
+            };
+            let reports = sw
+                .dataplane()
+                .port_reports(&req.bridge, only.as_deref())
+                .map_err(|e| super::status(e.into()))?;
+            let entries: Vec<Result<pb::PortStats, Status>> = reports
+                .into_iter()
+                .map(|r| {
+                    let dp_drops: u64 = r.dp.as_ref().map(|d| d.drops.iter().sum()).unwrap_or(0);
+                    Ok(pb::PortStats {
+                        name: r.name,
+                        ofport: r.ofport,
+                        rx_packets: r.stats.rx_packets,
+                        rx_bytes: r.stats.rx_bytes,
+                        rx_dropped: r.stats.rx_dropped + dp_drops,
+                        rx_errors: r.stats.rx_errors,
+                        tx_packets: r.stats.tx_packets,
+                        tx_bytes: r.stats.tx_bytes,
+                        tx_dropped: r.stats.tx_dropped,
+                        tx_errors: r.stats.tx_errors,
+                    })
+                })
+                .collect();
+            Ok(Response::new(
+                Box::pin(tokio_stream::iter(entries)) as Self::DumpPortsStream
+            ))
+        })();
         self.shared.finish("DumpPorts", r)
     }
 }

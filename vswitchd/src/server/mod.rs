@@ -188,6 +188,16 @@ pub fn status(e: SwitchError) -> Status {
             tracing::error!(error = %msg, "config database failure");
             Status::internal(msg)
         }
+        SwitchError::Dataplane(d) => {
+            use crate::dataplane::DataplaneError as D;
+            match d {
+                D::NoSuchBridge(_) | D::NoSuchPort(_) => Status::not_found(msg),
+                D::BridgeExists(_) | D::PortExists(_) | D::OfportInUse(_) => {
+                    Status::already_exists(msg)
+                }
+                D::FlowMod(_) | D::Trace(_) => Status::invalid_argument(msg),
+            }
+        }
     }
 }
 

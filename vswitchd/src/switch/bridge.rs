@@ -7,11 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::mac_learning::MacTable;
-use crate::normal::{NormalPort, VlanMode};
 use crate::ofproto::ofpp;
 use crate::store::{PortKind, PortRecord};
-use crate::xlate::{self, LearningSwitch, XPort};
+use crate::xlate::{self, XPort};
 
 use super::SwitchError;
 use super::flows::FlowRows;
@@ -35,21 +33,18 @@ pub struct PortSpec {
     pub options: BTreeMap<String, String>,
 }
 
-/// A bridge as configured, with its OpenFlow tables and the port view xlate reads.
+/// A bridge as configured: its ports, the store rows of its rules, and its port names. The
+/// live OpenFlow tables and NORMAL's MAC table belong to the dataplane.
 #[derive(Debug)]
 pub struct Bridge {
     name: String,
     ports: BTreeMap<u32, PortRecord>,
     by_name: BTreeMap<String, u32>,
-    /// The OpenFlow tables (the lead moves the live copy into the dataplane).
-    pub(super) tables: crate::ofproto::FlowTables,
-    /// The store rows behind `tables`.
+    /// The store rows behind the dataplane's tables.
     pub(super) rows: FlowRows,
-    /// Ports as xlate sees them; rebuilt by the switch after every port change (patch ports
-    /// depend on other bridges).
+    /// Port names and numbers for parsing and printing flows; rebuilt by the switch after
+    /// every port change (patch ports depend on other bridges).
     pub(super) xports: xlate::PortMap,
-    /// NORMAL's learning switch over the ports' VLAN settings.
-    pub(super) normal: LearningSwitch,
 }
 
 impl Bridge {
@@ -58,15 +53,13 @@ impl Bridge {
             name,
             ports: BTreeMap::new(),
             by_name: BTreeMap::new(),
-            tables: crate::ofproto::FlowTables::new(),
             rows: FlowRows::default(),
             xports: xlate::PortMap::new(),
-            normal: LearningSwitch::new(Vec::new(), MacTable::default()),
         }
     }
 
-    /// Rebuilds the xlate view. Until datapath ports are wired, a port's datapath number is
-    /// its OpenFlow number (as in offline trace). A patch port whose peer (`peer` option)
+    /// Rebuilds the name view (the datapath numbers in it are not used: the dataplane keeps
+    /// the real ones). A patch port whose peer (`peer` option)
     /// is a patch port on some bridge continues there; `peer_of` finds it.
     pub(super) fn rebuild_view(&mut self, peer_of: &dyn Fn(&str) -> Option<(String, u32)>) {
         let mut map = xlate::PortMap::new();
@@ -91,25 +84,11 @@ impl Bridge {
             });
         }
         self.xports = map;
-        let normal_ports = self
-            .ports
-            .values()
-            .map(|p| NormalPort {
-                ofport: p.ofport,
-                vlan: VlanMode::from_config(p.tag, &p.trunks),
-            })
-            .collect();
-        self.normal = LearningSwitch::new(normal_ports, MacTable::default());
     }
 
-    /// Number of OpenFlow rules.
+    /// Number of OpenFlow rules (as stored; the dataplane's tables hold the same rules).
     pub fn flow_count(&self) -> usize {
-        self.tables.len()
-    }
-
-    /// The OpenFlow tables.
-    pub fn tables(&self) -> &crate::ofproto::FlowTables {
-        &self.tables
+        self.rows.len()
     }
 
     /// Port names for the flow parser and printer (`in_port=vnet0`, `output:vnet0`).

@@ -158,6 +158,11 @@ impl FlowRows {
     /// Runs `cmd` against `tables` and commits the resulting rows in one transaction. If the
     /// commit fails, `tables` are restored from the store before the error is returned, so
     /// on `Err` nothing has changed (see the module docs).
+    /// Number of rules.
+    pub fn len(&self) -> usize {
+        self.seqs.len()
+    }
+
     pub fn execute(
         &mut self,
         tables: &mut FlowTables,
@@ -338,4 +343,34 @@ fn check_room(current: usize, adding: usize) -> Result<(), SwitchError> {
         )));
     }
     Ok(())
+}
+
+/// The rule every new bridge starts with, as in OVS.
+pub const DEFAULT_FLOW: &str = "priority=0,actions=normal";
+
+/// The tables, rows and store changes of a new bridge: the single [`DEFAULT_FLOW`]. The
+/// changes go into the same transaction as the bridge itself, so a bridge never exists on
+/// disk without its default rule.
+pub fn initial(
+    bridge: &str,
+    store: &mut Store,
+    now_ms: u64,
+) -> Result<(FlowTables, FlowRows, Vec<Change>), SwitchError> {
+    let spec = parse_flow(DEFAULT_FLOW, &NoNames, FlowSyntax::Add)
+        .map_err(|e| SwitchError::Invalid(format!("default flow: {e}")))?;
+    let mut tables = FlowTables::new();
+    let applied = tables
+        .apply(&[FlowMod::add(spec)], now_ms)
+        .map_err(|e| SwitchError::Invalid(format!("default flow: {e}")))?;
+    let mut rows = FlowRows::default();
+    let mut changes = Vec::new();
+    for r in &applied.added {
+        let seq = store.next_flow_seq();
+        rows.seqs.insert(key_of(r), seq);
+        changes.push(Change::PutFlow {
+            bridge: bridge.to_owned(),
+            row: row(seq, r),
+        });
+    }
+    Ok((tables, rows, changes))
 }

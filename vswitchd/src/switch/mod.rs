@@ -10,23 +10,25 @@
 //! same name, as in OVS) and follow Linux interface-name rules, since ports are interfaces:
 //! 1 to 15 bytes (IFNAMSIZ - 1), printable ASCII, no '/', ':' or whitespace, not `.`/`..`.
 //!
-//! Each bridge owns its OpenFlow tables ([`flows`]), rebuilt from the stored ovs-ofctl lines
-//! at start-up, and the port view xlate reads, so `trace` runs the real translation. Rule
-//! times (`created_ms`, timeouts) count from the switch's start: after a restart, rules'
-//! durations and timeouts start over, as their counters do. Real ports and the datapath are
-//! wired on top of this module.
+//! The live state is the [`Dataplane`]'s: every change is committed to the store first, then
+//! applied to the dataplane (bridges, ports, OpenFlow tables, which the dataplane revalidates
+//! its caches against before the call returns). Flow changes run inside
+//! [`Dataplane::modify_tables`], so the tables are changed, the rows committed, and the tables
+//! restored if the commit fails, all under the slow path's write lock. At start-up the stored
+//! bridges, ports and ovs-ofctl lines are replayed into the dataplane. Rule times
+//! (`created_ms`, timeouts) count from the dataplane's start: after a restart, rules' durations
+//! and timeouts start over, as their counters do.
 
 mod bridge;
 mod flows;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
 
-use crate::ofproto::Rule;
+use crate::dataplane::{Dataplane, DataplaneError, PortConfig, PortType};
+use crate::ofproto::{Rule, ofpp};
 use crate::store::{BridgeRecord, Change, PortKind, PortRecord, Store, StoreError};
-use crate::trace::{TraceReport, parse_ct_state, trace_packet};
-use crate::xlate::{BridgeSet, RecircTable, XBridge, XlateCtx};
+use crate::trace::TraceReport;
 
 pub use bridge::{Bridge, MAX_OFPORT, MAX_OPTIONS, PortSpec};
 pub use flows::{FlowCommand, FlowCounts, MAX_RULES_PER_BRIDGE};
@@ -76,6 +78,43 @@ pub enum SwitchError {
     /// The database failed; nothing was changed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The dataplane refused a change the store accepted (e.g. an unknown bridge there).
+    #[error(transparent)]
+    Dataplane(#[from] DataplaneError),
+}
+
+/// The dataplane's view of a stored port.
+pub fn port_config(p: &PortRecord) -> PortConfig {
+    let kind = match p.kind {
+        PortKind::Tap => PortType::Tap,
+        PortKind::System => PortType::System,
+        PortKind::Internal => PortType::Internal,
+        PortKind::Dummy => PortType::Dummy,
+        PortKind::Patch => PortType::Patch {
+            peer: p.options.get("peer").cloned().unwrap_or_default(),
+        },
+    };
+    PortConfig {
+        name: p.name.clone(),
+        kind,
+        ofport: p.ofport,
+        tag: p.tag,
+        trunks: p.trunks.clone(),
+        mtu: p.options.get("mtu").and_then(|m| m.parse().ok()),
+    }
+}
+
+/// The bridge's own host-stack port (`internal`, named after the bridge, OpenFlow `LOCAL`),
+/// which OVS creates with every bridge. Not stored: it comes and goes with the bridge.
+fn local_port(bridge: &str) -> PortConfig {
+    PortConfig {
+        name: bridge.to_owned(),
+        kind: PortType::Internal,
+        ofport: ofpp::LOCAL,
+        tag: None,
+        trunks: Vec::new(),
+        mtu: None,
+    }
 }
 
 /// Checks `name` against the interface-name rules (see the module docs).
@@ -139,34 +178,26 @@ pub struct Switch {
     bridges: BTreeMap<String, Bridge>,
     ct_limits: CtLimits,
     settings: Settings,
-    epoch: Instant,
-}
-
-/// The bridges as xlate's [`BridgeSet`] (patch ports continue in their peer's bridge).
-struct Bridges<'a>(&'a BTreeMap<String, Bridge>);
-
-impl BridgeSet for Bridges<'_> {
-    fn bridge(&self, name: &str) -> Option<XBridge<'_>> {
-        self.0.get(name).map(|b| XBridge {
-            name: b.name(),
-            tables: b.tables(),
-            ports: &b.xports,
-            normal: Some(&b.normal),
-        })
-    }
+    dp: Arc<Dataplane>,
 }
 
 impl Switch {
-    /// Loads the configuration from `store`.
-    pub fn load(store: Store) -> Result<Switch, SwitchError> {
+    /// Loads the configuration from `store` and replays it into `dp`: bridges (each with
+    /// its local port), ports (a device that cannot be opened now leaves its port down, to be
+    /// attached when it appears) and OpenFlow tables.
+    pub fn load(store: Store, dp: Arc<Dataplane>) -> Result<Switch, SwitchError> {
         let snap = store.load()?;
+        let now = dp.slow_path().now_ms();
         let mut bridges = BTreeMap::new();
+        let mut tables = Vec::new();
         for b in snap.bridges {
             let mut bridge = Bridge::new(b.bridge.name.clone());
             for port in b.ports {
                 bridge.apply_put_port(port);
             }
-            (bridge.tables, bridge.rows) = flows::FlowRows::load(&b.bridge.name, &b.flows, 0)?;
+            let (t, rows) = flows::FlowRows::load(&b.bridge.name, &b.flows, now)?;
+            bridge.rows = rows;
+            tables.push((b.bridge.name.clone(), t));
             bridges.insert(b.bridge.name, bridge);
         }
         let mut sw = Switch {
@@ -177,15 +208,30 @@ impl Switch {
                 zones: snap.ct_limits,
             },
             settings: Settings::from_stored(&snap.settings)?,
-            epoch: Instant::now(),
+            dp,
         };
+        for (name, t) in tables {
+            sw.dp.add_bridge(&name)?;
+            sw.dp.add_port(&name, local_port(&name))?;
+            let ports: Vec<PortConfig> = sw.bridges[&name].ports().map(port_config).collect();
+            for p in ports {
+                sw.dp.add_port(&name, p)?;
+            }
+            sw.dp.modify_tables(&name, |live, _| *live = t)?;
+        }
         sw.rebuild_views();
+        sw.apply_ct_limits();
         Ok(sw)
     }
 
-    /// Milliseconds since the switch started: the clock of rule times and timeouts.
+    /// The dataplane.
+    pub fn dataplane(&self) -> &Arc<Dataplane> {
+        &self.dp
+    }
+
+    /// Milliseconds since the dataplane started: the clock of rule times and timeouts.
     pub fn now_ms(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+        self.dp.slow_path().now_ms()
     }
 
     /// Rebuilds every bridge's xlate view (after any port or bridge change).
@@ -207,48 +253,56 @@ impl Switch {
     }
 
     /// Runs a flow command on `bridge`: parsed with the bridge's port names, applied
-    /// atomically, committed durably.
+    /// atomically to the live tables, committed durably (the tables are restored if the
+    /// commit fails), and the datapath's caches revalidated, before this returns.
     pub fn flow_command(
         &mut self,
         bridge: &str,
         cmd: FlowCommand<'_>,
     ) -> Result<FlowCounts, SwitchError> {
-        let now = self.now_ms();
         let br = self
             .bridges
             .get_mut(bridge)
             .ok_or_else(|| SwitchError::BridgeNotFound(bridge.to_owned()))?;
-        br.rows.execute(
-            &mut br.tables,
-            bridge,
-            cmd,
-            &br.xports,
-            &mut self.store,
-            now,
-        )
+        let store = &mut self.store;
+        self.dp.modify_tables(bridge, |tables, now| {
+            br.rows.execute(tables, bridge, cmd, &br.xports, store, now)
+        })?
     }
 
-    /// Removes rules whose timeouts passed, on every bridge; returns how many.
+    /// Removes rules whose timeouts passed, on every bridge, from the tables and the store;
+    /// returns how many.
     pub fn expire_flows(&mut self) -> usize {
         let now = self.now_ms();
         let mut total = 0;
         let names: Vec<String> = self.bridges.keys().cloned().collect();
         for name in names {
+            let due = self
+                .dp
+                .read_tables(&name, |t, _| t.next_deadline_ms().is_some_and(|d| d <= now))
+                .unwrap_or(false);
+            if !due {
+                continue;
+            }
             let Some(br) = self.bridges.get_mut(&name) else {
                 continue;
             };
-            if let Err(e) = br
-                .rows
-                .expire(&mut br.tables, &name, &mut self.store, now)
-                .map(|n| total += n)
-            {
-                tracing::error!(bridge = %name, error = %e, "cannot store expired flows");
+            let store = &mut self.store;
+            let r = self.dp.modify_tables(&name, |tables, now| {
+                br.rows.expire(tables, &name, store, now)
+            });
+            match r {
+                Ok(Ok(n)) => total += n,
+                Ok(Err(e)) => {
+                    tracing::error!(bridge = %name, error = %e, "cannot store expired flows")
+                }
+                Err(e) => tracing::error!(bridge = %name, error = %e, "cannot expire flows"),
             }
         }
         total
     }
 
-    /// dump-flows: matching rules in dump order.
+    /// dump-flows: matching rules in dump order, with counters pushed from the datapath first.
     pub fn dump_flows(
         &self,
         bridge: &str,
@@ -256,7 +310,9 @@ impl Switch {
         table: Option<u8>,
     ) -> Result<Vec<Arc<Rule>>, SwitchError> {
         let br = self.bridge(bridge)?;
-        flows::dump(&br.tables, filter, table, br.names())
+        self.dp.push_stats();
+        self.dp
+            .read_tables(bridge, |t, _| flows::dump(t, filter, table, br.names()))?
     }
 
     /// Traces `packet` (ofproto/trace syntax) through `bridge`, as an upcall would translate
@@ -268,30 +324,11 @@ impl Switch {
         packet: &str,
         ct_next: &[String],
     ) -> Result<TraceReport, SwitchError> {
-        let br = self.bridge(bridge)?;
-        let states = ct_next
-            .iter()
-            .map(|s| parse_ct_state(s))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| SwitchError::Invalid(e.to_string()))?;
-        let key = crate::ofctl::parse_packet(packet, br.names())
-            .map_err(|e| SwitchError::Invalid(format!("packet: {e}")))?;
-        let recirc = RecircTable::new();
-        let peers = Bridges(&self.bridges);
-        let ctx = XlateCtx {
-            bridge: XBridge {
-                name: br.name(),
-                tables: br.tables(),
-                ports: &br.xports,
-                normal: Some(&br.normal),
-            },
-            peers: Some(&peers),
-            recirc: &recirc,
-            credit: None,
-            may_learn: false,
-            now_ms: self.now_ms(),
-        };
-        Ok(trace_packet(&ctx, &key, &states))
+        self.bridge(bridge)?;
+        self.dp.trace(bridge, packet, ct_next).map_err(|e| match e {
+            DataplaneError::Trace(t) => SwitchError::Invalid(t.to_string()),
+            other => SwitchError::Dataplane(other),
+        })
     }
 
     /// Bridges sorted by name.
@@ -341,12 +378,20 @@ impl Switch {
                 "the switch already has {MAX_BRIDGES} bridges"
             )));
         }
-        self.store.commit(&[Change::PutBridge(BridgeRecord {
+        let now = self.now_ms();
+        let (tables, rows, flow_rows) = flows::initial(name, &mut self.store, now)?;
+        let mut changes = vec![Change::PutBridge(BridgeRecord {
             name: name.to_owned(),
-        })])?;
-        self.bridges
-            .insert(name.to_owned(), Bridge::new(name.to_owned()));
+        })];
+        changes.extend(flow_rows);
+        self.store.commit(&changes)?;
+        let mut bridge = Bridge::new(name.to_owned());
+        bridge.rows = rows;
+        self.bridges.insert(name.to_owned(), bridge);
         self.rebuild_views();
+        self.dp.add_bridge(name)?;
+        self.dp.add_port(name, local_port(name))?;
+        self.dp.modify_tables(name, |live, _| *live = tables)?;
         Ok(())
     }
 
@@ -357,6 +402,7 @@ impl Switch {
             .commit(&[Change::DeleteBridge(name.to_owned())])?;
         self.bridges.remove(name);
         self.rebuild_views();
+        self.dp.del_bridge(name)?;
         Ok(ports)
     }
 
@@ -386,6 +432,7 @@ impl Switch {
         }])?;
         let removed = self.bridge_mut(bridge).apply_delete_port(port);
         self.rebuild_views();
+        self.dp.del_port(bridge, port)?;
         Ok(removed.expect("port existed before the commit"))
     }
 
@@ -405,8 +452,22 @@ impl Switch {
             bridge: bridge.to_owned(),
             port: record.clone(),
         }])?;
+        let old = self.bridge_mut(bridge).port(&record.name).cloned();
         self.bridge_mut(bridge).apply_put_port(record.clone());
         self.rebuild_views();
+        let cfg = port_config(&record);
+        match old.map(|o| port_config(&o)) {
+            // Only VLAN settings changed: no need to reopen the device.
+            Some(o) if o.kind == cfg.kind && o.ofport == cfg.ofport && o.mtu == cfg.mtu => {
+                self.dp
+                    .set_port_vlan(bridge, &cfg.name, cfg.tag, cfg.trunks)?;
+            }
+            Some(_) => {
+                self.dp.del_port(bridge, &cfg.name)?;
+                self.dp.add_port(bridge, cfg)?;
+            }
+            None => self.dp.add_port(bridge, cfg)?,
+        }
         Ok(record)
     }
 
@@ -425,7 +486,20 @@ impl Switch {
             }
             None => self.ct_limits.default_limit = limit,
         }
+        self.apply_ct_limits();
         Ok(())
+    }
+
+    /// Pushes the stored conntrack limits into conntrack (0 = unlimited).
+    fn apply_ct_limits(&self) {
+        let Some(ct) = self.dp.conntrack() else {
+            return;
+        };
+        let as_limit = |l: u64| (l > 0).then(|| u32::try_from(l).unwrap_or(u32::MAX));
+        ct.set_default_zone_limit(as_limit(self.ct_limits.default_limit));
+        for (z, l) in &self.ct_limits.zones {
+            ct.set_zone_limit(*z, as_limit(*l));
+        }
     }
 }
 

@@ -12,7 +12,14 @@ impl Fixture {
         }
     }
     fn open(&self) -> Switch {
-        Switch::load(Store::open(&self.dir.path().join("conf.db")).unwrap()).unwrap()
+        let dp = crate::dataplane::Dataplane::new(
+            crate::dataplane::DataplaneConfig {
+                dummy_devices: true,
+                ..Default::default()
+            },
+            None,
+        );
+        Switch::load(Store::open(&self.dir.path().join("conf.db")).unwrap(), dp).unwrap()
     }
 }
 
@@ -281,6 +288,16 @@ fn flow_fixture() -> (Fixture, Switch) {
     sw.add_bridge("br0").unwrap();
     sw.add_port("br0", spec("vm1")).unwrap();
     sw.add_port("br0", spec("vm2")).unwrap();
+    // A new bridge starts with OVS's single default rule, durably.
+    assert_eq!(dump(&sw, "br0"), ["priority=0 actions=NORMAL"]);
+    sw.flow_command(
+        "br0",
+        FlowCommand::Delete {
+            filter: "",
+            strict: false,
+        },
+    )
+    .unwrap();
     (fx, sw)
 }
 
