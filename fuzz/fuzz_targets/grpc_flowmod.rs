@@ -9,9 +9,10 @@
 //! atomically, commit it to the config database) or, for a dump, the table check and
 //! `Switch::dump_flows`; an error is mapped to its gRPC status with `server::status`.
 //!
-//! The switch is real: a store (redb, on tmpfs when available, unlinked once open) with
-//! bridge `br0` and dummy ports `vm1` and `vm2`. It is created once and emptied of flows
-//! before every input, so inputs do not see each other's rules.
+//! The switch is real: a store (redb, on tmpfs when available, unlinked once open) and a
+//! dataplane (dummy devices, no datapath threads) with bridge `br0` and ports `vm1`, `vm2`.
+//! It is created once and emptied of flows before every input, so inputs do not see each
+//! other's rules.
 //!
 //! Checked, beyond "never panics":
 //! - a rejected request changes no rule (dump before and after are equal), and its status is
@@ -27,6 +28,7 @@ use prost::Message;
 use proto::v1 as pb;
 use std::sync::{Mutex, OnceLock};
 use tonic::Code;
+use vswitchd::dataplane::{Dataplane, DataplaneConfig};
 use vswitchd::ofctl::{FlowSyntax, format_actions, format_match, parse_flow};
 use vswitchd::server::{MAX_FLOWS_PER_REQUEST, status};
 use vswitchd::store::{PortKind, Store};
@@ -48,7 +50,16 @@ fn switch() -> &'static Mutex<Switch> {
         // The open database keeps its file; unlinking it now leaves nothing behind when
         // libFuzzer exits without running destructors.
         let _ = std::fs::remove_dir_all(&dir);
-        let mut sw = Switch::load(store).expect("load the switch");
+        // A dataplane with in-memory dummy devices and no datapath threads: flow-mods still
+        // go through its live tables and cache revalidation, as in the daemon.
+        let dp = Dataplane::new(
+            DataplaneConfig {
+                dummy_devices: true,
+                ..Default::default()
+            },
+            None,
+        );
+        let mut sw = Switch::load(store, dp).expect("load the switch");
         sw.add_bridge(BRIDGE).expect("add br0");
         for name in ["vm1", "vm2"] {
             sw.add_port(
