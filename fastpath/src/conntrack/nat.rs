@@ -382,7 +382,7 @@ pub(crate) fn rewrite_related(
     };
     let qports = quoted.tuple.has_ports();
     let icmp_csum = outer.l4 + 2;
-    rewrite_ip(
+    let inner = rewrite_ip(
         frame,
         f,
         quoted.tuple.proto,
@@ -394,7 +394,7 @@ pub(crate) fn rewrite_related(
         Some(icmp_csum),
     );
     // Then the outer header (ICMPv6's checksum covers the outer addresses).
-    rewrite_ip(
+    let outer = rewrite_ip(
         frame,
         f,
         outer.tuple.proto,
@@ -404,7 +404,14 @@ pub(crate) fn rewrite_related(
         false,
         &outer_tgt,
         None,
-    )
+    );
+    // Report the sides in the error's direction: the quoted packet travels the other way, so
+    // its source is the error's destination side. An error between hosts outside the
+    // connection has only its quoted header translated, and that still counts.
+    Rewritten {
+        src: outer.src || inner.dst,
+        dst: outer.dst || inner.src,
+    }
 }
 
 #[cfg(test)]

@@ -64,8 +64,10 @@ fn packet_mask(key: &FlowKey) -> FlowMask {
     if key.recirc_id != 0 {
         exact(&mut m, Field::RecircId);
     }
-    if key.ct_state != 0 {
-        for f in [Field::CtState, Field::CtZone, Field::CtMark, Field::CtLabel] {
+    // Each conntrack field is printed when nonzero, as OVS's flow_format does: a packet can
+    // carry a zone or mark without state bits (`ct_zone=3`), and that must survive printing.
+    for f in [Field::CtState, Field::CtZone, Field::CtMark, Field::CtLabel] {
+        if f.get(key) != 0 {
             exact(&mut m, f);
         }
     }

@@ -94,7 +94,7 @@ mod tests {
     /// Found by the `trace_packet` fuzz target: "Flow:" lines that did not parse back. A packet
     /// without `in_port` printed `in_port=0`, which the parser refuses; conflicting shorthands
     /// (`icmp6,ip` is IPv4 protocol 58) printed ICMP type/code as `tp_src`/`tp_dst`, which need
-    /// TCP, UDP or SCTP.
+    /// TCP, UDP or SCTP; a zone, mark or label without `ct_state` was not printed at all.
     #[test]
     fn fuzz_found_flow_lines_parse_back() {
         for text in [
@@ -103,6 +103,8 @@ mod tests {
             "icmp6,ip",
             "icmp,ipv6",
             "\nicmp\nip\nicmp6\nip \n",
+            "ip,ct_zone=3,ct_mark=0x1",
+            "ip,ct_label=0x5",
         ] {
             let k = parse_packet(text, &NoNames).unwrap();
             let printed = format_packet(&k, &NoNames);
