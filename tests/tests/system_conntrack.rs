@@ -163,13 +163,17 @@ fn stateful_firewall_lets_h1_open_and_blocks_h2() {
     // flush-conntrack forgets everything. h2's side of the old connection is then a stranger
     // (`+new` from h2: dropped), while a new connection from h1 is tracked afresh. (A segment
     // from h1 would be picked up mid-stream as `+new`, as OVS does; h2's must not be.)
+    // Let the last ACKs settle first: a segment h1 retransmits after the flush would rightly
+    // re-create the connection.
+    std::thread::sleep(Duration::from_millis(300));
     let flushed = bed.json(&["flush-conntrack"]);
     assert!(num(&flushed, "flushed") >= 3, "{flushed}");
     assert!(conntrack(&bed, None).is_empty(), "entries after flush");
     c.set_read_timeout(Some(SHORT)).unwrap();
     assert!(
         exchange(&mut s, &mut c, b"lost").is_err(),
-        "h2 still reaches h1 on a flushed connection"
+        "h2 still reaches h1 on a flushed connection: {:#?}",
+        conntrack(&bed, None)
     );
     let mut c2 =
         tcp_connect(&h1.ns, &addr(&h2.ip, 8000), Duration::from_secs(3)).expect("reconnect");
