@@ -13,9 +13,16 @@
 //!   (seeded, so the sender's own hash is the expected one). Python's `hashlib` and
 //!   `random.randbytes` run at C speed, so the test measures the switch, not the generator.
 //!
+//! - **Raw frames** ([`RawEth`]) where the kernel cannot speak for a host, e.g. VLAN-tagged
+//!   frames on a kernel without 802.1Q support: an AF_PACKET socket on a namespace's interface,
+//!   with any tag the kernel took out of the frame put back, so the test sees the wire.
+//!
 //! Nothing here sends anywhere but addresses inside the caller's namespaces.
 
 use crate::netns::Netns;
+use fastpath::packet::Packet;
+use fastpath::port::Port;
+use fastpath::port::afpacket::{AfPacketConfig, AfPacketPort};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
@@ -204,6 +211,63 @@ pub fn udp_round_trip(
     RoundTrip {
         seen_from: Some(from),
         reply_arrived: recv_tagged(client, tag, timeout).is_some(),
+    }
+}
+
+/// A raw Ethernet endpoint on an interface inside a namespace: sends whole frames and receives
+/// every frame the interface receives (not its own), with VLAN tags re-inserted.
+///
+/// It reuses the switch's AF_PACKET port code only as a socket wrapper (`PACKET_AUXDATA`,
+/// `PACKET_IGNORE_OUTGOING`), on an interface the switch under test does not own.
+pub struct RawEth {
+    port: AfPacketPort,
+}
+
+impl std::fmt::Debug for RawEth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawEth")
+            .field("ifname", &self.port.name())
+            .finish()
+    }
+}
+
+impl RawEth {
+    /// Opens `ifname` in `ns` (brought up, promiscuous).
+    pub fn open(ns: &Netns, ifname: &str) -> RawEth {
+        let mut cfg = AfPacketConfig::new(ifname);
+        cfg.vnet_hdr = false;
+        let port = in_netns(&ns.name, move || AfPacketPort::open(cfg))
+            .unwrap_or_else(|e| panic!("raw socket on {ifname}: {e}"));
+        RawEth { port }
+    }
+
+    /// Sends one frame.
+    pub fn send(&mut self, frame: &[u8]) {
+        let sent = self
+            .port
+            .send_batch(&[Packet::from_bytes(frame)])
+            .expect("raw send");
+        assert_eq!(sent, 1, "raw frame not sent");
+    }
+
+    /// Waits up to `timeout` for a received frame that `want` accepts; others are skipped.
+    pub fn recv_matching(
+        &mut self,
+        timeout: Duration,
+        mut want: impl FnMut(&[u8]) -> bool,
+    ) -> Option<Vec<u8>> {
+        let deadline = Instant::now() + timeout;
+        let mut bufs: Vec<Packet> = (0..8).map(|_| Packet::with_capacity(4096)).collect();
+        while Instant::now() < deadline {
+            let n = self.port.recv_batch(&mut bufs).expect("raw receive");
+            if let Some(p) = bufs[..n].iter().find(|p| want(p.data())) {
+                return Some(p.data().to_vec());
+            }
+            if n == 0 {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        None
     }
 }
 

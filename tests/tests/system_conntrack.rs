@@ -20,7 +20,7 @@ use std::time::Duration;
 use vswitch_tests::netns::require_root;
 use vswitch_tests::system::{Attach, Bed, Host, mac, num};
 use vswitch_tests::traffic::{
-    accept_within, exchange, tcp_connect, tcp_listen, udp_bind, udp_round_trip,
+    TcpBulk, accept_within, exchange, tcp_connect, tcp_listen, udp_bind, udp_round_trip,
 };
 
 const SHORT: Duration = Duration::from_millis(700);
@@ -36,9 +36,14 @@ fn sock(ip: &str, port: u16) -> SocketAddr {
 /// A bed with two TAP hosts on 10.243.0.0/24 and `flows` (with `P1`/`P2` replaced by the
 /// hosts' OpenFlow ports).
 fn bed_with(flows: &[&str]) -> (Bed, Host, Host) {
+    bed_on(Attach::Tap, flows)
+}
+
+/// As [`bed_with`], on ports of kind `attach`.
+fn bed_on(attach: Attach, flows: &[&str]) -> (Bed, Host, Host) {
     let mut bed = Bed::start();
-    let h1 = bed.host(Attach::Tap, "10.243.0.1/24", &mac(1), &[]);
-    let h2 = bed.host(Attach::Tap, "10.243.0.2/24", &mac(2), &[]);
+    let h1 = bed.host(attach, "10.243.0.1/24", &mac(1), &[]);
+    let h2 = bed.host(attach, "10.243.0.2/24", &mac(2), &[]);
     let flows: Vec<String> = flows
         .iter()
         .map(|f| {
@@ -163,13 +168,17 @@ fn stateful_firewall_lets_h1_open_and_blocks_h2() {
     // flush-conntrack forgets everything. h2's side of the old connection is then a stranger
     // (`+new` from h2: dropped), while a new connection from h1 is tracked afresh. (A segment
     // from h1 would be picked up mid-stream as `+new`, as OVS does; h2's must not be.)
+    // Let the last ACKs settle first: a segment h1 retransmits after the flush would rightly
+    // re-create the connection.
+    std::thread::sleep(Duration::from_millis(300));
     let flushed = bed.json(&["flush-conntrack"]);
     assert!(num(&flushed, "flushed") >= 3, "{flushed}");
     assert!(conntrack(&bed, None).is_empty(), "entries after flush");
     c.set_read_timeout(Some(SHORT)).unwrap();
     assert!(
         exchange(&mut s, &mut c, b"lost").is_err(),
-        "h2 still reaches h1 on a flushed connection"
+        "h2 still reaches h1 on a flushed connection: {:#?}",
+        conntrack(&bed, None)
     );
     let mut c2 =
         tcp_connect(&h1.ns, &addr(&h2.ip, 8000), Duration::from_secs(3)).expect("reconnect");
@@ -182,18 +191,20 @@ fn stateful_firewall_lets_h1_open_and_blocks_h2() {
     );
 }
 
+const SNAT: &[&str] = &[
+    "table=0,priority=100,ip,ct_state=-trk,actions=ct(table=1,zone=1,nat)",
+    "table=0,priority=10,arp,actions=normal",
+    "table=1,priority=100,ip,in_port=P1,ct_state=+trk+new,actions=ct(commit,zone=1,nat(src=10.243.0.100)),output:P2",
+    "table=1,priority=100,ip,in_port=P1,ct_state=+trk+est,actions=output:P2",
+    "table=1,priority=100,ip,in_port=P2,ct_state=+trk+est,actions=output:P1",
+];
+
 #[test]
 fn snat_rewrites_the_source_and_replies_return() {
     if !require_root() {
         return;
     }
-    let (bed, h1, h2) = bed_with(&[
-        "table=0,priority=100,ip,ct_state=-trk,actions=ct(table=1,zone=1,nat)",
-        "table=0,priority=10,arp,actions=normal",
-        "table=1,priority=100,ip,in_port=P1,ct_state=+trk+new,actions=ct(commit,zone=1,nat(src=10.243.0.100)),output:P2",
-        "table=1,priority=100,ip,in_port=P1,ct_state=+trk+est,actions=output:P2",
-        "table=1,priority=100,ip,in_port=P2,ct_state=+trk+est,actions=output:P1",
-    ]);
+    let (bed, h1, h2) = bed_with(SNAT);
     // h2 answers the translated address: it lives behind h1's MAC.
     h2.ns.exec(&[
         "ip",
@@ -230,6 +241,29 @@ fn snat_rewrites_the_source_and_replies_return() {
     let seen = rt.seen_from.expect("UDP did not pass SNAT");
     assert_eq!(seen.ip().to_string(), "10.243.0.100");
     assert!(rt.reply_arrived, "UDP reply did not return through SNAT");
+
+    // A one-way UDP flow (no reply yet: every datagram is `+new`, and passes table 0's
+    // ct(nat) and then table 1's ct(commit,nat(...))) keeps one binding: h2 sees one source
+    // port, and conntrack holds one connection for it.
+    let oneway = udp_bind(&h1.ns, &addr(&h1.ip, 40002));
+    let sink = udp_bind(&h2.ns, &addr(&h2.ip, 7001));
+    sink.set_read_timeout(Some(SHORT)).unwrap();
+    let mut seen = Vec::new();
+    for i in 0..5u8 {
+        oneway.send_to(&[i], sock(&h2.ip, 7001)).unwrap();
+        let mut buf = [0u8; 8];
+        let (_, from) = sink.recv_from(&mut buf).expect("one-way datagram lost");
+        seen.push(from);
+    }
+    assert!(
+        seen.iter().all(|f| *f == seen[0]) && seen[0].ip().to_string() == "10.243.0.100",
+        "one-way UDP got several bindings: {seen:?}"
+    );
+    let flows: Vec<Value> = conntrack(&bed, Some(1))
+        .into_iter()
+        .filter(|e| e["protocol"] == "udp" && num(&e["orig"], "dport") == 7001)
+        .collect();
+    assert_eq!(flows.len(), 1, "{flows:#?}");
 
     let entries = conntrack(&bed, Some(1));
     let tcp = entries
@@ -354,4 +388,48 @@ fn zone_limit_is_enforced_and_reported() {
     assert_eq!(num(&f, "flushed"), 3, "{f}");
     let rt = udp_round_trip(&clients[4], &server, to, SHORT);
     assert!(rt.reply_arrived, "no commit after the zone was flushed");
+}
+
+/// NAT on offloaded traffic: the namespaces send CHECKSUM_PARTIAL (and TSO) frames, the switch
+/// rewrites addresses, and the root ends of the veths have tx offloads off, so the kernel
+/// finishes every checksum in software from the seed the switch left in the header before
+/// the receiver verifies it. A pseudo-header seed not updated for the new address would
+/// corrupt every segment (a TAP-to-TAP path would never notice: partial checksums are trusted).
+#[test]
+fn snat_on_offloaded_veth_traffic_keeps_checksums_right() {
+    if !require_root() {
+        return;
+    }
+    let (bed, h1, h2) = bed_on(Attach::Veth { offload: true }, SNAT);
+    for port in [&h1.port, &h2.port] {
+        vswitch_tests::netns::run("ethtool", &["-K", port, "tx", "off"]);
+    }
+    h2.ns.exec(&[
+        "ip",
+        "neigh",
+        "replace",
+        "10.243.0.100",
+        "lladdr",
+        &h1.mac,
+        "dev",
+        "eth0",
+    ]);
+    assert!(
+        h1.ns.wait_ping(&h2.ip, 10),
+        "ping through SNAT\n{}",
+        bed.log()
+    );
+    let t = TcpBulk::run(&h1.ns, &h2.ns, &h2.ip, 5002, 20 << 20, 11, 30);
+    assert!(t.intact(), "{t:?}");
+    assert_eq!(t.peer, "10.243.0.100");
+    eprintln!(
+        "FIGURE snat veth offload on: 20 MB in {:.2} s = {:.0} Mbit/s",
+        t.secs,
+        t.mbit_per_s()
+    );
+    let u1 = udp_bind(&h1.ns, &addr(&h1.ip, 40001));
+    let u2 = udp_bind(&h2.ns, &addr(&h2.ip, 7000));
+    let rt = udp_round_trip(&u1, &u2, sock(&h2.ip, 7000), SHORT);
+    assert_eq!(rt.seen_from, Some(sock("10.243.0.100", 40001)));
+    assert!(rt.reply_arrived, "UDP reply did not return through SNAT");
 }
