@@ -416,7 +416,7 @@ pub(crate) fn rewrite_related(
     };
     let qports = quoted.tuple.has_ports();
     let icmp_csum = outer.l4 + 2;
-    rewrite_ip(
+    let inner = rewrite_ip(
         frame,
         f,
         quoted.tuple.proto,
@@ -429,7 +429,7 @@ pub(crate) fn rewrite_related(
         false,
     );
     // Then the outer header (ICMPv6's checksum covers the outer addresses).
-    rewrite_ip(
+    let outer = rewrite_ip(
         frame,
         f,
         outer.tuple.proto,
@@ -440,7 +440,14 @@ pub(crate) fn rewrite_related(
         &outer_tgt,
         None,
         false,
-    )
+    );
+    // Report the sides in the error's direction: the quoted packet travels the other way, so
+    // its source is the error's destination side. An error between hosts outside the
+    // connection has only its quoted header translated, and that still counts.
+    Rewritten {
+        src: outer.src || inner.dst,
+        dst: outer.dst || inner.src,
+    }
 }
 
 #[cfg(test)]
