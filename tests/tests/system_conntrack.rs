@@ -154,6 +154,34 @@ fn stateful_firewall_lets_h1_open_and_blocks_h2() {
         "{text}"
     );
 
+    // The datapath caches both passes: a first pass that sends to conntrack, and second-pass
+    // megaflows (after recirculation) that match on ct_state.
+    let flows = bed.megaflows();
+    assert!(
+        flows
+            .iter()
+            .any(|m| m["actions"].as_str().is_some_and(|a| a.contains("ct(")))
+            && flows.iter().any(|m| {
+                m["match"].as_str().is_some_and(|x| x.contains("ct_state="))
+                    && num(m, "packets") >= 1
+            }),
+        "{flows:#?}"
+    );
+    // trace with --ct-next shows the same policy: +new from h1 goes out to h2, from h2 nowhere.
+    for (from, to, out) in [(&h1, &h2, vec![h2.ofport]), (&h2, &h1, vec![])] {
+        let pkt = format!(
+            "in_port={},dl_src={},dl_dst={},tcp,nw_src={},nw_dst={},tp_src=40000,tp_dst=8000,tcp_flags=syn",
+            from.ofport, from.mac, to.mac, from.ip, to.ip
+        );
+        let t = bed.json(&["trace", &bed.br, &pkt, "--ct-next", "trk,new"]);
+        let last = t["passes"].as_array().and_then(|p| p.last()).cloned();
+        assert_eq!(
+            last.map(|p| p["outputs"].clone()),
+            Some(serde_json::json!(out)),
+            "{t}"
+        );
+    }
+
     // An unrelated rule change (added, then removed) leaves the established connection alone.
     bed.ok(&[
         "add-flow",
@@ -372,16 +400,14 @@ fn zone_limit_is_enforced_and_reported() {
     assert!(text.contains("zone=5,limit=3,count=3"), "{text}");
     assert_eq!(conntrack(&bed, Some(5)).len(), 3);
 
+    // Each refused commit is counted (the packet itself goes on as +new, as in OVS).
     let stats = bed.dp_stats();
-    let drops = &stats["drops"];
-    let limit_drops: u64 = drops
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter(|(k, _)| k.contains("limit"))
-        .map(|(_, v)| v.as_u64().unwrap_or(0))
-        .sum();
-    assert!(limit_drops >= 2, "no limit drops counted: {stats}");
+    assert!(
+        num(&stats["drops"], "ct_zone_limit") >= 2,
+        "refused commits not counted: {stats}"
+    );
+    let text = bed.ok(&["datapath-stats"]);
+    assert!(text.contains("drop ct_zone_limit: "), "{text}");
 
     // Flushing the zone frees it: a new connection commits again.
     let f = bed.json(&["flush-conntrack", "--zone", "5"]);

@@ -79,7 +79,7 @@ fn bulk_and_check(bed: &Bed, h1: &Host, h2: &Host, what: &str) {
         m["match"]
             .as_str()
             .is_some_and(|s| s.contains(&format!("in_port={}", h1.ofport)))
-            && num(m, "packets") > 1000
+            && num(m, "packets") > 100
     });
     assert!(
         fwd.is_some(),
