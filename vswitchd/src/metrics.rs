@@ -184,71 +184,6 @@ async fn answer<F: Fn() -> String>(mut stream: TcpStream, render: F) -> std::io:
     stream.shutdown().await
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn routes() {
-        assert_eq!(
-            route(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"),
-            Route::Metrics
-        );
-        assert_eq!(route(b"GET /metrics?x=1 HTTP/1.0\r\n\r\n"), Route::Metrics);
-        assert_eq!(route(b"GET /other HTTP/1.1\r\n\r\n"), Route::NotFound);
-        assert_eq!(route(b"POST /metrics HTTP/1.1\r\n\r\n"), Route::BadMethod);
-        assert_eq!(route(b"hello\r\n\r\n"), Route::BadRequest);
-        assert_eq!(route(b"GET /metrics SPDY/3\r\n\r\n"), Route::BadRequest);
-    }
-
-    #[test]
-    fn exposition_format() {
-        let c = RpcCounters::default();
-        c.record("AddBridge", "Ok");
-        c.record("AddBridge", "Ok");
-        c.record("AddPort", "NotFound");
-        let mut out = String::new();
-        gauge(
-            &mut out,
-            "vswitch_bridges",
-            "Bridges.",
-            &[(String::new(), 2)],
-        );
-        gauge(
-            &mut out,
-            "vswitch_ports",
-            "Ports.",
-            &[(format!("bridge=\"{}\"", label_value("b\"r")), 3)],
-        );
-        c.render(&mut out);
-        assert_eq!(
-            out,
-            "# HELP vswitch_bridges Bridges.\n# TYPE vswitch_bridges gauge\nvswitch_bridges 2\n\
-             # HELP vswitch_ports Ports.\n# TYPE vswitch_ports gauge\nvswitch_ports{bridge=\"b\\\"r\"} 3\n\
-             # HELP vswitch_grpc_requests_total gRPC calls handled, by method and status code.\n\
-             # TYPE vswitch_grpc_requests_total counter\n\
-             vswitch_grpc_requests_total{method=\"AddBridge\",code=\"Ok\"} 2\n\
-             vswitch_grpc_requests_total{method=\"AddPort\",code=\"NotFound\"} 1\n"
-        );
-    }
-
-    #[tokio::test]
-    async fn serves_over_tcp() {
-        let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let task = tokio::spawn(serve(listener, || "x 1\n".to_owned()));
-        let mut s = TcpStream::connect(addr).await.unwrap();
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n")
-            .await
-            .unwrap();
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).await.unwrap();
-        assert!(resp.starts_with("HTTP/1.1 200 OK\r\n"), "{resp}");
-        assert!(resp.ends_with("\r\n\r\nx 1\n"), "{resp}");
-        task.abort();
-    }
-}
-
 /// Writes one counter family (values only ever grow).
 pub fn counter(out: &mut String, name: &str, help: &str, samples: &[(String, u64)]) {
     let _ = writeln!(out, "# HELP {name} {help}");
@@ -314,4 +249,69 @@ pub fn process_stats() -> Vec<(&'static str, &'static str, u64)> {
         ));
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert_eq!(
+            route(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"),
+            Route::Metrics
+        );
+        assert_eq!(route(b"GET /metrics?x=1 HTTP/1.0\r\n\r\n"), Route::Metrics);
+        assert_eq!(route(b"GET /other HTTP/1.1\r\n\r\n"), Route::NotFound);
+        assert_eq!(route(b"POST /metrics HTTP/1.1\r\n\r\n"), Route::BadMethod);
+        assert_eq!(route(b"hello\r\n\r\n"), Route::BadRequest);
+        assert_eq!(route(b"GET /metrics SPDY/3\r\n\r\n"), Route::BadRequest);
+    }
+
+    #[test]
+    fn exposition_format() {
+        let c = RpcCounters::default();
+        c.record("AddBridge", "Ok");
+        c.record("AddBridge", "Ok");
+        c.record("AddPort", "NotFound");
+        let mut out = String::new();
+        gauge(
+            &mut out,
+            "vswitch_bridges",
+            "Bridges.",
+            &[(String::new(), 2)],
+        );
+        gauge(
+            &mut out,
+            "vswitch_ports",
+            "Ports.",
+            &[(format!("bridge=\"{}\"", label_value("b\"r")), 3)],
+        );
+        c.render(&mut out);
+        assert_eq!(
+            out,
+            "# HELP vswitch_bridges Bridges.\n# TYPE vswitch_bridges gauge\nvswitch_bridges 2\n\
+             # HELP vswitch_ports Ports.\n# TYPE vswitch_ports gauge\nvswitch_ports{bridge=\"b\\\"r\"} 3\n\
+             # HELP vswitch_grpc_requests_total gRPC calls handled, by method and status code.\n\
+             # TYPE vswitch_grpc_requests_total counter\n\
+             vswitch_grpc_requests_total{method=\"AddBridge\",code=\"Ok\"} 2\n\
+             vswitch_grpc_requests_total{method=\"AddPort\",code=\"NotFound\"} 1\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn serves_over_tcp() {
+        let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(serve(listener, || "x 1\n".to_owned()));
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n")
+            .await
+            .unwrap();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).await.unwrap();
+        assert!(resp.starts_with("HTTP/1.1 200 OK\r\n"), "{resp}");
+        assert!(resp.ends_with("\r\n\r\nx 1\n"), "{resp}");
+        task.abort();
+    }
 }
