@@ -7,7 +7,12 @@
 //! Every process started here is owned by a guard ([`Daemon`]) that kills it by PID on drop,
 //! so a failing assertion never leaves a daemon behind.
 
+pub mod malformed;
 pub mod netns;
+pub mod pcap;
+pub mod rawsock;
+pub mod system;
+pub mod traffic;
 pub mod vm;
 
 use std::io::Read;

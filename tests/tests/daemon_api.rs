@@ -577,6 +577,18 @@ fn metrics_endpoint_serves_prometheus_text() {
         "vswitch_ports{bridge=\"br0\"} 1\n",
         "vswitch_grpc_requests_total{method=\"AddBridge\",code=\"Ok\"} 1\n",
         "vswitch_grpc_requests_total{method=\"DeleteBridge\",code=\"NotFound\"} 1\n",
+        "# TYPE vswitch_dp_packets_total counter\n",
+        "vswitch_dp_microflow_hits_total ",
+        "vswitch_dp_megaflow_hits_total ",
+        "vswitch_dp_upcalls_total ",
+        "vswitch_dp_megaflows ",
+        "vswitch_dp_revalidated_total ",
+        "vswitch_dp_drops_total{reason=\"flow_drop\"} ",
+        "vswitch_port_rx_packets_total{bridge=\"br0\",port=\"",
+        "vswitch_port_drops_total{bridge=\"br0\",port=\"",
+        "vswitch_ct_entries 0\n",
+        "vswitch_process_resident_memory_bytes ",
+        "vswitch_process_cpu_milliseconds ",
     ] {
         assert!(body.contains(want), "missing {want:?} in {body}");
     }

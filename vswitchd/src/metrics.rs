@@ -248,3 +248,70 @@ mod tests {
         task.abort();
     }
 }
+
+/// Writes one counter family (values only ever grow).
+pub fn counter(out: &mut String, name: &str, help: &str, samples: &[(String, u64)]) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} counter");
+    for (labels, v) in samples {
+        if labels.is_empty() {
+            let _ = writeln!(out, "{name} {v}");
+        } else {
+            let _ = writeln!(out, "{name}{{{labels}}} {v}");
+        }
+    }
+}
+
+/// Process figures from `/proc/self`: resident memory (bytes), CPU time (ms), threads, open
+/// file descriptors. Missing entries (not Linux) are left out.
+pub fn process_stats() -> Vec<(&'static str, &'static str, u64)> {
+    let mut v = Vec::new();
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
+        for line in status.lines() {
+            let mut it = line.split_whitespace();
+            match (it.next(), it.next()) {
+                (Some("VmRSS:"), Some(kb)) => {
+                    if let Ok(kb) = kb.parse::<u64>() {
+                        v.push((
+                            "vswitch_process_resident_memory_bytes",
+                            "Resident memory.",
+                            kb * 1024,
+                        ));
+                    }
+                }
+                (Some("Threads:"), Some(n)) => {
+                    if let Ok(n) = n.parse::<u64>() {
+                        v.push(("vswitch_process_threads", "Threads.", n));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
+        // Fields after the command name (which may contain spaces) start after ')'.
+        if let Some(rest) = stat.rsplit(')').next() {
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            // utime and stime are fields 14 and 15 of stat(5): 12 and 13 here.
+            if let (Some(u), Some(s)) = (f.get(11), f.get(12))
+                && let (Ok(u), Ok(s)) = (u.parse::<u64>(), s.parse::<u64>())
+            {
+                // SAFETY: sysconf has no preconditions.
+                let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+                v.push((
+                    "vswitch_process_cpu_milliseconds",
+                    "CPU time used (user + system).",
+                    (u + s) * 1000 / hz,
+                ));
+            }
+        }
+    }
+    if let Ok(d) = std::fs::read_dir("/proc/self/fd") {
+        v.push((
+            "vswitch_process_open_fds",
+            "Open file descriptors.",
+            d.count() as u64,
+        ));
+    }
+    v
+}

@@ -68,6 +68,9 @@ pub enum StoreError {
     /// A read or write failed.
     #[error("config database operation failed: {0}")]
     Db(#[source] Box<redb::Error>),
+    /// An earlier I/O error closed the database and it could not be opened again yet.
+    #[error("config database {0} is closed after an I/O error and cannot be reopened yet")]
+    Closed(PathBuf),
     /// A stored record does not decode.
     #[error("config database record {key} is corrupt: {source}")]
     Corrupt {
@@ -127,7 +130,8 @@ pub struct Snapshot {
 
 /// The open config database.
 pub struct Store {
-    db: Database,
+    /// `None` after a failed commit whose reopening failed too (see [`Store::commit`]).
+    db: Option<Database>,
     path: PathBuf,
     next_seq: u64,
 }
@@ -153,7 +157,7 @@ impl Store {
             source: Box::new(e.into()),
         })?;
         let mut store = Store {
-            db,
+            db: Some(db),
             path: path.to_path_buf(),
             next_seq: 1,
         };
@@ -169,7 +173,7 @@ impl Store {
 
     /// Creates every table and checks the schema version.
     fn init_schema(&mut self) -> Result<(), StoreError> {
-        let mut txn = self.db.begin_write().map_err(db_err)?;
+        let mut txn = self.db()?.begin_write().map_err(db_err)?;
         txn.set_durability(Durability::Immediate);
         {
             let mut meta = txn.open_table(META).map_err(db_err)?;
@@ -200,7 +204,7 @@ impl Store {
     }
 
     fn max_flow_seq(&self) -> Result<u64, StoreError> {
-        let txn = self.db.begin_read().map_err(db_err)?;
+        let txn = self.db()?.begin_read().map_err(db_err)?;
         let flows = txn.open_table(FLOWS).map_err(db_err)?;
         let mut max = 0;
         for entry in flows.iter().map_err(db_err)? {
@@ -217,10 +221,46 @@ impl Store {
         seq
     }
 
+    fn db(&self) -> Result<&Database, StoreError> {
+        self.db
+            .as_ref()
+            .ok_or_else(|| StoreError::Closed(self.path.clone()))
+    }
+
+    /// Closes the database and opens it again (redb's recovery runs on open).
+    fn reopen(&mut self) -> Result<(), StoreError> {
+        // Drop first: the file stays locked while the old handle lives.
+        self.db = None;
+        let db = Database::create(&self.path).map_err(|e| StoreError::Open {
+            path: self.path.clone(),
+            source: Box::new(e.into()),
+        })?;
+        self.db = Some(db);
+        Ok(())
+    }
+
     /// Applies `changes` in order in one durable transaction: when this returns `Ok`, all of
     /// them are on disk; on `Err`, none is.
+    ///
+    /// After an I/O error in a commit (a full disk) redb refuses every later transaction
+    /// until the database is closed and opened again, so the store reopens it at once (and,
+    /// if that fails too, before the next commit): reads of the committed state and later
+    /// changes work again as soon as the cause is gone.
     pub fn commit(&mut self, changes: &[Change]) -> Result<(), StoreError> {
-        let mut txn = self.db.begin_write().map_err(db_err)?;
+        if self.db.is_none() {
+            self.reopen()?;
+        }
+        let result = self.commit_once(changes);
+        if result.is_err()
+            && let Err(e) = self.reopen()
+        {
+            tracing::warn!(error = %e, "config database stays closed after a failed commit");
+        }
+        result
+    }
+
+    fn commit_once(&mut self, changes: &[Change]) -> Result<(), StoreError> {
+        let mut txn = self.db()?.begin_write().map_err(db_err)?;
         txn.set_durability(Durability::Immediate);
         {
             let mut bridges = txn.open_table(BRIDGES).map_err(db_err)?;
@@ -284,7 +324,7 @@ impl Store {
 
     /// Reads the whole configuration (one consistent read transaction).
     pub fn load(&self) -> Result<Snapshot, StoreError> {
-        let txn = self.db.begin_read().map_err(db_err)?;
+        let txn = self.db()?.begin_read().map_err(db_err)?;
         let bridges = txn.open_table(BRIDGES).map_err(db_err)?;
         let ports = txn.open_table(PORTS).map_err(db_err)?;
         let flows = txn.open_table(FLOWS).map_err(db_err)?;
@@ -344,7 +384,7 @@ impl Store {
 
     /// Number of stored rules of `bridge` (for tests and diagnostics).
     pub fn flow_count(&self, bridge: &str) -> Result<u64, StoreError> {
-        let txn = self.db.begin_read().map_err(db_err)?;
+        let txn = self.db()?.begin_read().map_err(db_err)?;
         let flows = txn.open_table(FLOWS).map_err(db_err)?;
         if flows.is_empty().map_err(db_err)? {
             return Ok(0);

@@ -332,6 +332,39 @@ mod frame_tests {
         assert_eq!(err, ipv4_frame(1, R, N, &error(3, 4, &natted[14..])));
     }
 
+    /// Found by the `conntrack_seq` fuzz target: an error whose outer addresses are not the
+    /// connection's (here a router writing to a third host) had its quoted header un-NATed
+    /// but no `+snat`/`+dnat` bit, so the state hid that the frame was rewritten.
+    #[test]
+    fn related_error_nat_of_quoted_header_alone_is_reported() {
+        const X: [u8; 4] = [10, 0, 0, 77];
+        let ct = Conntrack::new(ConntrackConfig::default());
+        let orig = ipv4_frame(6, A, B, &tcp(40000, 80, 1, 0, 0x002, 1000, b""));
+        let natted = ipv4_frame(6, N, B, &tcp(40000, 80, 1, 0, 0x002, 1000, b""));
+        let mut f = orig.clone();
+        run(&ct, &mut f, &snat_to(N), 0);
+        assert_eq!(f, natted);
+        let nat_only = CtAction {
+            nat: Some(NatSpec {
+                src: None,
+                addrs: None,
+                ports: None,
+            }),
+            ..CtAction::default()
+        };
+        let mut err = ipv4_frame(1, R, X, &error(11, 0, &natted[14..]));
+        let (v, k) = run(&ct, &mut err, &nat_only, 1);
+        assert_eq!(
+            (v, k.ct_state),
+            (CtVerdict::Tracked, TRK | REL | RPL | DNAT)
+        );
+        assert_eq!(
+            err,
+            ipv4_frame(1, R, X, &error(11, 0, &orig[14..])),
+            "outer addresses kept, quoted source restored"
+        );
+    }
+
     #[test]
     fn related_icmpv6_error_with_dnat() {
         let ct = Conntrack::new(ConntrackConfig::default());

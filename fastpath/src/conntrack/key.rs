@@ -201,6 +201,10 @@ pub(crate) struct PacketView {
     /// End of the IP payload (`l3` + IP total length); trailing padding is beyond it.
     pub end: usize,
     pub l4kind: L4,
+    /// The L4 checksum field holds an offloaded *partial* sum (pseudo-header only, finished by
+    /// whoever transmits): NAT must update it as such. Set by the caller, which knows the
+    /// packet's offload state; false from [`parse`].
+    pub l4_csum_partial: bool,
 }
 
 #[inline]
@@ -440,6 +444,7 @@ pub(crate) fn parse(frame: &[u8], l3: usize, zone: u16) -> Result<PacketView, Ct
         l4: info.l4,
         end: info.end,
         l4kind,
+        l4_csum_partial: false,
     })
 }
 

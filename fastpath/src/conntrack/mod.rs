@@ -353,10 +353,23 @@ impl ConntrackHook for Conntrack {
         now_ms: u64,
     ) {
         let mut out = CtResult::default();
+        let partial_csum = packet
+            .offload
+            .needs_csum
+            .then_some(usize::from(packet.offload.csum_start));
+        // A packet that an earlier `ct(nat)` in this zone already translated (e.g. table 0's
+        // `ct(nat,table=1)` before table 1's `ct(commit,nat(...))`) carries that pass's bits.
+        let natted = if meta.ct_state & ct_state::TRK != 0 && meta.ct_zone == action.zone {
+            meta.ct_state & (ct_state::SNAT | ct_state::DNAT)
+        } else {
+            0
+        };
         // An absent L3 header (`ABSENT` = u16::MAX) lies beyond any frame: `+trk+inv`.
         self.track(
             packet.data_mut(),
             usize::from(headers.l3),
+            partial_csum,
+            natted,
             &mut out,
             action,
             now_ms,
@@ -422,7 +435,7 @@ impl Conntrack {
         now_ms: u64,
     ) -> CtVerdict {
         let mut out = CtResult::default();
-        let verdict = self.track(frame, l3, &mut out, action, now_ms);
+        let verdict = self.track(frame, l3, None, 0, &mut out, action, now_ms);
         key.ct_state = out.state;
         key.ct_zone = out.zone;
         key.ct_mark = out.mark;
@@ -430,29 +443,65 @@ impl Conntrack {
         verdict
     }
 
+    /// `partial_csum`: the `csum_start` of an offloaded partial checksum, if the frame has one.
+    /// `natted`: the `+snat`/`+dnat` bits an earlier `ct` in the same zone left on the packet.
+    /// Such a packet already carries its connection's translated tuple, so (as OVS does) it
+    /// is looked up by the reverse of that tuple, which is the connection's other direction;
+    /// it is not translated again and keeps its bits. Looking it up as it is would miss and,
+    /// under `ct(commit,nat(...))`, commit a second connection with a fresh binding (a new
+    /// source port for every datagram of a one-way UDP flow, for a retransmitted SYN...).
+    #[allow(clippy::too_many_arguments)]
     fn track(
         &self,
         frame: &mut [u8],
         l3: usize,
+        partial_csum: Option<usize>,
+        natted: u8,
         out: &mut CtResult,
         action: &CtAction,
         now_ms: u64,
     ) -> CtVerdict {
         let zone = action.zone;
-        let v = match key::parse(frame, l3, zone) {
+        let mut v = match key::parse(frame, l3, zone) {
             Ok(v) => v,
             Err(reason) => return self.invalid(out, zone, reason),
         };
+        v.l4_csum_partial = partial_csum == Some(v.l4);
         if v.l4kind == L4::IcmpError {
             return self.execute_related(frame, &v, out, action, now_ms);
         }
         let hash = self.table.hash(&v.tuple);
         let want_nat = action.nat.is_some();
-        let hit = self
-            .table
-            .lookup(hash, &v.tuple, now_ms, |conn, reply, st| {
-                self.update(conn, reply, st, &v, action, want_nat, now_ms)
-            });
+        let hit = if natted != 0 {
+            let rev = v.tuple.reverse();
+            let found =
+                self.table
+                    .lookup(self.table.hash(&rev), &rev, now_ms, |conn, reply, st| {
+                        self.update(conn, !reply, st, &v, action, want_nat, now_ms)
+                    });
+            // A miss (the connection went away since the first pass) goes on as `+new`.
+            match found {
+                Some(Hit::Valid {
+                    bits,
+                    conn,
+                    mark,
+                    label,
+                    reply,
+                }) => Some(Hit::Valid {
+                    bits: bits | natted,
+                    conn,
+                    mark,
+                    label,
+                    reply,
+                }),
+                other => other,
+            }
+        } else {
+            self.table
+                .lookup(hash, &v.tuple, now_ms, |conn, reply, st| {
+                    self.update(conn, reply, st, &v, action, want_nat, now_ms)
+                })
+        };
         match hit {
             Some(Hit::Valid {
                 mut bits,

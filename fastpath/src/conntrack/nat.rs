@@ -18,8 +18,9 @@
 //!
 //! Rewriting fixes every checksum incrementally (RFC 1624), including, for ICMP errors, the
 //! quoted IP header, the quoted L4 checksum (when quoted) and the ICMP checksum that covers
-//! them. Frames with partial (offloaded) L4 checksums are not handled here: the datapath must
-//! complete them before `ct(nat)`.
+//! them. A frame whose L4 checksum is offloaded (CHECKSUM_PARTIAL: the field holds the
+//! uncomplemented pseudo-header sum, finished over the L4 bytes on transmit) gets only its
+//! pseudo-header part updated, uncomplemented; its port changes need no update at all.
 
 use std::net::IpAddr;
 
@@ -220,6 +221,8 @@ struct Csum {
     at: usize,
     /// UDP over IPv4: 0 means "no checksum" and must stay 0; a computed 0 is sent as 0xffff.
     udp: bool,
+    /// An offloaded partial sum (uncomplemented; no UDP zero rule).
+    partial: bool,
 }
 
 #[inline]
@@ -243,6 +246,10 @@ fn rewrite(b: &mut [u8], at: usize, new: &[u8], csums: &[Option<Csum>]) {
         wr16(b, off, neww);
         for c in csums.iter().flatten() {
             let hc = rd16(b, c.at);
+            if c.partial {
+                wr16(b, c.at, !csum_replace(!hc, old, neww));
+                continue;
+            }
             if c.udp && hc == 0 {
                 continue;
             }
@@ -274,7 +281,14 @@ fn l4_csum(family: u8, proto: u8, l4: usize, end: usize) -> Option<(Csum, bool)>
         ipproto::ICMPV6 if family == 6 => (2, false, true),
         _ => return None,
     };
-    (l4 + off + 2 <= end).then_some((Csum { at: l4 + off, udp }, pseudo))
+    (l4 + off + 2 <= end).then_some((
+        Csum {
+            at: l4 + off,
+            udp,
+            partial: false,
+        },
+        pseudo,
+    ))
 }
 
 /// Rewrites the addresses and ports of the IP packet whose header is at `l3` (protocol
@@ -291,15 +305,26 @@ fn rewrite_ip(
     ports: bool,
     tgt: &Target,
     extra: Option<usize>,
+    l4_partial: bool,
 ) -> Rewritten {
     let ip_csum = (family == 4).then_some(Csum {
         at: l3 + 10,
         udp: false,
+        partial: false,
     });
-    let extra = extra.map(|at| Csum { at, udp: false });
+    let extra = extra.map(|at| Csum {
+        at,
+        udp: false,
+        partial: false,
+    });
     let l4c = l4_csum(family, proto, l4, end);
-    let pseudo = l4c.filter(|(_, p)| *p).map(|(c, _)| c);
-    let l4only = l4c.map(|(c, _)| c);
+    let pseudo = l4c.filter(|(_, p)| *p).map(|(c, _)| Csum {
+        partial: l4_partial,
+        udp: c.udp && !l4_partial,
+        ..c
+    });
+    // A partial sum covers only the pseudo-header: the device sums the ports itself.
+    let l4only = l4c.map(|(c, _)| c).filter(|_| !l4_partial);
     let (so, d_o, alen) = addr_fields(family, l3);
     let mut out = Rewritten::default();
     // Fields whose checksum is itself covered by `extra` are fixed in two steps: adjust the
@@ -342,7 +367,16 @@ pub(crate) fn rewrite_packet(frame: &mut [u8], v: &PacketView, tgt: &Target) -> 
     let ports = matches!(v.l4kind, L4::Tcp(_) | L4::Udp);
     let t = &v.tuple;
     rewrite_ip(
-        frame, t.family, t.proto, v.l3, v.l4, v.end, ports, tgt, None,
+        frame,
+        t.family,
+        t.proto,
+        v.l3,
+        v.l4,
+        v.end,
+        ports,
+        tgt,
+        None,
+        v.l4_csum_partial,
     )
 }
 
@@ -382,7 +416,7 @@ pub(crate) fn rewrite_related(
     };
     let qports = quoted.tuple.has_ports();
     let icmp_csum = outer.l4 + 2;
-    rewrite_ip(
+    let inner = rewrite_ip(
         frame,
         f,
         quoted.tuple.proto,
@@ -392,9 +426,10 @@ pub(crate) fn rewrite_related(
         qports,
         &inner_tgt,
         Some(icmp_csum),
+        false,
     );
     // Then the outer header (ICMPv6's checksum covers the outer addresses).
-    rewrite_ip(
+    let outer = rewrite_ip(
         frame,
         f,
         outer.tuple.proto,
@@ -404,7 +439,15 @@ pub(crate) fn rewrite_related(
         false,
         &outer_tgt,
         None,
-    )
+        false,
+    );
+    // Report the sides in the error's direction: the quoted packet travels the other way, so
+    // its source is the error's destination side. An error between hosts outside the
+    // connection has only its quoted header translated, and that still counts.
+    Rewritten {
+        src: outer.src || inner.dst,
+        dst: outer.dst || inner.src,
+    }
 }
 
 #[cfg(test)]
@@ -507,6 +550,111 @@ mod frame_tests {
 
     fn ip4(f: &[u8], at: usize) -> [u8; 4] {
         f[at..at + 4].try_into().unwrap()
+    }
+
+    /// The uncomplemented pseudo-header sum a sending stack leaves in a CHECKSUM_PARTIAL
+    /// frame's TCP checksum field (IPv4 frame, L3 at 14).
+    fn partial_seed(f: &[u8]) -> u16 {
+        let mut sum = 6u32 + (f.len() - 34) as u32;
+        for w in f[26..34].chunks_exact(2) {
+            sum += u32::from(u16::from_be_bytes([w[0], w[1]]));
+        }
+        !super::checksum(&[], sum)
+    }
+
+    #[test]
+    fn nat_of_a_partial_checksum_frame_updates_only_the_pseudo_header_sum() {
+        let ct = Conntrack::new(ConntrackConfig::default());
+        let action = nat(true, [192, 0, 2, 1], [192, 0, 2, 1], Some((2000, 2000)));
+        let payload = b"offloaded segment";
+        let mut f = ipv4_frame(
+            6,
+            [10, 0, 0, 1],
+            B,
+            &tcp(40000, 80, 1, 0, 0x002, 1000, payload),
+        );
+        let csum_at = 34 + 16;
+        let seed = partial_seed(&f);
+        super::wr16(&mut f, csum_at, seed);
+        let mut out = super::super::CtResult::default();
+        let v = ct.track(&mut f, 14, Some(34), 0, &mut out, &action, 0);
+        assert_eq!(v, CtVerdict::Committed);
+        assert_eq!((ip4(&f, 26), super::rd16(&f, 34)), ([192, 0, 2, 1], 2000));
+        // Still partial: the field is the pseudo-header sum of the translated addresses.
+        assert_eq!(super::rd16(&f, csum_at), partial_seed(&f));
+        // Finished as a device would (sum over the L4 bytes, seed included), it is exactly the
+        // checksum of the translated packet computed from scratch.
+        let mut finished = f.clone();
+        let c = super::checksum(&f[34..], 0);
+        super::wr16(&mut finished, csum_at, c);
+        let mut want = f.clone();
+        super::tests::fix_l4_checksum(&mut want, 14);
+        assert_eq!(finished, want);
+
+        // The reply direction (un-SNAT of the destination) on a partial frame too.
+        let mut r = ipv4_frame(6, B, [192, 0, 2, 1], &tcp(80, 2000, 9, 2, 0x012, 1000, b""));
+        let seed = partial_seed(&r);
+        super::wr16(&mut r, csum_at, seed);
+        ct.track(&mut r, 14, Some(34), 0, &mut out, &nat_only(), 1);
+        assert_eq!((ip4(&r, 30), super::rd16(&r, 36)), ([10, 0, 0, 1], 40000));
+        assert_eq!(super::rd16(&r, csum_at), partial_seed(&r));
+        // A frame whose partial checksum starts elsewhere is treated as complete.
+        let mut g = ipv4_frame(6, [10, 0, 0, 1], B, &tcp(40001, 80, 1, 0, 0x002, 1000, b""));
+        super::tests::fix_l4_checksum(&mut g, 14);
+        ct.track(&mut g, 14, Some(14), 0, &mut out, &action, 2);
+        let mut want = g.clone();
+        super::tests::fix_l4_checksum(&mut want, 14);
+        assert_eq!(g, want);
+    }
+
+    /// The OVS two-pass SNAT pipeline, `ct(nat,table=1)` then `ct(commit,nat(src=..))` for
+    /// `+new`, as the datapath hook runs it: the second pass sees the first pass's NAT bits.
+    fn two_passes(ct: &Conntrack, f: &mut [u8], commit: &CtAction, now: u64) -> (u8, CtVerdict) {
+        let mut out = super::super::CtResult::default();
+        ct.track(f, 14, None, 0, &mut out, &nat_only(), now);
+        let first = out.state;
+        if first & NEW == 0 {
+            return (first, CtVerdict::Tracked);
+        }
+        let v = ct.track(f, 14, None, first & (SNAT | DNAT), &mut out, commit, now);
+        (out.state, v)
+    }
+
+    #[test]
+    fn packets_of_a_new_natted_connection_keep_its_binding_in_a_second_ct() {
+        let ct = Conntrack::new(ConntrackConfig::default());
+        let commit = nat(true, [192, 0, 2, 1], [192, 0, 2, 1], None);
+        // A one-way UDP flow: every datagram is `+new` until a reply comes.
+        let mk = || ipv4_frame(17, [10, 0, 0, 1], B, &udp(40000, 53, b"query"));
+        let mut first = mk();
+        let (st, v) = two_passes(&ct, &mut first, &commit, 0);
+        assert_eq!((st, v), (TRK | NEW | SNAT, CtVerdict::Committed));
+        for now in 1..4 {
+            let mut again = mk();
+            let (st, v) = two_passes(&ct, &mut again, &commit, now);
+            assert_eq!(
+                (st, v),
+                (TRK | NEW | SNAT, CtVerdict::Tracked),
+                "datagram {now}"
+            );
+            assert_eq!(again, first, "datagram {now} got another binding");
+        }
+        // A retransmitted SYN likewise.
+        let syn = || ipv4_frame(6, [10, 0, 0, 1], B, &tcp(40001, 80, 1, 0, 0x002, 1000, b""));
+        let mut s1 = syn();
+        two_passes(&ct, &mut s1, &commit, 10);
+        let mut s2 = syn();
+        let (st, _) = two_passes(&ct, &mut s2, &commit, 1010);
+        assert_eq!(st & (NEW | SNAT), NEW | SNAT);
+        assert_eq!(s2, s1, "the retransmitted SYN got another binding");
+        assert_eq!(ct.dump(None).len(), 2, "one connection per flow");
+        // The reply is un-natted by the first pass and stays a reply of the same connection.
+        let src = ip4(&first, 26);
+        let sport = u16::from_be_bytes([first[34], first[35]]);
+        let mut r = ipv4_frame(17, B, src, &udp(53, sport, b"answer"));
+        let (st, _) = two_passes(&ct, &mut r, &commit, 20);
+        assert_eq!(st, TRK | EST | RPL | DNAT);
+        assert_eq!(ip4(&r, 30), [10, 0, 0, 1]);
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //! Every [`TICK`]: if NORMAL learned, moved or forgot an address since the last pass, revalidate
 //! (a megaflow that flooded to an unknown destination must stop once it is learned). Every
 //! [`FULL_EVERY`] ticks also: expire idle megaflows, age MAC entries, push megaflow counters into
-//! rules (rule timeouts are the switch model's job: it also deletes them from the store), and re-attach ports whose interface
-//! went away or appeared. The thread holds only a weak reference, so dropping the dataplane stops it.
+//! rules (rule timeouts are the switch model's job: it also deletes them from the store),
+//! re-attach ports whose interface went away or appeared, and feed the flood watch
+//! ([`super::floodwatch`]), which logs when a bounded table starts evicting or refusing. The
+//! thread holds only a weak reference, so dropping the dataplane stops it.
 
 use super::Dataplane;
 use std::sync::Arc;
@@ -73,6 +75,7 @@ pub(crate) fn round(dp: &Dataplane, full: bool) {
             dp.revalidate(&st, true);
         }
         dp.maintain_ports();
+        dp.watch_floods(now);
         return;
     }
     let st = dp.slow.read();

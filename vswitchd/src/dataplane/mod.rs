@@ -16,6 +16,7 @@
 //! re-attaches ports whose interface disappeared.
 
 pub mod devices;
+pub mod floodwatch;
 pub mod maintenance;
 pub mod revalidator;
 pub mod slowpath;
@@ -124,6 +125,8 @@ pub struct Dataplane {
     conntrack: Option<Arc<Conntrack>>,
     sweeper: Mutex<Option<Sweeper>>,
     dummy_devices: bool,
+    /// Rate-limited warnings about tables that floods fill (maintenance thread).
+    flood: Mutex<floodwatch::FloodWatch>,
 }
 
 impl std::fmt::Debug for Dataplane {
@@ -155,6 +158,7 @@ impl Dataplane {
             conntrack,
             sweeper: Mutex::new(None),
             dummy_devices: cfg.dummy_devices,
+            flood: Mutex::new(floodwatch::FloodWatch::default()),
         })
     }
 
@@ -200,6 +204,37 @@ impl Dataplane {
     /// The datapath's clock (conntrack expiry times are on it).
     pub fn clock_ms(&self) -> u64 {
         self.dp.clock_ms()
+    }
+
+    /// Feeds the flood watch the current totals and logs what it reports (maintenance).
+    pub(crate) fn watch_floods(&self, now_ms: u64) {
+        let mac_evicted = {
+            let st = self.slow.read();
+            st.bridges
+                .values()
+                .map(|b| b.normal.with_macs(|m| m.stats().evicted))
+                .sum()
+        };
+        let conntrack_refused = self.conntrack.as_ref().map_or(0, |ct| {
+            let s = ct.stats();
+            s.global_limit_drops + s.zone_limit_drops
+        });
+        let dp = self.dp.stats();
+        let totals = floodwatch::Totals {
+            mac_evicted,
+            conntrack_refused,
+            megaflow_evicted: dp.evicted,
+            upcall_lost: dp.lost,
+        };
+        for w in lock(&self.flood).observe(totals, now_ms) {
+            tracing::warn!(
+                count = w.count,
+                total = w.total,
+                "{} (at most one warning per {} s)",
+                w.kind.message(),
+                floodwatch::INTERVAL_MS / 1000
+            );
+        }
     }
 
     /// The datapath (tests, benchmarks).

@@ -48,7 +48,8 @@ pub fn format_megaflow(key: &FlowKey, mask: &FlowMask) -> String {
 
 /// Prints a packet's flow in ofproto/trace "Flow:" style (`tcp,in_port=1,dl_src=..,...`): every
 /// field the packet's protocols give it, exactly; `parse_packet` reads it back. Unlike OVS,
-/// an untagged packet's `vlan_tci=0x0000` is left out (DESIGN §6's example omits it).
+/// an untagged packet's `vlan_tci=0x0000` is left out (DESIGN §6's example omits it), and so is
+/// `in_port=0` (no port; the parser refuses it).
 pub fn format_packet(key: &FlowKey, names: &dyn PortNames) -> String {
     let mask = packet_mask(key);
     let mut out = Vec::new();
@@ -63,8 +64,10 @@ fn packet_mask(key: &FlowKey) -> FlowMask {
     if key.recirc_id != 0 {
         exact(&mut m, Field::RecircId);
     }
-    if key.ct_state != 0 {
-        for f in [Field::CtState, Field::CtZone, Field::CtMark, Field::CtLabel] {
+    // Each conntrack field is printed when nonzero, as OVS's flow_format does: a packet can
+    // carry a zone or mark without state bits (`ct_zone=3`), and that must survive printing.
+    for f in [Field::CtState, Field::CtZone, Field::CtMark, Field::CtLabel] {
+        if f.get(key) != 0 {
             exact(&mut m, f);
         }
     }
@@ -76,7 +79,12 @@ fn packet_mask(key: &FlowKey) -> FlowMask {
     if key.metadata != 0 {
         exact(&mut m, Field::Metadata);
     }
-    for f in [Field::InPort, Field::DlSrc, Field::DlDst, Field::DlType] {
+    // Port 0 is no OpenFlow port (the parser refuses `in_port=0`): a packet traced without an
+    // in_port prints none, so the "Flow:" line parses back.
+    if key.in_port != 0 {
+        exact(&mut m, Field::InPort);
+    }
+    for f in [Field::DlSrc, Field::DlDst, Field::DlType] {
         exact(&mut m, f);
     }
     if key.vlan_tci != 0 {
@@ -106,10 +114,14 @@ fn packet_mask(key: &FlowKey) -> FlowMask {
             for f in [Field::NwProto, Field::NwFrag, Field::NwTos, Field::NwTtl] {
                 exact(&mut m, f);
             }
-            let l4 = matches!(
-                key.nw_proto,
-                ipproto::TCP | ipproto::UDP | ipproto::SCTP | ipproto::ICMP | ipproto::ICMPV6
-            );
+            // ICMP carries type and code only over its own IP version (`icmp6,ip` is IPv4
+            // protocol 58, which has no L4 fields to print, as in OVS's flow extraction).
+            let l4 = match key.nw_proto {
+                ipproto::TCP | ipproto::UDP | ipproto::SCTP => true,
+                ipproto::ICMP => key.dl_type == ethertype::IPV4,
+                ipproto::ICMPV6 => key.dl_type == ethertype::IPV6,
+                _ => false,
+            };
             if l4 && key.nw_frag & FRAG_LATER == 0 {
                 exact(&mut m, Field::TpSrc);
                 exact(&mut m, Field::TpDst);

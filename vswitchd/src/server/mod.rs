@@ -139,6 +139,10 @@ impl Shared {
                 "Megaflow limit.",
                 &[(String::new(), sw.settings().flow_limit)],
             );
+            render_dataplane(&mut out, &sw);
+        }
+        for (name, help, v) in metrics::process_stats() {
+            metrics::gauge(&mut out, name, help, &[(String::new(), v)]);
         }
         metrics::gauge(
             &mut out,
@@ -148,6 +152,177 @@ impl Shared {
         );
         self.rpcs.render(&mut out);
         out
+    }
+}
+
+/// Datapath, per-port and conntrack counters.
+fn render_dataplane(out: &mut String, sw: &Switch) {
+    let dp = sw.dataplane();
+    let st = dp.stats();
+    let one = |v: u64| [(String::new(), v)];
+    metrics::counter(
+        out,
+        "vswitch_dp_packets_total",
+        "Packets received by the datapath.",
+        &one(st.packets),
+    );
+    metrics::counter(
+        out,
+        "vswitch_dp_microflow_hits_total",
+        "Packets that hit the microflow cache.",
+        &one(st.microflow_hits),
+    );
+    metrics::counter(
+        out,
+        "vswitch_dp_megaflow_hits_total",
+        "Packets that hit a megaflow.",
+        &one(st.megaflow_hits),
+    );
+    metrics::counter(
+        out,
+        "vswitch_dp_upcalls_total",
+        "Misses sent to the slow path.",
+        &one(st.upcalls),
+    );
+    metrics::counter(
+        out,
+        "vswitch_dp_lost_total",
+        "Misses dropped over the per-port upcall budget.",
+        &one(st.lost),
+    );
+    metrics::counter(
+        out,
+        "vswitch_dp_revalidated_total",
+        "Megaflows re-translated by the revalidator.",
+        &one(st.revalidated),
+    );
+    metrics::counter(
+        out,
+        "vswitch_dp_evicted_total",
+        "Megaflows evicted at the flow limit.",
+        &one(st.evicted),
+    );
+    metrics::counter(
+        out,
+        "vswitch_dp_expired_total",
+        "Megaflows expired idle.",
+        &one(st.expired),
+    );
+    metrics::gauge(
+        out,
+        "vswitch_dp_megaflows",
+        "Megaflows installed.",
+        &one(st.megaflows),
+    );
+    let drops: Vec<(String, u64)> = fastpath::dpif::DropReason::all()
+        .zip(st.drops.iter())
+        .map(|(r, n)| (format!("reason=\"{}\"", r.name()), *n))
+        .collect();
+    metrics::counter(
+        out,
+        "vswitch_dp_drops_total",
+        "Packets dropped, by reason.",
+        &drops,
+    );
+    let mut rx = Vec::new();
+    let mut rx_bytes = Vec::new();
+    let mut tx = Vec::new();
+    let mut tx_bytes = Vec::new();
+    let mut port_drops = Vec::new();
+    let mut up = Vec::new();
+    for b in sw.bridges() {
+        let Ok(reports) = dp.port_reports(b.name(), None) else {
+            continue;
+        };
+        for r in reports {
+            let l = format!(
+                "bridge=\"{}\",port=\"{}\"",
+                metrics::label_value(b.name()),
+                metrics::label_value(&r.name)
+            );
+            rx.push((l.clone(), r.stats.rx_packets));
+            rx_bytes.push((l.clone(), r.stats.rx_bytes));
+            tx.push((l.clone(), r.stats.tx_packets));
+            tx_bytes.push((l.clone(), r.stats.tx_bytes));
+            up.push((l.clone(), u64::from(r.up)));
+            port_drops.push((format!("{l},reason=\"rx_dropped\""), r.stats.rx_dropped));
+            port_drops.push((format!("{l},reason=\"tx_dropped\""), r.stats.tx_dropped));
+            if let Some(d) = &r.dp {
+                for (i, n) in d.drops.iter().enumerate() {
+                    if *n > 0
+                        && let Some(reason) = fastpath::dpif::DropReason::all().nth(i)
+                    {
+                        port_drops.push((format!("{l},reason=\"{}\"", reason.name()), *n));
+                    }
+                }
+            }
+        }
+    }
+    metrics::counter(
+        out,
+        "vswitch_port_rx_packets_total",
+        "Packets received, per port.",
+        &rx,
+    );
+    metrics::counter(
+        out,
+        "vswitch_port_rx_bytes_total",
+        "Bytes received, per port.",
+        &rx_bytes,
+    );
+    metrics::counter(
+        out,
+        "vswitch_port_tx_packets_total",
+        "Packets sent, per port.",
+        &tx,
+    );
+    metrics::counter(
+        out,
+        "vswitch_port_tx_bytes_total",
+        "Bytes sent, per port.",
+        &tx_bytes,
+    );
+    metrics::counter(
+        out,
+        "vswitch_port_drops_total",
+        "Packets dropped, per port and reason.",
+        &port_drops,
+    );
+    metrics::gauge(
+        out,
+        "vswitch_port_up",
+        "1 if the port's device is attached and up.",
+        &up,
+    );
+    if let Some(ct) = dp.conntrack() {
+        let c = ct.stats();
+        metrics::gauge(
+            out,
+            "vswitch_ct_entries",
+            "Conntrack connections.",
+            &one(c.entries),
+        );
+        metrics::counter(
+            out,
+            "vswitch_ct_created_total",
+            "Connections created.",
+            &one(c.created),
+        );
+        metrics::counter(
+            out,
+            "vswitch_ct_limit_drops_total",
+            "Commits refused by a limit.",
+            &[
+                ("limit=\"global\"".to_string(), c.global_limit_drops),
+                ("limit=\"zone\"".to_string(), c.zone_limit_drops),
+            ],
+        );
+        metrics::counter(
+            out,
+            "vswitch_ct_invalid_total",
+            "Packets marked +inv.",
+            &one(c.invalid_total()),
+        );
     }
 }
 

@@ -228,7 +228,7 @@ fn corrupt_record_is_reported_with_its_key() {
     let path = dir.path().join("conf.db");
     {
         let store = Store::open(&path).unwrap();
-        let txn = store.db.begin_write().unwrap();
+        let txn = store.db().unwrap().begin_write().unwrap();
         txn.open_table(BRIDGES)
             .unwrap()
             .insert("brX", b"{not json".as_slice())
