@@ -16,7 +16,8 @@
 #     @nooffload    tap with vnet_hdr=off and tx offloads off on the peer veth
 #   Output: JSON lines appended to OUT (default benches/results/vm-throughput.jsonl):
 #   {"bench":"vm-throughput","switch":..,"direction":"guest-to-peer"|"peer-to-guest","bytes":..,
-#    "secs":..,"mbit_s":..,"rep":..,"accel":..,"loadavg":..,"commit":..,"date":..}; a transfer
+#    "secs":..,"mbit_s":..,"rep":..,"accel":..,"loadavg":..,"commit":..,"date":..,
+#    "switch_stats":{..}} (the driver's `stats` after the guest finished); a transfer
 #   that fails leaves a line with "error". A table of medians goes to stdout.
 #   Names carry the PID (tap vmbPIDt, netns vmbPID-ns, veth vmbPIDh/p); an EXIT trap stops the
 #   VM (by pidfile), the switch and the peer, and deletes them. Needs root, ../shared/vm
@@ -184,6 +185,9 @@ run_switch() {
     # the peer ends after its last transfer; a guest that died leaves it in accept(): stop it
     for _ in $(seq 50); do kill -0 "$PEER_PID" 2>/dev/null || break; sleep 0.1; done
     kill "$PEER_PID" 2>/dev/null; wait "$PEER_PID" 2>/dev/null; PEER_PID=
+    local stats
+    stats=$(BENCH_STATE=$STATE/switch BENCH_PORT_MODE=veth "${DRIVER[@]}" stats 2>/dev/null | jq -c . 2>/dev/null)
+    [[ -n $stats ]] || stats=null
     local n=0 line
     while read -r line; do
         [[ -n $line ]] || continue
@@ -191,7 +195,8 @@ run_switch() {
         jq -c --arg sw "$spec" --arg accel "$accel" --arg load "$load" --arg c "$COMMIT" --arg d "$DATE" \
             '{bench: "vm-throughput", switch: $sw} + . +
              (if .secs then {mbit_s: ((.bytes * 8 / .secs / 1e6) * 10 | round / 10)} else {} end) +
-             {accel: $accel, loadavg: ($load | tonumber), commit: $c, date: $d}' <<<"$line" >> "$OUT"
+             {accel: $accel, loadavg: ($load | tonumber), commit: $c, date: $d,
+              switch_stats: $stats}' --argjson stats "$stats" <<<"$line" >> "$OUT"
         jq -c --arg sw "$spec" '{switch: $sw} + .' <<<"$line" >> "$STATE/all.jsonl"
     done < "$STATE/peer.jsonl"
     ((n)) || record_error "$spec" "no transfer completed (guest rc $wrc): $(tr '\n' ' ' < "$STATE/peer.err" | tail -c 300)"
