@@ -20,7 +20,7 @@
 use super::Datapath;
 use super::stats::SharedCounters;
 use crate::action::DpActions;
-use crate::cache::{FlowStats, Retain};
+use crate::cache::FlowStats;
 use crate::flow::{FlowKey, FlowMask};
 use std::sync::atomic::Ordering;
 
@@ -63,29 +63,7 @@ impl Datapath {
         &self,
         mut decide: impl FnMut(&FlowKey, &FlowMask, &DpActions, FlowStats) -> Verdict,
     ) -> RevalidateSummary {
-        self.reval_seq.fetch_add(1, Ordering::SeqCst);
-        let mut sum = RevalidateSummary::default();
-        for t in self.threads() {
-            let mut table = t.lock();
-            sum.examined += table.len();
-            let (updated, deleted) =
-                table.retain(
-                    |e| match decide(e.key(), e.mask(), e.actions(), e.stats()) {
-                        Verdict::Keep => Retain::Keep,
-                        Verdict::Update(a) if a == *e.actions() => Retain::Keep,
-                        Verdict::Update(a) => Retain::Replace(a),
-                        Verdict::Delete => Retain::Remove,
-                    },
-                );
-            t.sync_len(&table);
-            sum.updated += updated;
-            sum.deleted += deleted;
-        }
-        let c = &self.shared;
-        SharedCounters::add(&c.revalidated, sum.examined as u64);
-        SharedCounters::add(&c.reval_updated, sum.updated as u64);
-        SharedCounters::add(&c.reval_deleted, sum.deleted as u64);
-        sum
+        self.revalidate_indexed(|_, key, mask, actions, stats| decide(key, mask, actions, stats))
     }
 
     /// Deletes megaflows unused for the configured idle timeout. Returns how many.
