@@ -10,8 +10,8 @@
 //! - `vm_behind_conntrack_firewall` (c): the VM may open connections out (ping, TCP), nothing may
 //!   open connections in, and the dropped attempts are counted by the firewall's rule.
 //! - `vm_power_cycle_keeps_port` (d): the VM powers off (its tap disappears) and boots again on
-//!   the same tap name: the port comes back by itself, NORMAL relearns the MAC, traffic flows —
-//!   no daemon restart, no re-adding the port.
+//!   the same tap name: the port goes down (`vswitch_port_up` 0 in the metrics) and comes back
+//!   by itself, NORMAL relearns the MAC, traffic flows — no daemon restart, no re-adding the port.
 //! - `kernel_bridge_control`: the (a) exchange through a Linux bridge, and
 //!   `afpacket_wire_control`: through two of our `system` ports (AF_PACKET with
 //!   `PACKET_VNET_HDR`) joined back to back by a loop in this test, with no daemon. Together they
@@ -270,9 +270,13 @@ struct Switch {
 
 impl Switch {
     fn start() -> Switch {
+        Switch::start_with(&[])
+    }
+
+    fn start_with(extra: &[&str]) -> Switch {
         let dir = std::env::temp_dir().join(unique("vswitch-vmtest."));
         std::fs::create_dir_all(&dir).unwrap();
-        let d = Daemon::start(&dir.join("conf.db"), &dir.join("ctl.sock"), &[]);
+        let d = Daemon::start(&dir.join("conf.db"), &dir.join("ctl.sock"), extra);
         let br = unique("vmbr");
         d.ctl(&["add-br", &br]).ok();
         Switch { d, br, dir }
@@ -328,6 +332,41 @@ impl Switch {
             p["rx_packets"].as_u64().unwrap(),
             p["tx_packets"].as_u64().unwrap(),
         )
+    }
+
+    /// `vswitch_port_up` for `port` from the metrics endpoint (daemon started with
+    /// `--metrics 127.0.0.1:0`): 1 if its device is attached and up.
+    fn port_up(&self, port: &str) -> Option<u64> {
+        use std::io::{Read, Write};
+        let log = self.d.log_text();
+        let addr = log
+            .split("metrics listening addr=")
+            .nth(1)?
+            .split_whitespace()
+            .next()?
+            .to_owned();
+        let mut s = std::net::TcpStream::connect(addr).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .ok()?;
+        let mut body = String::new();
+        s.read_to_string(&mut body).ok()?;
+        let key = format!("vswitch_port_up{{bridge=\"{}\",port=\"{port}\"}} ", self.br);
+        body.lines()
+            .find_map(|l| l.strip_prefix(key.as_str()))
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    /// Waits up to 10 s for [`Switch::port_up`] to read `want`; returns the last reading.
+    fn wait_port_up(&self, port: &str, want: u64) -> Option<u64> {
+        let t = Instant::now();
+        loop {
+            let v = self.port_up(port);
+            if v == Some(want) || t.elapsed() > Duration::from_secs(10) {
+                return v;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// OpenFlow port on which NORMAL has learned `mac`, if any.
@@ -609,7 +648,7 @@ fn vm_power_cycle_keeps_port() {
         return;
     }
     let _slot = vm_slot();
-    let sw = Switch::start();
+    let sw = Switch::start_with(&["--metrics", "127.0.0.1:0"]);
     let tap = unique("vmtd");
     let (mac, guest, peer_ip) = ("52:54:00:94:00:10", "10.94.0.10", "10.94.0.1");
     let peer = Peer::new("vmdp", &format!("{peer_ip}/24"));
@@ -641,6 +680,11 @@ fn vm_power_cycle_keeps_port() {
     let server = serve("boot1");
     let mut vm = boot("boot1");
     sw.add_system_port(&tap, 1);
+    assert_eq!(
+        sw.wait_port_up(&tap, 1),
+        Some(1),
+        "the port is not up on boot 1"
+    );
     let out = vm.wait();
     eprintln!("{}", out.summary);
     assert_eq!(out.rc, 0, "boot 1: {}\n{}", out.output, out.summary);
@@ -653,7 +697,11 @@ fn vm_power_cycle_keeps_port() {
         !try_run("ip", &["link", "show", &tap]).status.success(),
         "tap {tap} still exists after power-off"
     );
-    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        sw.wait_port_up(&tap, 0),
+        Some(0),
+        "the port did not go down"
+    );
     assert!(
         sw.ctl(&["list-ports", &sw.br])
             .lines()
@@ -665,6 +713,12 @@ fn vm_power_cycle_keeps_port() {
     // Second boot on the same tap name: nothing is re-added, the daemon is not restarted.
     let server = serve("boot2");
     let mut vm = boot("boot2");
+    // Re-attached by the daemon itself while the guest runs.
+    assert_eq!(
+        sw.wait_port_up(&tap, 1),
+        Some(1),
+        "the port did not come back up"
+    );
     let out = vm.wait();
     eprintln!("{}", out.summary);
     assert_eq!(
