@@ -154,12 +154,32 @@ pub enum Command {
         #[arg(long, value_parser = clap::value_parser!(u32).range(0..=65535))]
         zone: Option<u32>,
     },
-    /// Delete conntrack entries.
+    /// Delete conntrack entries: all, a zone's, or those matching a tuple (as
+    /// ovs-appctl dpctl/flush-conntrack).
+    ///
+    /// A tuple is `field=value` pairs separated by commas, every field optional:
+    /// ct_nw_src, ct_nw_dst (IPv4) or ct_ipv6_src, ct_ipv6_dst (IPv6); ct_nw_proto;
+    /// ct_tp_src, ct_tp_dst (need ct_nw_proto=6 or 17); icmp_type, icmp_code, icmp_id (need
+    /// ct_nw_proto=1 or 58). Example:
+    ///
+    ///   flush-conntrack --zone 1 ct_nw_src=10.0.0.1,ct_nw_dst=10.0.0.2,ct_nw_proto=6,ct_tp_src=1234,ct_tp_dst=80
+    ///
+    /// With a tuple, only connections of --zone (default 0, as in OVS) are considered. A
+    /// complete ORIG-TUPLE (addresses, protocol, and both ports or the three ICMP fields)
+    /// removes the connection with that tuple in either direction; otherwise every
+    /// connection whose original tuple matches ORIG-TUPLE's fields, and whose reply tuple
+    /// (after NAT) matches REPLY-TUPLE's, is removed.
     #[command(name = "flush-conntrack")]
     FlushConntrack {
         /// Only this zone.
         #[arg(long, value_parser = clap::value_parser!(u32).range(0..=65535))]
         zone: Option<u32>,
+        /// Pattern on the original direction's tuple.
+        #[arg(value_name = "ORIG-TUPLE")]
+        orig: Option<String>,
+        /// Pattern on the reply direction's tuple (after NAT).
+        #[arg(value_name = "REPLY-TUPLE", requires = "orig")]
+        reply: Option<String>,
     },
     /// Show conntrack limits, or set one with --limit (with --zone: that zone's; without: the
     /// default). 0 means unlimited.
@@ -278,6 +298,21 @@ mod tests {
             .is_ok()
         );
         assert!(parse(&["ct-limits", "--zone", "65536"]).is_err());
+        let c = parse(&[
+            "flush-conntrack",
+            "--zone",
+            "3",
+            "ct_nw_proto=17",
+            "ct_nw_dst=10.0.0.9",
+        ])
+        .unwrap();
+        let Command::FlushConntrack { zone, orig, reply } = c.command else {
+            panic!()
+        };
+        assert_eq!(zone, Some(3));
+        assert_eq!(orig.as_deref(), Some("ct_nw_proto=17"));
+        assert_eq!(reply.as_deref(), Some("ct_nw_dst=10.0.0.9"));
+        assert!(parse(&["flush-conntrack", "a=1", "b=2", "c=3"]).is_err());
         assert!(parse(&["add-port", "br0", "p1", "--tag", "4096"]).is_err());
         assert!(
             parse(&["set-port", "br0", "p1"]).is_err(),

@@ -4,6 +4,7 @@
 //! needs no daemon at all.
 
 use anyhow::{Context, anyhow};
+use fastpath::conntrack::TuplePattern;
 use proto::v1 as pb;
 use proto::v1::diag_service_client::DiagServiceClient;
 use serde_json::{Value, json};
@@ -203,13 +204,42 @@ pub async fn dump_conntrack(ctx: &Ctx, zone: Option<u32>) -> anyhow::Result<()> 
     emit(ctx.format, json!(all), String::new)
 }
 
-pub async fn flush_conntrack(ctx: &Ctx, zone: Option<u32>) -> anyhow::Result<()> {
+/// A tuple in OVS's `ct-orig-tuple` syntax, as the API's structured pattern.
+fn tuple_match(which: &str, s: &str) -> anyhow::Result<pb::ConntrackTupleMatch> {
+    let p = TuplePattern::parse(s).map_err(|e| anyhow!("{which} tuple '{s}': {e}"))?;
+    Ok(pb::ConntrackTupleMatch {
+        src: p.src.map(|a| a.to_string()),
+        dst: p.dst.map(|a| a.to_string()),
+        protocol: p.proto.map(u32::from),
+        sport: p.sport.map(u32::from),
+        dport: p.dport.map(u32::from),
+        icmp_id: p.icmp_id.map(u32::from),
+        icmp_type: p.icmp_type.map(u32::from),
+        icmp_code: p.icmp_code.map(u32::from),
+    })
+}
+
+/// The request for `flush-conntrack [--zone N] [ORIG-TUPLE [REPLY-TUPLE]]`.
+fn flush_request(
+    zone: Option<u32>,
+    orig: Option<&str>,
+    reply: Option<&str>,
+) -> anyhow::Result<pb::FlushConntrackRequest> {
+    let orig = orig.map(|s| tuple_match("orig", s)).transpose()?;
+    let reply = reply.map(|s| tuple_match("reply", s)).transpose()?;
+
+    Ok(pb::FlushConntrackRequest { zone, orig, reply })
+}
+
+pub async fn flush_conntrack(
+    ctx: &Ctx,
+    zone: Option<u32>,
+    orig: Option<&str>,
+    reply: Option<&str>,
+) -> anyhow::Result<()> {
+    let req = flush_request(zone, orig, reply)?;
     let mut c = DiagServiceClient::new(ctx.channel().await?);
-    let r = c
-        .flush_conntrack(pb::FlushConntrackRequest { zone })
-        .await
-        .map_err(rpc)?
-        .into_inner();
+    let r = c.flush_conntrack(req).await.map_err(rpc)?.into_inner();
     emit(ctx.format, json!({"flushed": r.flushed}), || {
         format!("flushed {} connections", r.flushed)
     })
@@ -242,4 +272,75 @@ pub async fn ct_limits(ctx: &Ctx, zone: Option<u32>, limit: Option<u64>) -> anyh
             s
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flush_conntrack_builds_its_request() {
+        let r = flush_request(None, None, None).unwrap();
+        assert_eq!(r, pb::FlushConntrackRequest::default());
+        let r = flush_request(
+            Some(2),
+            Some("ct_nw_src=10.0.0.1,ct_nw_dst=10.0.0.2,ct_nw_proto=6,ct_tp_src=1234,ct_tp_dst=80"),
+            None,
+        )
+        .unwrap();
+        assert_eq!(r.zone, Some(2));
+        assert_eq!(
+            r.orig,
+            Some(pb::ConntrackTupleMatch {
+                src: Some("10.0.0.1".into()),
+                dst: Some("10.0.0.2".into()),
+                protocol: Some(6),
+                sport: Some(1234),
+                dport: Some(80),
+                ..Default::default()
+            })
+        );
+        assert_eq!(r.reply, None);
+        let r = flush_request(
+            None,
+            Some("ct_ipv6_src=fd00::1,ct_nw_proto=58,icmp_type=128,icmp_code=0,icmp_id=0x10"),
+            Some("ct_ipv6_dst=fd00::9"),
+        )
+        .unwrap();
+        let orig = r.orig.unwrap();
+        assert_eq!(
+            (
+                orig.src.as_deref(),
+                orig.protocol,
+                orig.icmp_type,
+                orig.icmp_code,
+                orig.icmp_id
+            ),
+            (Some("fd00::1"), Some(58), Some(128), Some(0), Some(16))
+        );
+        assert_eq!(r.reply.unwrap().dst.as_deref(), Some("fd00::9"));
+    }
+
+    #[test]
+    fn flush_conntrack_rejects_malformed_tuples() {
+        let err = |t: &[&str]| {
+            flush_request(None, t.first().copied(), t.get(1).copied())
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            err(&["ct_nw_src=10.0.0.1,ct_tp_dst=80"]),
+            "orig tuple 'ct_nw_src=10.0.0.1,ct_tp_dst=80': 'ct_tp_dst' needs ct_nw_proto=6 (tcp) \
+             or ct_nw_proto=17 (udp)"
+        );
+        assert_eq!(
+            err(&["ct_nw_proto=6", "ct_nw_dst=::1"]),
+            "reply tuple 'ct_nw_dst=::1': bad value '::1' for 'ct_nw_dst': not an IPv4 address"
+        );
+        assert!(
+            err(&["ct_nw_srcc=1.2.3.4"]).contains("unknown conntrack tuple field 'ct_nw_srcc'")
+        );
+        assert!(err(&[""]).contains("empty conntrack tuple"));
+        assert!(err(&["ct_tp_src=99999,ct_nw_proto=6"]).contains("out of range"));
+    }
 }

@@ -103,7 +103,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::DatapathStats => diag::datapath_stats(&ctx).await,
         Command::FdbShow { bridge } => diag::fdb_show(&ctx, bridge).await,
         Command::DumpConntrack { zone } => diag::dump_conntrack(&ctx, zone).await,
-        Command::FlushConntrack { zone } => diag::flush_conntrack(&ctx, zone).await,
+        Command::FlushConntrack { zone, orig, reply } => {
+            diag::flush_conntrack(&ctx, zone, orig.as_deref(), reply.as_deref()).await
+        }
         Command::CtLimits { zone, limit } => diag::ct_limits(&ctx, zone, limit).await,
     }
 }

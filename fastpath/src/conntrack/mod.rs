@@ -33,6 +33,7 @@
 //! connection (kernel behaviour); NAT is only applied to a new connection when it is committed;
 //! IP fragments are `+inv` (no reassembly); L4 checksums are not verified.
 
+mod filter;
 mod icmp;
 mod key;
 mod nat;
@@ -45,6 +46,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub use filter::{FilterError, FlushSpec, TuplePattern};
 pub use key::ConnTuple;
 pub use sweep::Sweeper;
 pub use tcp::{PeerState, TcpConn};
@@ -852,18 +854,39 @@ impl Conntrack {
     }
 
     /// Removes every connection, those of `zone`, or the one with `tuple` (either direction;
-    /// the tuple's own zone applies).
-    pub fn flush(&self, zone: Option<u16>, tuple: Option<&ConnTuple>) {
+    /// the tuple's own zone applies, and `zone`, if given, must equal it). Returns how many
+    /// connections it removed.
+    pub fn flush(&self, zone: Option<u16>, tuple: Option<&ConnTuple>) -> usize {
         let removed = match tuple {
             Some(t) => match self.table.get(t) {
                 Some(c) if zone.is_none_or(|z| z == c.key.zone) => usize::from(self.table.kill(&c)),
                 _ => 0,
             },
-            None => sweep::flush(&self.table, zone),
+            None => sweep::flush(&self.table, |c| zone.is_none_or(|z| z == c.key.zone)),
         };
         self.counters
             .removed
             .fetch_add(removed as u64, Ordering::Relaxed);
+        removed
+    }
+
+    /// Removes the connections `spec` selects, with `dpctl/flush-conntrack`'s semantics (see
+    /// [`filter`]'s docs: a full tuple is looked up in either direction, a partial one is
+    /// matched against every connection of the zone). Returns how many it removed.
+    pub fn flush_spec(&self, spec: &FlushSpec) -> usize {
+        match spec.plan() {
+            filter::FlushPlan::All(zone) => self.flush(zone, None),
+            filter::FlushPlan::Exact(t) => self.flush(Some(t.zone), Some(&t)),
+            filter::FlushPlan::Walk(zone) => {
+                let removed = sweep::flush(&self.table, |c| {
+                    c.key.zone == zone && spec.selects(&c.key, &c.rev)
+                });
+                self.counters
+                    .removed
+                    .fetch_add(removed as u64, Ordering::Relaxed);
+                removed
+            }
+        }
     }
 
     /// Sets (`Some`) or removes (`None`) `zone`'s own connection limit. Existing connections

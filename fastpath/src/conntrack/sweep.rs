@@ -91,8 +91,9 @@ pub(crate) fn dump(table: &ConnTable, zone: Option<u16>, now_ms: Option<u64>) ->
     out
 }
 
-/// Removes every connection of `zone` (all if `None`); returns how many.
-pub(crate) fn flush(table: &ConnTable, zone: Option<u16>) -> usize {
+/// Removes every connection `select` picks (shown its original-direction slot only, once
+/// per connection); returns how many.
+pub(crate) fn flush(table: &ConnTable, select: impl Fn(&Conn) -> bool) -> usize {
     let mut removed = 0;
     let mut victims: Vec<Arc<Conn>> = Vec::new();
     for idx in 0..table.n_shards() {
@@ -101,7 +102,7 @@ pub(crate) fn flush(table: &ConnTable, zone: Option<u16>) -> usize {
             victims.extend(
                 shard
                     .iter()
-                    .filter(|s| !s.reply && zone.is_none_or(|z| z == s.conn.key.zone))
+                    .filter(|s| !s.reply && select(&s.conn))
                     .map(|s| Arc::clone(&s.conn)),
             );
         }

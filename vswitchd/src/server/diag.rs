@@ -264,15 +264,13 @@ impl DiagService for DiagApi {
         &self,
         req: Request<pb::FlushConntrackRequest>,
     ) -> Result<Response<pb::FlushConntrackResponse>, Status> {
-        let r = req.into_inner().zone.map(zone).transpose().and_then(|z| {
+        let r = super::ct_flush::flush_spec(&req.into_inner()).and_then(|spec| {
             let sw = self.shared.lock();
             let ct = sw
                 .dataplane()
                 .conntrack()
                 .ok_or_else(|| not_in_build("flush-conntrack", "conntrack"))?;
-            let before = ct.len();
-            ct.flush(z, None);
-            let flushed = before.saturating_sub(ct.len()) as u64;
+            let flushed = ct.flush_spec(&spec) as u64;
             Ok(Response::new(pb::FlushConntrackResponse { flushed }))
         });
         self.shared.finish("FlushConntrack", r)

@@ -19,6 +19,7 @@
 #![allow(clippy::result_large_err)]
 
 mod bridge;
+mod ct_flush;
 mod diag;
 mod flow;
 mod listen;
