@@ -4,6 +4,7 @@
 //! - a stateful firewall: h1 may open TCP, UDP and ping to h2, replies pass, h2 can open
 //!   nothing towards h1, an established connection survives an unrelated rule change, and
 //!   `flush-conntrack` really forgets (h2's side of a flushed connection is blocked);
+//! - `flush-conntrack` by OVS tuple (full, reply-direction, partial) removes only what it names;
 //! - SNAT (h2's server sees the translated source; replies reach h1) and DNAT (a connection
 //!   to a virtual IP lands on h2's real address and port);
 //! - a zone limit is reached and reported (`ct-limits`, `dump-conntrack`, `datapath-stats`).
@@ -217,6 +218,124 @@ fn stateful_firewall_lets_h1_open_and_blocks_h2() {
         text.starts_with("flushed ") && text.trim_end().ends_with(" connections"),
         "{text}"
     );
+}
+
+/// `flush-conntrack` with OVS's tuple syntax, end to end: two real TCP connections from h1
+/// to h2; flushing one by its original 5-tuple removes exactly that one (the other keeps
+/// working, and the flushed one's h2 side is then a stranger the firewall drops); the other
+/// is then flushed by its reply-direction tuple, and the pings by a partial tuple. A
+/// malformed tuple fails and flushes nothing.
+#[test]
+fn flush_conntrack_by_tuple_removes_only_that_connection() {
+    if !require_root() {
+        return;
+    }
+    let (bed, h1, h2) = bed_with(FIREWALL);
+    assert!(h1.ns.wait_ping(&h2.ip, 10), "ping h1->h2\n{}", bed.log());
+    let server = tcp_listen(&h2.ns, &addr(&h2.ip, 8000));
+    let mut pairs = Vec::new();
+    for _ in 0..2 {
+        let mut c =
+            tcp_connect(&h1.ns, &addr(&h2.ip, 8000), Duration::from_secs(3)).expect("connect");
+        let (mut s, _) = accept_within(&server, Duration::from_secs(3)).expect("accept");
+        exchange(&mut c, &mut s, b"hello").expect("h1 -> h2");
+        exchange(&mut s, &mut c, b"hello back").expect("h2 -> h1");
+        pairs.push((c, s));
+    }
+    let ports: Vec<u64> = pairs
+        .iter()
+        .map(|(c, _)| u64::from(c.local_addr().unwrap().port()))
+        .collect();
+    let tcp_sports = |bed: &Bed| -> Vec<u64> {
+        let mut v: Vec<u64> = conntrack(bed, None)
+            .iter()
+            .filter(|e| e["protocol"] == "tcp")
+            .map(|e| num(&e["orig"], "sport"))
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    let mut both = ports.clone();
+    both.sort_unstable();
+    assert_eq!(tcp_sports(&bed), both);
+    // Let the last ACKs settle: a segment after the flush would rightly re-create the entry.
+    std::thread::sleep(Duration::from_millis(300));
+
+    // A malformed tuple is refused (exit 1, a message naming the field), flushing nothing.
+    let e = bed
+        .ctl(&["flush-conntrack", "ct_nw_src=10.243.0.1,ct_tp_dst=8000"])
+        .err();
+    assert!(
+        e.contains("'ct_tp_dst' needs ct_nw_proto=6 (tcp) or ct_nw_proto=17 (udp)"),
+        "{e}"
+    );
+    let e = bed.ctl(&["flush-conntrack", "ct_nw_srcc=10.243.0.1"]).err();
+    assert!(
+        e.contains("unknown conntrack tuple field 'ct_nw_srcc'"),
+        "{e}"
+    );
+    assert_eq!(tcp_sports(&bed), both);
+
+    // The first connection, by its original 5-tuple (zone 0 by default).
+    let orig = format!(
+        "ct_nw_src={},ct_nw_dst={},ct_nw_proto=6,ct_tp_src={},ct_tp_dst=8000",
+        h1.ip, h2.ip, ports[0]
+    );
+    let f = bed.json(&["flush-conntrack", &orig]);
+    assert_eq!(num(&f, "flushed"), 1, "{f}");
+    assert_eq!(
+        tcp_sports(&bed),
+        vec![ports[1]],
+        "only the first one is gone"
+    );
+    assert!(
+        has_conn(&conntrack(&bed, None), "icmp", &h1.ip, &h2.ip, None),
+        "the ping's entry must stay"
+    );
+    // The second still passes both ways; the first's h2 side is now dropped (`+new` from h2).
+    {
+        let (c, s) = &mut pairs[1];
+        exchange(c, s, b"still here").expect("kept connection, h1 -> h2");
+        exchange(s, c, b"and back").expect("kept connection, h2 -> h1");
+    }
+    {
+        let (c, s) = &mut pairs[0];
+        c.set_read_timeout(Some(SHORT)).unwrap();
+        assert!(
+            exchange(s, c, b"lost").is_err(),
+            "h2 still reaches h1 on the flushed connection: {:#?}",
+            conntrack(&bed, None)
+        );
+    }
+    // The same tuple again: nothing left to flush (text form).
+    let text = bed.ok(&["flush-conntrack", &orig]);
+    assert_eq!(text.trim_end(), "flushed 0 connections");
+
+    // The second, by the tuple of its reply direction (h2 -> h1), in zone 0 given explicitly.
+    std::thread::sleep(Duration::from_millis(300));
+    let reply = format!(
+        "ct_nw_src={},ct_nw_dst={},ct_nw_proto=6,ct_tp_src=8000,ct_tp_dst={}",
+        h2.ip, h1.ip, ports[1]
+    );
+    let f = bed.json(&["flush-conntrack", "--zone", "0", &reply]);
+    assert_eq!(num(&f, "flushed"), 1, "{f}");
+    assert!(tcp_sports(&bed).is_empty(), "{:#?}", conntrack(&bed, None));
+
+    // A partial tuple: every ICMP connection from h1 (the pings), nothing else.
+    let before = conntrack(&bed, None).len();
+    let icmp = conntrack(&bed, None)
+        .iter()
+        .filter(|e| e["protocol"] == "icmp")
+        .count();
+    assert!(icmp >= 1);
+    let f = bed.json(&[
+        "flush-conntrack",
+        &format!("ct_nw_src={},ct_nw_proto=1", h1.ip),
+    ]);
+    assert_eq!(num(&f, "flushed") as usize, icmp, "{f}");
+    let left = conntrack(&bed, None);
+    assert_eq!(left.len(), before - icmp, "{left:#?}");
+    assert!(left.iter().all(|e| e["protocol"] != "icmp"), "{left:#?}");
 }
 
 const SNAT: &[&str] = &[
