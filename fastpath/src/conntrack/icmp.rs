@@ -409,4 +409,201 @@ mod frame_tests {
         assert_eq!(k.ct_state, TRK | REL | RPL | SNAT);
         assert_eq!(err, expected);
     }
+
+    fn nat_only() -> CtAction {
+        CtAction {
+            nat: Some(NatSpec {
+                src: None,
+                addrs: None,
+                ports: None,
+            }),
+            ..CtAction::default()
+        }
+    }
+
+    /// The echo identifier of an IPv4 (`l4` 34) or IPv6 (`l4` 54) frame.
+    fn echo_id(f: &[u8], l4: usize) -> u16 {
+        u16::from_be_bytes([f[l4 + 4], f[l4 + 5]])
+    }
+
+    /// Two inside hosts ping one outside host with the same echo id through one SNAT address:
+    /// without translating the id their reply tuples would be identical and the second
+    /// commit would fail. The first keeps its id, the second gets another; each reply goes
+    /// back to its own host with its own id, later requests keep their binding, an ICMP error
+    /// quoting a translated request is un-NATed down to the quoted id, and every checksum
+    /// equals a full recomputation (the expected frames are built from scratch).
+    #[test]
+    fn snat_translates_colliding_echo_ids() {
+        const A2: [u8; 4] = [10, 0, 0, 3];
+        const OUT: [u8; 4] = [198, 51, 100, 7];
+        let ct = Conntrack::new(ConntrackConfig::default());
+        let mut f1 = ipv4_frame(1, A, OUT, &echo(8, 77));
+        let (v, k) = run(&ct, &mut f1, &snat_to(N), 0);
+        assert_eq!((v, k.ct_state), (CtVerdict::Committed, TRK | NEW | SNAT));
+        assert_eq!(f1, ipv4_frame(1, N, OUT, &echo(8, 77)), "a free id is kept");
+        let orig2 = ipv4_frame(1, A2, OUT, &echo(8, 77));
+        let mut f2 = orig2.clone();
+        let (v, k) = run(&ct, &mut f2, &snat_to(N), 0);
+        assert_eq!((v, k.ct_state), (CtVerdict::Committed, TRK | NEW | SNAT));
+        let id2 = echo_id(&f2, 34);
+        assert_ne!(id2, 77, "the second ping must get its own id");
+        assert_eq!(f2, ipv4_frame(1, N, OUT, &echo(8, id2)));
+        assert_eq!(ct.stats().nat_failures, 0);
+
+        // Replies are un-NATed to their own host and id.
+        let mut r1 = ipv4_frame(1, OUT, N, &echo(0, 77));
+        let (_, k) = run(&ct, &mut r1, &nat_only(), 1);
+        assert_eq!(k.ct_state, TRK | EST | RPL | DNAT);
+        assert_eq!(r1, ipv4_frame(1, OUT, A, &echo(0, 77)));
+        let mut r2 = ipv4_frame(1, OUT, N, &echo(0, id2));
+        let (_, k) = run(&ct, &mut r2, &nat_only(), 1);
+        assert_eq!(k.ct_state, TRK | EST | RPL | DNAT);
+        assert_eq!(r2, ipv4_frame(1, OUT, A2, &echo(0, 77)));
+        // The next request of host 2 keeps its binding.
+        let mut again = orig2.clone();
+        let (_, k) = run(&ct, &mut again, &nat_only(), 2);
+        assert_eq!(k.ct_state, TRK | EST | SNAT);
+        assert_eq!(again, f2);
+        assert!(
+            ct.dump(None).iter().any(|e| e.to_string()
+                == format!(
+                    "icmp,orig=(src=10.0.0.3,dst=198.51.100.7,id=77,type=8,code=0),\
+                     reply=(src=198.51.100.7,dst=192.0.2.1,id={id2},type=0,code=0)"
+                )),
+            "{:?}",
+            ct.dump(None)
+        );
+        // "Host unreachable" from a router about host 2's translated request.
+        let mut err = ipv4_frame(1, R, N, &error(3, 1, &f2[14..]));
+        let (v, k) = run(&ct, &mut err, &nat_only(), 3);
+        assert_eq!(
+            (v, k.ct_state),
+            (CtVerdict::Tracked, TRK | REL | RPL | DNAT)
+        );
+        assert_eq!(err, ipv4_frame(1, R, A2, &error(3, 1, &orig2[14..])));
+    }
+
+    /// The `nat` port range bounds the echo id under SNAT; an id inside it is kept, one
+    /// outside it is moved in; once the range is used up, commits fail and are counted.
+    #[test]
+    fn snat_port_range_applies_to_echo_ids() {
+        const OUT: [u8; 4] = [198, 51, 100, 7];
+        let ct = Conntrack::new(ConntrackConfig::default());
+        let mut action = snat_to(N);
+        action.nat.as_mut().unwrap().ports = Some((1000, 1001));
+        let mut f = ipv4_frame(1, A, OUT, &echo(8, 1001));
+        run(&ct, &mut f, &action, 0);
+        assert_eq!(echo_id(&f, 34), 1001, "an id in the range is kept");
+        let mut f = ipv4_frame(1, [10, 0, 0, 3], OUT, &echo(8, 77));
+        let (v, _) = run(&ct, &mut f, &action, 0);
+        assert_eq!(v, CtVerdict::Committed);
+        assert_eq!(f, ipv4_frame(1, N, OUT, &echo(8, 1000)));
+        let orig = ipv4_frame(1, [10, 0, 0, 4], OUT, &echo(8, 77));
+        let mut f = orig.clone();
+        let (v, k) = run(&ct, &mut f, &action, 0);
+        assert_eq!((v, k.ct_state), (CtVerdict::NatFailed, TRK | NEW));
+        assert_eq!(f, orig, "a refused commit leaves the packet alone");
+        assert_eq!(ct.stats().nat_failures, 1);
+    }
+
+    /// The same over IPv6, where the ICMPv6 checksum also covers the addresses.
+    #[test]
+    fn snat_translates_colliding_icmpv6_echo_ids() {
+        let ct = Conntrack::new(ConntrackConfig::default());
+        let (out, n) = (
+            [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7],
+            v6(0xee),
+        );
+        let snat6 = CtAction {
+            commit: true,
+            nat: Some(NatSpec {
+                src: Some(true),
+                addrs: Some((n.into(), n.into())),
+                ports: None,
+            }),
+            ..CtAction::default()
+        };
+        let mut f1 = ipv6_frame(58, v6(1), out, &echo(128, 5));
+        run(&ct, &mut f1, &snat6, 0);
+        assert_eq!(f1, ipv6_frame(58, n, out, &echo(128, 5)));
+        let mut f2 = ipv6_frame(58, v6(2), out, &echo(128, 5));
+        let (v, k) = run(&ct, &mut f2, &snat6, 0);
+        assert_eq!((v, k.ct_state), (CtVerdict::Committed, TRK | NEW | SNAT));
+        let id2 = echo_id(&f2, 54);
+        assert_ne!(id2, 5);
+        assert_eq!(f2, ipv6_frame(58, n, out, &echo(128, id2)));
+        let mut r2 = ipv6_frame(58, out, n, &echo(129, id2));
+        let (_, k) = run(&ct, &mut r2, &nat_only(), 1);
+        assert_eq!(k.ct_state, TRK | EST | RPL | DNAT);
+        assert_eq!(r2, ipv6_frame(58, out, v6(2), &echo(129, 5)));
+    }
+
+    /// DNAT ignores its port for ICMP (a ping to the virtual IP keeps its id), and moves the
+    /// id only when two virtual IPs behind one server would otherwise collide.
+    #[test]
+    fn dnat_keeps_echo_ids_unless_they_collide() {
+        const S: [u8; 4] = [10, 0, 0, 99];
+        let ct = Conntrack::new(ConntrackConfig::default());
+        let dnat = CtAction {
+            commit: true,
+            nat: Some(NatSpec {
+                src: Some(false),
+                addrs: Some((S.into(), S.into())),
+                ports: Some((8080, 8080)),
+            }),
+            ..CtAction::default()
+        };
+        let mut f = ipv4_frame(1, A, [10, 0, 0, 80], &echo(8, 42));
+        let (_, k) = run(&ct, &mut f, &dnat, 0);
+        assert_eq!(k.ct_state, TRK | NEW | DNAT);
+        assert_eq!(
+            f,
+            ipv4_frame(1, A, S, &echo(8, 42)),
+            "the port is not an id"
+        );
+        let mut f = ipv4_frame(1, A, [10, 0, 0, 81], &echo(8, 42));
+        let (v, _) = run(&ct, &mut f, &dnat, 0);
+        assert_eq!(v, CtVerdict::Committed);
+        let id = echo_id(&f, 34);
+        assert_ne!(id, 42);
+        assert_eq!(f, ipv4_frame(1, A, S, &echo(8, id)));
+        let mut r = ipv4_frame(1, S, A, &echo(0, id));
+        let (_, k) = run(&ct, &mut r, &nat_only(), 1);
+        assert_eq!(k.ct_state, TRK | EST | RPL | SNAT | DNAT);
+        assert_eq!(r, ipv4_frame(1, [10, 0, 0, 81], A, &echo(0, 42)));
+    }
+
+    proptest::proptest! {
+        /// SNAT of an echo request to a given address and id: the frame equals one built
+        /// from scratch with those values (so every checksum is a full recomputation's).
+        #[test]
+        fn echo_id_snat_matches_full_recomputation(
+            v6_family in proptest::prelude::any::<bool>(),
+            id in proptest::prelude::any::<u16>(),
+            to_id in proptest::prelude::any::<u16>(),
+            payload in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..48),
+        ) {
+            let ct = Conntrack::new(ConntrackConfig { shards: Some(1), ..ConntrackConfig::default() });
+            let msg = |ty: u8, id: u16| {
+                let mut m = vec![ty, 0, 0, 0, (id >> 8) as u8, id as u8, 0, 1];
+                m.extend_from_slice(&payload);
+                m
+            };
+            let (req, to) = if v6_family { (128, v6(0xee)) } else { (8, [0; 16]) };
+            let to_addr: std::net::IpAddr = if v6_family { to.into() } else { N.into() };
+            let action = CtAction {
+                commit: true,
+                nat: Some(NatSpec { src: Some(true), addrs: Some((to_addr, to_addr)), ports: Some((to_id, to_id)) }),
+                ..CtAction::default()
+            };
+            let (mut f, expected) = if v6_family {
+                (ipv6_frame(58, v6(1), v6(2), &msg(req, id)), ipv6_frame(58, to, v6(2), &msg(req, to_id)))
+            } else {
+                (ipv4_frame(1, A, B, &msg(req, id)), ipv4_frame(1, N, B, &msg(req, to_id)))
+            };
+            let (v, k) = run(&ct, &mut f, &action, 0);
+            proptest::prop_assert_eq!((v, k.ct_state), (CtVerdict::Committed, TRK | NEW | SNAT));
+            proptest::prop_assert_eq!(f, expected);
+        }
+    }
 }

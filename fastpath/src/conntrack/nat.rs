@@ -14,7 +14,15 @@
 //! of the original port's class as Linux does: 1-511, 600-1023, 1024-65535). Each candidate
 //! reply tuple is *reserved* atomically in the table by the caller's closure, so two threads
 //! can never pick the same one; attempts are bounded, and exhaustion is reported and counted.
-//! ICMP queries keep their identifier; only addresses are translated.
+//!
+//! ICMP queries have no ports, but their identifier plays the client port's part: it is the
+//! only thing that tells two inside hosts' pings to the same outside host apart once SNAT has
+//! given them one address. So, as OVS (through the kernel's NAT) does, the identifier is
+//! translated like a source port: SNAT keeps it when the resulting reply tuple is free (and
+//! it lies in the `nat` port range, if one is given), and otherwise picks one from the port
+//! range, or from the whole 16-bit space without one. DNAT keeps it when free and moves it
+//! over the whole space only on a collision; a DNAT port range names the service port, which
+//! means nothing to ICMP, so it is ignored for ICMP (OVS ignores it too).
 //!
 //! Rewriting fixes every checksum incrementally (RFC 1624), including, for ICMP errors, the
 //! quoted IP header, the quoted L4 checksum (when quoted) and the ICMP checksum that covers
@@ -86,11 +94,13 @@ pub(crate) fn choose_binding(
             Err(NatFail::Exhausted)
         };
     };
-    // The endpoint being translated, as it appears in the original tuple.
-    let (orig_addr, orig_port) = if snat {
-        (key.src, key.sport)
-    } else {
-        (key.dst, key.dport)
+    // The endpoint being translated, as it appears in the original tuple. An ICMP query's
+    // identifier (`sport` in both directions' tuples) stands in for the client's port.
+    let icmp = key.is_icmp();
+    let (orig_addr, orig_port) = match (snat, icmp) {
+        (true, _) => (key.src, key.sport),
+        (false, true) => (key.dst, key.sport),
+        (false, false) => (key.dst, key.dport),
     };
     let (lo, count) = match spec.addrs {
         Some((a, b)) => {
@@ -103,19 +113,22 @@ pub(crate) fn choose_binding(
         None => (addr_to_u128(key.family, &orig_addr), 1),
     };
     let ports = key.has_ports();
-    let port_range = match (spec.ports, ports) {
-        (Some((a, b)), true) => Some((a.min(b), a.max(b))),
-        (None, true) if snat => Some(match orig_port {
+    // Ranges that apply to this connection's port (or ICMP identifier).
+    let spec_ports = spec
+        .ports
+        .filter(|_| ports || (icmp && snat))
+        .map(|(a, b)| (a.min(b), a.max(b)));
+    let port_range = match spec_ports {
+        Some(r) => Some(r),
+        None if icmp => Some((0, u16::MAX)),
+        None if ports && snat => Some(match orig_port {
             0..=511 => (1, 511),
             512..=1023 => (600, 1023),
             _ => (1024, 65535),
         }),
-        _ => None,
+        None => None,
     };
-    let keep_port_ok = match (spec.ports, ports) {
-        (Some((a, b)), true) => (a.min(b)..=a.max(b)).contains(&orig_port),
-        _ => true,
-    };
+    let keep_port_ok = spec_ports.is_none_or(|(lo, hi)| (lo..=hi).contains(&orig_port));
 
     let candidate = |addr: u128, port: u16| {
         let mut t = plain;
@@ -129,6 +142,9 @@ pub(crate) fn choose_binding(
             if ports {
                 t.sport = port;
             }
+        }
+        if icmp {
+            t.sport = port;
         }
         t
     };
@@ -168,12 +184,49 @@ pub(crate) struct Target {
 
 impl Target {
     /// What a packet must look like after NAT: the reverse of the *other* direction's tuple.
+    /// (An ICMP query's identifier is the same in both directions: `sport` and `dport` both
+    /// carry it.)
     pub(crate) fn from_other_direction(other: &ConnTuple) -> Target {
+        if other.is_icmp() {
+            return Target {
+                src: other.dst,
+                dst: other.src,
+                sport: other.sport,
+                dport: other.sport,
+            };
+        }
         Target {
             src: other.dst,
             dst: other.src,
             sport: other.dport,
             dport: other.sport,
+        }
+    }
+}
+
+/// The L4 fields NAT may rewrite besides the addresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum L4Fields {
+    /// None (other protocols).
+    None,
+    /// TCP/UDP ports at `l4` and `l4 + 2`.
+    Ports,
+    /// An ICMP query's identifier at `l4 + 4` (the target's `sport`): the client's side of
+    /// the conversation, which is the source of a request and the destination of a reply.
+    IcmpId { request: bool },
+}
+
+impl L4Fields {
+    fn of(t: &ConnTuple) -> L4Fields {
+        if t.has_ports() {
+            L4Fields::Ports
+        } else if t.is_icmp() {
+            let ty = (t.dport >> 8) as u8;
+            L4Fields::IcmpId {
+                request: super::icmp::classify(t.family, ty) == super::icmp::IcmpKind::Request,
+            }
+        } else {
+            L4Fields::None
         }
     }
 }
@@ -302,7 +355,7 @@ fn rewrite_ip(
     l3: usize,
     l4: usize,
     end: usize,
-    ports: bool,
+    fields: L4Fields,
     tgt: &Target,
     extra: Option<usize>,
     l4_partial: bool,
@@ -340,15 +393,26 @@ fn rewrite_ip(
         rewrite(b, d_o, &tgt.dst[..alen], &[ip_csum, pseudo, extra]);
         out.dst = true;
     }
-    if ports && l4 + 4 <= end {
-        if rd16(b, l4) != tgt.sport {
-            rewrite(b, l4, &tgt.sport.to_be_bytes(), &[l4only, extra]);
-            out.src = true;
+    match fields {
+        L4Fields::Ports if l4 + 4 <= end => {
+            if rd16(b, l4) != tgt.sport {
+                rewrite(b, l4, &tgt.sport.to_be_bytes(), &[l4only, extra]);
+                out.src = true;
+            }
+            if rd16(b, l4 + 2) != tgt.dport {
+                rewrite(b, l4 + 2, &tgt.dport.to_be_bytes(), &[l4only, extra]);
+                out.dst = true;
+            }
         }
-        if rd16(b, l4 + 2) != tgt.dport {
-            rewrite(b, l4 + 2, &tgt.dport.to_be_bytes(), &[l4only, extra]);
-            out.dst = true;
+        L4Fields::IcmpId { request } if l4 + 6 <= end && rd16(b, l4 + 4) != tgt.sport => {
+            rewrite(b, l4 + 4, &tgt.sport.to_be_bytes(), &[l4only, extra]);
+            if request {
+                out.src = true;
+            } else {
+                out.dst = true;
+            }
         }
+        _ => {}
     }
     if let Some(x) = extra {
         for (c, old) in inner.iter().zip(before) {
@@ -364,7 +428,13 @@ fn rewrite_ip(
 
 /// Rewrites packet `v` (whose tuple is `cur`) to `tgt`.
 pub(crate) fn rewrite_packet(frame: &mut [u8], v: &PacketView, tgt: &Target) -> Rewritten {
-    let ports = matches!(v.l4kind, L4::Tcp(_) | L4::Udp);
+    let fields = match v.l4kind {
+        L4::Tcp(_) | L4::Udp => L4Fields::Ports,
+        L4::IcmpQuery { is_request } => L4Fields::IcmpId {
+            request: is_request,
+        },
+        L4::IcmpError | L4::Other => L4Fields::None,
+    };
     let t = &v.tuple;
     rewrite_ip(
         frame,
@@ -373,7 +443,7 @@ pub(crate) fn rewrite_packet(frame: &mut [u8], v: &PacketView, tgt: &Target) -> 
         v.l3,
         v.l4,
         v.end,
-        ports,
+        fields,
         tgt,
         None,
         v.l4_csum_partial,
@@ -414,7 +484,7 @@ pub(crate) fn rewrite_related(
         sport: tgt.dport,
         dport: tgt.sport,
     };
-    let qports = quoted.tuple.has_ports();
+    let qfields = L4Fields::of(&quoted.tuple);
     let icmp_csum = outer.l4 + 2;
     let inner = rewrite_ip(
         frame,
@@ -423,7 +493,7 @@ pub(crate) fn rewrite_related(
         quoted.l3,
         quoted.l4,
         quoted.end,
-        qports,
+        qfields,
         &inner_tgt,
         Some(icmp_csum),
         false,
@@ -436,7 +506,7 @@ pub(crate) fn rewrite_related(
         outer.l3,
         outer.l4,
         outer.end,
-        false,
+        L4Fields::None,
         &outer_tgt,
         None,
         false,
