@@ -31,9 +31,27 @@
 //! UDP and other datagram protocols stay `+new` until a reply is seen (the kernel datapath's
 //! behaviour; OVS userspace turns the third one-way packet `+est`); a TCP RST cannot create a
 //! connection (kernel behaviour); NAT is only applied to a new connection when it is committed;
-//! IP fragments are `+inv` (no reassembly); L4 checksums are not verified.
+//! L4 checksums are not verified.
+//!
+//! # IP fragments
+//!
+//! Conntrack does not reassemble. OVS's userspace datapath can (its `ipf` module); without it
+//! OVS marks fragments invalid, and so does this one, always the same way: a real fragment
+//! (IPv4 with MF set or a non-zero offset; IPv6 with a Fragment header whose offset or M flag
+//! is set; first fragments included, though they carry the L4 header) gets exactly
+//! `+trk+inv` in the action's zone, with `ct_mark` and `ct_label` zero, and is counted under
+//! `fragment`. The decision is taken from the packet's own IP header before any lookup, so it
+//! never depends on the table: a fragment never creates (even under `commit`), refreshes or
+//! advances a connection (even when a later fragment's payload looks like a tracked one's
+//! ports), and NAT never rewrites it, so no untranslated piece of a NATed flow can pass as
+//! `+est`. An ICMP error quoting a fragment is `+inv` too (`bad_icmp_error`). Not fragments:
+//! IPv4's DF or reserved bit alone, and atomic IPv6 fragments (offset 0, M clear; RFC 6946),
+//! which are tracked by the header behind the Fragment header. Tables that must pass
+//! fragmented traffic should match `nw_frag` before sending it to `ct`, as with OVS.
 
 mod filter;
+#[cfg(test)]
+mod fragment_tests;
 mod icmp;
 mod key;
 mod nat;
