@@ -10,7 +10,8 @@
 #   stats-clear: resets the datapath counters.
 #   Env: BENCH_STATE (required), BENCH_PORT_MODE=tap|veth, BENCH_FLOWS, VSWITCH_BIN (directory of
 #   vswitchd and vswitch-ctl; default target/release of this repo, built if missing),
-#   VSWITCH_PMD_THREADS (default: vswitchd's own default).
+#   VSWITCH_PMD_THREADS (default: vswitchd's own default), VSWITCH_TAP_IO (syscall|io_uring;
+#   default: vswitchd's own).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -32,6 +33,7 @@ up)
     fi
     pmd=()
     [[ -n ${VSWITCH_PMD_THREADS:-} ]] && pmd=(--pmd-threads "$VSWITCH_PMD_THREADS")
+    [[ -n ${VSWITCH_TAP_IO:-} ]] && pmd+=(--tap-io "$VSWITCH_TAP_IO")
     "$BIN/vswitchd" --db "$ST/conf.db" --listen "unix:$SOCK" --log warn "${pmd[@]}" \
         >"$ST/vswitchd.log" 2>&1 &
     echo $! >"$ST/vswitchd.pid"
@@ -65,7 +67,7 @@ stats-clear)
     ctl datapath-stats --clear >/dev/null
     ;;
 *)
-    sed -n '2,14p' "$0" >&2
+    sed -n '2,15p' "$0" >&2
     exit 2
     ;;
 esac

@@ -8,7 +8,7 @@
 use fastpath::packet::{MAX_FRAME, Packet, PacketPool};
 use fastpath::port::afpacket::{AfPacketConfig, AfPacketPort};
 use fastpath::port::offload::{self, Finalized, VNET_GSO_TCPV4};
-use fastpath::port::tap::{TapConfig, TapPort};
+use fastpath::port::tap::{TapConfig, TapIo, TapPort};
 use fastpath::port::{Port, PortError};
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -616,13 +616,19 @@ fn tcp_stream(
 
 /// Two vnet-hdr TAPs joined by a userspace forwarder: a TCP stream from one namespace to the
 /// other crosses as >MTU super-packets with GSO info, intact; then again with the receiving
-/// TAP taking no offloads, so every super-packet is segmented in software.
+/// TAP taking no offloads, so every super-packet is segmented in software; both with
+/// one syscall per frame and with io_uring batches.
 #[test]
 fn tap_vnet_hdr_carries_tso_super_packets() {
     if !system_ready() {
         return;
     }
-    for (round, b_offload) in [(0, true), (1, false)] {
+    for (round, b_offload, io) in [
+        (0, true, TapIo::Syscall),
+        (1, false, TapIo::Syscall),
+        (2, true, TapIo::IoUring),
+        (3, false, TapIo::IoUring),
+    ] {
         let mut c = Cleanup::new();
         let (na, nb) = (
             c.netns(&format!("tso{round}a")),
@@ -631,23 +637,23 @@ fn tap_vnet_hdr_carries_tso_super_packets() {
         let (ta, tb) = (c.link(&format!("s{round}a")), c.link(&format!("s{round}b")));
         let mut pa = TapPort::open(TapConfig {
             vnet_hdr: true,
+            io,
             ..TapConfig::new(&ta)
         })
         .unwrap();
         let mut pb = TapPort::open(TapConfig {
             vnet_hdr: b_offload,
+            io,
             ..TapConfig::new(&tb)
         })
         .unwrap();
+        assert_eq!(pa.io(), io, "io_uring unavailable");
         assert!(pa.offloads() & libc::TUN_F_TSO4 != 0);
         ip(&["link", "set", &ta, "netns", &na]);
         ip(&["link", "set", &tb, "netns", &nb]);
         let ip_a = format!("10.231.{}.1/24", 10 + round);
-        let ip_b: &'static str = if round == 0 {
-            "10.231.10.2"
-        } else {
-            "10.231.11.2"
-        };
+        let ip_b: &'static str =
+            ["10.231.10.2", "10.231.11.2", "10.231.12.2", "10.231.13.2"][round];
         ns_setup(&na, &ta, Some(&ip_a));
         ns_setup(&nb, &tb, Some(&format!("{ip_b}/24")));
         let (server, client) = tcp_stream(&na, &nb, ip_b);
@@ -666,7 +672,7 @@ fn tap_vnet_hdr_carries_tso_super_packets() {
         if !b_offload {
             assert!(rep.segmented > rep.gso_frames, "{rep:?}");
         }
-        eprintln!("tap round {round}: {rep:?}");
+        eprintln!("tap round {round} ({io:?}): {rep:?}");
     }
 }
 

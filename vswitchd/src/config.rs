@@ -6,6 +6,7 @@
 //! that tests drive directly. The default socket path is shared with `vswitch-ctl`, which
 //! must find the daemon without being told where it is.
 
+use fastpath::port::tap::TapIo;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 
@@ -62,6 +63,10 @@ pub struct Cli {
     /// Datapath threads.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub pmd_threads: u32,
+    /// How TAP ports move frames: `syscall` (one readv/writev per frame) or `io_uring` (one
+    /// io_uring_enter per batch; falls back to syscall where io_uring is unavailable).
+    #[arg(long, value_name = "MODE", default_value = "io_uring", value_parser = clap::value_parser!(TapIo))]
+    pub tap_io: TapIo,
     /// Serve Prometheus metrics over HTTP on HOST:PORT (path /metrics).
     #[arg(long, value_name = "HOST:PORT")]
     pub metrics: Option<SocketAddr>,
@@ -116,6 +121,7 @@ pub struct Config {
     pub db: PathBuf,
     pub listen: Vec<Listen>,
     pub pmd_threads: u32,
+    pub tap_io: TapIo,
     pub metrics: Option<SocketAddr>,
     pub log: String,
     pub log_format: LogFormat,
@@ -252,6 +258,7 @@ impl Config {
             db,
             listen,
             pmd_threads: cli.pmd_threads,
+            tap_io: cli.tap_io,
             metrics: cli.metrics,
             log: cli.log,
             log_format: cli.log_format,

@@ -52,6 +52,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let conntrack = Arc::new(Conntrack::new(ConntrackConfig::default()));
     let dp_config = DataplaneConfig {
         pmd_threads: config.pmd_threads as usize,
+        tap_io: config.tap_io,
         ..DataplaneConfig::default()
     };
     let dataplane = Dataplane::new(dp_config, Some(conntrack));

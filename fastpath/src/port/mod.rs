@@ -14,6 +14,7 @@ pub mod dummy;
 pub mod offload;
 pub mod sys;
 pub mod tap;
+pub mod uring;
 
 use crate::packet::Packet;
 use std::os::fd::RawFd;

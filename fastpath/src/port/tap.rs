@@ -22,7 +22,9 @@
 //! the port goes down, calls return [`PortError::Gone`], and [`Port::reopen`] creates the
 //! device again.
 
+use super::BATCH_SIZE;
 use super::offload::{self, OffloadDrop, VNET_HDR_LEN, VnetHdr};
+use super::uring::UringBatch;
 use super::{Port, PortError, PortStats, sys};
 use crate::packet::{MAX_FRAME, Packet};
 use std::io;
@@ -43,6 +45,31 @@ pub struct TapConfig {
     /// the other side at once); false for a bridge's `internal` port, which OVS also creates
     /// down until the operator configures it.
     pub bring_up: bool,
+    /// How frames cross the descriptor.
+    pub io: TapIo,
+}
+
+/// How a TAP port moves frames through its descriptor (see `benches/README.md` for the
+/// measurements behind the default).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TapIo {
+    /// One `readv`/`writev` per frame.
+    #[default]
+    Syscall,
+    /// One `io_uring_enter` per batch ([`super::uring`]); falls back to `Syscall` where
+    /// io_uring is unavailable.
+    IoUring,
+}
+
+impl std::str::FromStr for TapIo {
+    type Err = String;
+    fn from_str(s: &str) -> Result<TapIo, String> {
+        match s {
+            "syscall" => Ok(TapIo::Syscall),
+            "io_uring" | "io-uring" | "uring" => Ok(TapIo::IoUring),
+            _ => Err(format!("unknown TAP I/O mode {s:?} (syscall or io_uring)")),
+        }
+    }
 }
 
 impl TapConfig {
@@ -54,6 +81,7 @@ impl TapConfig {
             vnet_hdr: false,
             multi_queue: false,
             bring_up: true,
+            io: TapIo::default(),
         }
     }
 }
@@ -68,6 +96,8 @@ pub struct TapPort {
     /// Where offloaded frames are finished when the port cannot take them (allocated once,
     /// on first use).
     scratch: Vec<u8>,
+    /// The batch ring, with [`TapIo::IoUring`].
+    uring: Option<UringBatch>,
 }
 
 impl std::fmt::Debug for TapPort {
@@ -138,12 +168,23 @@ impl TapPort {
     /// brings it up.
     pub fn open(cfg: TapConfig) -> Result<TapPort, PortError> {
         let (fd, offloads) = attach(&cfg)?;
+        let uring = match cfg.io {
+            TapIo::Syscall => None,
+            TapIo::IoUring => match UringBatch::new() {
+                Ok(ring) => Some(ring),
+                Err(e) => {
+                    tracing::warn!(port = %cfg.name, error = %e, "io_uring unavailable; using readv/writev");
+                    None
+                }
+            },
+        };
         Ok(TapPort {
             cfg,
             fd: Some(fd),
             offloads,
             stats: PortStats::default(),
             scratch: Vec::new(),
+            uring,
         })
     }
 
@@ -161,6 +202,16 @@ impl TapPort {
     /// The configuration the port was opened with.
     pub fn config(&self) -> &TapConfig {
         &self.cfg
+    }
+
+    /// How frames cross the descriptor in practice ([`TapIo::Syscall`] when io_uring was
+    /// asked for but is unavailable).
+    pub fn io(&self) -> TapIo {
+        if self.uring.is_some() {
+            TapIo::IoUring
+        } else {
+            TapIo::Syscall
+        }
     }
 
     /// The `TUN_F_*` offloads in effect (0 without `vnet_hdr`).
@@ -185,27 +236,148 @@ impl TapPort {
         pkt.reset();
         let mut hdr = [0u8; VNET_HDR_LEN];
         let space = pkt.rx_space();
-        let cap = space.len();
         let n = if vnet {
             sys::readv2(fd, &mut hdr, space)?
         } else {
             sys::read(fd, space)?
         };
-        let Some(len) = n.checked_sub(if vnet { VNET_HDR_LEN } else { 0 }) else {
-            return Ok(Rx::Malformed);
-        };
-        if len > cap {
-            return Ok(Rx::Malformed);
-        }
-        pkt.set_len(len);
-        if vnet {
-            let o = VnetHdr(hdr).to_offload();
-            if o.needs_csum && usize::from(o.csum_start) + usize::from(o.csum_offset) + 2 > len {
-                return Ok(Rx::Malformed);
+        Ok(finish_rx(pkt, n, vnet.then_some(hdr)))
+    }
+
+    /// Counts one receive result; `n` frames are already kept in the batch.
+    fn account_rx(&mut self, res: io::Result<Rx>, n: usize) -> RxNext {
+        match res {
+            Ok(Rx::Frame(len)) => {
+                self.stats.rx_packets += 1;
+                self.stats.rx_bytes += len as u64;
+                RxNext::Kept
             }
-            pkt.offload = o;
+            Ok(Rx::Malformed) => {
+                self.stats.rx_errors += 1;
+                RxNext::Skip
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => RxNext::Stop(Ok(n)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => RxNext::Skip,
+            Err(e) if sys::is_gone_error(&e) => {
+                let err = self.gone();
+                RxNext::Stop(if n == 0 { Err(err) } else { Ok(n) })
+            }
+            Err(e) => {
+                self.stats.rx_errors += 1;
+                RxNext::Stop(if n == 0 { Err(self.io_err(e)) } else { Ok(n) })
+            }
         }
-        Ok(Rx::Frame(len))
+    }
+
+    /// Counts one transmit result. `Ok(true)`: the frame was accepted; `Err`: the port is
+    /// gone (the `left` frames from this one on are dropped).
+    fn account_tx(
+        &mut self,
+        res: Result<usize, TxFail>,
+        pkt: &Packet,
+        left: usize,
+    ) -> Result<bool, PortError> {
+        match res {
+            Ok(written) => {
+                // `send_finished` counts its own segments and reports 0.
+                if written > 0 {
+                    self.stats.tx_packets += 1;
+                    self.stats.tx_bytes += pkt.len() as u64;
+                }
+                Ok(true)
+            }
+            Err(TxFail::Offload) => {
+                self.stats.tx_errors += 1;
+                Ok(false)
+            }
+            Err(TxFail::Io(e)) if sys::is_gone_error(&e) => {
+                self.stats.tx_dropped += left as u64;
+                Err(self.gone())
+            }
+            Err(TxFail::Io(e))
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EAGAIN | libc::ENOBUFS | libc::EIO)
+                ) =>
+            {
+                // Queue full, or the kernel side is down: the frame is dropped.
+                self.stats.tx_dropped += 1;
+                Ok(false)
+            }
+            Err(TxFail::Io(_)) => {
+                self.stats.tx_errors += 1;
+                Ok(false)
+            }
+        }
+    }
+
+    /// [`Port::recv_batch`] through the batch ring: one kernel entry per batch.
+    fn recv_uring(&mut self, fd: RawFd, bufs: &mut [Packet]) -> Result<usize, PortError> {
+        let vnet = self.cfg.vnet_hdr;
+        let Some(ring) = self.uring.as_mut() else {
+            return Ok(0);
+        };
+        for p in bufs.iter_mut() {
+            p.reset();
+        }
+        let mut results = [0i32; BATCH_SIZE];
+        let count = match ring.read(fd, bufs, vnet) {
+            Ok(r) => {
+                results[..r.len()].copy_from_slice(r);
+                r.len()
+            }
+            Err(e) => return Err(self.io_err(e)),
+        };
+        let mut n = 0;
+        for (i, &r) in results[..count].iter().enumerate() {
+            let res = match usize::try_from(r) {
+                Ok(bytes) => {
+                    let hdr = self.uring.as_ref().map(|ring| ring.rx_hdr(i));
+                    Ok(finish_rx(&mut bufs[i], bytes, hdr.filter(|_| vnet)))
+                }
+                Err(_) => Err(io::Error::from_raw_os_error(-r)),
+            };
+            match self.account_rx(res, n) {
+                RxNext::Kept => {
+                    bufs.swap(n, i);
+                    n += 1;
+                }
+                RxNext::Skip => {}
+                RxNext::Stop(r) => return r,
+            }
+        }
+        Ok(n)
+    }
+
+    /// [`Port::send_batch`] through the batch ring: one kernel entry per batch.
+    fn send_uring(&mut self, fd: RawFd, pkts: &[Packet]) -> Result<usize, PortError> {
+        let vnet = self.cfg.vnet_hdr;
+        let mut sent = 0;
+        for (c, chunk) in pkts.chunks(BATCH_SIZE).enumerate() {
+            let Some(ring) = self.uring.as_mut() else {
+                return Ok(sent);
+            };
+            if vnet {
+                for (i, p) in chunk.iter().enumerate() {
+                    *ring.tx_hdr_mut(i) = VnetHdr::from_offload(&p.offload).0;
+                }
+            }
+            let mut results = [0i32; BATCH_SIZE];
+            match ring.write(fd, chunk, vnet) {
+                Ok(r) => results[..r.len()].copy_from_slice(r),
+                Err(e) => return Err(self.io_err(e)),
+            }
+            for (i, pkt) in chunk.iter().enumerate() {
+                let r = results[i];
+                let res =
+                    usize::try_from(r).map_err(|_| TxFail::Io(io::Error::from_raw_os_error(-r)));
+                let left = pkts.len() - c * BATCH_SIZE - i;
+                if self.account_tx(res, pkt, left)? {
+                    sent += 1;
+                }
+            }
+        }
+        Ok(sent)
     }
 
     /// Sends one frame that carries offload work this port cannot pass on.
@@ -221,6 +393,37 @@ impl TapPort {
             Ok(())
         })
     }
+}
+
+/// Checks a frame of `n` bytes just read into `pkt` (after the virtio-net header `hdr`, if
+/// the port uses them) and sets its length and offload state.
+fn finish_rx(pkt: &mut Packet, n: usize, hdr: Option<[u8; VNET_HDR_LEN]>) -> Rx {
+    let cap = pkt.rx_space().len();
+    let Some(len) = n.checked_sub(if hdr.is_some() { VNET_HDR_LEN } else { 0 }) else {
+        return Rx::Malformed;
+    };
+    if len > cap {
+        return Rx::Malformed;
+    }
+    pkt.set_len(len);
+    if let Some(hdr) = hdr {
+        let o = VnetHdr(hdr).to_offload();
+        if o.needs_csum && usize::from(o.csum_start) + usize::from(o.csum_offset) + 2 > len {
+            return Rx::Malformed;
+        }
+        pkt.offload = o;
+    }
+    Rx::Frame(len)
+}
+
+/// What a receive loop does after one result.
+enum RxNext {
+    /// A frame was kept.
+    Kept,
+    /// Nothing kept; go on.
+    Skip,
+    /// Stop and return this.
+    Stop(Result<usize, PortError>),
 }
 
 /// Outcome of reading one frame.
@@ -239,25 +442,16 @@ impl Port for TapPort {
         let Some(fd) = self.fd.as_ref().map(|f| f.as_raw_fd()) else {
             return Err(PortError::Gone(self.cfg.name.clone()));
         };
+        if self.uring.is_some() {
+            return self.recv_uring(fd, bufs);
+        }
         let mut n = 0;
         while n < bufs.len() {
-            match TapPort::recv_one(fd, self.cfg.vnet_hdr, &mut bufs[n]) {
-                Ok(Rx::Frame(len)) => {
-                    self.stats.rx_packets += 1;
-                    self.stats.rx_bytes += len as u64;
-                    n += 1;
-                }
-                Ok(Rx::Malformed) => self.stats.rx_errors += 1,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if sys::is_gone_error(&e) => {
-                    let err = self.gone();
-                    return if n == 0 { Err(err) } else { Ok(n) };
-                }
-                Err(e) => {
-                    self.stats.rx_errors += 1;
-                    return if n == 0 { Err(self.io_err(e)) } else { Ok(n) };
-                }
+            let res = TapPort::recv_one(fd, self.cfg.vnet_hdr, &mut bufs[n]);
+            match self.account_rx(res, n) {
+                RxNext::Kept => n += 1,
+                RxNext::Skip => {}
+                RxNext::Stop(r) => return r,
             }
         }
         Ok(n)
@@ -268,6 +462,13 @@ impl Port for TapPort {
             self.stats.tx_dropped += pkts.len() as u64;
             return Err(PortError::Gone(self.cfg.name.clone()));
         };
+        // The ring carries frames as they are: without virtio-net headers, frames with
+        // offload work left take the path that finishes them in software.
+        if self.uring.is_some()
+            && (self.cfg.vnet_hdr || !pkts.iter().any(|p| offload::is_pending(&p.offload)))
+        {
+            return self.send_uring(fd, pkts);
+        }
         let mut sent = 0;
         for (i, pkt) in pkts.iter().enumerate() {
             let res = if self.cfg.vnet_hdr {
@@ -279,29 +480,10 @@ impl Port for TapPort {
             } else {
                 sys::write(fd, pkt.data()).map_err(TxFail::Io)
             };
-            match res {
-                Ok(written) => {
-                    if written > 0 {
-                        self.stats.tx_packets += 1;
-                        self.stats.tx_bytes += pkt.len() as u64;
-                    }
-                    sent += 1;
-                }
-                Err(TxFail::Offload) => self.stats.tx_errors += 1,
-                Err(TxFail::Io(e)) if sys::is_gone_error(&e) => {
-                    self.stats.tx_dropped += (pkts.len() - i) as u64;
-                    return Err(self.gone());
-                }
-                Err(TxFail::Io(e))
-                    if matches!(
-                        e.raw_os_error(),
-                        Some(libc::EAGAIN | libc::ENOBUFS | libc::EIO)
-                    ) =>
-                {
-                    // Queue full, or the kernel side is down: the frame is dropped.
-                    self.stats.tx_dropped += 1;
-                }
-                Err(TxFail::Io(_)) => self.stats.tx_errors += 1,
+            match self.account_tx(res, pkt, pkts.len() - i) {
+                Ok(true) => sent += 1,
+                Ok(false) => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(sent)

@@ -4,7 +4,7 @@
 use super::slowpath::{PortConfig, PortType};
 use fastpath::port::afpacket::{AfPacketConfig, AfPacketPort};
 use fastpath::port::dummy::{DummyHandle, DummyPort};
-use fastpath::port::tap::{TapConfig, TapPort};
+use fastpath::port::tap::{TapConfig, TapIo, TapPort};
 use fastpath::port::{Port, PortError};
 
 /// An opened device, plus the test handle of a dummy port.
@@ -17,9 +17,9 @@ pub struct Opened {
 /// segments pass through whole). Off only for debugging.
 pub const TAP_VNET_HDR: bool = true;
 
-/// Opens the device for `cfg` (a dummy one whatever the type if `all_dummy`). Patch ports
-/// have none (`Ok(None)`).
-pub fn open(cfg: &PortConfig, all_dummy: bool) -> Result<Option<Opened>, PortError> {
+/// Opens the device for `cfg` (a dummy one whatever the type if `all_dummy`; TAP devices
+/// moving frames as `tap_io` says). Patch ports have none (`Ok(None)`).
+pub fn open(cfg: &PortConfig, all_dummy: bool, tap_io: TapIo) -> Result<Option<Opened>, PortError> {
     let port: Box<dyn Port> = match &cfg.kind {
         PortType::Patch { .. } => return Ok(None),
         _ if all_dummy => {
@@ -41,6 +41,7 @@ pub fn open(cfg: &PortConfig, all_dummy: bool) -> Result<Option<Opened>, PortErr
             tc.mtu = cfg.mtu;
             tc.vnet_hdr = TAP_VNET_HDR;
             tc.bring_up = cfg.kind == PortType::Tap;
+            tc.io = tap_io;
             Box::new(TapPort::open(tc)?)
         }
         PortType::System => Box::new(AfPacketPort::open(AfPacketConfig::new(&cfg.name))?),

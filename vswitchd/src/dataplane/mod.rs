@@ -75,6 +75,8 @@ pub struct DataplaneConfig {
     /// `--enable-dummy=override`): for tests of the configuration model, which must not touch
     /// the host's interfaces.
     pub dummy_devices: bool,
+    /// How TAP ports move frames through their descriptors.
+    pub tap_io: fastpath::port::tap::TapIo,
 }
 
 impl Default for DataplaneConfig {
@@ -91,6 +93,7 @@ impl Default for DataplaneConfig {
             pmd_threads: cores,
             dp,
             dummy_devices: false,
+            tap_io: fastpath::port::tap::TapIo::default(),
         }
     }
 }
@@ -125,6 +128,7 @@ pub struct Dataplane {
     conntrack: Option<Arc<Conntrack>>,
     sweeper: Mutex<Option<Sweeper>>,
     dummy_devices: bool,
+    tap_io: fastpath::port::tap::TapIo,
     /// Rate-limited warnings about tables that floods fill (maintenance thread).
     flood: Mutex<floodwatch::FloodWatch>,
 }
@@ -158,6 +162,7 @@ impl Dataplane {
             conntrack,
             sweeper: Mutex::new(None),
             dummy_devices: cfg.dummy_devices,
+            tap_io: cfg.tap_io,
             flood: Mutex::new(floodwatch::FloodWatch::default()),
         })
     }
@@ -318,7 +323,7 @@ impl Dataplane {
             dp_no: None,
             dummy: None,
         };
-        match devices::open(&cfg, self.dummy_devices) {
+        match devices::open(&cfg, self.dummy_devices, self.tap_io) {
             Ok(Some(opened)) => {
                 let no = self.free_dp_no(cfg.ofport);
                 if self.dp.add_port(no, opened.port).is_ok() {
@@ -462,7 +467,7 @@ impl Dataplane {
             if matches!(cfg.kind, PortType::Patch { .. }) {
                 continue;
             }
-            if let Ok(Some(opened)) = devices::open(&cfg, self.dummy_devices) {
+            if let Ok(Some(opened)) = devices::open(&cfg, self.dummy_devices, self.tap_io) {
                 let no = self.free_dp_no(cfg.ofport);
                 if self.dp.add_port(no, opened.port).is_ok() {
                     tracing::info!(port = %name, dp = no, "port attached");
