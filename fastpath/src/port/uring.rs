@@ -100,8 +100,8 @@ impl UringBatch {
         let mut ask = self.last_rx.clamp(MIN_READS, BATCH_SIZE);
         while done < cap {
             let n = ask.min(cap - done);
-            for i in done..done + n {
-                let space = bufs[i].rx_space();
+            for (i, buf) in bufs.iter_mut().enumerate().skip(done).take(n) {
+                let space = buf.rx_space();
                 self.iovs[i] = [
                     libc::iovec {
                         iov_base: self.hdrs[i].as_mut_ptr().cast(),
