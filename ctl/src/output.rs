@@ -163,10 +163,14 @@ pub fn ofport_name(n: u32) -> String {
 
 /// One port's counters, in `ovs-ofctl dump-ports` style.
 pub fn port_stats_text(p: &pb::PortStats) -> String {
-    format!(
-        "  port {:>3} ({}): rx pkts={}, bytes={}, drop={}, errs={}\n{:w$}tx pkts={}, bytes={}, drop={}, errs={}\n",
+    let head = format!(
+        "  port {:>3} ({}{}): ",
         ofport_name(p.ofport),
         p.name,
+        if p.link_down { ", link down" } else { "" },
+    );
+    format!(
+        "{head}rx pkts={}, bytes={}, drop={}, errs={}\n{:w$}tx pkts={}, bytes={}, drop={}, errs={}\n",
         p.rx_packets,
         p.rx_bytes,
         p.rx_dropped,
@@ -176,7 +180,7 @@ pub fn port_stats_text(p: &pb::PortStats) -> String {
         p.tx_bytes,
         p.tx_dropped,
         p.tx_errors,
-        w = 11 + p.name.len() + 3,
+        w = head.len(),
     )
 }
 
@@ -186,12 +190,37 @@ pub fn port_stats_json(p: &pb::PortStats) -> Value {
         "name": p.name, "ofport": p.ofport,
         "rx_packets": p.rx_packets, "rx_bytes": p.rx_bytes, "rx_dropped": p.rx_dropped, "rx_errors": p.rx_errors,
         "tx_packets": p.tx_packets, "tx_bytes": p.tx_bytes, "tx_dropped": p.tx_dropped, "tx_errors": p.tx_errors,
+        "link_down": p.link_down,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dump_ports_marks_ports_without_a_link() {
+        let mut p = pb::PortStats {
+            name: "vnet0".into(),
+            ofport: 3,
+            rx_packets: 1,
+            ..Default::default()
+        };
+        let up = port_stats_text(&p);
+        assert!(up.starts_with("  port   3 (vnet0): rx pkts=1,"), "{up}");
+        p.link_down = true;
+        let down = port_stats_text(&p);
+        assert!(
+            down.starts_with("  port   3 (vnet0, link down): rx pkts=1,"),
+            "{down}"
+        );
+        // The tx line stays aligned under the rx counters.
+        let col = |s: &str| s.lines().next().unwrap().find("rx").unwrap();
+        let tx_col = |s: &str| s.lines().nth(1).unwrap().find("tx").unwrap();
+        assert_eq!(col(&up), tx_col(&up));
+        assert_eq!(col(&down), tx_col(&down));
+        assert_eq!(port_stats_json(&p)["link_down"], json!(true));
+    }
 
     #[test]
     fn dump_flows_line_like_ovs_ofctl() {

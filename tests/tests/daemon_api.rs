@@ -215,6 +215,9 @@ fn diagnosis_rpcs_answer_from_the_live_dataplane() {
     let d = env.start(&[]);
     d.ctl(&["add-br", "br0"]).ok();
     d.ctl(&["add-port", "br0", "vm1", "--type", "dummy"]).ok();
+    // A system port whose interface does not exist (yet): configured, shown down.
+    d.ctl(&["add-port", "br0", "vswnosuch0", "--type", "system"])
+        .ok();
     for args in [
         &["dump-ports", "br0"][..],
         &["dump-ports", "br0", "vm1"],
@@ -230,6 +233,12 @@ fn diagnosis_rpcs_answer_from_the_live_dataplane() {
     let ports = d.ctl(&["dump-ports", "br0"]).ok();
     assert!(ports.contains("vm1"), "{ports}");
     assert!(ports.contains("LOCAL"), "the bridge's own port: {ports}");
+    assert!(ports.contains("(vswnosuch0, link down)"), "{ports}");
+    assert!(!ports.contains("(vm1, link down)"), "{ports}");
+    let json = d
+        .ctl(&["--format", "json", "dump-ports", "br0", "vswnosuch0"])
+        .json();
+    assert_eq!(json[0]["link_down"], serde_json::json!(true), "{json}");
     let stats = d.ctl(&["--format", "json", "datapath-stats"]).ok();
     assert!(stats.contains("\"flow_limit\": 200000"), "{stats}");
     // Arguments are still checked.

@@ -233,6 +233,7 @@ impl FlowService for FlowApi {
                         tx_bytes: r.stats.tx_bytes,
                         tx_dropped: r.stats.tx_dropped,
                         tx_errors: r.stats.tx_errors,
+                        link_down: !r.up,
                     })
                 })
                 .collect();
