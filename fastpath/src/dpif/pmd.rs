@@ -10,8 +10,12 @@
 //! lock-free snapshot), so ports added or removed while running are picked up.
 //!
 //! Idle back-off: after [`SPIN_ROUNDS`] empty rounds the thread sleeps, waiting on its ports'
-//! receive descriptors with `poll(2)` when they have them, starting at 1 ms and doubling to
-//! [`MAX_IDLE_MS`]; any packet resets it. A busy thread never sleeps.
+//! receive descriptors with `poll(2)`, starting at 1 ms and doubling to [`MAX_IDLE_MS`]; any
+//! packet resets it. A busy thread never sleeps. A frame arriving on a port with a descriptor
+//! wakes the thread at once, so the cap only bounds how late it notices a port added or
+//! removed and the stop flag; ports without a descriptor (dummy) are polled every
+//! [`MAX_IDLE_MS_NO_FD`] instead. Measured idle cost: 1.25 % of a core with an 8 ms cap and
+//! three TAP ports, about 0.35 % with 64 ms (whole daemon: 0.5 %).
 
 use super::{Datapath, DropReason, PmdContext};
 use crate::port::BATCH_SIZE;
@@ -23,8 +27,10 @@ use std::time::Duration;
 
 /// Empty polling rounds before the thread starts sleeping.
 pub const SPIN_ROUNDS: u32 = 256;
-/// Longest idle sleep.
-pub const MAX_IDLE_MS: u64 = 8;
+/// Longest idle sleep when every polled port has a receive descriptor.
+pub const MAX_IDLE_MS: u64 = 64;
+/// Longest idle sleep when a polled port has none (it cannot wake us).
+pub const MAX_IDLE_MS_NO_FD: u64 = 8;
 
 impl Datapath {
     /// Receives one batch from port `no`, processes it and transmits the results. Returns how
@@ -173,8 +179,14 @@ pub fn run(dp: &Datapath, ctx: &mut PmdContext, assignment: PmdAssignment, stop:
         }
         fds.clear();
         fds.extend(ports.iter().filter_map(|no| dp.port(*no)?.io().rx_fd()));
+        let cap = if fds.len() == ports.len() {
+            MAX_IDLE_MS
+        } else {
+            MAX_IDLE_MS_NO_FD
+        };
+        sleep_ms = sleep_ms.min(cap);
         wait_readable(&fds, sleep_ms);
-        sleep_ms = (sleep_ms * 2).min(MAX_IDLE_MS);
+        sleep_ms = (sleep_ms * 2).min(cap);
     }
 }
 
