@@ -219,7 +219,9 @@ const V4: [[u8; 4]; 4] = [
     [172, 16, 0, 9],
 ];
 const V6: [u16; 4] = [1, 2, 0x99, 0xfe80];
-const PORTS: [u16; 5] = [1024, 80, 443, 53, 0];
+/// 5000 is the first port of the SNAT pool (`ct_action`), so replies to a port-translated
+/// connection can be built from indices too.
+const PORTS: [u16; 6] = [1024, 80, 443, 53, 0, 5000];
 
 fn v6_addr(i: u8) -> [u8; 16] {
     let x = V6[i as usize % V6.len()];
