@@ -10,6 +10,9 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
+/// Most frames one [`RawSocket::send_burst`] system call carries.
+pub const MAX_BURST: usize = 64;
+
 /// An AF_PACKET socket bound to one interface of one namespace.
 #[derive(Debug)]
 pub struct RawSocket {
@@ -90,6 +93,52 @@ impl RawSocket {
             )));
         }
         Ok(())
+    }
+
+    /// Sends `frames` with one `sendmmsg(2)` call per up to [`MAX_BURST`] frames; returns how
+    /// many the kernel took. Stops at the first frame the device refuses (a full queue:
+    /// `ENOBUFS`/`EAGAIN`), so the count is what was really offered to the switch.
+    pub fn send_burst(&self, frames: &[&[u8]]) -> io::Result<usize> {
+        let mut sent = 0;
+        for chunk in frames.chunks(MAX_BURST) {
+            let mut iovs: [libc::iovec; MAX_BURST] = [libc::iovec {
+                iov_base: std::ptr::null_mut(),
+                iov_len: 0,
+            }; MAX_BURST];
+            // SAFETY: mmsghdr is plain data; all-zero (null name, no control) is valid.
+            let mut msgs: [libc::mmsghdr; MAX_BURST] = unsafe { std::mem::zeroed() };
+            for (i, f) in chunk.iter().enumerate() {
+                iovs[i] = libc::iovec {
+                    iov_base: f.as_ptr().cast_mut().cast(),
+                    iov_len: f.len(),
+                };
+                msgs[i].msg_hdr.msg_iov = &raw mut iovs[i];
+                msgs[i].msg_hdr.msg_iovlen = 1;
+            }
+            // SAFETY: `msgs[..chunk.len()]` point at iovecs describing frames borrowed for
+            // the call; the kernel only reads them (and writes `msg_len`).
+            let n = unsafe {
+                libc::sendmmsg(
+                    self.fd.as_raw_fd(),
+                    msgs.as_mut_ptr(),
+                    chunk.len() as libc::c_uint,
+                    0,
+                )
+            };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                return match e.raw_os_error() {
+                    Some(libc::ENOBUFS | libc::EAGAIN) => Ok(sent),
+                    _ if sent > 0 => Ok(sent),
+                    _ => Err(e),
+                };
+            }
+            sent += n as usize;
+            if (n as usize) < chunk.len() {
+                break;
+            }
+        }
+        Ok(sent)
     }
 
     /// Sends a frame, retrying for up to a second while the device queue is full (ENOBUFS),

@@ -54,8 +54,6 @@ fn spawn_ctl(d: &Daemon, args: &[&str]) -> ChildGuard {
 }
 
 #[test]
-#[ignore = "known bug: on the wired daemon (debug build) SIGTERM with 3 streaming dump-flows \
-            clients and a writer takes ~2.2 s, over DESIGN's 2 s; run with --ignored"]
 fn sigterm_under_load_drains_within_two_seconds() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("conf.db");
@@ -99,7 +97,11 @@ fn sigterm_under_load_drains_within_two_seconds() {
     let (status, took) = d.stop_with(libc::SIGTERM, Duration::from_secs(10));
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     assert!(status.success(), "exit status after SIGTERM: {status}");
-    assert!(took < Duration::from_secs(2), "SIGTERM took {took:?}");
+    assert!(
+        took < Duration::from_secs(2),
+        "SIGTERM took {took:?}: {}",
+        d.log_text()
+    );
     eprintln!("SIGTERM under load: exited in {took:?}");
     let acked = writer.join().unwrap();
     drop(readers);

@@ -96,6 +96,10 @@ impl Default for DpConfig {
     }
 }
 
+/// At the flow limit, installs evict `flow_limit / EVICT_SLICE` least recently used megaflows
+/// at a time.
+pub const EVICT_SLICE: usize = 16;
+
 /// Errors of datapath configuration calls.
 #[derive(Debug, thiserror::Error)]
 pub enum DpifError {
@@ -782,8 +786,10 @@ impl Datapath {
                 .unwrap_or(own),
         );
         drop(threads);
-        // Evict a slice at a time so the scan for the oldest is amortised over many installs.
-        let n = (self.config.flow_limit / 64)
+        // Evict a slice at a time so the scan for the oldest (three passes over the table) is
+        // amortised over many installs: at 1/64 of the limit, a storm of new flows spent more
+        // of its datapath thread scanning for victims than translating.
+        let n = (self.config.flow_limit / EVICT_SLICE)
             .max(1)
             .max(total + 1 - self.config.flow_limit);
         let mut table = victim.lock();

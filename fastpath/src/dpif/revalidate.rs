@@ -4,11 +4,12 @@
 //!
 //! The revalidator lives in the slow path (`vswitchd`): after a rule change it re-translates
 //! every megaflow and tells the datapath, per megaflow, to keep it, replace its actions, or
-//! delete it ([`Datapath::revalidate`]). The datapath's part is to visit every thread's table
-//! under that table's lock, so the verdict applies atomically with respect to the thread's
-//! packet processing, and to bump the revalidation sequence *first*, so that an upcall whose
-//! translation started before the rule change does not install its (possibly stale) result
-//! afterwards.
+//! delete it ([`Datapath::revalidate`]). The datapath's part is to bump the revalidation
+//! sequence *first*, so that an upcall whose translation started before the rule change does
+//! not install its (possibly stale) result afterwards, then to snapshot each thread's table,
+//! ask for the verdicts with no table lock held (they are translations: a full table takes
+//! long), and apply them under the table's lock, so each verdict lands atomically with respect
+//! to the thread's packet processing.
 //!
 //! The caller must hold the slow path's write lock (the one translations take for reading)
 //! around the rule change *and* the `revalidate` call: that is what makes "after a rule change

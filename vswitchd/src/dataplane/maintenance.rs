@@ -13,14 +13,14 @@ use std::sync::Arc;
 use std::sync::Weak;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How often the thread wakes.
 pub const TICK: Duration = Duration::from_millis(100);
 /// Full rounds happen every this many ticks (1 s).
 pub const FULL_EVERY: u32 = 10;
 
-/// A running maintenance thread.
+/// A running maintenance thread. Stopping it wakes it (a round in progress finishes first).
 #[derive(Debug)]
 pub struct Maintenance {
     stop: Arc<AtomicBool>,
@@ -35,8 +35,19 @@ impl Maintenance {
             .name("revalidator".into())
             .spawn(move || {
                 let mut n = 0u32;
-                while !flag.load(Ordering::Acquire) {
-                    std::thread::sleep(TICK);
+                loop {
+                    // Parked rather than asleep, so that `stop` wakes it at once.
+                    let deadline = Instant::now() + TICK;
+                    while !flag.load(Ordering::Acquire) {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            break;
+                        }
+                        std::thread::park_timeout(left);
+                    }
+                    if flag.load(Ordering::Acquire) {
+                        break;
+                    }
                     let Some(dp) = dp.upgrade() else { break };
                     n = n.wrapping_add(1);
                     round(&dp, n.is_multiple_of(FULL_EVERY));
@@ -52,6 +63,7 @@ impl Maintenance {
     pub fn stop(mut self) {
         self.stop.store(true, Ordering::Release);
         if let Some(h) = self.handle.take() {
+            h.thread().unpark();
             // Joining from the thread itself (the last Arc dropped there) would deadlock.
             if h.thread().id() != std::thread::current().id() {
                 let _ = h.join();

@@ -252,7 +252,9 @@ impl Dataplane {
         &self.slow
     }
 
-    /// Revalidates every megaflow against `state` (held by the caller).
+    /// Revalidates every megaflow against `state` (held by the caller). With `push_stats` the
+    /// caller must not have changed `state` since the previous pass (see
+    /// [`Revalidator::run`]): only megaflows that counted packets are translated then.
     fn revalidate(&self, state: &SlowState, push_stats: bool) {
         let now = self.slow.now_ms();
         lock(&self.reval).run(&self.dp, state, now, push_stats);

@@ -11,20 +11,55 @@
 //! Statistics: the datapath counts packets and bytes per megaflow, per thread. On a pass with
 //! `push_stats`, the difference since the previous push is credited to every rule the
 //! translation visits (as OVS's revalidator does with `xlate_push_stats`). Baselines are kept per
-//! (thread, key, mask) and rebuilt on every such pass, so deleted megaflows do not linger.
+//! (thread, key, mask), updated in place and stamped with the pass that last saw them; entries
+//! a stats pass did not see are dropped at its end, so deleted megaflows do not linger. The map
+//! hashes the key and mask as two runs of words (a megaflow identity is ~400 bytes: hashing it
+//! field by field with SipHash, and rebuilding the map on every pass, cost more than the
+//! translations on a full table).
+//!
+//! Cost: a stats pass translates only megaflows whose counters moved (see [`Revalidator::run`]),
+//! so its cost follows the traffic, not the table size.
 
 use super::slowpath::SlowState;
 use crate::xlate::{Credit, translate};
 use fastpath::dpif::{Datapath, RevalidateSummary, Verdict};
 use fastpath::flow::{FlowKey, FlowMask};
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 
-type Baselines = HashMap<(usize, FlowKey, FlowMask), (u64, u64)>;
+/// A megaflow's identity across passes: the thread whose table holds it, its key and mask.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct MegaflowId {
+    thread: usize,
+    key: FlowKey,
+    mask: FlowMask,
+}
+
+impl Hash for MegaflowId {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_usize(self.thread);
+        // Integer slices hash as one byte run.
+        self.key.words().hash(state);
+        self.mask.words().hash(state);
+    }
+}
+
+/// Counters a megaflow had when last pushed, and the pass that saw it.
+#[derive(Clone, Copy, Debug)]
+struct Baseline {
+    packets: u64,
+    bytes: u64,
+    pass: u64,
+}
+
+type Baselines = HashMap<MegaflowId, Baseline, ahash::RandomState>;
 
 /// Revalidator state that outlives a pass: counter baselines.
 #[derive(Debug, Default)]
 pub struct Revalidator {
     baselines: Baselines,
+    /// Stats passes so far (stamps baselines).
+    passes: u64,
     /// MAC generation seen at the last pass.
     pub(crate) mac_generation: u64,
 }
@@ -41,6 +76,13 @@ pub fn mask_within(inner: &FlowMask, outer: &FlowMask) -> bool {
 impl Revalidator {
     /// One pass over every megaflow. The caller holds the slow path's lock (`state`): for
     /// writing after a configuration change, for reading on periodic passes.
+    ///
+    /// A pass with `push_stats` is one where the caller changed nothing since the previous
+    /// pass (counters are pushed before a change, on dump-flows and periodically): a megaflow
+    /// whose counters did not move then needs no translation unless NORMAL's MAC table changed
+    /// since the previous pass, because it was right at that pass and nothing it depends on
+    /// changed. That keeps periodic passes cheap when a flood of one-packet megaflows fills the
+    /// table. A pass without `push_stats` translates every megaflow.
     pub fn run(
         &mut self,
         dp: &Datapath,
@@ -48,19 +90,41 @@ impl Revalidator {
         now_ms: u64,
         push_stats: bool,
     ) -> RevalidateSummary {
-        let mut next: Baselines = HashMap::new();
-        let old = &self.baselines;
+        // Read before translating: learning may go on during the pass, and a change it makes
+        // after a megaflow was translated must trigger the next pass.
+        let generation = state.mac_generation();
+        let everything = !push_stats || generation != self.mac_generation;
+        if push_stats {
+            self.passes += 1;
+        }
+        let pass = self.passes;
+        let baselines = &mut self.baselines;
         let summary = dp.revalidate_indexed(|thread, key, mask, _actions, stats| {
             let credit = if push_stats {
-                let id = (thread, *key, *mask);
-                let (p0, b0) = old.get(&id).copied().unwrap_or((0, 0));
+                let id = MegaflowId {
+                    thread,
+                    key: *key,
+                    mask: *mask,
+                };
+                let b = baselines.entry(id).or_insert(Baseline {
+                    packets: 0,
+                    bytes: 0,
+                    pass,
+                });
                 // A counter below its baseline means the megaflow was re-created.
-                let (dp_, db) = if stats.packets >= p0 {
-                    (stats.packets - p0, stats.bytes.saturating_sub(b0))
+                let (dp_, db) = if stats.packets >= b.packets {
+                    (
+                        stats.packets - b.packets,
+                        stats.bytes.saturating_sub(b.bytes),
+                    )
                 } else {
                     (stats.packets, stats.bytes)
                 };
-                next.insert(id, (stats.packets, stats.bytes));
+                *b = Baseline {
+                    packets: stats.packets,
+                    bytes: stats.bytes,
+                    pass,
+                };
                 (dp_ > 0).then_some(Credit {
                     packets: dp_,
                     bytes: db,
@@ -68,6 +132,9 @@ impl Revalidator {
             } else {
                 None
             };
+            if !everything && credit.is_none() {
+                return Verdict::Keep;
+            }
             let Some(mut ctx) = state.ctx_for(key.in_port, false, now_ms) else {
                 return Verdict::Delete;
             };
@@ -78,12 +145,13 @@ impl Revalidator {
             }
         });
         if push_stats {
-            self.baselines = next;
+            // Megaflows this pass did not see are gone.
+            self.baselines.retain(|_, b| b.pass == pass);
         } else {
             // Entries deleted by this pass keep stale baselines until the next stats pass,
-            // which rebuilds the map; a re-created megaflow is detected by its lower count.
+            // which drops them; a re-created megaflow is detected by its lower count.
         }
-        self.mac_generation = state.mac_generation();
+        self.mac_generation = generation;
         summary
     }
 }
