@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Short fuzzing pass for CI: every cargo-fuzz target for ${FUZZ_SECONDS:-30} s each.
+# Fuzzing pass over every cargo-fuzz target: short for CI (${FUZZ_SECONDS:-30} s each), or a
+# long run of FUZZ_RUNS executions each.
 #
 #   fuzz/ci.sh                      # all targets (cargo fuzz list)
 #   FUZZ_SECONDS=60 fuzz/ci.sh flow_syntax trace_packet
+#   FUZZ_RUNS=10000000 nice -n 19 fuzz/ci.sh      # the long runs of fuzz/README.md
 #
 # `cargo test --workspace` runs it through tests/tests/fuzz_smoke.rs (20 s per target there).
 #
@@ -19,18 +21,23 @@
 # The binaries are then run directly (no cargo per target), FUZZ_JOBS at a time (default: the
 # number of CPUs), each on the committed seeds (fuzz/corpus/TARGET, read-only) plus its
 # working corpus (fuzz/target/corpus/TARGET, reused by later runs), with fuzz/dict/TARGET.dict
-# when there is one. A run fails if the target crashed, leaked, took more than 30 s on one
-# input or went over 2 GiB; the reproducer is in fuzz/artifacts/TARGET (rerun it with
-# `cargo fuzz run -a TARGET FILE`).
+# when there is one. A run fails if the target crashed, leaked, took more than FUZZ_TIMEOUT
+# (default 30) s on one input or went over 2 GiB; the reproducer is in fuzz/artifacts/TARGET
+# (rerun it with `cargo fuzz run -a -s leak TARGET FILE`). Long runs should raise FUZZ_TIMEOUT
+# when the process may be stopped (SIGSTOP) for a while: libFuzzer's per-input timer counts
+# wall-clock time.
 #
-# Prints one line per target (executions, exec/s, coverage, corpus) and writes the same as
-# tab-separated fields to fuzz/target/ci-logs/summary.tsv:
+# Prints one line per target (executions, exec/s, coverage, corpus, wall time) and writes the
+# same as tab-separated fields to FUZZ_LOGDIR/summary.tsv (default fuzz/target/ci-logs, or
+# fuzz/target/long-logs with FUZZ_RUNS), beside each target's libFuzzer log:
 #   target status executions exec_per_s cov ft corpus seconds
 # Exit status: 0 all passed, 1 a target failed or the build failed, 77 a tool is missing and
 # could not be installed (cargo-fuzz, a C++ compiler for libFuzzer).
 set -uo pipefail
 
 seconds=${FUZZ_SECONDS:-30}
+runs=${FUZZ_RUNS:-}
+timeout=${FUZZ_TIMEOUT:-30}
 jobs=${FUZZ_JOBS:-$(nproc)}
 san=${FUZZ_SANITIZER:-leak}
 cd "$(dirname "$0")/.."
@@ -64,7 +71,15 @@ target_dir=fuzz/target
 if [ "$san" != address ]; then
     target_dir=fuzz/target/$san
 fi
-logdir=fuzz/target/ci-logs
+if [ -n "$runs" ]; then
+    limit=(-runs="$runs")
+    what="$runs executions"
+    logdir=${FUZZ_LOGDIR:-fuzz/target/long-logs}
+else
+    limit=(-max_total_time="$seconds")
+    what="$seconds s"
+    logdir=${FUZZ_LOGDIR:-fuzz/target/ci-logs}
+fi
 rm -rf "$logdir"
 mkdir -p "$logdir"
 
@@ -92,13 +107,15 @@ run_one() {
     if [ -f "fuzz/dict/$t.dict" ]; then
         dict=("-dict=fuzz/dict/$t.dict")
     fi
+    local start=$SECONDS
     "$bindir/$t" "$work" "fuzz/corpus/$t" \
-        -artifact_prefix="fuzz/artifacts/$t/" -max_total_time="$seconds" -timeout=30 \
+        -artifact_prefix="fuzz/artifacts/$t/" "${limit[@]}" -timeout="$timeout" \
         -rss_limit_mb=2048 -print_final_stats=1 "${dict[@]}" >"$logdir/$t.log" 2>&1
     echo $? >"$logdir/$t.rc"
+    echo $((SECONDS - start)) >"$logdir/$t.secs"
 }
 
-echo "== fuzzing ${seconds} s per target, $jobs at a time"
+echo "== fuzzing $what per target, $jobs at a time"
 running=0
 for t in "${targets[@]}"; do
     if [ ! -x "$bindir/$t" ]; then
@@ -121,8 +138,8 @@ field() { grep -o " $1: [0-9/a-zA-Z]*" "$2" | tail -1 | sed 's/.*: //'; }
 
 failed=()
 echo
-echo "== fuzz summary (${seconds} s per target, sanitizer $san)"
-printf '%-14s %-7s %12s %9s %7s %7s %13s\n' target status executions exec/s cov ft corpus
+echo "== fuzz summary ($what per target, sanitizer $san)"
+printf '%-14s %-7s %12s %9s %7s %7s %13s %7s\n' target status executions exec/s cov ft corpus seconds
 for t in "${targets[@]}"; do
     log=$logdir/$t.log
     rc=$(cat "$logdir/$t.rc" 2>/dev/null || echo 1)
@@ -131,15 +148,16 @@ for t in "${targets[@]}"; do
     cov=$(field cov "$log")
     ft=$(field ft "$log")
     corp=$(field corp "$log")
+    secs=$(cat "$logdir/$t.secs" 2>/dev/null || echo 0)
     status=ok
     if [ "$rc" != 0 ]; then
         status=FAILED
         failed+=("$t")
     fi
-    printf '%-14s %-7s %12s %9s %7s %7s %13s\n' "$t" "$status" "${execs:-?}" "${speed:-?}" \
-        "${cov:-?}" "${ft:-?}" "${corp:-?}"
+    printf '%-14s %-7s %12s %9s %7s %7s %13s %7s\n' "$t" "$status" "${execs:-?}" "${speed:-?}" \
+        "${cov:-?}" "${ft:-?}" "${corp:-?}" "$secs"
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$status" "${execs:-0}" "${speed:-0}" \
-        "${cov:-0}" "${ft:-0}" "${corp:-0}" "$seconds" >>"$logdir/summary.tsv"
+        "${cov:-0}" "${ft:-0}" "${corp:-0}" "$secs" >>"$logdir/summary.tsv"
 done
 echo "== total $((SECONDS - started)) s"
 for t in "${failed[@]}"; do

@@ -59,6 +59,33 @@ fn manifest_targets(root: &Path) -> Vec<String> {
     targets
 }
 
+/// Variables the outer `cargo test` sets for this process (or that would redirect the nested
+/// build), which the nested cargo must not see: build scripts declare some of them
+/// (`CARGO_PKG_NAME`, `CARGO_MANIFEST_DIR`, ...) as inputs with `rerun-if-env-changed`, so
+/// leaving them in would make every build inside the test differ from one run by hand (and
+/// rebuild half the dependencies each time one follows the other); the target directory and
+/// jobserver are the fuzz crate's own.
+fn set_by_outer_cargo(name: &str) -> bool {
+    const PREFIXES: [&str; 4] = [
+        "CARGO_PKG_",
+        "CARGO_MANIFEST_",
+        "CARGO_BIN_",
+        "CARGO_CRATE_",
+    ];
+    const NAMES: [&str; 9] = [
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "CARGO_MAKEFLAGS",
+        "MAKEFLAGS",
+        "MFLAGS",
+        "OUT_DIR",
+    ];
+    PREFIXES.iter().any(|p| name.starts_with(p)) || NAMES.contains(&name)
+}
+
 /// One line of `fuzz/target/ci-logs/summary.tsv`.
 #[derive(Debug)]
 struct TargetRun {
@@ -125,19 +152,16 @@ fn every_fuzz_target_survives_a_short_run() {
     }
 
     let start = Instant::now();
-    let status = Command::new("bash")
-        .arg(root.join("fuzz/ci.sh"))
+    let mut cmd = Command::new("bash");
+    cmd.arg(root.join("fuzz/ci.sh"))
         .current_dir(&root)
-        .env("FUZZ_SECONDS", seconds.to_string())
-        // The nested build must land in fuzz/target (ci.sh passes --target-dir), use the
-        // fuzz crate's own flags, and not inherit a jobserver it cannot talk to.
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("CARGO_BUILD_TARGET")
-        .env_remove("CARGO_MAKEFLAGS")
-        .env_remove("MAKEFLAGS")
-        .env_remove("MFLAGS")
-        .status()
-        .expect("run bash fuzz/ci.sh");
+        .env("FUZZ_SECONDS", seconds.to_string());
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(set_by_outer_cargo) {
+            cmd.env_remove(name);
+        }
+    }
+    let status = cmd.status().expect("run bash fuzz/ci.sh");
     let elapsed = start.elapsed();
     if status.code() == Some(EXIT_MISSING_TOOL) {
         return skip("fuzz/ci.sh is missing a tool (see its message above)");
