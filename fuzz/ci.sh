@@ -16,7 +16,8 @@
 # AddressSanitizer: about 25% more build time and half the executions per second, for
 # out-of-bounds checks that only the few audited `unsafe` blocks could need (the one the
 # targets reach is also guarded by a debug assertion). Each sanitizer builds into its own
-# fuzz/target/SANITIZER (`address` into fuzz/target, as cargo-fuzz does by default).
+# fuzz/target/SANITIZER (`address` into fuzz/target, as cargo-fuzz does by default), or into
+# FUZZ_TARGET_DIR.
 #
 # The binaries are then run directly (no cargo per target), FUZZ_JOBS at a time (default: the
 # number of CPUs), each on the committed seeds (fuzz/corpus/TARGET, read-only) plus its
@@ -71,6 +72,7 @@ target_dir=fuzz/target
 if [ "$san" != address ]; then
     target_dir=fuzz/target/$san
 fi
+target_dir=${FUZZ_TARGET_DIR:-$target_dir}
 if [ -n "$runs" ]; then
     limit=(-runs="$runs")
     what="$runs executions"
