@@ -71,6 +71,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .thread_name("vswitchd-rpc")
+        .on_thread_start(raise_rpc_priority)
         .build()?;
     let result = runtime.block_on(async {
         let metrics_task = match config.metrics {
@@ -97,6 +98,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     result?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Scheduling priority (nice value) of the gRPC threads.
+const RPC_NICE: libc::c_int = -10;
+
+/// Puts the calling gRPC thread ahead of the datapath and maintenance threads when the CPU is
+/// short: a datapath thread busy with a flood of new flows must not make the API unresponsive
+/// (the threads are idle but for requests, so this takes little from forwarding). Needs
+/// `CAP_SYS_NICE`; without it the thread keeps the default priority.
+fn raise_rpc_priority() {
+    // SAFETY: gettid has no preconditions.
+    let tid = unsafe { libc::gettid() };
+    // SAFETY: setpriority on this thread's own id changes only its scheduling priority.
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS as _, tid as libc::id_t, RPC_NICE) };
+    if rc != 0 {
+        tracing::debug!(
+            error = %std::io::Error::last_os_error(),
+            "cannot raise the gRPC thread's priority"
+        );
+    }
 }
 
 /// The megaflow limit: the stored `flow-limit` setting, else the default. The datapath is

@@ -427,6 +427,49 @@ fn revalidate_keeps_updates_and_deletes() {
 }
 
 #[test]
+fn revalidation_decides_while_the_thread_keeps_forwarding() {
+    // Verdicts are translations, slow on a full table: the datapath thread must be able to use
+    // its table while they are made, and verdicts must still land on entries that changed
+    // meanwhile.
+    let dp = Arc::new(dp_with(forward_to(2), config()));
+    let ctx = Arc::new(Mutex::new(dp.new_pmd()));
+    let frames: Vec<_> = (1..=2u8).map(|i| udp([10, 0, 0, i], 1)).collect();
+    run(&dp, &mut ctx.lock().unwrap(), &frames, 0);
+    let mut forwarded = Vec::new();
+    let sum = dp.revalidate(|k, _, _, _| {
+        let (dp2, ctx2, frames2) = (Arc::clone(&dp), Arc::clone(&ctx), frames.clone());
+        let t = std::thread::spawn(move || run(&dp2, &mut ctx2.lock().unwrap(), &frames2, 1));
+        let start = std::time::Instant::now();
+        while !t.is_finished() && start.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(
+            t.is_finished(),
+            "packets waited for the revalidator's verdict"
+        );
+        forwarded.push(t.join().unwrap());
+        if k.nw_dst & 0xff == 1 {
+            Verdict::Update(vec![DpAction::Output(7)])
+        } else {
+            Verdict::Delete
+        }
+    });
+    assert_eq!(forwarded, vec![vec![(2, 2)], vec![(2, 2)]]);
+    assert_eq!(
+        sum,
+        RevalidateSummary {
+            examined: 2,
+            updated: 1,
+            deleted: 1
+        }
+    );
+    let flows = dp.dump_megaflows();
+    assert_eq!(flows.len(), 1);
+    assert_eq!(flows[0].actions, vec![DpAction::Output(7)]);
+    assert_eq!(flows[0].stats.packets, 3, "hits during the pass were kept");
+}
+
+#[test]
 fn translation_racing_a_revalidation_is_not_installed_stale() {
     // The "rule change" happens while the first translation is in flight: the handler bumps the
     // version and revalidates from inside the upcall (no datapath lock is held there).
