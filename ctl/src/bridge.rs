@@ -160,3 +160,50 @@ pub async fn set_port(
         String::new,
     )
 }
+
+pub async fn get_config(ctx: &Ctx, key: Option<String>) -> anyhow::Result<()> {
+    let mut c = BridgeServiceClient::new(ctx.channel().await?);
+    let r = c
+        .get_config(pb::GetConfigRequest {
+            key: key.unwrap_or_default(),
+        })
+        .await
+        .map_err(rpc)?
+        .into_inner();
+    emit_config(ctx, &r)
+}
+
+pub async fn set_config(ctx: &Ctx, settings: Vec<String>) -> anyhow::Result<()> {
+    let settings = settings
+        .iter()
+        .map(|s| {
+            key_value("setting", s).map(|(k, v)| pb::Setting {
+                key: k.to_owned(),
+                value: v.to_owned(),
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let mut c = BridgeServiceClient::new(ctx.channel().await?);
+    let r = c
+        .set_config(pb::SetConfigRequest { settings })
+        .await
+        .map_err(rpc)?
+        .into_inner();
+    emit_config(ctx, &r)
+}
+
+/// Settings as `KEY=VALUE` lines, or one JSON object.
+fn emit_config(ctx: &Ctx, r: &pb::GetConfigResponse) -> anyhow::Result<()> {
+    let object: serde_json::Map<String, serde_json::Value> = r
+        .settings
+        .iter()
+        .map(|s| (s.key.clone(), json!(s.value)))
+        .collect();
+    emit(ctx.format, serde_json::Value::Object(object), || {
+        r.settings
+            .iter()
+            .map(|s| format!("{}={}", s.key, s.value))
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}

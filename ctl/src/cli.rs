@@ -88,6 +88,16 @@ pub enum Command {
         #[arg(required = true, value_name = "KEY=VALUE")]
         settings: Vec<String>,
     },
+    /// Show switch-wide settings (every known key, or one), as in force.
+    #[command(name = "get-config")]
+    GetConfig { key: Option<String> },
+    /// Change switch-wide settings, all or none: flow-limit=N (empty value: the default).
+    #[command(name = "set-config")]
+    SetConfig {
+        /// KEY=VALUE settings, applied all or none.
+        #[arg(required = true, value_name = "KEY=VALUE")]
+        settings: Vec<String>,
+    },
     /// Add one flow (ovs-ofctl syntax).
     #[command(name = "add-flow")]
     AddFlow { bridge: String, flow: String },

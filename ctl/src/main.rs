@@ -73,6 +73,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::AddPort(a) => bridge::add_port(&ctx, a).await,
         Command::DelPort { bridge, port } => bridge::del_port(&ctx, bridge, port).await,
         Command::ListPorts { bridge } => bridge::list_ports(&ctx, bridge).await,
+        Command::GetConfig { key } => bridge::get_config(&ctx, key).await,
+        Command::SetConfig { settings } => bridge::set_config(&ctx, settings).await,
         Command::SetPort {
             bridge,
             port,

@@ -463,6 +463,59 @@ fn ct_limits_are_durable() {
 }
 
 #[test]
+fn switch_settings_are_checked_durable_and_in_force() {
+    let env = Env::new();
+    let mut d = env.start(&[]);
+    assert_eq!(d.ctl(&["get-config"]).ok(), "flow-limit=200000\n");
+    // A bad value or key anywhere in the request changes nothing.
+    let e = d
+        .ctl(&["set-config", "flow-limit=1000", "flow-limit=0"])
+        .err();
+    assert!(
+        e.contains("flow-limit='0' is not a number from 1 to 2000000"),
+        "{e}"
+    );
+    let e = d.ctl(&["set-config", "flow-limt=10"]).err();
+    assert!(
+        e.contains("unknown setting 'flow-limt' (known: flow-limit)"),
+        "{e}"
+    );
+    assert!(
+        d.ctl(&["set-config", "flow-limit"])
+            .err()
+            .contains("KEY=VALUE")
+    );
+    assert!(
+        d.ctl(&["get-config", "nope"])
+            .err()
+            .contains("unknown setting 'nope'")
+    );
+    assert_eq!(
+        d.ctl(&["get-config", "flow-limit"]).ok(),
+        "flow-limit=200000\n"
+    );
+
+    assert_eq!(
+        d.ctl(&["--format", "json", "set-config", "flow-limit=1500"])
+            .json(),
+        json!({"flow-limit": "1500"})
+    );
+    let stats = d.ctl(&["--format", "json", "datapath-stats"]).json();
+    assert_eq!(stats["flow_limit"], 1500, "{stats}");
+    let _ = d.stop_with(libc::SIGKILL, Duration::from_secs(5));
+    drop(d);
+
+    let d = env.start(&[]);
+    assert_eq!(d.ctl(&["get-config"]).ok(), "flow-limit=1500\n");
+    let stats = d.ctl(&["--format", "json", "datapath-stats"]).json();
+    assert_eq!(stats["flow_limit"], 1500, "{stats}");
+    assert_eq!(
+        d.ctl(&["set-config", "flow-limit="]).ok(),
+        "flow-limit=200000\n"
+    );
+}
+
+#[test]
 fn config_survives_sigterm_and_sigkill_restarts() {
     let env = Env::new();
     let mut d = env.start(&[]);

@@ -7,8 +7,8 @@
 //! would), so translation reads the whole 5-tuple and every storm megaflow matches it exactly
 //! (checked with `dump-megaflows`; a plain exact-match rule is not enough, the classifier's
 //! prefix tracking un-wildcards only the bits that tell the rules apart): every storm frame is
-//! an upcall. Storm traffic is dropped after translation. The database is seeded with a lower
-//! `flow-limit` ([`FLOW_LIMIT`]) so the limit is reached within a second of storm.
+//! an upcall. Storm traffic is dropped after translation. `vswitch-ctl set-config` lowers
+//! `flow-limit` to [`FLOW_LIMIT`] so the limit is reached within a second of storm.
 //!
 //! The established pair is measured two ways, each unloaded before and after the storm
 //! (averaged) and under it:
@@ -36,7 +36,6 @@ use vswitch_tests::Daemon;
 use vswitch_tests::netns::{Link, Netns, require_root, run, unique};
 use vswitch_tests::rawsock::{MAX_BURST, RawSocket};
 use vswitch_tests::traffic::TcpBulk;
-use vswitchd::store::{Change, Store};
 
 /// Megaflow limit for the test (stored `flow-limit` setting).
 const FLOW_LIMIT: u64 = 20_000;
@@ -320,20 +319,13 @@ fn upcall_storm_spares_established_traffic_and_the_control_plane() {
     }
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("conf.db");
-    {
-        let mut store = Store::open(&db).unwrap();
-        store
-            .commit(&[Change::SetSetting {
-                key: "flow-limit".into(),
-                value: FLOW_LIMIT.to_string(),
-            }])
-            .unwrap();
-    }
     let d = Daemon::start(
         &db,
         &dir.path().join("vswitchd.sock"),
         &["--pmd-threads", "1", "--log", "warn"],
     );
+    d.ctl(&["set-config", &format!("flow-limit={FLOW_LIMIT}")])
+        .ok();
     let br = unique("rsb");
     d.ctl(&["add-br", &br]).ok();
     let s = host(&d, &br, 1, "10.79.0.1/24", "02:79:00:00:00:01");
@@ -356,7 +348,7 @@ fn upcall_storm_spares_established_traffic_and_the_control_plane() {
     assert_eq!(
         num(&stats, "flow_limit"),
         FLOW_LIMIT,
-        "stored flow-limit applied"
+        "flow-limit set with set-config is in force"
     );
     assert!(
         a.ns.wait_ping("10.79.0.3", 10),

@@ -50,12 +50,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     init_logging(&config)?;
     let store = Store::open(&config.db)?;
     let conntrack = Arc::new(Conntrack::new(ConntrackConfig::default()));
-    let mut dp_config = DataplaneConfig {
+    let dp_config = DataplaneConfig {
         pmd_threads: config.pmd_threads as usize,
         tap_io: config.tap_io,
         ..DataplaneConfig::default()
     };
-    dp_config.dp.flow_limit = stored_flow_limit(&store)?;
     let dataplane = Dataplane::new(dp_config, Some(conntrack));
     let switch = Switch::load(store, Arc::clone(&dataplane))?;
     dataplane.start(config.pmd_threads as usize)?;
@@ -117,17 +116,6 @@ fn raise_rpc_priority() {
             error = %std::io::Error::last_os_error(),
             "cannot raise the gRPC thread's priority"
         );
-    }
-}
-
-/// The megaflow limit: the stored `flow-limit` setting, else the default. The datapath is
-/// sized before the switch model loads the rest of the database, so it is read here.
-fn stored_flow_limit(store: &Store) -> anyhow::Result<usize> {
-    match store.load()?.settings.get("flow-limit") {
-        None => Ok(vswitchd::switch::DEFAULT_FLOW_LIMIT as usize),
-        Some(v) => v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
-            anyhow::anyhow!("stored setting flow-limit='{v}' is not a positive number")
-        }),
     }
 }
 

@@ -105,6 +105,8 @@ pub enum Change {
     SetCtLimit { zone: Option<u16>, limit: u64 },
     /// Sets a setting.
     SetSetting { key: String, value: String },
+    /// Removes a setting (back to its default).
+    DeleteSetting { key: String },
 }
 
 /// A bridge as loaded: its row, ports and rules (rules in `seq` order).
@@ -315,6 +317,9 @@ impl Store {
                         settings
                             .insert(key.as_str(), value.as_str())
                             .map_err(db_err)?;
+                    }
+                    Change::DeleteSetting { key } => {
+                        settings.remove(key.as_str()).map_err(db_err)?;
                     }
                 }
             }

@@ -64,7 +64,8 @@ pub struct DpConfig {
     pub microflow_entries: usize,
     /// Insert into the microflow cache on one megaflow hit in this many (0 = never).
     pub microflow_insert_inv_prob: u32,
-    /// Most megaflows over all threads; beyond it the least recently used are evicted.
+    /// Most megaflows over all threads at start-up ([`Datapath::set_flow_limit`] changes it);
+    /// beyond it the least recently used are evicted.
     pub flow_limit: usize,
     /// Megaflows unused this long are deleted by [`Datapath::sweep`].
     pub idle_timeout_ms: u64,
@@ -167,6 +168,9 @@ pub struct Datapath {
     ports: ArcSwap<PortMap>,
     port_update: Mutex<()>,
     epoch: Instant,
+    /// The megaflow limit in force: starts at `config.flow_limit`, changed at run time by
+    /// [`Datapath::set_flow_limit`].
+    flow_limit: AtomicUsize,
 }
 
 impl core::fmt::Debug for Datapath {
@@ -437,6 +441,7 @@ impl Datapath {
         conntrack: Option<Arc<dyn ConntrackHook>>,
     ) -> Datapath {
         Datapath {
+            flow_limit: AtomicUsize::new(config.flow_limit.max(1)),
             config,
             upcall,
             conntrack,
@@ -771,12 +776,13 @@ impl Datapath {
     /// Evicts least recently used megaflows if the datapath is at its flow limit. Takes one
     /// table lock at a time (the fullest thread's), never while holding another.
     fn make_room(&self, own: &Arc<ThreadShared>) {
+        let limit = self.flow_limit();
         let threads = self.threads.read().unwrap_or_else(|e| e.into_inner());
         let total: usize = threads
             .iter()
             .map(|t| t.megaflows.load(Ordering::Relaxed))
             .sum();
-        if total < self.config.flow_limit {
+        if total < limit {
             return;
         }
         let victim = Arc::clone(
@@ -789,14 +795,54 @@ impl Datapath {
         // Evict a slice at a time so the scan for the oldest (three passes over the table) is
         // amortised over many installs: at 1/64 of the limit, a storm of new flows spent more
         // of its datapath thread scanning for victims than translating.
-        let n = (self.config.flow_limit / EVICT_SLICE)
-            .max(1)
-            .max(total + 1 - self.config.flow_limit);
+        let n = (limit / EVICT_SLICE).max(1).max(total + 1 - limit);
+        self.evict_from(&victim, n);
+    }
+
+    fn evict_from(&self, victim: &ThreadShared, n: usize) -> usize {
         let mut table = victim.lock();
         let evicted = table.evict_oldest(n);
         victim.sync_len(&table);
         drop(table);
         SharedCounters::add(&self.shared.evicted, evicted as u64);
+        evicted
+    }
+
+    /// The megaflow limit in force.
+    pub fn flow_limit(&self) -> usize {
+        self.flow_limit.load(Ordering::Relaxed)
+    }
+
+    /// Changes the megaflow limit (at least 1). A lower limit takes effect at once: the least
+    /// recently used megaflows over it are evicted now (counted as evictions), fullest thread
+    /// first, one table lock at a time. Returns how many were evicted.
+    pub fn set_flow_limit(&self, limit: usize) -> usize {
+        let limit = limit.max(1);
+        self.flow_limit.store(limit, Ordering::Relaxed);
+        let mut evicted = 0;
+        loop {
+            let threads = self.threads.read().unwrap_or_else(|e| e.into_inner());
+            let total: usize = threads
+                .iter()
+                .map(|t| t.megaflows.load(Ordering::Relaxed))
+                .sum();
+            let Some(victim) = threads
+                .iter()
+                .max_by_key(|t| t.megaflows.load(Ordering::Relaxed))
+                .cloned()
+            else {
+                return evicted;
+            };
+            drop(threads);
+            if total <= limit {
+                return evicted;
+            }
+            let n = self.evict_from(&victim, total - limit);
+            if n == 0 {
+                return evicted;
+            }
+            evicted += n;
+        }
     }
 
     // ---- ports ----

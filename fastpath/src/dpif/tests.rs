@@ -374,6 +374,39 @@ fn flow_limit_evicts_least_recently_used() {
 }
 
 #[test]
+fn lowering_the_flow_limit_evicts_at_once_and_raising_lets_more_in() {
+    let dp = dp_with(forward_to(2), config());
+    let mut ctx = dp.new_pmd();
+    for i in 0..6u8 {
+        run(&dp, &mut ctx, &[udp([10, 0, 0, i], 1)], u64::from(i) * 10);
+    }
+    assert_eq!(dp.megaflow_count(), 6);
+    // Flows 0 and 1 are refreshed, so 2 and 3 are now the least recently used.
+    run(&dp, &mut ctx, &[udp([10, 0, 0, 0], 1)], 100);
+    run(&dp, &mut ctx, &[udp([10, 0, 0, 1], 1)], 110);
+    assert_eq!(dp.set_flow_limit(4), 2);
+    assert_eq!(dp.flow_limit(), 4);
+    assert_eq!(dp.megaflow_count(), 4);
+    assert_eq!(dp.stats().evicted, 2);
+    let mut dsts: Vec<u32> = dp
+        .dump_megaflows()
+        .iter()
+        .map(|m| m.key.nw_dst & 0xff)
+        .collect();
+    dsts.sort_unstable();
+    assert_eq!(dsts, vec![0, 1, 4, 5]);
+    // Raising it evicts nothing and the next new flow is installed without eviction.
+    assert_eq!(dp.set_flow_limit(8), 0);
+    run(&dp, &mut ctx, &[udp([10, 0, 0, 9], 1)], 120);
+    assert_eq!(dp.megaflow_count(), 5);
+    assert_eq!(dp.stats().evicted, 2);
+    // Zero is taken as one: a datapath always caches at least one flow.
+    dp.set_flow_limit(0);
+    assert_eq!(dp.flow_limit(), 1);
+    assert_eq!(dp.megaflow_count(), 1);
+}
+
+#[test]
 fn revalidate_keeps_updates_and_deletes() {
     let h = forward_to(2);
     let dp = dp_with(h.clone(), config());

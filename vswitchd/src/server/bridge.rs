@@ -8,7 +8,7 @@ use tonic::{Request, Response, Status};
 
 use super::{MAX_SETTINGS_PER_REQUEST, Shared};
 use crate::store::{PortKind, PortRecord};
-use crate::switch::{Bridge, PortSpec};
+use crate::switch::{Bridge, PortSpec, SETTING_KEYS, Settings};
 
 /// The BridgeService implementation.
 #[derive(Debug, Clone)]
@@ -218,4 +218,57 @@ impl BridgeService for BridgeApi {
         .await;
         self.shared.finish("SetPort", r)
     }
+
+    async fn get_config(
+        &self,
+        req: Request<pb::GetConfigRequest>,
+    ) -> Result<Response<pb::GetConfigResponse>, Status> {
+        let key = req.into_inner().key;
+        let r = {
+            let sw = self.shared.lock();
+            config_to_pb(sw.settings(), &key)
+        };
+        self.shared.finish("GetConfig", r.map(Response::new))
+    }
+
+    async fn set_config(
+        &self,
+        req: Request<pb::SetConfigRequest>,
+    ) -> Result<Response<pb::GetConfigResponse>, Status> {
+        let r = async {
+            let req = req.into_inner();
+            if req.settings.len() > MAX_SETTINGS_PER_REQUEST {
+                return Err(Status::resource_exhausted(format!(
+                    "{} settings in one request; at most {MAX_SETTINGS_PER_REQUEST} are allowed",
+                    req.settings.len()
+                )));
+            }
+            let settings: Vec<(String, String)> =
+                req.settings.into_iter().map(|s| (s.key, s.value)).collect();
+            let now = self
+                .shared
+                .mutate(move |sw| sw.set_settings(&settings).cloned())
+                .await?;
+            config_to_pb(&now, "").map(Response::new)
+        }
+        .await;
+        self.shared.finish("SetConfig", r)
+    }
+}
+
+/// The settings in force, every known key or only `key`.
+fn config_to_pb(settings: &Settings, key: &str) -> Result<pb::GetConfigResponse, Status> {
+    let settings: Vec<pb::Setting> = settings
+        .entries()
+        .into_iter()
+        .filter(|(k, _)| key.is_empty() || k == key)
+        .map(|(key, value)| pb::Setting { key, value })
+        .collect();
+    if settings.is_empty() {
+        return Err(Status::not_found(format!(
+            "unknown setting '{key}' (known: {})",
+            SETTING_KEYS.join(", ")
+        )));
+    }
+    Ok(pb::GetConfigResponse { settings })
 }

@@ -162,7 +162,7 @@ impl DiagService for DiagApi {
             upcalls: st.upcalls,
             lost: st.lost,
             megaflows: st.megaflows,
-            flow_limit: sw.dataplane().datapath().config().flow_limit as u64,
+            flow_limit: sw.dataplane().datapath().flow_limit() as u64,
             revalidated: st.revalidated,
             evicted: st.evicted,
             pmd_threads: self.shared.pmd_threads,

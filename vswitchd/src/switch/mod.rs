@@ -21,6 +21,7 @@
 
 mod bridge;
 mod flows;
+mod settings;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -32,13 +33,12 @@ use crate::trace::TraceReport;
 
 pub use bridge::{Bridge, MAX_OFPORT, MAX_OPTIONS, PortSpec};
 pub use flows::{FlowCommand, FlowCounts, MAX_RULES_PER_BRIDGE};
+pub use settings::{DEFAULT_FLOW_LIMIT, KEYS as SETTING_KEYS, MAX_FLOW_LIMIT, Settings};
 
 /// Most bridges one switch may have.
 pub const MAX_BRIDGES: usize = 1024;
 /// Longest interface name (IFNAMSIZ without the NUL).
 pub const MAX_NAME_LEN: usize = 15;
-/// Default megaflow limit (`flow-limit` setting).
-pub const DEFAULT_FLOW_LIMIT: u64 = 200_000;
 
 /// Errors of switch operations; each maps to one gRPC status code.
 #[derive(Debug, thiserror::Error)]
@@ -152,25 +152,6 @@ pub struct CtLimits {
     pub zones: BTreeMap<u16, u64>,
 }
 
-/// Switch-wide settings.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Settings {
-    /// Maximum number of megaflows.
-    pub flow_limit: u64,
-}
-
-impl Settings {
-    fn from_stored(stored: &BTreeMap<String, String>) -> Result<Settings, SwitchError> {
-        let flow_limit = match stored.get("flow-limit") {
-            None => DEFAULT_FLOW_LIMIT,
-            Some(v) => v.parse().map_err(|_| {
-                SwitchError::Invalid(format!("stored setting flow-limit='{v}' is not a number"))
-            })?,
-        };
-        Ok(Settings { flow_limit })
-    }
-}
-
 /// The switch: every bridge, backed by the store.
 #[derive(Debug)]
 pub struct Switch {
@@ -221,6 +202,7 @@ impl Switch {
         }
         sw.rebuild_views();
         sw.apply_ct_limits();
+        sw.apply_settings();
         Ok(sw)
     }
 
@@ -341,11 +323,6 @@ impl Switch {
         self.bridges
             .get(name)
             .ok_or_else(|| SwitchError::BridgeNotFound(name.to_owned()))
-    }
-
-    /// Switch-wide settings.
-    pub fn settings(&self) -> &Settings {
-        &self.settings
     }
 
     /// Conntrack limits.

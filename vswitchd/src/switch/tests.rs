@@ -525,3 +525,37 @@ fn patch_ports_continue_in_the_peer_bridge() {
         report.to_text()
     );
 }
+
+#[test]
+fn settings_are_all_or_none_durable_and_in_force() {
+    let fx = Fixture::new();
+    {
+        let mut sw = fx.open();
+        assert_eq!(sw.dataplane().datapath().flow_limit(), 200_000);
+        let s = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        // The second setting is bad: nothing changes, in memory or on disk.
+        let e = sw
+            .set_settings(&[s("flow-limit", "500"), s("flow-limit", "0")])
+            .unwrap_err();
+        assert!(e.to_string().contains("flow-limit='0'"), "{e}");
+        assert_eq!(sw.settings().flow_limit, DEFAULT_FLOW_LIMIT);
+        assert!(sw.set_settings(&[s("mac-aging", "5")]).is_err());
+        sw.set_settings(&[s("flow-limit", "500")]).unwrap();
+        assert_eq!(sw.dataplane().datapath().flow_limit(), 500);
+    }
+    {
+        // Reloaded, the stored value is in force before any traffic.
+        let mut sw = fx.open();
+        assert_eq!(sw.settings().flow_limit, 500);
+        assert_eq!(sw.dataplane().datapath().flow_limit(), 500);
+        // An empty value removes the stored one.
+        sw.set_settings(&[("flow-limit".into(), String::new())])
+            .unwrap();
+        assert_eq!(sw.dataplane().datapath().flow_limit(), 200_000);
+    }
+    let sw = fx.open();
+    assert_eq!(sw.settings().flow_limit, DEFAULT_FLOW_LIMIT);
+    drop(sw);
+    let stored = Store::open(&fx.dir.path().join("conf.db")).unwrap();
+    assert!(stored.load().unwrap().settings.is_empty());
+}
