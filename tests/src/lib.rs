@@ -45,14 +45,19 @@ pub fn binaries() -> &'static Binaries {
             Some(other) => other.to_owned(),
             None => panic!("cannot tell the cargo profile from {}", exe.display()),
         };
+        // The same package and target selection as `cargo test --workspace` (every package,
+        // test targets included), so cargo resolves the same features and reuses every
+        // dependency that run already compiled: only the two binaries are linked. Building
+        // `-p vswitchd -p ctl` alone resolves features without the test crates' dependencies
+        // and recompiled about a hundred crates (five minutes on two cores) in the first
+        // test binary that called this.
         let status = Command::new(env!("CARGO"))
             .args([
                 "build",
                 "--quiet",
-                "-p",
-                "vswitchd",
-                "-p",
-                "ctl",
+                "--workspace",
+                "--bins",
+                "--tests",
                 "--profile",
                 &profile,
             ])
@@ -60,7 +65,7 @@ pub fn binaries() -> &'static Binaries {
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
             .expect("run cargo build");
-        assert!(status.success(), "cargo build -p vswitchd -p ctl failed");
+        assert!(status.success(), "cargo build --workspace --bins --tests failed");
         Binaries {
             vswitchd: profile_dir.join("vswitchd"),
             ctl: profile_dir.join("vswitch-ctl"),
