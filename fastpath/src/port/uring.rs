@@ -10,13 +10,20 @@
 //!
 //! # How
 //!
-//! Every operation is a `readv`/`writev` of two pieces: the 10-byte virtio-net header (in an
-//! array owned here) and the frame (in the caller's [`Packet`]). The kernel issues each
-//! operation inline, in submission order, and completes it at once: TAP writes never wait,
-//! and reads carry `RWF_NOWAIT`, so a read on an empty queue completes with `-EAGAIN` instead
-//! of waiting for a frame (an `O_NONBLOCK` descriptor alone is not enough: io_uring would arm
-//! a poll and complete the read later). Frames keep their order and nothing is left in
-//! flight when a call returns.
+//! A receive is one plain `read` into one contiguous buffer: with virtio-net headers, the
+//! buffer starts [`VNET_HDR_LEN`] bytes before the frame, in the [`Packet`]'s headroom, so
+//! the header lands right in front of the frame and is parsed there
+//! ([`super::offload::take_rx_hdr`]); the headroom keeps its full size for later pushes. A
+//! transmit is one plain `write` of header and frame when the headroom already holds the
+//! header to send ([`super::offload::framed`]: a forwarded packet nothing changed), else a
+//! `writev` of the header (in an array owned here) and the frame. One buffer instead of two
+//! spares the kernel an iovec import per frame.
+//!
+//! The kernel issues each operation inline, in submission order, and completes it at once:
+//! TAP writes never wait, and reads carry `RWF_NOWAIT`, so a read on an empty queue completes
+//! with `-EAGAIN` instead of waiting for a frame (an `O_NONBLOCK` descriptor alone is not
+//! enough: io_uring would arm a poll and complete the read later). Frames keep their order
+//! and nothing is left in flight when a call returns.
 //!
 //! Receives cannot know how many frames are queued, and each read past the end costs an
 //! `-EAGAIN` completion, so [`UringBatch::read`] is adaptive: it asks for about as many as the
@@ -29,10 +36,10 @@
 //! has completed before the call returns (we wait for exactly as many completions as we
 //! submitted), so the kernel never touches memory we no longer own.
 
-use super::offload::VNET_HDR_LEN;
+use super::offload::{VNET_HDR_LEN, VnetHdr, framed};
 use crate::packet::Packet;
 use crate::port::BATCH_SIZE;
-use io_uring::{IoUring, opcode, types};
+use io_uring::{IoUring, opcode, squeue, types};
 use std::io;
 use std::os::fd::RawFd;
 
@@ -47,6 +54,8 @@ pub struct UringBatch {
     results: [i32; BATCH_SIZE],
     /// Frames the previous receive brought: the next receive's first guess.
     last_rx: usize,
+    /// Transmits of the last [`UringBatch::write`] that went as one buffer (tests, tuning).
+    single_tx: usize,
 }
 
 // SAFETY: the raw pointers in `iovs` are scratch that only live inside one call (they are
@@ -77,12 +86,8 @@ impl UringBatch {
             iovs: Box::new([[empty; 2]; BATCH_SIZE]),
             results: [0; BATCH_SIZE],
             last_rx: MIN_READS,
+            single_tx: 0,
         })
-    }
-
-    /// The virtio-net header read with frame `i` by the last [`UringBatch::read`].
-    pub fn rx_hdr(&self, i: usize) -> [u8; VNET_HDR_LEN] {
-        self.hdrs[i]
     }
 
     /// Where to put the virtio-net header of frame `i` before [`UringBatch::write`].
@@ -90,56 +95,51 @@ impl UringBatch {
         &mut self.hdrs[i]
     }
 
-    /// Reads frames from `fd` into `bufs` (reset packets), in order, with a virtio-net header
-    /// in front of each if `vnet`. Returns the per-frame results (bytes read including the
-    /// header, or `-errno`), one per read issued; the successful reads come first, followed by
-    /// at most one failure (usually `-EAGAIN`: the queue is empty).
+    /// How many frames of the last [`UringBatch::write`] went as one buffer.
+    pub fn last_single_tx(&self) -> usize {
+        self.single_tx
+    }
+
+    /// Reads frames from `fd` into `bufs` (reset packets), in order; with `vnet`, each read
+    /// puts the virtio-net header in the headroom right in front of the frame
+    /// ([`Packet::rx_space_with_front`]). Returns the per-frame results (bytes read including
+    /// the header, or `-errno`), one per read issued; the successful reads come first,
+    /// followed by at most one failure (usually `-EAGAIN`: the queue is empty).
     pub fn read(&mut self, fd: RawFd, bufs: &mut [Packet], vnet: bool) -> io::Result<&[i32]> {
         let cap = bufs.len().min(BATCH_SIZE);
+        let front = if vnet { VNET_HDR_LEN } else { 0 };
         let mut done = 0;
         let mut ask = self.last_rx.clamp(MIN_READS, BATCH_SIZE);
         while done < cap {
             let n = ask.min(cap - done);
-            for (i, buf) in bufs.iter_mut().enumerate().skip(done).take(n) {
-                let space = buf.rx_space();
-                self.iovs[i] = [
-                    libc::iovec {
-                        iov_base: self.hdrs[i].as_mut_ptr().cast(),
-                        iov_len: if vnet { VNET_HDR_LEN } else { 0 },
-                    },
-                    libc::iovec {
-                        iov_base: space.as_mut_ptr().cast(),
-                        iov_len: space.len(),
-                    },
-                ];
-            }
             let first = done;
-            let iovs = &self.iovs[first..first + n];
-            let results = &mut self.results[first..first + n];
-            let ring = &mut self.ring;
-            run_batch(ring, iovs, results, |iov| {
-                opcode::Readv::new(types::Fd(fd), iov.as_ptr(), 2)
-                    .rw_flags(libc::RWF_NOWAIT)
-                    .build()
-            })?;
+            let round = &mut bufs[first..first + n];
+            run_batch(
+                &mut self.ring,
+                &mut self.results[first..first + n],
+                round.iter_mut().map(|buf| {
+                    // A reset packet's headroom always holds a header; an empty buffer
+                    // makes the read fail rather than the batch.
+                    let space = buf.rx_space_with_front(front).unwrap_or_default();
+                    opcode::Read::new(types::Fd(fd), space.as_mut_ptr(), space.len() as u32)
+                        .rw_flags(libc::RWF_NOWAIT)
+                        .build()
+                }),
+            )?;
             // Successful reads are contiguous from the start: a failed read means the queue
             // was empty (or broken) at that point, and reads after it in the same submission
             // may still have found a frame that arrived meanwhile. Keep those frames in order
-            // by stopping at the first failure and treating later successes as real frames
-            // only if no failure precedes them.
+            // by stopping at the first failure and compacting later successes behind it.
             let ok = self.results[first..first + n]
                 .iter()
                 .take_while(|r| **r >= 0)
                 .count();
             done += ok;
             if ok < n {
-                // Later reads after a failure could only be frames that arrived in between;
-                // they are valid frames, so compact them behind the good ones.
                 let mut tail_ok = 0;
                 for j in first + ok + 1..first + n {
                     if self.results[j] >= 0 {
                         bufs.swap(done + tail_ok, j);
-                        self.hdrs.swap(done + tail_ok, j);
                         self.results.swap(done + tail_ok, j);
                         tail_ok += 1;
                     }
@@ -161,52 +161,67 @@ impl UringBatch {
     }
 
     /// Writes `pkts` to `fd` in order, each preceded by the header set with
-    /// [`UringBatch::tx_hdr_mut`] if `vnet`. Returns per-frame results (bytes written
-    /// including the header, or `-errno`).
+    /// [`UringBatch::tx_hdr_mut`] if `vnet`: as one buffer when the packet's headroom holds
+    /// that header already, else as two. Returns per-frame results (bytes written including
+    /// the header, or `-errno`).
     pub fn write(&mut self, fd: RawFd, pkts: &[Packet], vnet: bool) -> io::Result<&[i32]> {
         let n = pkts.len().min(BATCH_SIZE);
-        for (i, p) in pkts[..n].iter().enumerate() {
-            let data = p.data();
-            self.iovs[i] = [
-                libc::iovec {
-                    iov_base: self.hdrs[i].as_mut_ptr().cast(),
-                    iov_len: if vnet { VNET_HDR_LEN } else { 0 },
-                },
-                libc::iovec {
-                    // The kernel only reads through this pointer (writev).
-                    iov_base: data.as_ptr().cast_mut().cast(),
-                    iov_len: data.len(),
-                },
-            ];
-        }
-        let iovs = &self.iovs[..n];
-        let results = &mut self.results[..n];
-        run_batch(&mut self.ring, iovs, results, |iov| {
-            opcode::Writev::new(types::Fd(fd), iov.as_ptr(), 2).build()
-        })?;
+        let mut single = 0;
+        let (hdrs, iovs) = (&mut self.hdrs, &mut self.iovs);
+        let ops = pkts[..n]
+            .iter()
+            .zip(hdrs.iter_mut().zip(iovs.iter_mut()))
+            .map(|(p, (hdr, iov))| {
+                let one = if vnet {
+                    framed(p, &VnetHdr(*hdr))
+                } else {
+                    Some(p.data())
+                };
+                if let Some(buf) = one {
+                    single += 1;
+                    return opcode::Write::new(types::Fd(fd), buf.as_ptr(), buf.len() as u32)
+                        .build();
+                }
+                let data = p.data();
+                *iov = [
+                    libc::iovec {
+                        iov_base: hdr.as_mut_ptr().cast(),
+                        iov_len: VNET_HDR_LEN,
+                    },
+                    libc::iovec {
+                        // The kernel only reads through this pointer (writev).
+                        iov_base: data.as_ptr().cast_mut().cast(),
+                        iov_len: data.len(),
+                    },
+                ];
+                opcode::Writev::new(types::Fd(fd), iov.as_ptr(), 2).build()
+            });
+        run_batch(&mut self.ring, &mut self.results[..n], ops)?;
+        self.single_tx = single;
         Ok(&self.results[..n])
     }
 }
 
-/// Submits one operation per iovec pair (built by `op`), waits for all of them, and stores
-/// each result at its index.
+/// Submits the operations `ops` (at most [`BATCH_SIZE`]; entry `i`'s result goes to
+/// `results[i]`), and waits for all of them.
 fn run_batch(
     ring: &mut IoUring,
-    iovs: &[[libc::iovec; 2]],
     results: &mut [i32],
-    op: impl Fn(&[libc::iovec; 2]) -> io_uring::squeue::Entry,
+    ops: impl Iterator<Item = squeue::Entry>,
 ) -> io::Result<()> {
-    let n = iovs.len();
+    let mut n = 0;
     {
         let mut sq = ring.submission();
-        for (i, iov) in iovs.iter().enumerate() {
-            let entry = op(iov).user_data(i as u64);
-            // SAFETY: the iovecs and the buffers they name are borrowed by the caller for
-            // this whole call, and we return only after every submitted operation completed.
-            // The ring holds 2 × BATCH_SIZE entries and is empty here, so push cannot fail.
+        for (i, entry) in ops.enumerate().take(results.len()) {
+            let entry = entry.user_data(i as u64);
+            // SAFETY: the buffers (and iovecs) the entries name are borrowed by our callers
+            // for this whole call, and we return only after every submitted operation
+            // completed. The ring holds 2 × BATCH_SIZE entries and is empty here, so push
+            // cannot fail.
             if unsafe { sq.push(&entry) }.is_err() {
                 return Err(io::Error::other("io_uring submission queue full"));
             }
+            n += 1;
         }
     }
     let mut reaped = 0;
@@ -298,8 +313,44 @@ mod tests {
         let mut bufs = vec![Packet::with_capacity(64)];
         let res = ring.read(r, &mut bufs, true).unwrap().to_vec();
         assert_eq!(res, vec![(VNET_HDR_LEN + 3) as i32]);
-        assert_eq!(ring.rx_hdr(0), [9; VNET_HDR_LEN]);
+        assert_eq!(bufs[0].front(VNET_HDR_LEN).unwrap(), &[9; VNET_HDR_LEN]);
         assert_eq!(&bufs[0].rx_space()[..3], b"abc");
+        // The zeroed headroom of a fresh packet does not hold [9; 10]: two pieces.
+        assert_eq!(ring.last_single_tx(), 0);
+        // SAFETY: closing descriptors this test opened.
+        unsafe {
+            libc::close(r);
+            libc::close(w);
+        }
+    }
+
+    #[test]
+    fn a_header_already_in_the_headroom_goes_as_one_buffer() {
+        let Ok(mut ring) = UringBatch::new() else {
+            assert!(
+                std::env::var("CI").is_err(),
+                "io_uring unavailable under CI"
+            );
+            return;
+        };
+        let (r, w) = pipe();
+        let mut pkt = Packet::from_bytes(b"frame");
+        pkt.front_mut(VNET_HDR_LEN)
+            .unwrap()
+            .copy_from_slice(&[7; VNET_HDR_LEN]);
+        *ring.tx_hdr_mut(0) = [7; VNET_HDR_LEN];
+        *ring.tx_hdr_mut(1) = [8; VNET_HDR_LEN];
+        let res = ring.write(w, &[pkt.clone(), pkt], true).unwrap();
+        assert_eq!(res, &[(VNET_HDR_LEN + 5) as i32; 2]);
+        assert_eq!(ring.last_single_tx(), 1);
+        let mut got = [0u8; 2 * (VNET_HDR_LEN + 5)];
+        // SAFETY: `got` is valid for writes of its length.
+        let n = unsafe { libc::read(r, got.as_mut_ptr().cast(), got.len()) };
+        assert_eq!(n, got.len() as isize);
+        assert_eq!(&got[..10], &[7; 10]);
+        assert_eq!(&got[10..15], b"frame");
+        assert_eq!(&got[15..25], &[8; 10]);
+        assert_eq!(&got[25..], b"frame");
         // SAFETY: closing descriptors this test opened.
         unsafe {
             libc::close(r);
