@@ -110,6 +110,38 @@ impl Packet {
         &mut self.buf[self.head..]
     }
 
+    /// Like [`Packet::rx_space`], but starting `front` bytes before the frame, in the headroom:
+    /// one receive then puts a `front`-byte header (a virtio-net header) in the headroom and
+    /// the frame at the frame start. Follow with [`Packet::set_len`] of the bytes read minus
+    /// `front`; the header stays readable through [`Packet::front`] until the headroom is
+    /// used. `None` if the headroom is smaller than `front`.
+    pub fn rx_space_with_front(&mut self, front: usize) -> Option<&mut [u8]> {
+        let start = self.head.checked_sub(front)?;
+        Some(&mut self.buf[start..])
+    }
+
+    /// The `n` headroom bytes right in front of the frame, or `None` if the headroom is
+    /// smaller. Their content is whatever was last put there (see
+    /// [`Packet::rx_space_with_front`]); pushes overwrite them.
+    pub fn front(&self, n: usize) -> Option<&[u8]> {
+        let start = self.head.checked_sub(n)?;
+        Some(&self.buf[start..self.head])
+    }
+
+    /// [`Packet::front`], mutable.
+    pub fn front_mut(&mut self, n: usize) -> Option<&mut [u8]> {
+        let start = self.head.checked_sub(n)?;
+        Some(&mut self.buf[start..self.head])
+    }
+
+    /// The `n` headroom bytes in front of the frame followed by the frame, as one slice (for a
+    /// write that sends a header and the frame as one buffer), or `None` if the headroom is
+    /// smaller.
+    pub fn with_front(&self, n: usize) -> Option<&[u8]> {
+        let start = self.head.checked_sub(n)?;
+        Some(&self.buf[start..self.head + self.len])
+    }
+
     /// Sets the frame length after a receive into [`Packet::rx_space`]. Clamped to the buffer.
     pub fn set_len(&mut self, len: usize) {
         self.len = len.min(self.buf.len() - self.head);
@@ -209,5 +241,25 @@ mod tests {
         assert!(!p.remove_gap(5, 4));
         assert!(!p.insert_gap(7, 1));
         assert!(!p.insert_gap(0, HEADROOM + 1));
+    }
+
+    #[test]
+    fn front_is_the_headroom_right_before_the_frame() {
+        let mut p = Packet::with_capacity(16);
+        let space = p.rx_space_with_front(3).unwrap();
+        space[..7].copy_from_slice(&[7, 8, 9, 1, 2, 3, 4]);
+        p.set_len(4);
+        assert_eq!(p.data(), &[1, 2, 3, 4]);
+        assert_eq!(p.front(3).unwrap(), &[7, 8, 9]);
+        assert_eq!(p.with_front(3).unwrap(), &[7, 8, 9, 1, 2, 3, 4]);
+        p.front_mut(1).unwrap()[0] = 5;
+        assert_eq!(p.with_front(2).unwrap(), &[8, 5, 1, 2, 3, 4]);
+        // The header used headroom bytes only: pushes still have all of it.
+        assert_eq!(p.headroom(), HEADROOM);
+        assert!(p.insert_gap(0, 2));
+        assert_eq!(p.data(), &[0, 0, 1, 2, 3, 4]);
+        assert_eq!(p.front(HEADROOM - 2).map(<[u8]>::len), Some(HEADROOM - 2));
+        assert!(p.front(HEADROOM - 1).is_none());
+        assert!(p.rx_space_with_front(HEADROOM).is_none());
     }
 }

@@ -89,6 +89,30 @@ impl VnetHdr {
     }
 }
 
+/// Parses, in place, the virtio-net header that a single-buffer receive
+/// ([`Packet::rx_space_with_front`]) left in the headroom right in front of `pkt`'s frame, and
+/// normalises those bytes to [`VnetHdr::from_offload`] of the result, so that a transmit of the
+/// packet unchanged finds its header already in place ([`framed`]). `None` if the headroom
+/// cannot hold a header.
+pub fn take_rx_hdr(pkt: &mut Packet) -> Option<Offload> {
+    let front: &mut [u8; VNET_HDR_LEN] = pkt.front_mut(VNET_HDR_LEN)?.try_into().ok()?;
+    let o = VnetHdr(*front).to_offload();
+    let normal = VnetHdr::from_offload(&o).0;
+    if *front != normal {
+        *front = normal;
+    }
+    Some(o)
+}
+
+/// `hdr` and `pkt`'s frame as one contiguous buffer, if the headroom in front of the frame
+/// already holds exactly `hdr` (a packet received by [`take_rx_hdr`] whose offload state and
+/// headroom nothing changed since): one plain write sends both, where otherwise header and
+/// frame take two pieces (`writev`). The bytes compared are the bytes sent, so the result is
+/// never stale.
+pub fn framed<'a>(pkt: &'a Packet, hdr: &VnetHdr) -> Option<&'a [u8]> {
+    (pkt.front(VNET_HDR_LEN)? == hdr.0).then(|| pkt.with_front(VNET_HDR_LEN))?
+}
+
 /// True if the packet carries offload work that a plain port cannot take.
 #[inline]
 pub fn is_pending(o: &Offload) -> bool {
@@ -474,6 +498,59 @@ mod tests {
         0x16, 0x2e, 0x00, 0x17, 0x14, 0x2b, 0x68, 0x65, 0x6c, 0x6c, 0x6f, 0x2c, //
         0x20, 0x76, 0x73, 0x77, 0x69, 0x74, 0x63, 0x68, 0x21,
     ];
+
+    /// UDP_PARTIAL as a TAP hands it over: virtio-net header (NEEDS_CSUM | DATA_VALID,
+    /// csum_start 34, csum_offset 6, native byte order) and frame, read as one buffer.
+    fn received_with_header() -> (Packet, [u8; VNET_HDR_LEN]) {
+        let mut hdr = [0u8; VNET_HDR_LEN];
+        hdr[0] = VNET_F_NEEDS_CSUM | 2;
+        hdr[6..8].copy_from_slice(&34u16.to_ne_bytes());
+        hdr[8..10].copy_from_slice(&6u16.to_ne_bytes());
+        let mut pkt = Packet::with_capacity(2048);
+        let space = pkt.rx_space_with_front(VNET_HDR_LEN).unwrap();
+        space[..VNET_HDR_LEN].copy_from_slice(&hdr);
+        space[VNET_HDR_LEN..VNET_HDR_LEN + UDP_PARTIAL.len()].copy_from_slice(&UDP_PARTIAL);
+        pkt.set_len(UDP_PARTIAL.len());
+        (pkt, hdr)
+    }
+
+    #[test]
+    fn header_in_headroom_parses_in_place_and_is_normalised() {
+        let (mut pkt, mut hdr) = received_with_header();
+        let o = take_rx_hdr(&mut pkt).unwrap();
+        assert_eq!(o, partial(34, 6));
+        assert_eq!(pkt.data(), &UDP_PARTIAL);
+        // DATA_VALID is not part of the offload state: the bytes left behind are those a
+        // transmit of this state sends.
+        hdr[0] = VNET_F_NEEDS_CSUM;
+        assert_eq!(pkt.front(VNET_HDR_LEN).unwrap(), &hdr);
+        assert_eq!(VnetHdr::from_offload(&o).0, hdr);
+        assert_eq!(pkt.headroom(), crate::packet::HEADROOM);
+    }
+
+    #[test]
+    fn framed_only_when_the_headroom_holds_the_header_to_send() {
+        let (mut pkt, _) = received_with_header();
+        pkt.offload = take_rx_hdr(&mut pkt).unwrap();
+        let hdr = VnetHdr::from_offload(&pkt.offload);
+        let one = framed(&pkt, &hdr).unwrap();
+        assert_eq!(&one[..VNET_HDR_LEN], &hdr.0);
+        assert_eq!(&one[VNET_HDR_LEN..], &UDP_PARTIAL);
+        // Changed offload state: the bytes in front are stale.
+        assert!(framed(&pkt, &VnetHdr::default()).is_none());
+        // A push moves the frame start over the header.
+        assert!(pkt.insert_gap(12, 4));
+        assert!(framed(&pkt, &VnetHdr::from_offload(&pkt.offload)).is_none());
+        // A packet built without a header has zeroed headroom: the all-zero header of a packet
+        // without offload state is there already.
+        let plain = Packet::from_bytes(&UDP_PARTIAL);
+        assert!(framed(&plain, &VnetHdr::from_offload(&plain.offload)).is_some());
+        // No room for a header at all.
+        let mut full = Packet::from_bytes(&UDP_PARTIAL);
+        assert!(full.insert_gap(0, crate::packet::HEADROOM - 4));
+        assert!(framed(&full, &VnetHdr::default()).is_none());
+        assert!(take_rx_hdr(&mut full).is_none());
+    }
 
     fn partial(l4: usize, field: usize) -> Offload {
         Offload {

@@ -53,7 +53,8 @@ pub struct TapConfig {
 /// measurements behind the default).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum TapIo {
-    /// One `readv`/`writev` per frame.
+    /// One `read`/`write` per frame, header and frame in one buffer (`writev` when the
+    /// header to send is not in the packet's headroom).
     #[default]
     Syscall,
     /// One `io_uring_enter` per batch ([`super::uring`]); falls back to `Syscall` where
@@ -231,17 +232,14 @@ impl TapPort {
         }
     }
 
-    /// Reads one frame into `pkt`.
+    /// Reads one frame into `pkt`, with its virtio-net header (if `vnet`) in the headroom
+    /// right in front of it: one contiguous buffer.
     fn recv_one(fd: RawFd, vnet: bool, pkt: &mut Packet) -> io::Result<Rx> {
         pkt.reset();
-        let mut hdr = [0u8; VNET_HDR_LEN];
-        let space = pkt.rx_space();
-        let n = if vnet {
-            sys::readv2(fd, &mut hdr, space)?
-        } else {
-            sys::read(fd, space)?
-        };
-        Ok(finish_rx(pkt, n, vnet.then_some(hdr)))
+        let front = if vnet { VNET_HDR_LEN } else { 0 };
+        let space = pkt.rx_space_with_front(front).unwrap_or_default();
+        let n = sys::read(fd, space)?;
+        Ok(finish_rx(pkt, n, vnet))
     }
 
     /// Counts one receive result; `n` frames are already kept in the batch.
@@ -331,10 +329,7 @@ impl TapPort {
         let mut n = 0;
         for (i, &r) in results[..count].iter().enumerate() {
             let res = match usize::try_from(r) {
-                Ok(bytes) => {
-                    let hdr = self.uring.as_ref().map(|ring| ring.rx_hdr(i));
-                    Ok(finish_rx(&mut bufs[i], bytes, hdr.filter(|_| vnet)))
-                }
+                Ok(bytes) => Ok(finish_rx(&mut bufs[i], bytes, vnet)),
                 Err(_) => Err(io::Error::from_raw_os_error(-r)),
             };
             match self.account_rx(res, n) {
@@ -395,19 +390,21 @@ impl TapPort {
     }
 }
 
-/// Checks a frame of `n` bytes just read into `pkt` (after the virtio-net header `hdr`, if
-/// the port uses them) and sets its length and offload state.
-fn finish_rx(pkt: &mut Packet, n: usize, hdr: Option<[u8; VNET_HDR_LEN]>) -> Rx {
+/// Checks `n` bytes just read into `pkt` (a virtio-net header in the headroom in front of the
+/// frame, if `vnet`, then the frame) and sets the frame's length and offload state.
+fn finish_rx(pkt: &mut Packet, n: usize, vnet: bool) -> Rx {
     let cap = pkt.rx_space().len();
-    let Some(len) = n.checked_sub(if hdr.is_some() { VNET_HDR_LEN } else { 0 }) else {
+    let Some(len) = n.checked_sub(if vnet { VNET_HDR_LEN } else { 0 }) else {
         return Rx::Malformed;
     };
     if len > cap {
         return Rx::Malformed;
     }
     pkt.set_len(len);
-    if let Some(hdr) = hdr {
-        let o = VnetHdr(hdr).to_offload();
+    if vnet {
+        let Some(o) = offload::take_rx_hdr(pkt) else {
+            return Rx::Malformed;
+        };
         if o.needs_csum && usize::from(o.csum_start) + usize::from(o.csum_offset) + 2 > len {
             return Rx::Malformed;
         }
@@ -472,8 +469,14 @@ impl Port for TapPort {
         let mut sent = 0;
         for (i, pkt) in pkts.iter().enumerate() {
             let res = if self.cfg.vnet_hdr {
+                // One buffer when the header is in the headroom already (a forwarded packet
+                // nothing changed), else two.
                 let hdr = VnetHdr::from_offload(&pkt.offload);
-                sys::writev2(fd, &hdr.0, pkt.data()).map_err(TxFail::Io)
+                match offload::framed(pkt, &hdr) {
+                    Some(buf) => sys::write(fd, buf),
+                    None => sys::writev2(fd, &hdr.0, pkt.data()),
+                }
+                .map_err(TxFail::Io)
             } else if offload::is_pending(&pkt.offload) {
                 // Counts its own frames: one packet may leave as several segments.
                 self.send_finished(fd, pkt).map(|_| 0)
