@@ -228,22 +228,6 @@ pub fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     check_size(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) })
 }
 
-/// `readv(2)` into two buffers (a header, then the frame).
-pub fn readv2(fd: RawFd, a: &mut [u8], b: &mut [u8]) -> io::Result<usize> {
-    let iov = [
-        libc::iovec {
-            iov_base: a.as_mut_ptr().cast(),
-            iov_len: a.len(),
-        },
-        libc::iovec {
-            iov_base: b.as_mut_ptr().cast(),
-            iov_len: b.len(),
-        },
-    ];
-    // SAFETY: both iovecs describe exclusively borrowed buffers valid for the call.
-    check_size(unsafe { libc::readv(fd, iov.as_ptr(), 2) })
-}
-
 /// `write(2)` of `buf`.
 pub fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: `buf` is valid for reads of `buf.len()` bytes for the call.
