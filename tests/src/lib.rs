@@ -65,7 +65,10 @@ pub fn binaries() -> &'static Binaries {
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
             .expect("run cargo build");
-        assert!(status.success(), "cargo build --workspace --bins --tests failed");
+        assert!(
+            status.success(),
+            "cargo build --workspace --bins --tests failed"
+        );
         Binaries {
             vswitchd: profile_dir.join("vswitchd"),
             ctl: profile_dir.join("vswitch-ctl"),

@@ -84,9 +84,8 @@ impl Datapath {
         let ports = self.ports.load();
         let mut out = Vec::new();
         for (no, p) in ports.iter() {
-            let mut io = p.io();
-            if !io.is_up() {
-                out.push((*no, io.reopen()));
+            if let Some(up) = p.reopen_down() {
+                out.push((*no, up));
             }
         }
         out
@@ -94,6 +93,6 @@ impl Datapath {
 
     /// Whether port `no` is up (`None` if there is no such port).
     pub fn port_is_up(&self, no: u32) -> Option<bool> {
-        self.ports.load().get(&no).map(|p| p.io().is_up())
+        self.ports.load().get(&no).map(|p| p.is_up())
     }
 }

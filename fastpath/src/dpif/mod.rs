@@ -108,14 +108,19 @@ pub enum DpifError {
     PortExists(u32),
     #[error("datapath port number {0} does not exist")]
     NoSuchPort(u32),
+    #[error("datapath port number {0} was given no device queue")]
+    NoQueues(u32),
 }
 
-/// A port attached to the datapath. Its device is behind a mutex taken once per batch (a
-/// receive, or a send of all of a batch's packets for that port).
+/// A port attached to the datapath: one device queue, or several (a multiqueue TAP, one queue
+/// per datapath thread, as OVS's rx queues). Each queue is behind its own mutex, taken once per
+/// batch (a receive, or a send of all of a batch's packets for that port); with as many queues
+/// as threads, [`pmd::PmdAssignment`] gives each thread its own queue for both directions, so
+/// the mutexes are never contended by two datapath threads.
 pub struct DpPort {
     no: u32,
     name: String,
-    io: Mutex<Box<dyn Port>>,
+    queues: Box<[Mutex<Box<dyn Port>>]>,
 }
 
 impl DpPort {
@@ -129,8 +134,51 @@ impl DpPort {
         &self.name
     }
 
-    fn io(&self) -> MutexGuard<'_, Box<dyn Port>> {
-        self.io.lock().unwrap_or_else(|e| e.into_inner())
+    /// Number of device queues (at least 1).
+    pub fn queue_count(&self) -> usize {
+        self.queues.len()
+    }
+
+    /// Queue `q` (`q < queue_count()`).
+    fn queue(&self, q: usize) -> MutexGuard<'_, Box<dyn Port>> {
+        self.queues[q].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The port's counters: the sum over its queues.
+    fn stats(&self) -> PortStats {
+        let mut sum = PortStats::default();
+        for q in 0..self.queues.len() {
+            let s = self.queue(q).stats();
+            sum.rx_packets += s.rx_packets;
+            sum.rx_bytes += s.rx_bytes;
+            sum.tx_packets += s.tx_packets;
+            sum.tx_bytes += s.tx_bytes;
+            sum.rx_dropped += s.rx_dropped;
+            sum.tx_dropped += s.tx_dropped;
+            sum.rx_errors += s.rx_errors;
+            sum.tx_errors += s.tx_errors;
+        }
+        sum
+    }
+
+    /// True if every queue can move packets.
+    fn is_up(&self) -> bool {
+        (0..self.queues.len()).all(|q| self.queue(q).is_up())
+    }
+
+    /// Tries to reopen every queue that is down. `None` if none was down; otherwise whether
+    /// every queue is up now.
+    fn reopen_down(&self) -> Option<bool> {
+        let mut was_down = false;
+        let mut up = true;
+        for q in 0..self.queues.len() {
+            let mut io = self.queue(q);
+            if !io.is_up() {
+                was_down = true;
+                up &= io.reopen();
+            }
+        }
+        was_down.then_some(up)
     }
 }
 
@@ -356,6 +404,9 @@ pub struct PmdContext {
     batch: Vec<Packet>,
     budgets: HashMap<u32, Budget>,
     port_counters: Vec<(u32, Arc<PortCounters>)>,
+    /// This thread's index among the datapath threads: picks its transmit queue on multiqueue
+    /// ports ([`pmd::tx_queue`]).
+    thread_index: u32,
 }
 
 impl core::fmt::Debug for PmdContext {
@@ -406,6 +457,17 @@ impl PmdContext {
     /// A buffer from this thread's pool (for callers that build packets to inject).
     pub fn packet_buffer(&mut self) -> Packet {
         self.pool.get()
+    }
+
+    /// Sets this thread's index among the datapath threads (0 for a context that is not a
+    /// [`pmd::PmdThread`]'s); [`pmd::run`] sets it from its assignment.
+    pub fn set_thread_index(&mut self, index: u32) {
+        self.thread_index = index;
+    }
+
+    /// This thread's index among the datapath threads.
+    pub fn thread_index(&self) -> u32 {
+        self.thread_index
     }
 
     /// The microflow cache (statistics, tests).
@@ -500,6 +562,7 @@ impl Datapath {
             batch: Vec::with_capacity(BATCH_SIZE),
             budgets: HashMap::new(),
             port_counters: Vec::new(),
+            thread_index: 0,
         }
     }
 
@@ -847,8 +910,18 @@ impl Datapath {
 
     // ---- ports ----
 
-    /// Attaches `port` as datapath port `no`.
+    /// Attaches `port` as datapath port `no` (one queue).
     pub fn add_port(&self, no: u32, port: Box<dyn Port>) -> Result<(), DpifError> {
+        self.add_port_queues(no, vec![port])
+    }
+
+    /// Attaches the queues of one device (e.g. [`crate::port::tap::TapPort::open_queues`]) as
+    /// datapath port `no`; queue `i` is `queues[i]`.
+    pub fn add_port_queues(&self, no: u32, queues: Vec<Box<dyn Port>>) -> Result<(), DpifError> {
+        let Some(first) = queues.first() else {
+            return Err(DpifError::NoQueues(no));
+        };
+        let name = first.name().to_string();
         let _guard = self.port_update.lock().unwrap_or_else(|e| e.into_inner());
         let current = self.ports.load();
         if current.contains_key(&no) {
@@ -859,8 +932,8 @@ impl Datapath {
             no,
             Arc::new(DpPort {
                 no,
-                name: port.name().to_string(),
-                io: Mutex::new(port),
+                name,
+                queues: queues.into_iter().map(Mutex::new).collect(),
             }),
         );
         self.ports.store(Arc::new(next));
@@ -891,7 +964,23 @@ impl Datapath {
     pub fn port_stats(&self, no: u32) -> Result<PortStats, DpifError> {
         let ports = self.ports.load();
         let port = ports.get(&no).ok_or(DpifError::NoSuchPort(no))?;
-        Ok(port.io().stats())
+        Ok(port.stats())
+    }
+
+    /// The device counters of each queue of port `no` (queue `i` at index `i`).
+    pub fn port_queue_stats(&self, no: u32) -> Result<Vec<PortStats>, DpifError> {
+        let ports = self.ports.load();
+        let port = ports.get(&no).ok_or(DpifError::NoSuchPort(no))?;
+        Ok((0..port.queue_count())
+            .map(|q| port.queue(q).stats())
+            .collect())
+    }
+
+    /// Number of device queues of port `no`.
+    pub fn port_queues(&self, no: u32) -> Result<usize, DpifError> {
+        let ports = self.ports.load();
+        let port = ports.get(&no).ok_or(DpifError::NoSuchPort(no))?;
+        Ok(port.queue_count())
     }
 
     pub(crate) fn port(&self, no: u32) -> Option<Arc<DpPort>> {

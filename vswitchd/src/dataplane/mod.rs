@@ -37,6 +37,7 @@ use fastpath::port::PortStats;
 use fastpath::port::dummy::DummyHandle;
 use revalidator::Revalidator;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Why a dataplane operation failed.
@@ -129,6 +130,8 @@ pub struct Dataplane {
     sweeper: Mutex<Option<Sweeper>>,
     dummy_devices: bool,
     tap_io: fastpath::port::tap::TapIo,
+    /// Datapath threads (configured, then as started): TAP devices get a queue per thread.
+    threads: AtomicUsize,
     /// Rate-limited warnings about tables that floods fill (maintenance thread).
     flood: Mutex<floodwatch::FloodWatch>,
 }
@@ -163,6 +166,7 @@ impl Dataplane {
             sweeper: Mutex::new(None),
             dummy_devices: cfg.dummy_devices,
             tap_io: cfg.tap_io,
+            threads: AtomicUsize::new(cfg.pmd_threads.max(1)),
             flood: Mutex::new(floodwatch::FloodWatch::default()),
         })
     }
@@ -170,6 +174,7 @@ impl Dataplane {
     /// Starts `pmd_threads` datapath threads and the maintenance thread.
     pub fn start(self: &Arc<Self>, pmd_threads: usize) -> std::io::Result<()> {
         let count = pmd_threads.max(1) as u32;
+        self.threads.store(count as usize, Ordering::Relaxed);
         let mut pmds = lock(&self.pmds);
         for index in 0..count {
             pmds.push(PmdThread::spawn(
@@ -325,10 +330,10 @@ impl Dataplane {
             dp_no: None,
             dummy: None,
         };
-        match devices::open(&cfg, self.dummy_devices, self.tap_io) {
+        match self.open_device(&cfg) {
             Ok(Some(opened)) => {
                 let no = self.free_dp_no(cfg.ofport);
-                if self.dp.add_port(no, opened.port).is_ok() {
+                if self.dp.add_port_queues(no, opened.queues).is_ok() {
                     dev.dp_no = Some(no);
                 }
                 dev.dummy = opened.dummy;
@@ -412,6 +417,15 @@ impl Dataplane {
         Ok(())
     }
 
+    /// Opens the device behind `cfg` (a queue per datapath thread for TAP devices).
+    fn open_device(
+        &self,
+        cfg: &PortConfig,
+    ) -> Result<Option<devices::Opened>, fastpath::port::PortError> {
+        let threads = self.threads.load(Ordering::Relaxed);
+        devices::open(cfg, self.dummy_devices, self.tap_io, threads)
+    }
+
     /// The smallest free datapath port number, preferring `want` (so that with one bridge,
     /// datapath and OpenFlow numbers agree, which keeps traces easy to read).
     fn free_dp_no(&self, want: u32) -> u32 {
@@ -469,9 +483,9 @@ impl Dataplane {
             if matches!(cfg.kind, PortType::Patch { .. }) {
                 continue;
             }
-            if let Ok(Some(opened)) = devices::open(&cfg, self.dummy_devices, self.tap_io) {
+            if let Ok(Some(opened)) = self.open_device(&cfg) {
                 let no = self.free_dp_no(cfg.ofport);
-                if self.dp.add_port(no, opened.port).is_ok() {
+                if self.dp.add_port_queues(no, opened.queues).is_ok() {
                     tracing::info!(port = %name, dp = no, "port attached");
                     if let Some(d) = lock(&self.devices).get_mut(&name) {
                         d.dp_no = Some(no);
