@@ -90,6 +90,9 @@ impl<'n> MatchBuilder<'n> {
             self.m.set_field(Field::DlType, *dl_type as u128);
             if let Some(p) = proto {
                 self.m.set_field(Field::NwProto, *p as u128);
+                // The protocol number only means this protocol over IP: a later `dl_type`
+                // that is not IP must not leave it behind (`udp,dl_type=2`).
+                self.used.push((key.to_owned(), Prereq::IpAny));
             }
             return Ok(true);
         }

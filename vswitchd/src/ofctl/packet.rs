@@ -132,4 +132,24 @@ mod tests {
             "unknown field 'nw_dstt'"
         );
     }
+
+    /// Found by the trace_packet fuzz target (long run, 985 k executions): `udp` set nw_proto,
+    /// the later `eth_type` made the packet non-IP, and the stale nw_proto did not survive the
+    /// print/parse round trip of the "Flow:" line.
+    #[test]
+    fn a_protocol_shorthand_overridden_by_a_non_ip_type_is_refused() {
+        for text in [
+            "udp,eth_type=2",
+            "tcp,dl_type=0x0806",
+            "icmp6,dl_type=0x88cc",
+        ] {
+            let e = parse_packet(text, &NoNames).unwrap_err().to_string();
+            assert!(e.ends_with("requires ip or ipv6"), "{text}: {e}");
+        }
+        // Overriding with the other IP version keeps the protocol, as OVS does.
+        let k = parse_packet("udp,dl_type=0x86dd", &NoNames).unwrap();
+        assert_eq!((k.dl_type, k.nw_proto), (ethertype::IPV6, ipproto::UDP));
+        let again = parse_packet(&format_packet(&k, &NoNames), &NoNames).unwrap();
+        assert_eq!(again, k);
+    }
 }
