@@ -845,3 +845,19 @@ proptest! {
         let _ = parse_packet(&s, &NoNames);
     }
 }
+
+/// Found by the flow_syntax long fuzz run (7.5 M executions): `udp6,eth_type=53` kept the
+/// shorthand's nw_proto under a non-IP dl_type, and printed as `dl_type=0x0035,nw_proto=17`,
+/// which does not parse back. A shorthand's protocol now requires IP, as any nw_proto does.
+#[test]
+fn a_protocol_shorthand_overridden_by_a_non_ip_type_is_refused() {
+    let e = parse_flow("udp6,eth_type=53,actions=all", &NoNames, FlowSyntax::Add)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(e, "udp6 requires ip or ipv6");
+    // Either IP version keeps the protocol: `tcp,dl_type=0x86dd` is TCP over IPv6.
+    let d = parse_flow("tcp,dl_type=0x86dd,actions=drop", &NoNames, FlowSyntax::Add).unwrap();
+    let printed = format_flow_as(&d, FlowSyntax::Add, &NoNames);
+    assert_eq!(printed, "tcp6 actions=drop");
+    assert_eq!(parse_flow(&printed, &NoNames, FlowSyntax::Add).unwrap(), d);
+}
