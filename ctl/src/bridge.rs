@@ -17,6 +17,19 @@ pub fn key_value<'a>(what: &str, s: &'a str) -> anyhow::Result<(&'a str, &'a str
         .ok_or_else(|| anyhow!("bad {what} '{s}': expected KEY=VALUE"))
 }
 
+/// `KEY=VALUE` arguments as API settings.
+fn settings_pb(settings: &[String]) -> anyhow::Result<Vec<pb::Setting>> {
+    settings
+        .iter()
+        .map(|s| {
+            key_value("setting", s).map(|(k, v)| pb::Setting {
+                key: k.to_owned(),
+                value: v.to_owned(),
+            })
+        })
+        .collect()
+}
+
 fn port_type(t: Option<PortTypeArg>) -> pb::PortType {
     match t {
         None => pb::PortType::Unspecified,
@@ -135,15 +148,7 @@ pub async fn set_port(
     port: String,
     settings: Vec<String>,
 ) -> anyhow::Result<()> {
-    let settings = settings
-        .iter()
-        .map(|s| {
-            key_value("setting", s).map(|(k, v)| pb::Setting {
-                key: k.to_owned(),
-                value: v.to_owned(),
-            })
-        })
-        .collect::<anyhow::Result<_>>()?;
+    let settings = settings_pb(&settings)?;
     let mut c = BridgeServiceClient::new(ctx.channel().await?);
     let r = c
         .set_port(pb::SetPortRequest {
@@ -174,15 +179,7 @@ pub async fn get_config(ctx: &Ctx, key: Option<String>) -> anyhow::Result<()> {
 }
 
 pub async fn set_config(ctx: &Ctx, settings: Vec<String>) -> anyhow::Result<()> {
-    let settings = settings
-        .iter()
-        .map(|s| {
-            key_value("setting", s).map(|(k, v)| pb::Setting {
-                key: k.to_owned(),
-                value: v.to_owned(),
-            })
-        })
-        .collect::<anyhow::Result<_>>()?;
+    let settings = settings_pb(&settings)?;
     let mut c = BridgeServiceClient::new(ctx.channel().await?);
     let r = c
         .set_config(pb::SetConfigRequest { settings })

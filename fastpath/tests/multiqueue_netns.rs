@@ -12,6 +12,9 @@
 //! otherwise skips with a loud message. Traffic only goes between the test's own namespaces
 //! (10.231.40.0/24).
 
+mod common;
+
+use common::{ip, spawn_in, system_ready};
 use fastpath::action::DpAction;
 use fastpath::dpif::pmd::{PmdAssignment, PmdThread};
 use fastpath::dpif::{Datapath, DpConfig};
@@ -21,44 +24,11 @@ use fastpath::port::Port;
 use fastpath::port::tap::{TapConfig, TapPort};
 use fastpath::upcall::{Translation, UpcallError, UpcallHandler};
 use std::io::{Read, Write};
-use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-fn system_ready() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    let tun = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/net/tun")
-        .is_ok();
-    let ip = Command::new("ip").arg("-V").output().is_ok();
-    let ping = Command::new("ping").arg("-V").output().is_ok();
-    if root && tun && ip && ping {
-        return true;
-    }
-    let why = format!("root={root} /dev/net/tun={tun} ip={ip} ping={ping}");
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("multiqueue system test cannot run under CI: {why}");
-    }
-    eprintln!("\n!!!!!!!! SKIPPING multiqueue system test: needs {why} !!!!!!!!\n");
-    false
-}
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("run ip");
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Deletes its namespaces on drop (the TAP devices go with their descriptors).
 struct Namespaces(Vec<String>);
 
 impl Namespaces {
@@ -88,18 +58,6 @@ fn move_into(ns: &str, dev: &str, addr: &str) {
         .output();
     ip(&["-n", ns, "addr", "add", addr, "dev", dev]);
     ip(&["-n", ns, "link", "set", dev, "up"]);
-}
-
-/// Runs `f` on a new thread that has entered network namespace `ns`.
-fn spawn_in<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> JoinHandle<T> {
-    let path = format!("/run/netns/{ns}");
-    std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).expect("open netns");
-        // SAFETY: setns on this thread only, with a valid namespace descriptor.
-        let r = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(r, 0, "setns: {}", std::io::Error::last_os_error());
-        f()
-    })
 }
 
 /// A two-port wire: whatever enters port 1 leaves on port 2 and back (mask: in_port only).
@@ -144,7 +102,7 @@ fn queues_in_sysfs(ns: &str, dev: &str) -> Vec<String> {
 
 #[test]
 fn two_threads_forward_tcp_and_ping_over_both_tap_queues() {
-    if !system_ready() {
+    if !system_ready("multiqueue system test", &["ip", "ping"]) {
         return;
     }
     let mut ns = Namespaces(Vec::new());

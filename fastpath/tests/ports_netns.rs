@@ -5,6 +5,9 @@
 //! otherwise skips with a loud message. Traffic only ever goes to addresses inside the test's
 //! own namespaces (10.231.0.0/16) or raw frames on its own veths.
 
+mod common;
+
+use common::{ip, spawn_in, system_ready};
 use fastpath::packet::{MAX_FRAME, Packet, PacketPool};
 use fastpath::port::afpacket::{AfPacketConfig, AfPacketPort};
 use fastpath::port::offload::{self, Finalized, VNET_GSO_TCPV4};
@@ -19,39 +22,6 @@ use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------------------------------------
 // Environment, namespaces, links
-
-/// True if the system tests can run; panics under CI when they cannot.
-fn system_ready() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    let tun = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/net/tun")
-        .is_ok();
-    let ip = Command::new("ip").arg("-V").output().is_ok();
-    if root && tun && ip {
-        return true;
-    }
-    let why = format!("root={root} /dev/net/tun={tun} ip={ip}");
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("system port tests cannot run under CI: {why}");
-    }
-    eprintln!(
-        "\n!!!!!!!! SKIPPING system port test: needs root, /dev/net/tun and ip ({why}) !!!!!!!!\n"
-    );
-    false
-}
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("run ip");
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// Deletes, on drop, every namespace and root-namespace link it was told about.
 struct Cleanup {
@@ -129,18 +99,6 @@ fn ns_setup(ns: &str, dev: &str, addr: Option<&str>) {
         ip(&["-n", ns, "addr", "add", a, "dev", dev]);
     }
     ip(&["-n", ns, "link", "set", dev, "up"]);
-}
-
-/// Runs `f` on a new thread that has entered network namespace `ns`.
-fn spawn_in<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> JoinHandle<T> {
-    let path = format!("/run/netns/{ns}");
-    std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).expect("open netns");
-        // SAFETY: setns on this thread only, with a valid namespace descriptor.
-        let r = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(r, 0, "setns: {}", std::io::Error::last_os_error());
-        f()
-    })
 }
 
 fn wait_readable(fds: &[RawFd], timeout: Duration) {
@@ -279,7 +237,7 @@ fn checksum(data: &[u8]) -> u16 {
 /// is read by `recv_batch`, answered with a crafted reply through `send_batch`, and succeeds.
 #[test]
 fn tap_answers_ping_from_namespace() {
-    if !system_ready() {
+    if !system_ready("system port test", &["ip"]) {
         return;
     }
     let mut c = Cleanup::new();
@@ -400,7 +358,7 @@ fn tap_answers_ping_from_namespace() {
 /// port sends arrive in the namespace; with and without PACKET_VNET_HDR.
 #[test]
 fn afpacket_moves_frames_both_ways() {
-    if !system_ready() {
+    if !system_ready("system port test", &["ip"]) {
         return;
     }
     let mut c = Cleanup::new();
@@ -463,7 +421,7 @@ fn afpacket_moves_frames_both_ways() {
 /// for 802.1Q and 802.1ad.
 #[test]
 fn afpacket_keeps_vlan_tags() {
-    if !system_ready() {
+    if !system_ready("system port test", &["ip"]) {
         return;
     }
     let mut c = Cleanup::new();
@@ -620,7 +578,7 @@ fn tcp_stream(
 /// one syscall per frame and with io_uring batches.
 #[test]
 fn tap_vnet_hdr_carries_tso_super_packets() {
-    if !system_ready() {
+    if !system_ready("system port test", &["ip"]) {
         return;
     }
     for (round, b_offload, io) in [
@@ -679,7 +637,7 @@ fn tap_vnet_hdr_carries_tso_super_packets() {
 /// The same over veths with AF_PACKET + PACKET_VNET_HDR: super-packets in, passed on as such.
 #[test]
 fn afpacket_vnet_hdr_carries_tso_super_packets() {
-    if !system_ready() {
+    if !system_ready("system port test", &["ip"]) {
         return;
     }
     let mut c = Cleanup::new();
@@ -709,7 +667,7 @@ fn afpacket_vnet_hdr_carries_tso_super_packets() {
 /// and longer than the MTU, are segmented before they leave.
 #[test]
 fn afpacket_plain_completes_partial_checksums() {
-    if !system_ready() {
+    if !system_ready("system port test", &["ip"]) {
         return;
     }
     let mut c = Cleanup::new();
@@ -738,7 +696,7 @@ fn afpacket_plain_completes_partial_checksums() {
 /// attach again (new ifindex) without restarting anything.
 #[test]
 fn afpacket_survives_interface_disappearance() {
-    if !system_ready() {
+    if !system_ready("system port test", &["ip"]) {
         return;
     }
     let mut c = Cleanup::new();
@@ -790,7 +748,7 @@ fn afpacket_survives_interface_disappearance() {
 /// A TAP whose device is deleted goes down with `Gone` and is re-created by `reopen`.
 #[test]
 fn tap_survives_device_deletion() {
-    if !system_ready() {
+    if !system_ready("system port test", &["ip"]) {
         return;
     }
     let mut c = Cleanup::new();
@@ -817,7 +775,7 @@ fn tap_survives_device_deletion() {
 /// on), and survives the port being dropped.
 #[test]
 fn tap_attaches_to_persistent_device() {
-    if !system_ready() {
+    if !system_ready("system port test", &["ip"]) {
         return;
     }
     let mut c = Cleanup::new();
@@ -841,7 +799,7 @@ fn tap_attaches_to_persistent_device() {
 /// it back up (as a VM's tap, which starts down, needs).
 #[test]
 fn afpacket_reopens_after_link_down() {
-    if !system_ready() {
+    if !system_ready("system port test", &["ip"]) {
         return;
     }
     let mut c = Cleanup::new();
@@ -868,7 +826,7 @@ fn afpacket_reopens_after_link_down() {
 #[test]
 #[ignore = "measurement, not a check"]
 fn throughput_tcp_through_ports() {
-    if !system_ready() {
+    if !system_ready("system port test", &["ip"]) {
         return;
     }
     const LEN: usize = 512 << 20;

@@ -198,14 +198,7 @@ impl BridgeService for BridgeApi {
     ) -> Result<Response<pb::SetPortResponse>, Status> {
         let r = async {
             let req = req.into_inner();
-            if req.settings.len() > MAX_SETTINGS_PER_REQUEST {
-                return Err(Status::resource_exhausted(format!(
-                    "{} settings in one request; at most {MAX_SETTINGS_PER_REQUEST} are allowed",
-                    req.settings.len()
-                )));
-            }
-            let settings: Vec<(String, String)> =
-                req.settings.into_iter().map(|s| (s.key, s.value)).collect();
+            let settings = key_values(req.settings)?;
             let (bridge, port) = (req.bridge, req.port);
             let record = self
                 .shared
@@ -236,15 +229,7 @@ impl BridgeService for BridgeApi {
         req: Request<pb::SetConfigRequest>,
     ) -> Result<Response<pb::GetConfigResponse>, Status> {
         let r = async {
-            let req = req.into_inner();
-            if req.settings.len() > MAX_SETTINGS_PER_REQUEST {
-                return Err(Status::resource_exhausted(format!(
-                    "{} settings in one request; at most {MAX_SETTINGS_PER_REQUEST} are allowed",
-                    req.settings.len()
-                )));
-            }
-            let settings: Vec<(String, String)> =
-                req.settings.into_iter().map(|s| (s.key, s.value)).collect();
+            let settings = key_values(req.into_inner().settings)?;
             let now = self
                 .shared
                 .mutate(move |sw| sw.set_settings(&settings).cloned())
@@ -254,6 +239,17 @@ impl BridgeService for BridgeApi {
         .await;
         self.shared.finish("SetConfig", r)
     }
+}
+
+/// A request's `KEY=VALUE` settings, at most [`MAX_SETTINGS_PER_REQUEST`] of them.
+fn key_values(settings: Vec<pb::Setting>) -> Result<Vec<(String, String)>, Status> {
+    if settings.len() > MAX_SETTINGS_PER_REQUEST {
+        return Err(Status::resource_exhausted(format!(
+            "{} settings in one request; at most {MAX_SETTINGS_PER_REQUEST} are allowed",
+            settings.len()
+        )));
+    }
+    Ok(settings.into_iter().map(|s| (s.key, s.value)).collect())
 }
 
 /// The settings in force, every known key or only `key`.
