@@ -346,6 +346,17 @@ fn idle_megaflows_expire_on_a_fake_clock() {
     assert_eq!(dp.stats().upcalls, before + 1);
 }
 
+/// The last byte of each installed megaflow's destination address, sorted.
+fn megaflow_dsts(dp: &Datapath) -> Vec<u32> {
+    let mut dsts: Vec<u32> = dp
+        .dump_megaflows()
+        .iter()
+        .map(|m| m.key.nw_dst & 0xff)
+        .collect();
+    dsts.sort_unstable();
+    dsts
+}
+
 #[test]
 fn flow_limit_evicts_least_recently_used() {
     let dp = dp_with(
@@ -364,13 +375,7 @@ fn flow_limit_evicts_least_recently_used() {
     run(&dp, &mut ctx, &[udp([10, 0, 0, 9], 1)], 110);
     assert_eq!(dp.megaflow_count(), 4);
     assert_eq!(dp.stats().evicted, 1);
-    let mut dsts: Vec<u32> = dp
-        .dump_megaflows()
-        .iter()
-        .map(|m| m.key.nw_dst & 0xff)
-        .collect();
-    dsts.sort_unstable();
-    assert_eq!(dsts, vec![0, 2, 3, 9]);
+    assert_eq!(megaflow_dsts(&dp), vec![0, 2, 3, 9]);
 }
 
 #[test]
@@ -388,13 +393,7 @@ fn lowering_the_flow_limit_evicts_at_once_and_raising_lets_more_in() {
     assert_eq!(dp.flow_limit(), 4);
     assert_eq!(dp.megaflow_count(), 4);
     assert_eq!(dp.stats().evicted, 2);
-    let mut dsts: Vec<u32> = dp
-        .dump_megaflows()
-        .iter()
-        .map(|m| m.key.nw_dst & 0xff)
-        .collect();
-    dsts.sort_unstable();
-    assert_eq!(dsts, vec![0, 1, 4, 5]);
+    assert_eq!(megaflow_dsts(&dp), vec![0, 1, 4, 5]);
     // Raising it evicts nothing and the next new flow is installed without eviction.
     assert_eq!(dp.set_flow_limit(8), 0);
     run(&dp, &mut ctx, &[udp([10, 0, 0, 9], 1)], 120);
