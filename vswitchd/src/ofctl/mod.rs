@@ -168,6 +168,7 @@ pub fn parse_flow(
     let (match_part, actions_part) = split_actions(s);
     let mut spec = FlowSpec::new(syntax);
     let mut b = MatchBuilder::new(names, false);
+    let mut cookie_given = false;
     for item in split_items(match_part)? {
         let (key, value) = (item.key, item.value);
         let not_allowed = |why| OfctlError::NotAllowed {
@@ -201,20 +202,28 @@ pub fn parse_flow(
                     spec.hard_timeout = t;
                 }
             }
-            "cookie" => match (value.split_once('/'), syntax) {
-                (Some(_), FlowSyntax::Add) => {
-                    return Err(not_allowed("a flow to add cannot have a cookie mask"));
+            // Given once: a masked cookie (which flows) and a plain one (the value) share
+            // `spec.cookie`, so a second `cookie` would mix them.
+            "cookie" if cookie_given => {
+                return Err(not_allowed("the cookie is given more than once"));
+            }
+            "cookie" => {
+                cookie_given = true;
+                match (value.split_once('/'), syntax) {
+                    (Some(_), FlowSyntax::Add) => {
+                        return Err(not_allowed("a flow to add cannot have a cookie mask"));
+                    }
+                    (Some((c, m)), _) => {
+                        spec.cookie = lex::parse_uint_bits(key, c, 64)? as u64;
+                        spec.cookie_mask = lex::parse_uint_bits(key, m, 64)? as u64;
+                        spec.cookie &= spec.cookie_mask;
+                    }
+                    (None, FlowSyntax::MatchOnly) => {
+                        return Err(not_allowed("select flows by cookie with cookie=VALUE/MASK"));
+                    }
+                    (None, _) => spec.cookie = num(64)? as u64,
                 }
-                (Some((c, m)), _) => {
-                    spec.cookie = lex::parse_uint_bits(key, c, 64)? as u64;
-                    spec.cookie_mask = lex::parse_uint_bits(key, m, 64)? as u64;
-                    spec.cookie &= spec.cookie_mask;
-                }
-                (None, FlowSyntax::MatchOnly) => {
-                    return Err(not_allowed("select flows by cookie with cookie=VALUE/MASK"));
-                }
-                (None, _) => spec.cookie = num(64)? as u64,
-            },
+            }
             "out_port" => {
                 if syntax != FlowSyntax::MatchOnly {
                     return Err(not_allowed("out_port selects flows to delete or dump"));

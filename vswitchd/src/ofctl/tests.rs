@@ -861,3 +861,25 @@ fn a_protocol_shorthand_overridden_by_a_non_ip_type_is_refused() {
     assert_eq!(printed, "tcp6 actions=drop");
     assert_eq!(parse_flow(&printed, &NoNames, FlowSyntax::Add).unwrap(), d);
 }
+
+/// Found by the flow_syntax smoke run: `cookie=010/8,...,cookie=0080` set the cookie's mask,
+/// then its value without the mask, leaving value bits outside the mask (printed as
+/// `cookie=0x50/0x8`, which parses to another flow). The cookie may be given only once.
+#[test]
+fn a_cookie_given_twice_is_refused() {
+    let e = parse_flow(
+        "priority=100,cookie=010/8,table=1,cookie=0080,action=3",
+        &NoNames,
+        FlowSyntax::Modify,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("the cookie is given more than once"), "{e}");
+    assert!(parse_flow("cookie=1,cookie=1,actions=drop", &NoNames, FlowSyntax::Add).is_err());
+    let d = parse_flow("cookie=0x10/0x18,actions=3", &NoNames, FlowSyntax::Modify).unwrap();
+    let printed = format_flow_as(&d, FlowSyntax::Modify, &NoNames);
+    assert_eq!(
+        parse_flow(&printed, &NoNames, FlowSyntax::Modify).unwrap(),
+        d
+    );
+}
