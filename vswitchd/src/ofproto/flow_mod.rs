@@ -157,8 +157,10 @@ pub(crate) fn validate_actions(actions: &[OfAction], table: u8) -> Result<(), Fl
 /// A bundle being planned against a read-only view of the tables.
 pub(crate) struct Plan<'t> {
     tables: &'t [Classifier<Arc<Rule>>],
-    /// The bundle's effects so far: `Some` = rule now present, `None` = removed.
-    overlay: HashMap<RuleKey, Option<Arc<Rule>>>,
+    /// The bundle's effects so far: `Some` = rule now present, `None` = removed. Keyed by a
+    /// whole match (two flow keys), hashed with ahash: SipHash over it cost a bundle more than
+    /// its classifier work.
+    overlay: HashMap<RuleKey, Option<Arc<Rule>>, ahash::RandomState>,
     pub ops: Vec<Op>,
     pub applied: Applied,
     pub next_id: u64,
@@ -168,7 +170,7 @@ impl<'t> Plan<'t> {
     pub(crate) fn new(tables: &'t [Classifier<Arc<Rule>>], next_id: u64) -> Plan<'t> {
         Plan {
             tables,
-            overlay: HashMap::new(),
+            overlay: HashMap::default(),
             ops: Vec::new(),
             applied: Applied::default(),
             next_id,
