@@ -182,7 +182,7 @@ impl DpPort {
     }
 }
 
-type PortMap = HashMap<u32, Arc<DpPort>>;
+pub(crate) type PortMap = HashMap<u32, Arc<DpPort>>;
 
 /// What the datapath keeps of each thread: its table and its counters.
 pub(crate) struct ThreadShared {
