@@ -14,7 +14,7 @@
 
 mod common;
 
-use common::{ip, spawn_in, system_ready};
+use common::{Cleanup, ip, ns_setup, spawn_in, system_ready};
 use fastpath::action::DpAction;
 use fastpath::dpif::pmd::{PmdAssignment, PmdThread};
 use fastpath::dpif::{Datapath, DpConfig};
@@ -28,37 +28,6 @@ use std::process::Command;
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
-
-struct Namespaces(Vec<String>);
-
-impl Namespaces {
-    fn add(&mut self, tag: &str) -> String {
-        let name = format!("vsw-mq-{}-{tag}", std::process::id());
-        let _ = Command::new("ip").args(["netns", "del", &name]).output();
-        ip(&["netns", "add", &name]);
-        self.0.push(name.clone());
-        name
-    }
-}
-
-impl Drop for Namespaces {
-    fn drop(&mut self) {
-        for n in &self.0 {
-            let _ = Command::new("ip").args(["netns", "del", n]).output();
-        }
-    }
-}
-
-/// Moves `dev` into `ns`, IPv6 off (no stray frames), address `addr`, up.
-fn move_into(ns: &str, dev: &str, addr: &str) {
-    ip(&["link", "set", dev, "netns", ns]);
-    let _ = Command::new("ip")
-        .args(["netns", "exec", ns, "sysctl", "-qw"])
-        .arg(format!("net.ipv6.conf.{dev}.disable_ipv6=1"))
-        .output();
-    ip(&["-n", ns, "addr", "add", addr, "dev", dev]);
-    ip(&["-n", ns, "link", "set", dev, "up"]);
-}
 
 /// A two-port wire: whatever enters port 1 leaves on port 2 and back (mask: in_port only).
 struct Wire;
@@ -105,8 +74,8 @@ fn two_threads_forward_tcp_and_ping_over_both_tap_queues() {
     if !system_ready("multiqueue system test", &["ip", "ping"]) {
         return;
     }
-    let mut ns = Namespaces(Vec::new());
-    let (na, nb) = (ns.add("a"), ns.add("b"));
+    let mut c = Cleanup::new();
+    let (na, nb) = (c.netns("mqa"), c.netns("mqb"));
     let pid = std::process::id() % 100_000;
     let (ta, tb) = (format!("vmq{pid}a"), format!("vmq{pid}b"));
     let open = |name: &str| {
@@ -130,8 +99,10 @@ fn two_threads_forward_tcp_and_ping_over_both_tap_queues() {
     ));
     dp.add_port_queues(1, open(&ta)).unwrap();
     dp.add_port_queues(2, open(&tb)).unwrap();
-    move_into(&na, &ta, "10.231.40.1/24");
-    move_into(&nb, &tb, "10.231.40.2/24");
+    ip(&["link", "set", &ta, "netns", &na]);
+    ip(&["link", "set", &tb, "netns", &nb]);
+    ns_setup(&na, &ta, Some("10.231.40.1/24"));
+    ns_setup(&nb, &tb, Some("10.231.40.2/24"));
     assert_eq!(
         queues_in_sysfs(&na, &ta),
         vec!["rx-0", "rx-1", "tx-0", "tx-1"],

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{ip, spawn_in, system_ready};
+use common::{Cleanup, ip, ns_setup, spawn_in, system_ready};
 use fastpath::packet::{MAX_FRAME, Packet, PacketPool};
 use fastpath::port::afpacket::{AfPacketConfig, AfPacketPort};
 use fastpath::port::offload::{self, Finalized, VNET_GSO_TCPV4};
@@ -15,91 +15,12 @@ use fastpath::port::tap::{TapConfig, TapIo, TapPort};
 use fastpath::port::{Port, PortError};
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::process::Command;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------------------------------------
 // Environment, namespaces, links
-
-/// Deletes, on drop, every namespace and root-namespace link it was told about.
-struct Cleanup {
-    netns: Vec<String>,
-    links: Vec<String>,
-}
-
-impl Cleanup {
-    fn new() -> Cleanup {
-        Cleanup {
-            netns: Vec::new(),
-            links: Vec::new(),
-        }
-    }
-
-    fn netns(&mut self, tag: &str) -> String {
-        let name = format!("vsw-pt-{}-{tag}", std::process::id());
-        let _ = Command::new("ip").args(["netns", "del", &name]).output();
-        ip(&["netns", "add", &name]);
-        self.netns.push(name.clone());
-        name
-    }
-
-    /// A root-namespace interface name unique to this process (<= 15 bytes).
-    fn link(&mut self, tag: &str) -> String {
-        let name = format!("vpt{}{tag}", std::process::id() % 100_000);
-        assert!(name.len() <= 15);
-        let _ = Command::new("ip").args(["link", "del", &name]).output();
-        self.links.push(name.clone());
-        name
-    }
-
-    /// A veth pair: `host` stays here, `peer` goes into `ns` (up, optional address).
-    fn veth(
-        &mut self,
-        host_tag: &str,
-        peer_tag: &str,
-        ns: &str,
-        addr: Option<&str>,
-    ) -> (String, String) {
-        let host = self.link(host_tag);
-        let peer = self.link(peer_tag);
-        ip(&["link", "add", &host, "type", "veth", "peer", "name", &peer]);
-        ip(&["link", "set", &peer, "netns", ns]);
-        ns_setup(ns, &peer, addr);
-        ip(&["link", "set", &host, "up"]);
-        (host, peer)
-    }
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        for l in &self.links {
-            let _ = Command::new("ip").args(["link", "del", l]).output();
-        }
-        for n in &self.netns {
-            let _ = Command::new("ip").args(["netns", "del", n]).output();
-        }
-    }
-}
-
-/// Brings `dev` up inside `ns`, with IPv6 off (no stray ND/MLD frames) and an optional address.
-fn ns_setup(ns: &str, dev: &str, addr: Option<&str>) {
-    let _ = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            ns,
-            "sysctl",
-            "-qw",
-            &format!("net.ipv6.conf.{dev}.disable_ipv6=1"),
-        ])
-        .output();
-    if let Some(a) = addr {
-        ip(&["-n", ns, "addr", "add", a, "dev", dev]);
-    }
-    ip(&["-n", ns, "link", "set", dev, "up"]);
-}
 
 fn wait_readable(fds: &[RawFd], timeout: Duration) {
     let mut p: Vec<libc::pollfd> = fds

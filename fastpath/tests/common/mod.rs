@@ -1,5 +1,7 @@
 //! Helpers shared by the fastpath's system tests (`ports_netns.rs`, `multiqueue_netns.rs`):
-//! the environment check, `ip`, and threads that run inside a network namespace.
+//! the environment check, `ip`, namespaces and links removed on drop, and threads that run
+//! inside a network namespace. Each test binary uses only some of them.
+#![allow(dead_code)]
 
 use std::os::fd::AsRawFd;
 use std::process::Command;
@@ -57,4 +59,82 @@ pub fn spawn_in<T: Send + 'static>(
         assert_eq!(r, 0, "setns: {}", std::io::Error::last_os_error());
         f()
     })
+}
+
+/// Deletes, on drop, every namespace and root-namespace link it was told about.
+pub struct Cleanup {
+    netns: Vec<String>,
+    links: Vec<String>,
+}
+
+impl Cleanup {
+    pub fn new() -> Cleanup {
+        Cleanup {
+            netns: Vec::new(),
+            links: Vec::new(),
+        }
+    }
+
+    pub fn netns(&mut self, tag: &str) -> String {
+        let name = format!("vsw-ft-{}-{tag}", std::process::id());
+        let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        ip(&["netns", "add", &name]);
+        self.netns.push(name.clone());
+        name
+    }
+
+    /// A root-namespace interface name unique to this process (<= 15 bytes).
+    pub fn link(&mut self, tag: &str) -> String {
+        let name = format!("vft{}{tag}", std::process::id() % 100_000);
+        assert!(name.len() <= 15);
+        let _ = Command::new("ip").args(["link", "del", &name]).output();
+        self.links.push(name.clone());
+        name
+    }
+
+    /// A veth pair: `host` stays here, `peer` goes into `ns` (up, optional address).
+    pub fn veth(
+        &mut self,
+        host_tag: &str,
+        peer_tag: &str,
+        ns: &str,
+        addr: Option<&str>,
+    ) -> (String, String) {
+        let host = self.link(host_tag);
+        let peer = self.link(peer_tag);
+        ip(&["link", "add", &host, "type", "veth", "peer", "name", &peer]);
+        ip(&["link", "set", &peer, "netns", ns]);
+        ns_setup(ns, &peer, addr);
+        ip(&["link", "set", &host, "up"]);
+        (host, peer)
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for l in &self.links {
+            let _ = Command::new("ip").args(["link", "del", l]).output();
+        }
+        for n in &self.netns {
+            let _ = Command::new("ip").args(["netns", "del", n]).output();
+        }
+    }
+}
+
+/// Brings `dev` up inside `ns`, with IPv6 off (no stray ND/MLD frames) and an optional address.
+pub fn ns_setup(ns: &str, dev: &str, addr: Option<&str>) {
+    let _ = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ns,
+            "sysctl",
+            "-qw",
+            &format!("net.ipv6.conf.{dev}.disable_ipv6=1"),
+        ])
+        .output();
+    if let Some(a) = addr {
+        ip(&["-n", ns, "addr", "add", a, "dev", dev]);
+    }
+    ip(&["-n", ns, "link", "set", dev, "up"]);
 }
