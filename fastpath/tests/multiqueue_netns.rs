@@ -70,6 +70,7 @@ fn queues_in_sysfs(ns: &str, dev: &str) -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(no_system_tests, ignore = "needs root and /dev/net/tun")]
 fn two_threads_forward_tcp_and_ping_over_both_tap_queues() {
     if !system_ready("multiqueue system test", &["ip", "ping"]) {
         return;

@@ -157,6 +157,7 @@ fn checksum(data: &[u8]) -> u16 {
 /// A TapPort in the root namespace, its kernel side in a namespace: a ping from the namespace
 /// is read by `recv_batch`, answered with a crafted reply through `send_batch`, and succeeds.
 #[test]
+#[cfg_attr(no_system_tests, ignore = "needs root and /dev/net/tun")]
 fn tap_answers_ping_from_namespace() {
     if !system_ready("system port test", &["ip"]) {
         return;
@@ -278,6 +279,7 @@ fn tap_answers_ping_from_namespace() {
 /// AF_PACKET on a veth: frames sent from the namespace arrive byte for byte, and frames the
 /// port sends arrive in the namespace; with and without PACKET_VNET_HDR.
 #[test]
+#[cfg_attr(no_system_tests, ignore = "needs root and /dev/net/tun")]
 fn afpacket_moves_frames_both_ways() {
     if !system_ready("system port test", &["ip"]) {
         return;
@@ -341,6 +343,7 @@ fn afpacket_moves_frames_both_ways() {
 /// VLAN tags the kernel strips on receive are put back by the port, in both directions,
 /// for 802.1Q and 802.1ad.
 #[test]
+#[cfg_attr(no_system_tests, ignore = "needs root and /dev/net/tun")]
 fn afpacket_keeps_vlan_tags() {
     if !system_ready("system port test", &["ip"]) {
         return;
@@ -498,6 +501,7 @@ fn tcp_stream(
 /// TAP taking no offloads, so every super-packet is segmented in software; both with
 /// one syscall per frame and with io_uring batches.
 #[test]
+#[cfg_attr(no_system_tests, ignore = "needs root and /dev/net/tun")]
 fn tap_vnet_hdr_carries_tso_super_packets() {
     if !system_ready("system port test", &["ip"]) {
         return;
@@ -557,6 +561,7 @@ fn tap_vnet_hdr_carries_tso_super_packets() {
 
 /// The same over veths with AF_PACKET + PACKET_VNET_HDR: super-packets in, passed on as such.
 #[test]
+#[cfg_attr(no_system_tests, ignore = "needs root and /dev/net/tun")]
 fn afpacket_vnet_hdr_carries_tso_super_packets() {
     if !system_ready("system port test", &["ip"]) {
         return;
@@ -587,6 +592,7 @@ fn afpacket_vnet_hdr_carries_tso_super_packets() {
 /// partial checksums (TP_STATUS_CSUMNOTREADY) are completed and GSO frames, which arrive whole
 /// and longer than the MTU, are segmented before they leave.
 #[test]
+#[cfg_attr(no_system_tests, ignore = "needs root and /dev/net/tun")]
 fn afpacket_plain_completes_partial_checksums() {
     if !system_ready("system port test", &["ip"]) {
         return;
@@ -616,6 +622,7 @@ fn afpacket_plain_completes_partial_checksums() {
 /// Deleting the interface makes the port go down with `Gone`; recreating it lets `reopen`
 /// attach again (new ifindex) without restarting anything.
 #[test]
+#[cfg_attr(no_system_tests, ignore = "needs root and /dev/net/tun")]
 fn afpacket_survives_interface_disappearance() {
     if !system_ready("system port test", &["ip"]) {
         return;
@@ -668,6 +675,7 @@ fn afpacket_survives_interface_disappearance() {
 
 /// A TAP whose device is deleted goes down with `Gone` and is re-created by `reopen`.
 #[test]
+#[cfg_attr(no_system_tests, ignore = "needs root and /dev/net/tun")]
 fn tap_survives_device_deletion() {
     if !system_ready("system port test", &["ip"]) {
         return;
@@ -695,6 +703,7 @@ fn tap_survives_device_deletion() {
 /// A persistent TAP created by someone else is attached to (same device, offloads switched
 /// on), and survives the port being dropped.
 #[test]
+#[cfg_attr(no_system_tests, ignore = "needs root and /dev/net/tun")]
 fn tap_attaches_to_persistent_device() {
     if !system_ready("system port test", &["ip"]) {
         return;
@@ -719,6 +728,7 @@ fn tap_attaches_to_persistent_device() {
 /// An interface set administratively down makes the system port go down; `reopen` brings
 /// it back up (as a VM's tap, which starts down, needs).
 #[test]
+#[cfg_attr(no_system_tests, ignore = "needs root and /dev/net/tun")]
 fn afpacket_reopens_after_link_down() {
     if !system_ready("system port test", &["ip"]) {
         return;
@@ -745,6 +755,7 @@ fn afpacket_reopens_after_link_down() {
 /// port kind: the I/O ceiling of the ports (no flow lookup). Run on demand:
 /// `cargo test --release -p fastpath --test ports_netns -- --ignored --nocapture throughput`.
 #[test]
+#[cfg_attr(no_system_tests, ignore = "needs root and /dev/net/tun")]
 #[ignore = "measurement, not a check"]
 fn throughput_tcp_through_ports() {
     if !system_ready("system port test", &["ip"]) {

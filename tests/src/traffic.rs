@@ -421,6 +421,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(no_system_tests, ignore = "needs root and /dev/net/tun")]
     fn udp_probe_sees_each_datagram_and_its_loss() {
         if !require_root() {
             return;
@@ -439,6 +440,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(no_system_tests, ignore = "needs root and /dev/net/tun")]
     fn udp_round_trip_reports_source_and_reply() {
         if !require_root() {
             return;
@@ -470,6 +472,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(no_system_tests, ignore = "needs root and /dev/net/tun")]
     fn tcp_sockets_in_namespaces_report_peers_and_refusals() {
         if !require_root() {
             return;
@@ -487,6 +490,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(no_system_tests, ignore = "needs root and /dev/net/tun")]
     fn bulk_transfer_is_deterministic_and_arrives_intact() {
         if !require_root() {
             return;

@@ -675,9 +675,7 @@ fn reflection_lets_a_generic_client_discover_and_call_the_api() {
         .is_ok_and(|s| s.success());
     if !have_grpc {
         let msg = "python3 with grpcio and grpcio-reflection is needed (pip install grpcio grpcio-reflection)";
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
-        eprintln!("SKIPPED reflection_lets_a_generic_client_discover_and_call_the_api: {msg}");
-        return;
+        panic!("{msg}");
     }
     let env = Env::new();
     let d = env.start(&[]);

@@ -4,6 +4,7 @@
 use vswitch_tests::netns::{Link, Netns, require_root, try_run, unique};
 
 #[test]
+#[cfg_attr(no_system_tests, ignore = "needs root and /dev/net/tun")]
 fn veth_between_namespaces_pings_and_cleans_up() {
     if !require_root() {
         return;

@@ -26,6 +26,7 @@ use vswitch_tests::netns::{Netns, require_root};
 use vswitch_tests::{ChildGuard, Daemon, binaries, wait_exit};
 
 #[test]
+#[cfg_attr(no_system_tests, ignore = "needs root and /dev/net/tun")]
 fn unix_socket_owner_group_and_mode_are_enforced() {
     if !require_root() {
         return;
@@ -153,6 +154,7 @@ fn ctl_in(ns: &Netns, args: &[&str]) -> (bool, String, String) {
 }
 
 #[test]
+#[cfg_attr(no_system_tests, ignore = "needs root and /dev/net/tun")]
 fn mutual_tls_serves_only_clients_of_the_configured_ca() {
     if !require_root() {
         return;

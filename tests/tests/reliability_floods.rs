@@ -255,6 +255,7 @@ fn syn(sport: u16, src_ip: [u8; 4]) -> Vec<u8> {
 }
 
 #[test]
+#[cfg_attr(no_system_tests, ignore = "needs root and /dev/net/tun")]
 fn syn_flood_fills_conntrack_to_its_limit_and_no_further() {
     if !require_root() {
         return;
@@ -314,6 +315,7 @@ fn syn_flood_fills_conntrack_to_its_limit_and_no_further() {
 const MAX_GAP: Duration = Duration::from_millis(100);
 
 #[test]
+#[cfg_attr(no_system_tests, ignore = "needs root and /dev/net/tun")]
 fn mac_flood_fills_the_mac_table_to_its_limit_and_no_further() {
     if !require_root() {
         return;

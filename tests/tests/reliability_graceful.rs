@@ -216,6 +216,7 @@ impl Drop for Tmpfs {
 }
 
 #[test]
+#[cfg_attr(no_system_tests, ignore = "needs root and /dev/net/tun")]
 fn full_disk_fails_the_change_and_keeps_the_previous_state() {
     if !require_root() {
         return;

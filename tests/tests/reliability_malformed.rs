@@ -271,6 +271,7 @@ mod veth {
     }
 
     #[test]
+    #[cfg_attr(no_system_tests, ignore = "needs root and /dev/net/tun")]
     fn replayed_pcap_is_counted_frame_by_frame_while_bystanders_ping() {
         if !require_root() {
             return;

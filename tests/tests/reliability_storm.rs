@@ -312,6 +312,7 @@ fn num(v: &Value, field: &str) -> u64 {
 }
 
 #[test]
+#[cfg_attr(no_system_tests, ignore = "needs root and /dev/net/tun")]
 fn upcall_storm_spares_established_traffic_and_the_control_plane() {
     if !require_root() {
         return;

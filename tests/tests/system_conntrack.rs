@@ -90,6 +90,7 @@ const FIREWALL: &[&str] = &[
 ];
 
 #[test]
+#[cfg_attr(no_system_tests, ignore = "needs root and /dev/net/tun")]
 fn stateful_firewall_lets_h1_open_and_blocks_h2() {
     if !require_root() {
         return;
@@ -226,6 +227,7 @@ fn stateful_firewall_lets_h1_open_and_blocks_h2() {
 /// is then flushed by its reply-direction tuple, and the pings by a partial tuple. A
 /// malformed tuple fails and flushes nothing.
 #[test]
+#[cfg_attr(no_system_tests, ignore = "needs root and /dev/net/tun")]
 fn flush_conntrack_by_tuple_removes_only_that_connection() {
     if !require_root() {
         return;
@@ -347,6 +349,7 @@ const SNAT: &[&str] = &[
 ];
 
 #[test]
+#[cfg_attr(no_system_tests, ignore = "needs root and /dev/net/tun")]
 fn snat_rewrites_the_source_and_replies_return() {
     if !require_root() {
         return;
@@ -425,6 +428,7 @@ fn snat_rewrites_the_source_and_replies_return() {
 }
 
 #[test]
+#[cfg_attr(no_system_tests, ignore = "needs root and /dev/net/tun")]
 fn dnat_sends_a_virtual_ip_to_h2() {
     if !require_root() {
         return;
@@ -472,6 +476,7 @@ fn dnat_sends_a_virtual_ip_to_h2() {
 }
 
 #[test]
+#[cfg_attr(no_system_tests, ignore = "needs root and /dev/net/tun")]
 fn zone_limit_is_enforced_and_reported() {
     if !require_root() {
         return;
@@ -541,6 +546,7 @@ fn zone_limit_is_enforced_and_reported() {
 /// the receiver verifies it. A pseudo-header seed not updated for the new address would
 /// corrupt every segment (a TAP-to-TAP path would never notice: partial checksums are trusted).
 #[test]
+#[cfg_attr(no_system_tests, ignore = "needs root and /dev/net/tun")]
 fn snat_on_offloaded_veth_traffic_keeps_checksums_right() {
     if !require_root() {
         return;

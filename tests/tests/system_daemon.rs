@@ -96,6 +96,7 @@ fn bulk_and_check(bed: &Bed, h1: &Host, h2: &Host, what: &str) {
 }
 
 #[test]
+#[cfg_attr(no_system_tests, ignore = "needs root and /dev/net/tun")]
 fn tap_ports_ping_and_carry_100mb_intact() {
     if !require_root() {
         return;
@@ -119,6 +120,7 @@ fn tap_ports_ping_and_carry_100mb_intact() {
 }
 
 #[test]
+#[cfg_attr(no_system_tests, ignore = "needs root and /dev/net/tun")]
 fn system_ports_on_veths_carry_100mb_with_offloads_off() {
     if !require_root() {
         return;
@@ -128,6 +130,7 @@ fn system_ports_on_veths_carry_100mb_with_offloads_off() {
 }
 
 #[test]
+#[cfg_attr(no_system_tests, ignore = "needs root and /dev/net/tun")]
 fn system_ports_on_veths_carry_100mb_with_offloads_on() {
     if !require_root() {
         return;
@@ -152,6 +155,7 @@ fn trace_udp(bed: &Bed, h1: &Host, h2: &Host) -> Value {
 }
 
 #[test]
+#[cfg_attr(no_system_tests, ignore = "needs root and /dev/net/tun")]
 fn rule_change_applies_at_once_to_a_cached_flow() {
     if !require_root() {
         return;
@@ -302,6 +306,7 @@ fn gets_datagram(sock: &std::net::UdpSocket, ms: u64) -> bool {
 }
 
 #[test]
+#[cfg_attr(no_system_tests, ignore = "needs root and /dev/net/tun")]
 fn normal_with_vlans_isolates_access_ports_and_trunks_tagged_frames() {
     if !require_root() {
         return;
@@ -389,6 +394,7 @@ fn normal_with_vlans_isolates_access_ports_and_trunks_tagged_frames() {
 }
 
 #[test]
+#[cfg_attr(no_system_tests, ignore = "needs root and /dev/net/tun")]
 fn walkthrough_script_runs() {
     if !require_root() {
         return;

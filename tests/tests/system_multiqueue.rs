@@ -121,6 +121,7 @@ fn transfers(h1: &Host, h2: &Host) {
 }
 
 #[test]
+#[cfg_attr(no_system_tests, ignore = "needs root and /dev/net/tun")]
 fn two_pmd_threads_receive_on_both_tap_queues() {
     if !require_root() {
         return;
@@ -153,6 +154,7 @@ fn two_pmd_threads_receive_on_both_tap_queues() {
 }
 
 #[test]
+#[cfg_attr(no_system_tests, ignore = "needs root and /dev/net/tun")]
 fn one_pmd_thread_keeps_one_tap_queue() {
     if !require_root() {
         return;

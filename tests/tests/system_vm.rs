@@ -265,6 +265,7 @@ fn check_exchange(out: &VmOutcome, view: &PeerView) {
 }
 
 #[test]
+#[cfg_attr(no_vm_tests, ignore = "needs root, /dev/net/tun and QEMU")]
 fn kernel_bridge_control() {
     if !require_vm() {
         return;
@@ -443,6 +444,7 @@ impl Drop for Switch {
 const WIRE_FRAME: u64 = 1514;
 
 #[test]
+#[cfg_attr(no_vm_tests, ignore = "needs root, /dev/net/tun and QEMU")]
 fn vm_and_namespace_through_normal() {
     if !require_vm() {
         return;
@@ -496,6 +498,7 @@ priority=0,actions=drop
 ";
 
 #[test]
+#[cfg_attr(no_vm_tests, ignore = "needs root, /dev/net/tun and QEMU")]
 fn two_vms_through_acl() {
     if !require_vm() {
         return;
@@ -577,6 +580,7 @@ table=1,priority=0,actions=drop
 ";
 
 #[test]
+#[cfg_attr(no_vm_tests, ignore = "needs root, /dev/net/tun and QEMU")]
 fn vm_behind_conntrack_firewall() {
     if !require_vm() {
         return;
@@ -680,6 +684,7 @@ exit $fail"
 }
 
 #[test]
+#[cfg_attr(no_vm_tests, ignore = "needs root, /dev/net/tun and QEMU")]
 fn vm_power_cycle_keeps_port() {
     if !require_vm() {
         return;
@@ -832,6 +837,7 @@ fn afpacket_wire(
 }
 
 #[test]
+#[cfg_attr(no_vm_tests, ignore = "needs root, /dev/net/tun and QEMU")]
 fn afpacket_wire_control() {
     if !require_vm() {
         return;
