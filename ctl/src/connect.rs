@@ -64,21 +64,66 @@ pub fn parse_server(s: &str) -> anyhow::Result<Server> {
 }
 
 /// The `--server` default: `$VSWITCH_SERVER`, else the daemon's default socket.
+///
+/// As root that is the system socket. Otherwise a user's own daemon
+/// (`$XDG_RUNTIME_DIR/vswitch/vswitchd.sock`) is preferred when its socket exists, and the
+/// system socket is tried next: an operator in the socket's group can use the system daemon
+/// without naming it.
 pub fn default_server() -> anyhow::Result<Server> {
-    match std::env::var("VSWITCH_SERVER") {
-        Ok(s) if !s.is_empty() => parse_server(&s).context("in $VSWITCH_SERVER"),
-        _ => {
-            let env = vswitchd::config::process_env;
-            let path =
-                vswitchd::config::default_socket_path(&env, vswitchd::config::running_as_root())?;
-            Ok(Server::Unix(path))
-        }
+    if let Ok(s) = std::env::var("VSWITCH_SERVER")
+        && !s.is_empty()
+    {
+        return parse_server(&s).context("in $VSWITCH_SERVER");
     }
+    let env = vswitchd::config::process_env;
+    let system = vswitchd::config::default_socket_path(&env, true)?;
+    if vswitchd::config::running_as_root() {
+        return Ok(Server::Unix(system));
+    }
+    let user = vswitchd::config::default_socket_path(&env, false).ok();
+    Ok(Server::Unix(pick_socket(user, system, |p| {
+        std::fs::symlink_metadata(p).is_ok()
+    })))
+}
+
+/// The user's socket if it exists, else the system socket if it exists, else the user's
+/// socket when there is one (so "not running" names the address a user's daemon would use).
+fn pick_socket(
+    user: Option<PathBuf>,
+    system: PathBuf,
+    exists: impl Fn(&std::path::Path) -> bool,
+) -> PathBuf {
+    match user {
+        Some(u) if exists(&u) => u,
+        _ if exists(&system) => system,
+        Some(u) => u,
+        None => system,
+    }
+}
+
+/// True if the error's chain holds an I/O "permission denied".
+fn permission_denied(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::PermissionDenied
+        {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 /// Connects to the daemon.
 pub async fn connect(server: &Server, tls: Option<&Tls>) -> anyhow::Result<Channel> {
     let unreachable = |e: tonic::transport::Error| {
+        if permission_denied(&e) {
+            return anyhow!(
+                "permission denied on {server}: vswitchd is running, but this user may not use \
+                 its socket; run as root, or join the socket's group (vswitchd --listen-group)"
+            );
+        }
         anyhow!(
             "cannot reach vswitchd at {server}: {} (is vswitchd running?)",
             error_chain(&e)
@@ -167,5 +212,37 @@ mod tests {
         for bad in ["unix:", "tcp:1.2.3.4", "tcp:h:x", "tcp::1", "br0"] {
             assert!(parse_server(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn non_root_default_prefers_an_existing_user_socket_then_the_system_one() {
+        let user = Some(PathBuf::from("/u/vswitchd.sock"));
+        let sys = PathBuf::from("/run/vswitch/vswitchd.sock");
+        let only = |p: &'static str| move |q: &std::path::Path| q == std::path::Path::new(p);
+        assert_eq!(
+            pick_socket(user.clone(), sys.clone(), only("/u/vswitchd.sock")),
+            PathBuf::from("/u/vswitchd.sock")
+        );
+        assert_eq!(
+            pick_socket(
+                user.clone(),
+                sys.clone(),
+                only("/run/vswitch/vswitchd.sock")
+            ),
+            sys
+        );
+        assert_eq!(
+            pick_socket(user.clone(), sys.clone(), |_| false),
+            PathBuf::from("/u/vswitchd.sock")
+        );
+        assert_eq!(pick_socket(None, sys.clone(), |_| false), sys);
+    }
+
+    #[test]
+    fn permission_denied_is_found_in_the_chain() {
+        let io = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        assert!(permission_denied(&io));
+        let other = std::io::Error::from(std::io::ErrorKind::NotFound);
+        assert!(!permission_denied(&other));
     }
 }

@@ -13,6 +13,7 @@ use proto::v1::flow_service_client::FlowServiceClient;
 use serde_json::json;
 
 use crate::output::{emit, flow_json, flow_text, port_stats_json, port_stats_text};
+use crate::progress::Progress;
 use crate::{Ctx, rpc};
 
 /// Reads a flow file (`-` = stdin) into lines, refusing files over the message limit.
@@ -59,6 +60,10 @@ pub async fn add_flow(ctx: &Ctx, bridge: String, flow: String) -> anyhow::Result
 pub async fn add_flows(ctx: &Ctx, bridge: String, file: String) -> anyhow::Result<()> {
     let lines = read_lines(&file)?;
     let mut c = FlowServiceClient::new(ctx.channel().await?);
+    let _progress = Progress::spinner(format!(
+        "adding {} lines to {bridge}: parsing, applying, making durable",
+        lines.len()
+    ));
     let r = c
         .add_flows(pb::AddFlowsRequest { bridge, lines })
         .await
@@ -105,6 +110,10 @@ pub async fn del_flows(
 pub async fn replace_flows(ctx: &Ctx, bridge: String, file: String) -> anyhow::Result<()> {
     let lines = read_lines(&file)?;
     let mut c = FlowServiceClient::new(ctx.channel().await?);
+    let _progress = Progress::spinner(format!(
+        "replacing {bridge}'s flows with {} lines: parsing, applying, making durable",
+        lines.len()
+    ));
     let r = c
         .replace_flows(pb::ReplaceFlowsRequest { bridge, lines })
         .await

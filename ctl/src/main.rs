@@ -10,6 +10,7 @@ mod connect;
 mod diag;
 mod flow;
 mod output;
+mod progress;
 
 use std::process::ExitCode;
 
