@@ -171,18 +171,7 @@ pub async fn connect(server: &Server, tls: Option<&Tls>) -> anyhow::Result<Chann
 }
 
 /// An error and its causes, joined (tonic's own Display says only "transport error").
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        cur = s.source();
-    }
-    parts.join(": ")
-}
+pub use vswitchd::report::chain as error_chain;
 
 #[cfg(test)]
 mod tests {

@@ -50,9 +50,8 @@ fn offline_trace(
     } else {
         std::fs::read_to_string(flows).with_context(|| format!("cannot read flow file {flows}"))?
     };
-    // The error's message already includes its cause; don't print the chain twice.
     let report = vswitchd::trace::offline_trace(&text, ports, packet, ct_next)
-        .map_err(|e| anyhow!("{e}"))?;
+        .map_err(|e| anyhow!("{}", vswitchd::report::chain(&e)))?;
     emit_raw(ctx.format, &report.to_json(), || report.to_text())
 }
 

@@ -47,14 +47,20 @@ pub const DEFAULT_ZONE_KEY: u32 = u32::MAX;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The file could not be created or opened.
-    #[error("cannot open config database {path}: {source}")]
+    #[error("cannot open config database {path}")]
     Open {
         path: PathBuf,
         #[source]
         source: Box<redb::Error>,
     },
+    /// Another process (another vswitchd) has the database open.
+    #[error(
+        "config database {0} is in use by another process (another vswitchd running on it?); \
+         stop that one or pass --db with another file"
+    )]
+    InUse(PathBuf),
     /// The parent directory could not be created.
-    #[error("cannot create directory {path} for the config database: {source}")]
+    #[error("cannot create directory {path} for the config database")]
     Dir {
         path: PathBuf,
         #[source]
@@ -66,18 +72,28 @@ pub enum StoreError {
     )]
     Schema { path: PathBuf, found: u64 },
     /// A read or write failed.
-    #[error("config database operation failed: {0}")]
+    #[error("config database operation failed")]
     Db(#[source] Box<redb::Error>),
     /// An earlier I/O error closed the database and it could not be opened again yet.
     #[error("config database {0} is closed after an I/O error and cannot be reopened yet")]
     Closed(PathBuf),
     /// A stored record does not decode.
-    #[error("config database record {key} is corrupt: {source}")]
+    #[error("config database record {key} is corrupt")]
     Corrupt {
         key: String,
         #[source]
         source: serde_json::Error,
     },
+}
+
+fn open_error(path: &Path, e: redb::DatabaseError) -> StoreError {
+    match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse(path.to_path_buf()),
+        e => StoreError::Open {
+            path: path.to_path_buf(),
+            source: Box::new(e.into()),
+        },
+    }
 }
 
 fn db_err<E: Into<redb::Error>>(e: E) -> StoreError {
@@ -154,10 +170,7 @@ impl Store {
                 source,
             })?;
         }
-        let db = Database::create(path).map_err(|e| StoreError::Open {
-            path: path.to_path_buf(),
-            source: Box::new(e.into()),
-        })?;
+        let db = Database::create(path).map_err(|e| open_error(path, e))?;
         let mut store = Store {
             db: Some(db),
             path: path.to_path_buf(),
@@ -233,10 +246,7 @@ impl Store {
     fn reopen(&mut self) -> Result<(), StoreError> {
         // Drop first: the file stays locked while the old handle lives.
         self.db = None;
-        let db = Database::create(&self.path).map_err(|e| StoreError::Open {
-            path: self.path.clone(),
-            source: Box::new(e.into()),
-        })?;
+        let db = Database::create(&self.path).map_err(|e| open_error(&self.path, e))?;
         self.db = Some(db);
         Ok(())
     }

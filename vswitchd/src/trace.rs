@@ -43,10 +43,10 @@ pub const DEFAULT_CT_NEXT: u8 = ct_state::TRK | ct_state::NEW;
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
     /// A flow line did not parse.
-    #[error("flows line {line}: {source}")]
+    #[error("flows line {line}")]
     Flow { line: usize, source: OfctlError },
     /// The flows parsed but the table refused them.
-    #[error("flows: {0}")]
+    #[error("flows")]
     Table(#[from] FlowModError),
     /// The packet did not parse.
     #[error("packet: {0}")]

@@ -87,7 +87,7 @@ pub enum FlowModError {
     #[error("{action} refers to table {target}, which does not exist (tables are 0..254)")]
     NoSuchTargetTable { action: &'static str, target: u8 },
     /// `index` is 0-based; the message counts from 1.
-    #[error("flow {} of the bundle: {source}", .index + 1)]
+    #[error("flow {} of the bundle", .index + 1)]
     InBundle {
         index: usize,
         #[source]

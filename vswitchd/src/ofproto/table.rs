@@ -501,7 +501,7 @@ mod tests {
         ];
         let e = t.apply(&mods, 1).unwrap_err();
         assert_eq!(
-            e.to_string(),
+            crate::report::chain(&e),
             "flow 5 of the bundle: goto_table:2 in table 3 must go to a later table"
         );
         assert_eq!(dump(&t), before);

@@ -23,7 +23,7 @@ pub const SOCKET_MODE: u32 = 0o660;
 #[derive(Debug, thiserror::Error)]
 pub enum ListenError {
     /// The socket's directory could not be created.
-    #[error("cannot create socket directory {path}: {source}")]
+    #[error("cannot create socket directory {path}")]
     Dir {
         path: PathBuf,
         #[source]
@@ -36,7 +36,7 @@ pub enum ListenError {
     #[error("{0} exists and is not a socket; not replacing it")]
     NotSocket(PathBuf),
     /// Binding failed.
-    #[error("cannot listen on {what}: {source}")]
+    #[error("cannot listen on {what}")]
     Bind {
         what: String,
         #[source]

@@ -352,7 +352,7 @@ fn code_name(code: Code) -> &'static str {
 
 /// Maps a switch error to its status code (DESIGN §7).
 pub fn status(e: SwitchError) -> Status {
-    let msg = e.to_string();
+    let msg = crate::report::chain(&e);
     match e {
         SwitchError::InvalidName { .. } | SwitchError::Invalid(_) => Status::invalid_argument(msg),
         SwitchError::BridgeNotFound(_) | SwitchError::PortNotFound { .. } => Status::not_found(msg),

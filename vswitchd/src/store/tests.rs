@@ -218,8 +218,12 @@ fn second_open_of_the_same_file_is_refused() {
     let path = dir.path().join("conf.db");
     let _first = Store::open(&path).unwrap();
     let err = Store::open(&path).unwrap_err();
-    assert!(matches!(err, StoreError::Open { .. }), "{err}");
+    assert!(matches!(err, StoreError::InUse(_)), "{err}");
     assert!(err.to_string().contains("conf.db"), "{err}");
+    assert!(err.to_string().contains("another vswitchd"), "{err}");
+    // The cause is said once, not repeated by the message and its source.
+    let text = crate::report::chain(&err);
+    assert_eq!(text.matches("in use").count(), 1, "{text}");
 }
 
 #[test]

@@ -91,7 +91,9 @@ fn table_error(e: FlowModError, line_nos: &[usize]) -> SwitchError {
             let line = line_nos.get(index).copied().unwrap_or(index + 1);
             SwitchError::Invalid(format!("line {line}: {source}"))
         }
-        FlowModError::InBundle { source, .. } => SwitchError::Invalid(source.to_string()),
+        FlowModError::InBundle { source, .. } => {
+            SwitchError::Invalid(crate::report::chain(&*source))
+        }
         other => SwitchError::Invalid(other.to_string()),
     }
 }

@@ -308,7 +308,7 @@ impl Switch {
     ) -> Result<TraceReport, SwitchError> {
         self.bridge(bridge)?;
         self.dp.trace(bridge, packet, ct_next).map_err(|e| match e {
-            DataplaneError::Trace(t) => SwitchError::Invalid(t.to_string()),
+            DataplaneError::Trace(t) => SwitchError::Invalid(crate::report::chain(&t)),
             other => SwitchError::Dataplane(other),
         })
     }
