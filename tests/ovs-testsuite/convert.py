@@ -1,0 +1,718 @@
+#!/usr/bin/env python3
+"""Extracts the cases of Open vSwitch's own test suite that an offline trace can express.
+
+Reads OVS's autotest sources (`tests/ofproto-dpif.at`, `tests/ovs-ofctl.at`) from a git
+checkout at a fixed tag and writes data files beside this script:
+
+* `ofproto-dpif.json`: trace cases. Each is the flow table (and groups) an OVS test installed,
+  the ports it created with `add_of_ports`, one packet given to `ofproto/trace`, and the
+  expected last `Megaflow:` / `Datapath actions:` lines the test checked.
+* `ovs-ofctl.json`: flow-parsing cases. Each is one flow given to `ovs-ofctl parse-flows`
+  with the flow-mod OVS printed for it, or one flow `ovs-ofctl parse-flow` must reject.
+* `SKIPPED.md`: every AT_SETUP block (and trace check) not converted, with the reason.
+
+The extraction is a small interpreter for the subset of m4/autotest and shell the OVS tests use
+around their traces: `AT_DATA` files, `add_of_ports`, `ovs-ofctl add-flow(s)/del-flows/
+replace-flows/add-group`, plain shell variables, `ofproto/trace` and the `tail -N stdout` check
+that follows it. Anything else that changes the switch (ovs-vsctl, bonds, controllers, loops)
+makes the rest of that block "not converted", with the reason recorded, never guessed.
+
+Usage: convert.py [--ovs-git DIR] [--tag TAG]
+  DIR defaults to /work/.mirror/openvswitch+ovs/repo (a bare clone), TAG to v3.1.0.
+"""
+
+import argparse
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+# --------------------------------------------------------------------------- m4 layer
+
+
+def unquote(text):
+    """Removes one level of m4 [ ] quoting and handles `dnl` outside quotes."""
+    out = []
+    depth = 0
+    i = 0
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c == "[":
+            if depth > 0:
+                out.append(c)
+            depth += 1
+        elif c == "]":
+            depth -= 1
+            if depth > 0:
+                out.append(c)
+        elif depth == 0 and text.startswith("dnl", i) and (i + 3 == n or not text[i + 3].isalnum()):
+            j = text.find("\n", i)
+            i = n if j < 0 else j + 1
+            continue
+        else:
+            out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def split_args(text, start):
+    """Parses `(arg, arg, ...)` at text[start] == '('; returns (raw args, index after ')')."""
+    assert text[start] == "("
+    args = []
+    cur = []
+    depth_q = 0
+    depth_p = 0
+    i = start + 1
+    while i < len(text):
+        c = text[i]
+        if c == "[":
+            depth_q += 1
+        elif c == "]":
+            depth_q -= 1
+        elif depth_q == 0 and c == "(":
+            depth_p += 1
+        elif depth_q == 0 and c == ")":
+            if depth_p == 0:
+                args.append("".join(cur))
+                return [a.lstrip() for a in args], i + 1
+            depth_p -= 1
+        elif depth_q == 0 and depth_p == 0 and c == ",":
+            args.append("".join(cur))
+            cur = []
+            i += 1
+            continue
+        cur.append(c)
+        i += 1
+    raise ValueError("unbalanced macro call")
+
+
+def arg_text(raw):
+    """An argument as the macro sees it after expansion: two levels of quoting removed."""
+    return unquote(unquote(raw))
+
+
+MACRO = re.compile(r"\b(AT_SETUP|AT_CLEANUP|AT_CHECK|AT_DATA|AT_CHECK_UNQUOTED|OVS_VSWITCHD_START|"
+                   r"OVS_VSWITCHD_STOP|OVS_TRAFFIC_VSWITCHD_STOP|m4_define|AT_KEYWORDS|AT_SKIP_IF|"
+                   r"OVS_WAIT_UNTIL|OVS_WAIT_UNTIL_EQUAL|AT_BANNER|AT_CAPTURE_FILE|"
+                   r"AT_FAIL_IF|m4_foreach|OVS_WAIT_WHILE)\b")
+
+
+def blocks(text):
+    """Yields (title, line, items) per top-level AT_SETUP; items are ('macro', name, [args])
+    or ('shell', line). Blocks defined inside m4_define bodies are templates, not tests."""
+    i = 0
+    cur = None
+    line_of = lambda pos: text.count("\n", 0, pos) + 1
+    while i < len(text):
+        m = MACRO.search(text, i)
+        end = m.start() if m else len(text)
+        if cur is not None:
+            for ln in text[i:end].split("\n"):
+                s = unquote(ln).strip()
+                if s and not s.startswith("#"):
+                    cur[2].append(("shell", s))
+        if not m:
+            break
+        name = m.group(1)
+        j = m.end()
+        if "#" in text[text.rfind("\n", 0, m.start()) + 1 : m.start()]:
+            # An m4 comment: passed through unexpanded.
+            i = j
+            continue
+        args = []
+        if j < len(text) and text[j] == "(":
+            args, j = split_args(text, j)
+        if name == "m4_define":
+            i = j
+            continue
+        if name == "AT_SETUP":
+            cur = (arg_text(args[0]), line_of(m.start()), [])
+        elif name == "AT_CLEANUP":
+            if cur is not None:
+                yield cur
+            cur = None
+        elif cur is not None:
+            cur[2].append(("macro", name, args))
+        i = j
+
+
+# --------------------------------------------------------------------------- ODP packets
+
+
+def odp_to_flow(odp):
+    """Converts a datapath-syntax packet (`in_port(1),eth(...),eth_type(0x0800),ipv4(...)`) to
+    ofproto/trace flow syntax; raises ValueError on anything not understood."""
+    items = []
+    pos = 0
+    s = odp.strip()
+
+    def attrs(body):
+        out = {}
+        for part in split_top(body):
+            k, _, v = part.partition("=")
+            out[k.strip()] = v.strip()
+        return out
+
+    def walk(s):
+        i = 0
+        while i < len(s):
+            m = re.match(r"\s*,?\s*([a-z_0-9]+)\(", s[i:])
+            if not m:
+                if s[i:].strip(" ,"):
+                    raise ValueError("odp syntax near %r" % s[i:])
+                return
+            name = m.group(1)
+            start = i + m.end() - 1
+            depth = 0
+            j = start
+            while True:
+                if s[j] == "(":
+                    depth += 1
+                elif s[j] == ")":
+                    depth -= 1
+                    if depth == 0:
+                        break
+                j += 1
+            body = s[start + 1 : j]
+            i = j + 1
+            yield_attr(name, body)
+
+    ip_version = [None]
+    l4 = [None]
+
+    def yield_attr(name, body):
+        if name == "in_port":
+            items.append("in_port=" + body)
+        elif name in ("recirc_id", "dp_hash", "skb_priority") and body in ("0", "0x0"):
+            pass
+        elif name == "skb_mark":
+            items.append("pkt_mark=" + body)
+        elif name == "eth":
+            a = attrs(body)
+            for k, f in (("src", "dl_src"), ("dst", "dl_dst")):
+                if k in a:
+                    items.append("%s=%s" % (f, a.pop(k)))
+            if a:
+                raise ValueError("eth(%s)" % body)
+        elif name == "eth_type":
+            if body not in ("0x8100", "0x88a8"):
+                items.append("dl_type=" + body)
+        elif name == "vlan":
+            a = attrs(body)
+            if "vid" in a:
+                items.append("dl_vlan=" + a.pop("vid"))
+            if "pcp" in a:
+                items.append("dl_vlan_pcp=" + a.pop("pcp"))
+            a.pop("cfi", None)
+            if a:
+                raise ValueError("vlan(%s)" % body)
+        elif name == "encap":
+            if any(i.startswith("dl_vlan") for i in items) and sum(
+                    1 for i in items if i.startswith("dl_vlan=")) > 1:
+                raise ValueError("double VLAN")
+            walk(body)
+        elif name in ("ipv4", "ipv6"):
+            ip_version[0] = name
+            a = attrs(body)
+            names = {"ipv4": (("src", "nw_src"), ("dst", "nw_dst")),
+                     "ipv6": (("src", "ipv6_src"), ("dst", "ipv6_dst"), ("label", "ipv6_label"))}
+            for k, f in names[name]:
+                if k in a:
+                    items.append("%s=%s" % (f, a.pop(k)))
+            if "proto" in a:
+                items.append("nw_proto=" + a.pop("proto"))
+            tos = a.pop("tos", None) or a.pop("tclass", None)
+            if tos is not None:
+                t = int(tos, 0)
+                items.append("nw_tos=%d" % (t & 0xFC))
+                items.append("nw_ecn=%d" % (t & 3))
+            ttl = a.pop("ttl", None) or a.pop("hlimit", None)
+            if ttl is not None:
+                items.append("nw_ttl=" + ttl)
+            if "frag" in a:
+                items.append("nw_frag=" + a.pop("frag"))
+            if a:
+                raise ValueError("%s(%s)" % (name, body))
+        elif name in ("tcp", "udp", "sctp"):
+            a = attrs(body)
+            for k, f in (("src", "tp_src"), ("dst", "tp_dst")):
+                if k in a:
+                    items.append("%s=%s" % (f, a.pop(k)))
+            if a:
+                raise ValueError("%s(%s)" % (name, body))
+        elif name == "tcp_flags":
+            items.append("tcp_flags=" + body.replace("|", "+") if body else "tcp_flags=0")
+        elif name in ("icmp", "icmpv6"):
+            a = attrs(body)
+            p = "icmp" if name == "icmp" else "icmpv6"
+            for k in ("type", "code"):
+                if k in a:
+                    items.append("%s_%s=%s" % (p, k, a.pop(k)))
+            if a:
+                raise ValueError("%s(%s)" % (name, body))
+        elif name == "nd":
+            a = attrs(body)
+            for k, f in (("target", "nd_target"), ("sll", "nd_sll"), ("tll", "nd_tll")):
+                if k in a:
+                    items.append("%s=%s" % (f, a.pop(k)))
+            if a:
+                raise ValueError("nd(%s)" % body)
+        elif name == "arp":
+            a = attrs(body)
+            for k, f in (("sip", "arp_spa"), ("tip", "arp_tpa"), ("op", "arp_op"),
+                         ("sha", "arp_sha"), ("tha", "arp_tha")):
+                if k in a:
+                    items.append("%s=%s" % (f, a.pop(k)))
+            if a:
+                raise ValueError("arp(%s)" % body)
+        else:
+            raise ValueError("datapath attribute %s(%s)" % (name, body))
+
+    walk(s)
+    return ",".join(items)
+
+
+def split_top(s):
+    parts, cur, depth = [], [], 0
+    for c in s:
+        if c in "([":
+            depth += 1
+        elif c in ")]":
+            depth -= 1
+        if c == "," and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(c)
+    if cur:
+        parts.append("".join(cur))
+    return [p for p in parts if p.strip()]
+
+
+# --------------------------------------------------------------------------- ofproto-dpif
+
+
+class Skip(Exception):
+    pass
+
+
+def expand_vars(s, env):
+    def rep(m):
+        name = m.group(1) or m.group(2)
+        if name not in env:
+            raise Skip("shell variable $%s not statically known" % name)
+        return env[name]
+    return re.sub(r"\$\{(\w+)\}|\$(\w+)", rep, s)
+
+
+ASSIGN = re.compile(r"^(\w+)=(\"[^\"]*\"|'[^']*'|[^\s;`$]*)$")
+
+
+def convert_dpif(text, src):
+    cases = []
+    skipped = []
+    for title, line, items in blocks(text):
+        env = {}
+        files = {}
+        ports = set()
+        flows = []
+        groups = []
+        taint = None  # why later traces in this block cannot be converted
+        pending = None  # the last trace: dict
+        n_checks = 0
+        block_cases = []
+        block_skips = []
+
+        def trace_note(reason):
+            block_skips.append(reason)
+
+        for it in items:
+            try:
+                if it[0] == "shell":
+                    s = it[1]
+                    m = ASSIGN.match(s)
+                    if m:
+                        v = m.group(2)
+                        if v[:1] == "'":
+                            env[m.group(1)] = v[1:-1]
+                        else:
+                            env[m.group(1)] = expand_vars(v.strip('"'), env)
+                        continue
+                    if s.startswith("add_of_ports"):
+                        w = s.split()[1:]
+                        w = [x for x in w if not x.startswith("--")]
+                        if w[:1] != ["br0"] or not all(x.isdigit() for x in w[1:]):
+                            raise Skip("add_of_ports %s" % " ".join(w))
+                        ports.update(int(x) for x in w[1:])
+                        continue
+                    if s.startswith(("sleep", ":", "echo ", "printf")) and ">" not in s:
+                        continue
+                    if s.startswith("ovs-appctl time/") or s.startswith("ovs-appctl vlog/"):
+                        continue
+                    taint = taint or "shell: %s" % s[:60]
+                    continue
+                name, args = it[1], it[2]
+                if name in ("OVS_VSWITCHD_STOP", "OVS_TRAFFIC_VSWITCHD_STOP", "AT_KEYWORDS",
+                            "AT_CAPTURE_FILE"):
+                    continue
+                if name == "OVS_VSWITCHD_START":
+                    extra = [arg_text(a).strip() for a in args]
+                    if any(extra[1:]):
+                        taint = taint or "OVS_VSWITCHD_START with extra options"
+                    elif extra and extra[0]:
+                        p, f = start_config(extra[0])
+                        ports.update(p)
+                        flows += f
+                    continue
+                if name == "AT_DATA":
+                    files[arg_text(args[0]).strip()] = arg_text(args[1])
+                    continue
+                if name not in ("AT_CHECK", "AT_CHECK_UNQUOTED") or not args:
+                    taint = taint or "%s" % name
+                    continue
+                cmd = arg_text(args[0]).strip()
+                want_out = arg_text(args[2]) if len(args) > 2 else ""
+                status = arg_text(args[1]).strip() if len(args) > 1 else "0"
+                if cmd.startswith("tail -") and cmd.endswith(" stdout"):
+                    if pending is None:
+                        continue
+                    n_checks += 1
+                    tr = pending
+                    if tr.get("skip"):
+                        trace_note("check %d: %s" % (n_checks, tr["skip"]))
+                        continue
+                    exp = parse_expected(want_out)
+                    if exp is None:
+                        trace_note("check %d: expected output has no Datapath actions line" % n_checks)
+                        continue
+                    case = dict(tr)
+                    case["name"] = "%s #%d" % (title, n_checks)
+                    case["expect"] = exp
+                    block_cases.append(case)
+                    continue
+                words = shell_words(expand_vars(cmd, env))
+                if words is None:
+                    taint = taint or "compound shell command"
+                    continue
+                if words[:1] == ["ovs-ofctl"]:
+                    w = ofctl_args(words[1:])
+                    if w[:1] == ["add-flow"] and len(w) == 3 and w[1] == "br0":
+                        if status not in ("", "0"):
+                            continue
+                        flows.append(w[2])
+                    elif w[:1] in (["add-flows"], ["replace-flows"]) and len(w) == 3 and w[1] == "br0":
+                        if w[2] not in files:
+                            raise Skip("flows file %s not from AT_DATA" % w[2])
+                        if w[0] == "replace-flows":
+                            flows = []
+                        flows += flow_lines(files[w[2]])
+                    elif w[:1] == ["del-flows"] and w[1:] == ["br0"]:
+                        flows = []
+                    elif w[:1] == ["add-group"] and len(w) == 3 and w[1] == "br0":
+                        groups.append(w[2])
+                    elif w[:1] == ["add-groups"] and len(w) == 3 and w[1] == "br0" and w[2] in files:
+                        groups += flow_lines(files[w[2]])
+                    elif w[:1] in (["dump-flows"], ["dump-groups"], ["show"], ["dump-ports"],
+                                   ["dump-group-stats"], ["dump-tables"]):
+                        continue
+                    else:
+                        taint = taint or "ovs-ofctl %s" % " ".join(w[:1])
+                    continue
+                if words[:2] == ["ovs-appctl", "ofproto/trace"] or (
+                        words[:1] == ["ovs-appctl"] and "ofproto/trace" in words):
+                    words = words[words.index("ofproto/trace") + 1:]
+                    pending = trace_case(words, taint, ports, flows, groups, src, line)
+                    inline = want_out.strip() not in ("", "stdout", "ignore", "expout",
+                                                      "ignore-nolog", "stdout-nolog")
+                    if inline and pending and not pending.get("skip"):
+                        # Expected output given inline: the whole trace.
+                        n_checks += 1
+                        exp = parse_expected(want_out)
+                        if exp is not None:
+                            case = dict(pending)
+                            case["name"] = "%s #%d" % (title, n_checks)
+                            case["expect"] = exp
+                            block_cases.append(case)
+                        else:
+                            trace_note("check %d: inline trace output without Datapath actions" % n_checks)
+                        pending = None
+                    continue
+                if words[:1] == ["ovs-appctl"] and len(words) > 1 and words[1].startswith(
+                        ("vlog/", "time/", "revalidator/wait", "coverage/", "dpif/dump-flows",
+                         "dpctl/dump-flows", "upcall/", "fdb/show", "dpif/show")):
+                    continue
+                taint = taint or "%s" % " ".join(words[:2])[:60]
+            except Skip as e:
+                taint = taint or str(e)
+        for c in block_cases:
+            cases.append(c)
+        if not block_cases:
+            skipped.append((title, line, taint or (block_skips[0] if block_skips else
+                                                   "no ofproto/trace check")))
+        else:
+            for r in block_skips:
+                skipped.append((title, line, r))
+    return cases, skipped
+
+
+def start_config(text):
+    """The ports and default flows of OVS_VSWITCHD_START's ovs-vsctl arguments, when they are
+    only dummy ports named pN with OpenFlow number N and the bridge's fail mode."""
+    ports = set()
+    flows = []
+    next_auto = 1
+    pending = {}
+    for cmd in text.replace("\\\n", " ").split(" -- "):
+        w = cmd.split()
+        if not w:
+            continue
+        if w[:2] == ["add-port", "br0"] and len(w) == 3:
+            pending[w[2]] = None
+        elif w[:1] == ["set"] and w[1].lower() == "interface" and w[2] in pending:
+            opts = dict(x.split("=", 1) for x in w[3:])
+            if opts.pop("type", "dummy") != "dummy" or opts.keys() - {"ofport_request"}:
+                raise Skip("OVS_VSWITCHD_START: %s" % cmd.strip()[:60])
+            pending[w[2]] = int(opts["ofport_request"]) if "ofport_request" in opts else None
+        elif w[:3] == ["set", "bridge", "br0"] and w[3:] == ["fail-mode=standalone"]:
+            # A standalone bridge with no controller gets OVS's visible default flow.
+            flows.append("priority=0,actions=NORMAL")
+        else:
+            raise Skip("OVS_VSWITCHD_START: %s" % cmd.strip()[:60])
+    for name, req in pending.items():
+        ofport = req if req is not None else next_auto
+        next_auto = max(next_auto, ofport + 1)
+        if name != "p%d" % ofport:
+            raise Skip("OVS_VSWITCHD_START: port %s is OpenFlow port %d" % (name, ofport))
+        ports.add(ofport)
+    return ports, flows
+
+
+def trace_case(words, taint, ports, flows, groups, src, line):
+    if taint:
+        return {"skip": "setup not expressible offline (%s)" % taint}
+    ct_next = []
+    rest = []
+    i = 0
+    while i < len(words):
+        if words[i] == "--ct-next":
+            ct_next.append(words[i + 1])
+            i += 2
+            continue
+        if words[i].startswith("-"):
+            return {"skip": "ofproto/trace option %s" % words[i]}
+        rest.append(words[i])
+        i += 1
+    if len(rest) == 2 and rest[0] in ("br0", "ovs-dummy"):
+        pkt = rest[1]
+    elif len(rest) == 1:
+        pkt = rest[0]
+    else:
+        return {"skip": "ofproto/trace with packet bytes or another bridge"}
+    if re.match(r"^\s*\w+\(", pkt):
+        try:
+            pkt = odp_to_flow(pkt)
+        except ValueError as e:
+            return {"skip": "datapath packet not convertible (%s)" % e}
+    if not ports:
+        return {"skip": "no add_of_ports"}
+    return {
+        "source": "%s:%d" % (src, line),
+        "ports": sorted(ports),
+        "flows": list(flows),
+        "groups": list(groups),
+        "packet": pkt,
+        "ct_next": ct_next,
+    }
+
+
+def ofctl_args(words):
+    """ovs-ofctl's arguments without its options (-O/--protocols/-F take a value)."""
+    out = []
+    skip = False
+    for x in words:
+        if skip:
+            skip = False
+        elif x in ("-O", "--protocols", "-F", "--flow-format"):
+            skip = True
+        elif not x.startswith("-"):
+            out.append(x)
+    return out
+
+
+def shell_words(cmd):
+    """A simple command's words, or None for pipelines, redirections, substitutions."""
+    try:
+        lex = shlex.shlex(cmd, posix=True, punctuation_chars=";&|<>")
+        lex.whitespace_split = True
+        words = list(lex)
+    except ValueError:
+        return None
+    if any(w and all(c in ";&|<>" for c in w) for w in words) or "`" in cmd:
+        return None
+    return words
+
+
+def flow_lines(text):
+    out = []
+    for l in text.split("\n"):
+        l = l.strip()
+        if l and not l.startswith("#"):
+            out.append(l)
+    return out
+
+
+def parse_expected(out):
+    mf = None
+    acts = None
+    for l in out.split("\n"):
+        if l.startswith("Megaflow: "):
+            mf = l[len("Megaflow: "):]
+        elif l.startswith("Datapath actions: "):
+            acts = l[len("Datapath actions: "):]
+    if acts is None:
+        return None
+    return {"megaflow": mf, "actions": acts}
+
+
+# --------------------------------------------------------------------------- ovs-ofctl
+
+
+FLOW_MOD = re.compile(r"^(OFPT_FLOW_MOD(?: \(OF1\.\d\))?|NXT_FLOW_MOD): ADD (.*)$")
+
+
+def normalize_flow_mod(body):
+    """`table:255 tcp,tp_src=1 idle:5 cookie:0x5 actions=X` -> add-flow syntax."""
+    if " actions=" in body or body.startswith("actions="):
+        head, _, acts = body.partition("actions=")
+    else:
+        raise ValueError("no actions")
+    extra = []
+    match = []
+    for tok in head.split():
+        k, sep, v = tok.partition(":")
+        if sep and k in ("idle", "hard", "cookie", "table", "importance", "pri"):
+            name = {"idle": "idle_timeout", "hard": "hard_timeout", "pri": "priority"}.get(k, k)
+            if k == "table" and v == "255":
+                continue
+            extra.append("%s=%s" % (name, v))
+        elif tok in ("send_flow_rem", "check_overlap", "reset_counts", "no_packet_counts",
+                     "no_byte_counts"):
+            extra.append(tok)
+        else:
+            match.append(tok)
+    m = ",".join(match)
+    return ",".join(x for x in extra + [m] if x) + (",actions=" if (extra or m) else "actions=") + acts, m
+
+
+def convert_ofctl(text, src):
+    cases = []
+    skipped = []
+    for title, line, items in blocks(text):
+        files = {}
+        got = False
+        for idx, it in enumerate(items):
+            if it[0] != "macro":
+                continue
+            name, args = it[1], it[2]
+            if name == "AT_DATA":
+                files[arg_text(args[0]).strip()] = arg_text(args[1])
+                continue
+            if name != "AT_CHECK" or not args:
+                continue
+            cmd = arg_text(args[0]).strip()
+            w = cmd.split()
+            if w[:1] == ["ovs-ofctl"] and "parse-flows" in w and w[-1] in files:
+                if "-mmm" in w:
+                    break
+                inputs = flow_lines(files[w[-1]])
+                status = arg_text(args[1]).strip() if len(args) > 1 else "0"
+                if status == "1":
+                    for k, f in enumerate(inputs, 1):
+                        cases.append({"name": "%s #%d" % (title, k), "source": "%s:%d" % (src, line),
+                                      "flow": f, "error": True})
+                    got = True
+                    continue
+                # The printed flow-mods are in the next AT_CHECK's expected output (after sed).
+                out = None
+                if len(args) > 2 and FLOW_MOD.search(arg_text(args[2]) or "") is not None:
+                    out = arg_text(args[2])
+                else:
+                    for nxt in items[idx + 1:]:
+                        if nxt[0] == "macro" and nxt[1] == "AT_CHECK" and len(nxt[2]) > 2:
+                            out = arg_text(nxt[2][2])
+                            break
+                mods = [FLOW_MOD.match(l).group(2) for l in (out or "").split("\n")
+                        if FLOW_MOD.match(l)]
+                if len(mods) != len(inputs):
+                    skipped.append((title, line, "%d flows but %d printed flow-mods" %
+                                    (len(inputs), len(mods))))
+                    break
+                for k, (f, mod) in enumerate(zip(inputs, mods), 1):
+                    try:
+                        flow, m = normalize_flow_mod(mod)
+                    except ValueError as e:
+                        skipped.append((title, line, "flow %d: %s" % (k, e)))
+                        continue
+                    cases.append({"name": "%s #%d" % (title, k), "source": "%s:%d" % (src, line),
+                                  "flow": f, "expect_flow": flow, "expect_match": m})
+                got = True
+        # parse-flow with invalid mask: a shell loop over (prereq, field, value) triples.
+        if title == "ovs-ofctl parse-flow with invalid mask":
+            raw = "\n".join(it[1] for it in items if it[0] == "shell")
+            for k, tc in enumerate(re.findall(r"'([^']+)'", raw), 1):
+                parts = tc.split()
+                prereq = parts[0] + "," if len(parts) == 3 else ""
+                field, value = parts[-2], parts[-1]
+                cases.append({"name": "%s #%d (%s)" % (title, k, tc), "source": "%s:%d" % (src, line),
+                              "flow": "%s%s=%s,actions=drop" % (prereq, field, value), "error": True})
+                got = True
+        if not got:
+            skipped.append((title, line, "not a parse-flows case with flow-syntax output"))
+    return cases, skipped
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ovs-git", default="/work/.mirror/openvswitch+ovs/repo")
+    ap.add_argument("--tag", default="v3.1.0")
+    a = ap.parse_args()
+
+    def show(path):
+        return subprocess.run(["git", "-C", a.ovs_git, "show", "%s:%s" % (a.tag, path)],
+                              check=True, capture_output=True, text=True).stdout
+
+    dpif_src = "tests/ofproto-dpif.at"
+    ofctl_src = "tests/ovs-ofctl.at"
+    dcases, dskip = convert_dpif(show(dpif_src), dpif_src)
+    ocases, oskip = convert_ofctl(show(ofctl_src), ofctl_src)
+    header = {"ovs_tag": a.tag, "generated_by": "tests/ovs-testsuite/convert.py"}
+    for name, cases in (("ofproto-dpif.json", dcases), ("ovs-ofctl.json", ocases)):
+        with open(os.path.join(HERE, name), "w") as f:
+            json.dump(dict(header, cases=cases), f, indent=1, sort_keys=True)
+            f.write("\n")
+    with open(os.path.join(HERE, "SKIPPED.md"), "w") as f:
+        f.write("# OVS test blocks not converted\n\n"
+                "Generated by `convert.py` from OVS %s; do not edit. Each row is an AT_SETUP block\n"
+                "of OVS's test suite (or one check inside a converted block) that the offline\n"
+                "trace cannot express, with the first reason the converter found. Blocks that\n"
+                "run no `ofproto/trace` (bonding, sFlow, controller I/O, ...) are here too.\n\n"
+                "| source | test | reason |\n| --- | --- | --- |\n" % a.tag)
+        for src, rows in ((dpif_src, dskip), (ofctl_src, oskip)):
+            for title, line, why in rows:
+                f.write("| %s:%d | %s | %s |\n" % (src, line, title.replace("|", "\\|"),
+                                                   why.replace("|", "\\|")))
+    print("ofproto-dpif: %d cases, %d skipped rows; ovs-ofctl: %d cases, %d skipped rows"
+          % (len(dcases), len(dskip), len(ocases), len(oskip)), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
