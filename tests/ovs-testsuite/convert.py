@@ -324,6 +324,7 @@ def convert_dpif(text, src):
         flows = []
         groups = []
         taint = None  # why later traces in this block cannot be converted
+        received = []  # packets given to netdev-dummy/receive, in flow syntax
         pending = None  # the last trace: dict
         n_checks = 0
         block_cases = []
@@ -396,6 +397,15 @@ def convert_dpif(text, src):
                     case["expect"] = exp
                     block_cases.append(case)
                     continue
+                if "filter_flow_install" in cmd and want_out.strip():
+                    n_checks += 1
+                    c = megaflow_case(cmd, want_out, taint, ports, flows, groups, received)
+                    if "skip" in c:
+                        trace_note("check %d: %s" % (n_checks, c["skip"]))
+                    else:
+                        c.update(name="%s #%d" % (title, n_checks), source="%s:%d" % (src, line))
+                        block_cases.append(c)
+                    continue
                 words = shell_words(expand_vars(cmd, env))
                 if words is None:
                     taint = taint or "compound shell command"
@@ -442,6 +452,19 @@ def convert_dpif(text, src):
                         else:
                             trace_note("check %d: inline trace output without Datapath actions" % n_checks)
                         pending = None
+                    continue
+                if words[:2] == ["ovs-appctl", "netdev-dummy/receive"] and len(words) == 4:
+                    if not re.match(r"^\s*\w+\(", words[3]):
+                        taint = taint or "netdev-dummy/receive of packet bytes"
+                        continue
+                    try:
+                        received.append(odp_to_flow(words[3]))
+                    except ValueError as e:
+                        taint = taint or "received packet not convertible (%s)" % e
+                    continue
+                if words[:3] == ["ovs-vsctl", "set", "Bridge"] and "prefixes=" in cmd and \
+                        "flow_tables:0=@N1" in cmd:
+                    # Prefix tracking on IP addresses is always on in vswitch (DESIGN §2).
                     continue
                 if words[:1] == ["ovs-appctl"] and len(words) > 1 and words[1].startswith(
                         ("vlog/", "time/", "revalidator/wait", "coverage/", "dpif/dump-flows",
@@ -491,6 +514,85 @@ def start_config(text):
             raise Skip("OVS_VSWITCHD_START: port %s is OpenFlow port %d" % (name, ofport))
         ports.add(ofport)
     return ports, flows
+
+
+def megaflow_case(cmd, out, taint, ports, flows, groups, received):
+    """A check of the megaflows OVS installed for the packets received so far."""
+    if taint:
+        return {"skip": "setup not expressible offline (%s)" % taint}
+    if "grep" in cmd or not received:
+        return {"skip": "megaflow check on a filtered log or without received packets"}
+    want = []
+    for l in out.split("\n"):
+        l = l.strip()
+        if not l:
+            continue
+        m = re.match(r"^(.*?), (?:packets:\S+ bytes:\S+ used:\S+ )?actions: ?(.*)$", l)
+        if not m:
+            return {"skip": "megaflow line not understood: %s" % l[:60]}
+        try:
+            items = odp_megaflow(m.group(1))
+        except ValueError as e:
+            return {"skip": "megaflow not convertible (%s)" % e}
+        acts = m.group(2).strip()
+        want.append({"match": items, "actions": None if acts == "<del>" else acts})
+    return {"kind": "megaflows", "ports": sorted(ports), "flows": list(flows),
+            "groups": list(groups), "packets": list(received), "expect_megaflows": want}
+
+
+def odp_megaflow(odp):
+    """A datapath megaflow (`recirc_id(0),in_port(1),eth_type(0x0800),ipv4(src=A/M,frag=no)`)
+    as flow-syntax match items (`dl_type=0x0800`, `nw_src=A/M`, ...), unordered."""
+    items = []
+    for part in split_top(odp):
+        m = re.match(r"^\s*(\w+)\((.*)\)\s*$", part, re.S)
+        if not m:
+            raise ValueError(part)
+        name, body = m.group(1), m.group(2)
+        attrs = []
+        for a in split_top(body):
+            k, _, v = a.partition("=")
+            attrs.append((k.strip(), v.strip()))
+        if name in ("recirc_id", "in_port", "dp_hash", "skb_priority", "skb_mark", "ct_state",
+                    "ct_zone", "ct_mark", "ct_label"):
+            items.append("%s=%s" % ({"skb_mark": "pkt_mark"}.get(name, name), body))
+        elif name == "packet_type":
+            if body != "ns=0,id=0":
+                raise ValueError(part)
+        elif name == "eth_type":
+            items.append("dl_type=" + body)
+        else:
+            table = {
+                "eth": {"src": "dl_src", "dst": "dl_dst"},
+                "ipv4": {"src": "nw_src", "dst": "nw_dst", "proto": "nw_proto", "tos": "tos",
+                         "ttl": "nw_ttl", "frag": "nw_frag"},
+                "ipv6": {"src": "ipv6_src", "dst": "ipv6_dst", "label": "ipv6_label",
+                         "proto": "nw_proto", "tclass": "tos", "hlimit": "nw_ttl",
+                         "frag": "nw_frag"},
+                "tcp": {"src": "tp_src", "dst": "tp_dst"},
+                "udp": {"src": "tp_src", "dst": "tp_dst"},
+                "sctp": {"src": "tp_src", "dst": "tp_dst"},
+                "icmp": {"type": "tp_src", "code": "tp_dst"},
+                "icmpv6": {"type": "tp_src", "code": "tp_dst"},
+                "arp": {"sip": "arp_spa", "tip": "arp_tpa", "op": "arp_op", "sha": "arp_sha",
+                        "tha": "arp_tha"},
+                "nd": {"target": "nd_target", "sll": "nd_sll", "tll": "nd_tll"},
+            }.get(name)
+            if table is None:
+                raise ValueError("datapath attribute %s" % name)
+            for k, v in attrs:
+                if k not in table:
+                    raise ValueError("%s(%s=)" % (name, k))
+                if table[k] == "tos":
+                    val, _, mask = v.partition("/")
+                    val, mask = int(val, 0), int(mask, 0) if mask else 0xFF
+                    if mask & 0xFC:
+                        items.append("nw_tos=%d/%d" % (val & 0xFC, mask & 0xFC))
+                    if mask & 3:
+                        items.append("nw_ecn=%d/%d" % (val & 3, mask & 3))
+                    continue
+                items.append("%s=%s" % (table[k], v))
+    return items
 
 
 def trace_case(words, taint, ports, flows, groups, src, line):
