@@ -346,6 +346,8 @@ def convert_dpif(text, src):
                             env[m.group(1)] = expand_vars(v.strip('"'), env)
                         continue
                     if s.startswith("add_of_ports"):
+                        s = re.sub(r"`seq (\d+) (\d+)`", lambda m: " ".join(
+                            str(i) for i in range(int(m.group(1)), int(m.group(2)) + 1)), s)
                         w = s.split()[1:]
                         w = [x for x in w if not x.startswith("--")]
                         if w[:1] != ["br0"] or not all(x.isdigit() for x in w[1:]):
@@ -360,7 +362,9 @@ def convert_dpif(text, src):
                     continue
                 name, args = it[1], it[2]
                 if name in ("OVS_VSWITCHD_STOP", "OVS_TRAFFIC_VSWITCHD_STOP", "AT_KEYWORDS",
-                            "AT_CAPTURE_FILE"):
+                            "AT_CAPTURE_FILE", "OVS_WAIT_UNTIL", "OVS_WAIT_UNTIL_EQUAL",
+                            "OVS_WAIT_WHILE"):
+                    # Waits read state; they change nothing a trace sees.
                     continue
                 if name == "OVS_VSWITCHD_START":
                     extra = [arg_text(a).strip() for a in args]
@@ -468,7 +472,8 @@ def convert_dpif(text, src):
                     continue
                 if words[:1] == ["ovs-appctl"] and len(words) > 1 and words[1].startswith(
                         ("vlog/", "time/", "revalidator/wait", "coverage/", "dpif/dump-flows",
-                         "dpctl/dump-flows", "upcall/", "fdb/show", "dpif/show")):
+                         "dpctl/dump-flows", "upcall/", "fdb/show", "dpif/show",
+                         "revalidator/purge")):
                     continue
                 taint = taint or "%s" % " ".join(words[:2])[:60]
             except Skip as e:
@@ -605,6 +610,12 @@ def trace_case(words, taint, ports, flows, groups, src, line):
         if words[i] == "--ct-next":
             ct_next.append(words[i + 1])
             i += 2
+            continue
+        if words[i] == "-generate" and not any(
+                re.search(r"normal|learn|controller", f, re.I) for f in flows):
+            # -generate also runs the packet through the datapath; with no MAC learning,
+            # learn action or controller in the table, that changes nothing later checks see.
+            i += 1
             continue
         if words[i].startswith("-"):
             return {"skip": "ofproto/trace option %s" % words[i]}
