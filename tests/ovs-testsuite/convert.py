@@ -785,6 +785,19 @@ def convert_ofctl(text, src):
                 cases.append({"name": "%s #%d (%s)" % (title, k, tc), "source": "%s:%d" % (src, line),
                               "flow": "%s%s=%s,actions=drop" % (prereq, field, value), "error": True})
                 got = True
+        # parse-flows choice of protocol: a shell loop over 'MATCH PROTOCOLS' pairs; OVS
+        # accepts every MATCH whose PROTOCOLS are not "none".
+        if title == "ovs-ofctl parse-flows choice of protocol":
+            raw = "\n".join(it[1] for it in items if it[0] == "shell")
+            for k, tc in enumerate(re.findall(r"'([^']+)'", raw), 1):
+                parts = tc.split()
+                if len(parts) != 2:
+                    continue
+                c = {"name": "%s #%d (%s)" % (title, k, parts[0]), "source": "%s:%d" % (src, line),
+                     "flow": parts[0] + ",actions=drop"}
+                c["error" if parts[1] == "none" else "accept"] = True
+                cases.append(c)
+                got = True
         if not got:
             skipped.append((title, line, "not a parse-flows case with flow-syntax output"))
     return cases, skipped
