@@ -13,7 +13,8 @@
 //! Port numbering: OVS's `add_of_ports br0 1 10 11` makes ports p1, p10, p11 whose OpenFlow
 //! and datapath numbers are both the number in the name; our offline bridge has ports p1..pN
 //! with the same property, so the case runs with N = the largest port. (Ports OVS did not
-//! create then exist in ours too; only flooding can tell, and such cases are listed.)
+//! create then exist in ours too, which only flooding could tell; no converted case floods
+//! on a bridge with such gaps.)
 
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
