@@ -325,6 +325,7 @@ def convert_dpif(text, src):
         groups = []
         taint = None  # why later traces in this block cannot be converted
         received = []  # packets given to netdev-dummy/receive, in flow syntax
+        gen = None  # lines of a `( ... ) > FILE` generator being collected
         pending = None  # the last trace: dict
         n_checks = 0
         block_cases = []
@@ -337,6 +338,21 @@ def convert_dpif(text, src):
             try:
                 if it[0] == "shell":
                     s = it[1]
+                    if gen is not None or s.startswith("("):
+                        gen = (gen or []) + [s]
+                        m = re.search(r"\)\s*>\s*(\S+)$", s)
+                        if m:
+                            prog = "\n".join(gen)[1:]
+                            prog = prog[: prog.rfind(")")]
+                            gen = None
+                            files[m.group(1)] = run_sh(prog, env)
+                        continue
+                    m = re.match(r"^(.*\S)\s+(>>?)\s*(\S+)$", s)
+                    if m and m.group(1)[-1] != "-" and m.group(1).split()[0] in ("echo", "for"):
+                        out = run_sh(m.group(1), env)
+                        name_ = m.group(3)
+                        files[name_] = (files.get(name_, "") if m.group(2) == ">>" else "") + out
+                        continue
                     m = ASSIGN.match(s)
                     if m:
                         v = m.group(2)
@@ -633,8 +649,6 @@ def trace_case(words, taint, ports, flows, groups, src, line):
             pkt = odp_to_flow(pkt)
         except ValueError as e:
             return {"skip": "datapath packet not convertible (%s)" % e}
-    if not ports:
-        return {"skip": "no add_of_ports"}
     return {
         "source": "%s:%d" % (src, line),
         "ports": sorted(ports),
@@ -643,6 +657,107 @@ def trace_case(words, taint, ports, flows, groups, src, line):
         "packet": pkt,
         "ct_next": ct_next,
     }
+
+
+def sh_expand(text, env):
+    """Expands $v, ${v} and $((v+N)) / $((v-N)) as sh does inside double quotes."""
+    def arith(m):
+        e = m.group(1).replace("$", "")
+        mm = re.match(r"^\s*(\w+)\s*([-+])\s*(\d+)\s*$", e)
+        if not mm:
+            raise Skip("shell arithmetic %s" % e)
+        v = int(env[mm.group(1)]) if not mm.group(1).isdigit() else int(mm.group(1))
+        return str(v + int(mm.group(3)) if mm.group(2) == "+" else v - int(mm.group(3)))
+    text = re.sub(r"\$\(\((.*?)\)\)", arith, text)
+    return expand_vars(text, env)
+
+
+def run_sh(prog, env):
+    """Runs a flow-file generator written in the small sh subset OVS's tests use (for loops
+    over `seq`, `expr` arithmetic, assignments, echo) and returns what it prints. Anything
+    else raises Skip: the converter interprets, it never executes test code."""
+    stmts = []
+    for line in prog.split("\n"):
+        stmts += [x.strip() for x in shlex_split_semicolons(line) if x.strip()]
+    out = []
+
+    def parse(i, end_word):
+        body = []
+        while i < len(stmts):
+            st = stmts[i]
+            if st.startswith("do "):
+                st = st[3:].strip()
+            if st == end_word:
+                return body, i + 1
+            m = re.match(r"^for (\w+) in `seq (\d+) (\d+)`$", st)
+            if m:
+                j = i + 1
+                if j < len(stmts) and stmts[j] == "do":
+                    j += 1
+                elif j < len(stmts) and stmts[j].startswith("do "):
+                    pass
+                inner, i = parse(j, "done")
+                body.append(("for", m.group(1), int(m.group(2)), int(m.group(3)), inner))
+                continue
+            m = re.match(r"^(\w+)=`expr \$(\w+) ([-+]) (\d+)`$", st)
+            if m:
+                body.append(("expr", m.group(1), m.group(2), m.group(3), int(m.group(4))))
+            elif re.match(r"^\w+=", st):
+                k, _, v = st.partition("=")
+                body.append(("set", k, v))
+            elif st.startswith("echo "):
+                body.append(("echo", st[5:]))
+            else:
+                raise Skip("shell generator statement %r" % st[:40])
+            i += 1
+        if end_word:
+            raise Skip("shell generator without %s" % end_word)
+        return body, i
+
+    def run(body, env):
+        for op in body:
+            if op[0] == "for":
+                for v in range(op[2], op[3] + 1):
+                    env[op[1]] = str(v)
+                    run(op[4], env)
+            elif op[0] == "expr":
+                x = int(env[op[2]])
+                env[op[1]] = str(x + op[4] if op[3] == "+" else x - op[4])
+            elif op[0] == "set":
+                env[op[1]] = unquote_sh(op[2], env)
+            else:
+                out.append(unquote_sh(op[1], env))
+
+    body, _ = parse(0, None)
+    run(body, dict(env))
+    return "".join(o + "\n" for o in out)
+
+
+def unquote_sh(word, env):
+    if word.startswith("'") and word.endswith("'"):
+        return word[1:-1]
+    if word.startswith('"') and word.endswith('"'):
+        word = word[1:-1]
+    elif any(c in word for c in " \t\"'"):
+        raise Skip("shell word %r" % word[:40])
+    return sh_expand(word, env)
+
+
+def shlex_split_semicolons(line):
+    """Splits a shell line at `;` outside quotes."""
+    parts, cur, q = [], [], None
+    for c in line:
+        if q:
+            q = None if c == q else q
+        elif c in "\"'":
+            q = c
+        elif c == ";":
+            parts.append("".join(cur))
+            cur = []
+            continue
+        cur.append(c)
+    parts.append("".join(cur))
+    return parts
 
 
 READ_ONLY_APPCTL = ("dpif/show", "dpctl/dump-flows", "dpif/dump-flows", "fdb/show", "bond/show",
@@ -702,6 +817,9 @@ def parse_expected(out):
     mf = None
     acts = None
     for l in out.split("\n"):
+        m = re.match(r"^Translation failed \((.*)\), packet is dropped\.$", l)
+        if m:
+            return {"megaflow": None, "actions": "drop", "error": m.group(1)}
         if l.startswith("Megaflow: "):
             mf = l[len("Megaflow: "):]
         elif l.startswith("Datapath actions: "):
