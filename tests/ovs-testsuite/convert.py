@@ -18,7 +18,9 @@ that follows it. Anything else that changes the switch (ovs-vsctl, bonds, contro
 makes the rest of that block "not converted", with the reason recorded, never guessed.
 
 Usage: convert.py [--ovs-git DIR] [--tag TAG]
-  DIR defaults to /work/.mirror/openvswitch+ovs/repo (a bare clone), TAG to v3.1.0.
+  DIR defaults to /work/.mirror/openvswitch+ovs/repo (a bare clone), TAG to v3.1.7 (the
+  latest 3.1 point release; Debian's 3.1.0-2+deb12u1 package carries its fixes, e.g. the
+  always-masked nw_proto in megaflows).
 """
 
 import argparse
@@ -945,7 +947,7 @@ def convert_ofctl(text, src):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ovs-git", default="/work/.mirror/openvswitch+ovs/repo")
-    ap.add_argument("--tag", default="v3.1.0")
+    ap.add_argument("--tag", default="v3.1.7")
     a = ap.parse_args()
 
     def show(path):

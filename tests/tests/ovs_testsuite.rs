@@ -85,8 +85,27 @@ fn run_trace_case(c: &Value) -> Result<(), String> {
     }
     if let Some(want_mf) = c["expect"]["megaflow"].as_str() {
         let got = last.megaflow.as_deref().unwrap_or("(none)");
-        if got != want_mf {
-            diffs.push(format!("megaflow {got:?}, OVS {want_mf:?}"));
+        // A single-pass megaflow may differ from OVS's where probes show it sound.
+        let sound = || -> Result<(), String> {
+            if report.passes.len() != 1 || !ct_next.is_empty() {
+                return Err("differs (after recirculation: not probed)".into());
+            }
+            let pkt = parse_items(s(&c["packet"]).split(','))?;
+            let ours = parse_items(got.split(','))?;
+            let theirs = parse_items(want_mf.split(','))?;
+            probe_wider(
+                &flows,
+                n_ports,
+                &pkt,
+                &ours,
+                &theirs,
+                std::slice::from_ref(&last.datapath_actions),
+            )
+        };
+        if got != want_mf
+            && let Err(why) = sound()
+        {
+            diffs.push(format!("megaflow {got:?}, OVS {want_mf:?}: {why}"));
         }
     }
     match (&last.error, c["expect"]["error"].as_str()) {
@@ -167,33 +186,9 @@ fn run_megaflow_case(c: &Value) -> Result<(), String> {
             if ours == *theirs {
                 continue;
             }
-            DIFFERENT_SOUND.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            match extra_bits(&ours, theirs) {
-                Err(why) => diffs.push(format!(
-                    "our megaflow {mf} vs OVS {}: {why}",
-                    show_fields(theirs)
-                )),
-                Ok(bits) => {
-                    for (field, bit) in bits {
-                        let mut probe = pkt.clone();
-                        let b = probe.entry(field.clone()).or_insert(Bits {
-                            kind: theirs[&field].kind,
-                            value: 0,
-                            mask: u128::MAX,
-                        });
-                        b.value ^= bit;
-                        let probe_pkt = format_fields(&probe);
-                        let got = trace_all(&probe_pkt)?;
-                        if got.iter().map(|g| &g.1).ne(passes.iter().map(|p| &p.1)) {
-                            diffs.push(format!(
-                                "unsound wider megaflow {mf}: {probe_pkt} matches it but \
-                                 translates to {:?}, not {acts:?}",
-                                got[0].1
-                            ));
-                            break;
-                        }
-                    }
-                }
+            let actions: Vec<String> = passes.iter().map(|p| p.1.clone()).collect();
+            if let Err(why) = probe_wider(&flows, n_ports, &pkt, &ours, theirs, &actions) {
+                diffs.push(format!("our megaflow {mf}: {why}"));
             }
         }
     }
@@ -230,6 +225,44 @@ struct Bits {
     mask: u128,
 }
 
+/// Checks a first-pass megaflow `ours` that differs from OVS's `theirs` for packet `pkt`:
+/// each bit OVS matches and we do not, flipped in the packet, must translate to the same
+/// datapath actions (`actions`, one per pass), or the difference is unsound.
+fn probe_wider(
+    flows: &str,
+    n_ports: u32,
+    pkt: &Fields,
+    ours: &Fields,
+    theirs: &Fields,
+    actions: &[String],
+) -> Result<(), String> {
+    if !matches(ours, pkt) {
+        return Err("does not match its own packet".into());
+    }
+    let bits =
+        extra_bits(ours, theirs).map_err(|why| format!("vs OVS {}: {why}", show_fields(theirs)))?;
+    for (field, bit) in bits {
+        let mut probe = pkt.clone();
+        let b = probe.entry(field.clone()).or_insert(Bits {
+            kind: theirs[&field].kind,
+            value: 0,
+            mask: u128::MAX,
+        });
+        b.value ^= bit;
+        let probe_pkt = format_fields(&probe);
+        let report = offline_trace(flows, n_ports, &probe_pkt, &[])
+            .map_err(|e| format!("probe {probe_pkt} refused: {e}"))?;
+        let got: Vec<&String> = report.passes.iter().map(|p| &p.datapath_actions).collect();
+        if got.iter().copied().ne(actions.iter()) {
+            return Err(format!(
+                "unsound: {probe_pkt} matches it but translates to {got:?}, not {actions:?}"
+            ));
+        }
+    }
+    DIFFERENT_SOUND.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Ok(())
+}
+
 /// Match items by canonical field name.
 type Fields = BTreeMap<String, Bits>;
 
@@ -256,7 +289,9 @@ fn extra_bits(ours: &Fields, theirs: &Fields) -> Result<Vec<(String, u128)>, Str
         if extra == 0 {
             continue;
         }
-        if matches!(t.kind, Kind::Frag) || k == "dl_type" || k == "nw_proto" {
+        // A different dl_type or fragment type is another kind of packet, which the probe's
+        // flow syntax cannot always express; other fields can take any value.
+        if matches!(t.kind, Kind::Frag) || k == "dl_type" {
             return Err(format!("OVS matches {k}, we do not"));
         }
         let all: Vec<u128> = (0..128u32)
