@@ -837,6 +837,17 @@ def parse_expected(out):
 FLOW_MOD = re.compile(r"^(OFPT_FLOW_MOD(?: \(OF1\.\d\))?|NXT_FLOW_MOD): ADD (.*)$")
 
 
+def rfc5952(m):
+    import ipaddress
+    text = m.group(0)
+    if text.count("::") > 1:
+        text = text.replace("fec0::", "fec0:0:", 1)
+    try:
+        return ipaddress.IPv6Address(text).compressed
+    except ValueError:
+        return m.group(0)
+
+
 def normalize_flow_mod(body):
     """`table:255 tcp,tp_src=1 idle:5 cookie:0x5 actions=X` -> add-flow syntax."""
     if " actions=" in body or body.startswith("actions="):
@@ -904,6 +915,9 @@ def convert_ofctl(text, src):
                     skipped.append((title, line, "%d flows but %d printed flow-mods" %
                                     (len(inputs), len(mods))))
                     break
+                # One test's sed turns glibc's "fec0:0:" into musl's "fec0::" (which can leave
+                # an address with two "::"); undo it: OVS on glibc prints RFC 5952 form.
+                mods = [re.sub(r"fec0::[0-9a-f:]*", rfc5952, m) for m in mods]
                 for k, (f, mod) in enumerate(zip(inputs, mods), 1):
                     try:
                         flow, m = normalize_flow_mod(mod)
