@@ -372,6 +372,10 @@ def convert_dpif(text, src):
                             raise Skip("add_of_ports %s" % " ".join(w))
                         ports.update(int(x) for x in w[1:])
                         continue
+                    if s.startswith("for tuple in") and title == "ofproto-dpif - fragment handling - trace":
+                        block_cases += frag_trace_cases(title, items, env, ports, flows, src, line)
+                        trace_note("modes drop and nx-match: vswitch has no set-frags")
+                        break
                     if s.startswith(("sleep", ":", "echo ", "printf")) and ">" not in s:
                         continue
                     if s.startswith("ovs-appctl time/") or s.startswith("ovs-appctl vlog/"):
@@ -538,6 +542,28 @@ def start_config(text):
             raise Skip("OVS_VSWITCHD_START: port %s is OpenFlow port %d" % (name, ofport))
         ports.add(ofport)
     return ports, flows
+
+
+def frag_trace_cases(title, items, env, ports, flows, src, line):
+    """'fragment handling - trace' loops over (mode, expected output for a non-fragment, a
+    first fragment, a later fragment) and `ovs-ofctl set-frags br0 MODE`. vswitch has no
+    set-frags: only mode "normal", OVS's default, is converted. The expected lines follow the
+    loop body: 'set(tcp(src=80)),N' for the non-fragment and the first fragment (the rules
+    copy tp_dst into tp_src), 'N' for the later fragment, which has no ports."""
+    shell = [it[1] for it in items if it[0] == "shell"]
+    tuples = [t.split() for t in re.findall(r"'(\w[\w-]* +\S+ +\S+ +\S+)'", "\n".join(shell))]
+    out = []
+    for mode, no, first, later in tuples:
+        if mode != "normal":
+            continue
+        for k, (typ, want) in enumerate((("no", no), ("first", first), ("later", later)), 1):
+            acts = want if typ == "later" else "set(tcp(src=80)),%s" % want
+            out.append({"name": "%s (mode normal, %s) #%d" % (title, typ, k),
+                        "source": "%s:%d" % (src, line), "ports": sorted(ports),
+                        "flows": list(flows), "groups": [], "ct_next": [],
+                        "packet": odp_to_flow(env["%s_flow" % typ]),
+                        "expect": {"megaflow": None, "actions": acts}})
+    return out
 
 
 def megaflow_case(cmd, out, taint, ports, flows, groups, received):
