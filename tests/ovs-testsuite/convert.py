@@ -326,7 +326,8 @@ def convert_dpif(text, src):
         flows = []
         groups = []
         taint = None  # why later traces in this block cannot be converted
-        received = []  # packets given to netdev-dummy/receive, in flow syntax
+        received = []  # packets given to netdev-dummy/receive: (flow syntax, datapath syntax)
+        prefixes = None  # the table-0 prefix fields the test configured
         gen = None  # lines of a `( ... ) > FILE` generator being collected
         pending = None  # the last trace: dict
         n_checks = 0
@@ -426,6 +427,8 @@ def convert_dpif(text, src):
                 if "filter_flow_install" in cmd and want_out.strip():
                     n_checks += 1
                     c = megaflow_case(cmd, want_out, taint, ports, flows, groups, received)
+                    if prefixes and "skip" not in c:
+                        c["ovs_prefixes"] = prefixes
                     if "skip" in c:
                         trace_note("check %d: %s" % (n_checks, c["skip"]))
                     else:
@@ -485,13 +488,15 @@ def convert_dpif(text, src):
                         taint = taint or "netdev-dummy/receive of packet bytes"
                         continue
                     try:
-                        received.append(odp_to_flow(words[3]))
+                        received.append((odp_to_flow(words[3]), words[3]))
                     except ValueError as e:
                         taint = taint or "received packet not convertible (%s)" % e
                     continue
                 if words[:3] == ["ovs-vsctl", "set", "Bridge"] and "prefixes=" in cmd and \
                         "flow_tables:0=@N1" in cmd:
-                    # Prefix tracking on IP addresses is always on in vswitch (DESIGN §2).
+                    # Prefix tracking on IP addresses is always on in vswitch (DESIGN §2); the
+                    # fields are recorded so verify_ovs.py can configure OVS the same way.
+                    prefixes = re.search(r"prefixes=(\S+)", cmd).group(1)
                     continue
                 if words[:1] == ["ovs-appctl"] and len(words) > 1 and words[1].startswith(
                         ("vlog/", "time/", "revalidator/wait", "coverage/", "dpif/dump-flows",
@@ -587,7 +592,8 @@ def megaflow_case(cmd, out, taint, ports, flows, groups, received):
         acts = m.group(2).strip()
         want.append({"match": items, "actions": None if acts == "<del>" else acts})
     return {"kind": "megaflows", "ports": sorted(ports), "flows": list(flows),
-            "groups": list(groups), "packets": list(received), "expect_megaflows": want}
+            "groups": list(groups), "packets": [r[0] for r in received],
+            "odp_packets": [r[1] for r in received], "expect_megaflows": want}
 
 
 def odp_megaflow(odp):
