@@ -702,6 +702,29 @@ fn ovs_testsuite_cases_pass_or_are_listed() {
             }
         }
     }
+    if std::env::var_os("OVS_TESTSUITE_PRUNE").is_some() {
+        // After a fix: drop the rows of cases that pass now (or no longer exist).
+        let path = format!("{DIR}/UNSUPPORTED.md");
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let keep: Vec<&str> = text
+            .lines()
+            .filter(|line| {
+                let name = line
+                    .strip_prefix("| ")
+                    .and_then(|b| b.split(" | ").next())
+                    .map(|n| n.replace("\\|", "|"));
+                match name {
+                    Some(n) if listed.contains_key(&n) => {
+                        matches!(outcomes.get(&n), Some(Err(_)))
+                    }
+                    _ => true,
+                }
+            })
+            .collect();
+        std::fs::write(&path, keep.join("\n") + "\n").unwrap_or_else(|e| panic!("{path}: {e}"));
+        eprintln!("pruned UNSUPPORTED.md; run again to check");
+        return;
+    }
     assert!(
         problems.is_empty(),
         "{} problems:\n{}",
