@@ -27,293 +27,15 @@ import argparse
 import json
 import os
 import re
-import shlex
 import subprocess
 import sys
 
+from m4sh import ASSIGN, Skip, arg_text, blocks, expand_vars, run_sh, shell_words
+from odp import odp_megaflow, odp_to_flow
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-
-# --------------------------------------------------------------------------- m4 layer
-
-
-def unquote(text):
-    """Removes one level of m4 [ ] quoting and handles `dnl` outside quotes."""
-    out = []
-    depth = 0
-    i = 0
-    n = len(text)
-    while i < n:
-        c = text[i]
-        if c == "[":
-            if depth > 0:
-                out.append(c)
-            depth += 1
-        elif c == "]":
-            depth -= 1
-            if depth > 0:
-                out.append(c)
-        elif depth == 0 and text.startswith("dnl", i) and (i + 3 == n or not text[i + 3].isalnum()):
-            j = text.find("\n", i)
-            i = n if j < 0 else j + 1
-            continue
-        else:
-            out.append(c)
-        i += 1
-    return "".join(out)
-
-
-def split_args(text, start):
-    """Parses `(arg, arg, ...)` at text[start] == '('; returns (raw args, index after ')')."""
-    assert text[start] == "("
-    args = []
-    cur = []
-    depth_q = 0
-    depth_p = 0
-    i = start + 1
-    while i < len(text):
-        c = text[i]
-        if c == "[":
-            depth_q += 1
-        elif c == "]":
-            depth_q -= 1
-        elif depth_q == 0 and c == "(":
-            depth_p += 1
-        elif depth_q == 0 and c == ")":
-            if depth_p == 0:
-                args.append("".join(cur))
-                return [a.lstrip() for a in args], i + 1
-            depth_p -= 1
-        elif depth_q == 0 and depth_p == 0 and c == ",":
-            args.append("".join(cur))
-            cur = []
-            i += 1
-            continue
-        cur.append(c)
-        i += 1
-    raise ValueError("unbalanced macro call")
-
-
-def arg_text(raw):
-    """An argument as the macro sees it after expansion: two levels of quoting removed."""
-    return unquote(unquote(raw))
-
-
-MACRO = re.compile(r"\b(AT_SETUP|AT_CLEANUP|AT_CHECK|AT_DATA|AT_CHECK_UNQUOTED|OVS_VSWITCHD_START|"
-                   r"OVS_VSWITCHD_STOP|OVS_TRAFFIC_VSWITCHD_STOP|m4_define|AT_KEYWORDS|AT_SKIP_IF|"
-                   r"OVS_WAIT_UNTIL|OVS_WAIT_UNTIL_EQUAL|AT_BANNER|AT_CAPTURE_FILE|"
-                   r"AT_FAIL_IF|m4_foreach|OVS_WAIT_WHILE)\b")
-
-
-def blocks(text):
-    """Yields (title, line, items) per top-level AT_SETUP; items are ('macro', name, [args])
-    or ('shell', line). Blocks defined inside m4_define bodies are templates, not tests."""
-    i = 0
-    cur = None
-    line_of = lambda pos: text.count("\n", 0, pos) + 1
-    while i < len(text):
-        m = MACRO.search(text, i)
-        end = m.start() if m else len(text)
-        if cur is not None:
-            for ln in text[i:end].split("\n"):
-                s = unquote(ln).strip()
-                if s and not s.startswith("#"):
-                    cur[2].append(("shell", s))
-        if not m:
-            break
-        name = m.group(1)
-        j = m.end()
-        if "#" in text[text.rfind("\n", 0, m.start()) + 1 : m.start()]:
-            # An m4 comment: passed through unexpanded.
-            i = j
-            continue
-        args = []
-        if j < len(text) and text[j] == "(":
-            args, j = split_args(text, j)
-        if name == "m4_define":
-            i = j
-            continue
-        if name == "AT_SETUP":
-            cur = (arg_text(args[0]), line_of(m.start()), [])
-        elif name == "AT_CLEANUP":
-            if cur is not None:
-                yield cur
-            cur = None
-        elif cur is not None:
-            cur[2].append(("macro", name, args))
-        i = j
-
-
-# --------------------------------------------------------------------------- ODP packets
-
-
-def odp_to_flow(odp):
-    """Converts a datapath-syntax packet (`in_port(1),eth(...),eth_type(0x0800),ipv4(...)`) to
-    ofproto/trace flow syntax; raises ValueError on anything not understood."""
-    items = []
-    pos = 0
-    s = odp.strip()
-
-    def attrs(body):
-        out = {}
-        for part in split_top(body):
-            k, _, v = part.partition("=")
-            out[k.strip()] = v.strip()
-        return out
-
-    def walk(s):
-        i = 0
-        while i < len(s):
-            m = re.match(r"\s*,?\s*([a-z_0-9]+)\(", s[i:])
-            if not m:
-                if s[i:].strip(" ,"):
-                    raise ValueError("odp syntax near %r" % s[i:])
-                return
-            name = m.group(1)
-            start = i + m.end() - 1
-            depth = 0
-            j = start
-            while True:
-                if s[j] == "(":
-                    depth += 1
-                elif s[j] == ")":
-                    depth -= 1
-                    if depth == 0:
-                        break
-                j += 1
-            body = s[start + 1 : j]
-            i = j + 1
-            yield_attr(name, body)
-
-    ip_version = [None]
-    l4 = [None]
-
-    def yield_attr(name, body):
-        if name == "in_port":
-            items.append("in_port=" + body)
-        elif name in ("recirc_id", "dp_hash", "skb_priority") and body in ("0", "0x0"):
-            pass
-        elif name == "skb_mark":
-            items.append("pkt_mark=" + body)
-        elif name == "eth":
-            a = attrs(body)
-            for k, f in (("src", "dl_src"), ("dst", "dl_dst")):
-                if k in a:
-                    items.append("%s=%s" % (f, a.pop(k)))
-            if a:
-                raise ValueError("eth(%s)" % body)
-        elif name == "eth_type":
-            if body not in ("0x8100", "0x88a8"):
-                items.append("dl_type=" + body)
-        elif name == "vlan":
-            a = attrs(body)
-            if "vid" in a:
-                items.append("dl_vlan=" + a.pop("vid"))
-            if "pcp" in a:
-                items.append("dl_vlan_pcp=" + a.pop("pcp"))
-            a.pop("cfi", None)
-            if a:
-                raise ValueError("vlan(%s)" % body)
-        elif name == "encap":
-            if any(i.startswith("dl_vlan") for i in items) and sum(
-                    1 for i in items if i.startswith("dl_vlan=")) > 1:
-                raise ValueError("double VLAN")
-            walk(body)
-        elif name in ("ipv4", "ipv6"):
-            ip_version[0] = name
-            a = attrs(body)
-            names = {"ipv4": (("src", "nw_src"), ("dst", "nw_dst")),
-                     "ipv6": (("src", "ipv6_src"), ("dst", "ipv6_dst"), ("label", "ipv6_label"))}
-            for k, f in names[name]:
-                if k in a:
-                    items.append("%s=%s" % (f, a.pop(k)))
-            if "proto" in a:
-                items.append("nw_proto=" + a.pop("proto"))
-            tos = a.pop("tos", None) or a.pop("tclass", None)
-            if tos is not None:
-                t = int(tos, 0)
-                items.append("nw_tos=%d" % (t & 0xFC))
-                items.append("nw_ecn=%d" % (t & 3))
-            ttl = a.pop("ttl", None) or a.pop("hlimit", None)
-            if ttl is not None:
-                items.append("nw_ttl=" + ttl)
-            if "frag" in a:
-                items.append("nw_frag=" + a.pop("frag"))
-            if a:
-                raise ValueError("%s(%s)" % (name, body))
-        elif name in ("tcp", "udp", "sctp"):
-            a = attrs(body)
-            for k, f in (("src", "tp_src"), ("dst", "tp_dst")):
-                if k in a:
-                    items.append("%s=%s" % (f, a.pop(k)))
-            if a:
-                raise ValueError("%s(%s)" % (name, body))
-        elif name == "tcp_flags":
-            items.append("tcp_flags=" + body.replace("|", "+") if body else "tcp_flags=0")
-        elif name in ("icmp", "icmpv6"):
-            a = attrs(body)
-            p = "icmp" if name == "icmp" else "icmpv6"
-            for k in ("type", "code"):
-                if k in a:
-                    items.append("%s_%s=%s" % (p, k, a.pop(k)))
-            if a:
-                raise ValueError("%s(%s)" % (name, body))
-        elif name == "nd":
-            a = attrs(body)
-            for k, f in (("target", "nd_target"), ("sll", "nd_sll"), ("tll", "nd_tll")):
-                if k in a:
-                    items.append("%s=%s" % (f, a.pop(k)))
-            if a:
-                raise ValueError("nd(%s)" % body)
-        elif name == "arp":
-            a = attrs(body)
-            for k, f in (("sip", "arp_spa"), ("tip", "arp_tpa"), ("op", "arp_op"),
-                         ("sha", "arp_sha"), ("tha", "arp_tha")):
-                if k in a:
-                    items.append("%s=%s" % (f, a.pop(k)))
-            if a:
-                raise ValueError("arp(%s)" % body)
-        else:
-            raise ValueError("datapath attribute %s(%s)" % (name, body))
-
-    walk(s)
-    return ",".join(items)
-
-
-def split_top(s):
-    parts, cur, depth = [], [], 0
-    for c in s:
-        if c in "([":
-            depth += 1
-        elif c in ")]":
-            depth -= 1
-        if c == "," and depth == 0:
-            parts.append("".join(cur))
-            cur = []
-        else:
-            cur.append(c)
-    if cur:
-        parts.append("".join(cur))
-    return [p for p in parts if p.strip()]
-
-
 # --------------------------------------------------------------------------- ofproto-dpif
-
-
-class Skip(Exception):
-    pass
-
-
-def expand_vars(s, env):
-    def rep(m):
-        name = m.group(1) or m.group(2)
-        if name not in env:
-            raise Skip("shell variable $%s not statically known" % name)
-        return env[name]
-    return re.sub(r"\$\{(\w+)\}|\$(\w+)", rep, s)
-
-
-ASSIGN = re.compile(r"^(\w+)=(\"[^\"]*\"|'[^']*'|[^\s;`$]*)$")
 
 
 def convert_dpif(text, src):
@@ -595,62 +317,6 @@ def megaflow_case(cmd, out, taint, ports, flows, groups, received):
             "groups": list(groups), "packets": [r[0] for r in received],
             "odp_packets": [r[1] for r in received], "expect_megaflows": want}
 
-
-def odp_megaflow(odp):
-    """A datapath megaflow (`recirc_id(0),in_port(1),eth_type(0x0800),ipv4(src=A/M,frag=no)`)
-    as flow-syntax match items (`dl_type=0x0800`, `nw_src=A/M`, ...), unordered."""
-    items = []
-    for part in split_top(odp):
-        m = re.match(r"^\s*(\w+)\((.*)\)\s*$", part, re.S)
-        if not m:
-            raise ValueError(part)
-        name, body = m.group(1), m.group(2)
-        attrs = []
-        for a in split_top(body):
-            k, _, v = a.partition("=")
-            attrs.append((k.strip(), v.strip()))
-        if name in ("recirc_id", "in_port", "dp_hash", "skb_priority", "skb_mark", "ct_state",
-                    "ct_zone", "ct_mark", "ct_label"):
-            items.append("%s=%s" % ({"skb_mark": "pkt_mark"}.get(name, name), body))
-        elif name == "packet_type":
-            if body != "ns=0,id=0":
-                raise ValueError(part)
-        elif name == "eth_type":
-            items.append("dl_type=" + body)
-        else:
-            table = {
-                "eth": {"src": "dl_src", "dst": "dl_dst"},
-                "ipv4": {"src": "nw_src", "dst": "nw_dst", "proto": "nw_proto", "tos": "tos",
-                         "ttl": "nw_ttl", "frag": "nw_frag"},
-                "ipv6": {"src": "ipv6_src", "dst": "ipv6_dst", "label": "ipv6_label",
-                         "proto": "nw_proto", "tclass": "tos", "hlimit": "nw_ttl",
-                         "frag": "nw_frag"},
-                "tcp": {"src": "tp_src", "dst": "tp_dst"},
-                "udp": {"src": "tp_src", "dst": "tp_dst"},
-                "sctp": {"src": "tp_src", "dst": "tp_dst"},
-                "icmp": {"type": "tp_src", "code": "tp_dst"},
-                "icmpv6": {"type": "tp_src", "code": "tp_dst"},
-                "arp": {"sip": "arp_spa", "tip": "arp_tpa", "op": "arp_op", "sha": "arp_sha",
-                        "tha": "arp_tha"},
-                "nd": {"target": "nd_target", "sll": "nd_sll", "tll": "nd_tll"},
-            }.get(name)
-            if table is None:
-                raise ValueError("datapath attribute %s" % name)
-            for k, v in attrs:
-                if k not in table:
-                    raise ValueError("%s(%s=)" % (name, k))
-                if table[k] == "tos":
-                    val, _, mask = v.partition("/")
-                    val, mask = int(val, 0), int(mask, 0) if mask else 0xFF
-                    if mask & 0xFC:
-                        items.append("nw_tos=%d/%d" % (val & 0xFC, mask & 0xFC))
-                    if mask & 3:
-                        items.append("nw_ecn=%d/%d" % (val & 3, mask & 3))
-                    continue
-                items.append("%s=%s" % (table[k], v))
-    return items
-
-
 def trace_case(words, taint, ports, flows, groups, src, line):
     if taint:
         return {"skip": "setup not expressible offline (%s)" % taint}
@@ -692,108 +358,6 @@ def trace_case(words, taint, ports, flows, groups, src, line):
         "ct_next": ct_next,
     }
 
-
-def sh_expand(text, env):
-    """Expands $v, ${v} and $((v+N)) / $((v-N)) as sh does inside double quotes."""
-    def arith(m):
-        e = m.group(1).replace("$", "")
-        mm = re.match(r"^\s*(\w+)\s*([-+])\s*(\d+)\s*$", e)
-        if not mm:
-            raise Skip("shell arithmetic %s" % e)
-        v = int(env[mm.group(1)]) if not mm.group(1).isdigit() else int(mm.group(1))
-        return str(v + int(mm.group(3)) if mm.group(2) == "+" else v - int(mm.group(3)))
-    text = re.sub(r"\$\(\((.*?)\)\)", arith, text)
-    return expand_vars(text, env)
-
-
-def run_sh(prog, env):
-    """Runs a flow-file generator written in the small sh subset OVS's tests use (for loops
-    over `seq`, `expr` arithmetic, assignments, echo) and returns what it prints. Anything
-    else raises Skip: the converter interprets, it never executes test code."""
-    stmts = []
-    for line in prog.split("\n"):
-        stmts += [x.strip() for x in shlex_split_semicolons(line) if x.strip()]
-    out = []
-
-    def parse(i, end_word):
-        body = []
-        while i < len(stmts):
-            st = stmts[i]
-            if st.startswith("do "):
-                st = st[3:].strip()
-            if st == end_word:
-                return body, i + 1
-            m = re.match(r"^for (\w+) in `seq (\d+) (\d+)`$", st)
-            if m:
-                j = i + 1
-                if j < len(stmts) and stmts[j] == "do":
-                    j += 1
-                elif j < len(stmts) and stmts[j].startswith("do "):
-                    pass
-                inner, i = parse(j, "done")
-                body.append(("for", m.group(1), int(m.group(2)), int(m.group(3)), inner))
-                continue
-            m = re.match(r"^(\w+)=`expr \$(\w+) ([-+]) (\d+)`$", st)
-            if m:
-                body.append(("expr", m.group(1), m.group(2), m.group(3), int(m.group(4))))
-            elif re.match(r"^\w+=", st):
-                k, _, v = st.partition("=")
-                body.append(("set", k, v))
-            elif st.startswith("echo "):
-                body.append(("echo", st[5:]))
-            else:
-                raise Skip("shell generator statement %r" % st[:40])
-            i += 1
-        if end_word:
-            raise Skip("shell generator without %s" % end_word)
-        return body, i
-
-    def run(body, env):
-        for op in body:
-            if op[0] == "for":
-                for v in range(op[2], op[3] + 1):
-                    env[op[1]] = str(v)
-                    run(op[4], env)
-            elif op[0] == "expr":
-                x = int(env[op[2]])
-                env[op[1]] = str(x + op[4] if op[3] == "+" else x - op[4])
-            elif op[0] == "set":
-                env[op[1]] = unquote_sh(op[2], env)
-            else:
-                out.append(unquote_sh(op[1], env))
-
-    body, _ = parse(0, None)
-    run(body, dict(env))
-    return "".join(o + "\n" for o in out)
-
-
-def unquote_sh(word, env):
-    if word.startswith("'") and word.endswith("'"):
-        return word[1:-1]
-    if word.startswith('"') and word.endswith('"'):
-        word = word[1:-1]
-    elif any(c in word for c in " \t\"'"):
-        raise Skip("shell word %r" % word[:40])
-    return sh_expand(word, env)
-
-
-def shlex_split_semicolons(line):
-    """Splits a shell line at `;` outside quotes."""
-    parts, cur, q = [], [], None
-    for c in line:
-        if q:
-            q = None if c == q else q
-        elif c in "\"'":
-            q = c
-        elif c == ";":
-            parts.append("".join(cur))
-            cur = []
-            continue
-        cur.append(c)
-    parts.append("".join(cur))
-    return parts
-
-
 READ_ONLY_APPCTL = ("dpif/show", "dpctl/dump-flows", "dpif/dump-flows", "fdb/show", "bond/show",
                     "upcall/show", "coverage/", "dpif/dump-dps", "ofproto/trace")
 
@@ -825,19 +389,6 @@ def ofctl_args(words):
     return out
 
 
-def shell_words(cmd):
-    """A simple command's words, or None for pipelines, redirections, substitutions."""
-    try:
-        lex = shlex.shlex(cmd, posix=True, punctuation_chars=";&|<>")
-        lex.whitespace_split = True
-        words = list(lex)
-    except ValueError:
-        return None
-    if any(w and all(c in ";&|<>" for c in w) for w in words) or "`" in cmd:
-        return None
-    return words
-
-
 def flow_lines(text):
     out = []
     for l in text.split("\n"):
@@ -861,7 +412,6 @@ def parse_expected(out):
     if acts is None:
         return None
     return {"megaflow": mf, "actions": acts}
-
 
 # --------------------------------------------------------------------------- ovs-ofctl
 
@@ -985,7 +535,6 @@ def convert_ofctl(text, src):
         if not got:
             skipped.append((title, line, "not a parse-flows case with flow-syntax output"))
     return cases, skipped
-
 
 # --------------------------------------------------------------------------- main
 

@@ -94,7 +94,7 @@ def parse_case(c, run):
 
 def megaflow_case(c, run, db):
     sys.path.insert(0, HERE)
-    from convert import odp_megaflow
+    from odp import odp_megaflow
     setup(c, run, db)
     run("ovs-appctl", "dpctl/del-flows")
     for p, odp in zip(c["packets"], c["odp_packets"]):
