@@ -521,6 +521,23 @@ def convert_ofctl(text, src):
                 got = True
         # parse-flows choice of protocol: a shell loop over 'MATCH PROTOCOLS' pairs; OVS
         # accepts every MATCH whose PROTOCOLS are not "none".
+        # check-vlan V M: the first output line is how OVS prints the match vlan_tci=V/M.
+        if title == "ovs-ofctl check-vlan":
+            k = 0
+            for it in items:
+                if it[0] != "macro" or it[1] != "AT_CHECK" or len(it[2]) < 3:
+                    continue
+                w = arg_text(it[2][0]).split()
+                if w[:2] != ["ovs-ofctl", "check-vlan"] or len(w) != 4:
+                    continue
+                k += 1
+                printed = arg_text(it[2][2]).split("\n")[0].split(" -> ")[0].strip()
+                flow = "vlan_tci=0x%s/0x%s,actions=drop" % (w[2], w[3])
+                cases.append({"name": "%s #%d (%s/%s)" % (title, k, w[2], w[3]),
+                              "source": "%s:%d" % (src, line), "flow": flow,
+                              "expect_flow": (printed + "," if printed else "") + "actions=drop",
+                              "expect_match": printed})
+                got = True
         if title == "ovs-ofctl parse-flows choice of protocol":
             raw = "\n".join(it[1] for it in items if it[0] == "shell")
             for k, tc in enumerate(re.findall(r"'([^']+)'", raw), 1):
