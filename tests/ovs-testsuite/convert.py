@@ -521,6 +521,34 @@ def convert_ofctl(text, src):
                 got = True
         # parse-flows choice of protocol: a shell loop over 'MATCH PROTOCOLS' pairs; OVS
         # accepts every MATCH whose PROTOCOLS are not "none".
+        # A flow file sent with add-flows / replace-flows whose FLOW_MODs the test prints
+        # (sorted): each printed flow-mod pairs with the input line it reproduces exactly.
+        for it in items:
+            if it[0] != "macro" or it[1] != "AT_CHECK" or len(it[2]) < 3:
+                continue
+            cmd = arg_text(it[2][0])
+            m = re.search(r"(?:add|replace)-flows br0 (\S+)", cmd)
+            if not m or m.group(1) not in files or "FLOW_MOD" not in cmd:
+                continue
+            inputs = flow_lines(files[m.group(1)])
+            mods = [FLOW_MOD.match(l).group(2) for l in arg_text(it[2][2]).split("\n")
+                    if FLOW_MOD.match(l)]
+            canon = lambda f: ",".join(f.replace(" actions=", ",actions=").split())
+            pairs = []
+            for mod in mods:
+                flow, mt = normalize_flow_mod(mod)
+                same = [f for f in inputs if canon(f) == canon(flow)]
+                if len(same) != 1:
+                    pairs = None
+                    break
+                pairs.append((same[0], flow, mt))
+            if not pairs or len(pairs) != len(inputs):
+                continue
+            done = sum(1 for c in cases if c["name"].startswith(title + " #"))
+            for k, (f, flow, mt) in enumerate(pairs, done + 1):
+                cases.append({"name": "%s #%d" % (title, k), "source": "%s:%d" % (src, line),
+                              "flow": f, "expect_flow": flow, "expect_match": mt})
+                got = True
         # check-vlan V M: the first output line is how OVS prints the match vlan_tci=V/M.
         if title == "ovs-ofctl check-vlan":
             k = 0
