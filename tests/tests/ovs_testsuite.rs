@@ -132,11 +132,10 @@ fn run_trace_case(c: &Value) -> Result<(), String> {
 /// installed for them (with their actions where OVS's test kept them).
 ///
 /// Per packet, our first-pass megaflow must match the packet and be OVS's megaflow for that
-/// packet or wider (DESIGN §2 allows wider): a subset of OVS's mask bits with the same values.
-/// Where it is wider, each bit OVS matches and we do not is probed: the packet with that bit
-/// flipped must translate to the same datapath actions, or the wider megaflow is unsound.
-/// Later passes (after recirculation) must appear among OVS's megaflows as they are. And we
-/// may install no more megaflows than OVS did.
+/// packet, or differ only soundly (DESIGN §2 wants megaflows as wide as OVS's or wider, not
+/// the same bits): each bit OVS matches and we do not is probed — the packet with that bit
+/// flipped must translate to the same datapath actions. Later passes (after recirculation)
+/// must be among OVS's megaflows as they are. And we may install no more megaflows than OVS.
 fn run_megaflow_case(c: &Value) -> Result<(), String> {
     let (flows, n_ports, _) = setup(c)?;
     let trace_all = |pkt: &str| -> Result<Vec<(String, String)>, String> {
