@@ -184,7 +184,8 @@ fn parse_layout(f: &[u8]) -> Result<Layout, OffloadDrop> {
             if vihl >> 4 != 4 || ihl < 20 || total < ihl || frag & 0x3fff != 0 {
                 return Err(OffloadDrop::Malformed);
             }
-            (l3 + ihl, l3 + total, f[l3 + 9], true)
+            let proto = *f.get(l3 + 9).ok_or(OffloadDrop::Malformed)?;
+            (l3 + ihl, l3 + total, proto, true)
         }
         ethertype::IPV6 => {
             let plen = usize::from(be16(f, l3 + 4)?);
@@ -731,6 +732,29 @@ mod tests {
             Some(OffloadDrop::Malformed)
         );
         assert_eq!(partial_checksum_offsets(&UDP_PARTIAL[..30]), None);
+    }
+
+    /// Regression: an IPv4 frame cut inside the header (22 and 23 bytes: the fragment field is
+    /// there, the protocol byte is not), as AF_PACKET hands over a checksum-not-ready frame
+    /// without a vnet header. Parsing read the protocol at `l3 + 9` after checking `l3 + 7`.
+    #[test]
+    fn ipv4_header_cut_before_protocol_is_malformed_not_a_panic() {
+        let frame: [u8; 24] = [
+            0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01, 0x08, 0x00, // eth
+            0x45, 0x00, 0x00, 0x14, 0x00, 0x00, 0x00, 0x00, 0x40, 0x11, // ipv4, cut
+        ];
+        for len in [22, 23, 24] {
+            let f = &frame[..len];
+            assert_eq!(partial_checksum_offsets(f), None, "{len} bytes");
+            assert_eq!(infer_tso(f, 1), None, "{len} bytes");
+            assert_eq!(parse_layout(f), Err(OffloadDrop::Malformed), "{len} bytes");
+            let o = Offload {
+                gso_type: VNET_GSO_TCPV4,
+                gso_size: 1,
+                ..partial(14, 16)
+            };
+            assert_eq!(Segmenter::new(f, &o).err(), Some(OffloadDrop::Malformed));
+        }
     }
 
     struct Seen {
