@@ -4,7 +4,7 @@
 //!
 //! [`execute`] walks one megaflow's action list over one packet. Field rewrites patch the
 //! bytes where the parse found the headers ([`Headers`]) and update checksums incrementally
-//! ([`super::checksum`]); VLAN push/pop use the buffer's headroom instead of moving the frame's
+//! ([`crate::wire::checksum`]); VLAN push/pop use the buffer's headroom instead of moving the frame's
 //! tail. Everything the executor cannot do by itself goes through an [`ExecEnv`]: queueing a
 //! packet for output, copying it, recirculating it, dropping it, and conntrack.
 //!
@@ -24,11 +24,11 @@
 //! - Conntrack metadata lives in [`PacketMeta`] beside the packet, never in the frame; `recirc`
 //!   hands it on so the next lookup sees the new `ct_*` fields.
 
-use super::checksum;
 use super::{CtAction, DpAction, Masked, SetEth, SetIpv4, SetIpv6, SetL4};
 use crate::flow::FlowKey;
 use crate::flow::key::{FRAG_LATER, VLAN_CFI, ethertype, ipproto};
 use crate::packet::Packet;
+use crate::wire::checksum;
 
 /// Offset value meaning "this header is absent".
 pub const ABSENT: u16 = u16::MAX;
@@ -286,22 +286,14 @@ fn set_eth(packet: &mut Packet, set: &SetEth) {
     apply_bytes(&mut d[6..12], &set.src);
 }
 
-/// Where an L4 checksum that covers the IP addresses lives, and how to update it.
-#[derive(Clone, Copy)]
-enum L4Csum {
-    /// A complete checksum at this offset; `zero_means_none` for UDP.
-    Full { at: usize, zero_means_none: bool },
-    /// An offloaded partial (pseudo-header) checksum at this offset.
-    Partial { at: usize },
-}
-
-/// The checksum field that covers the pseudo-header, if the packet has one.
-fn pseudo_header_csum(packet: &Packet, headers: &Headers) -> Option<L4Csum> {
+/// The checksum field that covers the pseudo-header, if the packet has one: its offset and
+/// what it holds.
+fn pseudo_header_csum(packet: &Packet, headers: &Headers) -> Option<(usize, checksum::Field)> {
     let l4 = headers.l4_offset()?;
-    let (field, udp) = match headers.nw_proto {
-        ipproto::TCP => (16, false),
-        ipproto::UDP => (6, true),
-        ipproto::ICMPV6 if headers.dl_type == ethertype::IPV6 => (2, false),
+    let (field, kind) = match headers.nw_proto {
+        ipproto::TCP => (16, checksum::Field::Full),
+        ipproto::UDP => (6, checksum::Field::Udp),
+        ipproto::ICMPV6 if headers.dl_type == ethertype::IPV6 => (2, checksum::Field::Full),
         _ => return None,
     };
     let at = l4 + field;
@@ -310,36 +302,21 @@ fn pseudo_header_csum(packet: &Packet, headers: &Headers) -> Option<L4Csum> {
     }
     let off = &packet.offload;
     if off.needs_csum && usize::from(off.csum_start) == l4 {
-        return Some(L4Csum::Partial { at });
+        return Some((at, checksum::Field::Partial));
     }
-    Some(L4Csum::Full {
-        at,
-        zero_means_none: udp,
-    })
+    Some((at, kind))
 }
 
 /// Applies a pseudo-header change (`old` → `new` address bytes) to the L4 checksum.
-fn update_l4_for_address(d: &mut [u8], csum: Option<L4Csum>, old: &[u8], new: &[u8]) {
-    match csum {
-        None => {}
-        Some(L4Csum::Partial { at }) => {
-            let c = checksum::update_partial_bytes(be16(d, at), old, new);
-            put16(d, at, c);
-        }
-        Some(L4Csum::Full {
-            at,
-            zero_means_none,
-        }) => {
-            let c = be16(d, at);
-            if zero_means_none && c == 0 {
-                return;
-            }
-            let mut n = checksum::update_bytes(c, old, new);
-            if zero_means_none && n == 0 {
-                n = 0xffff;
-            }
-            put16(d, at, n);
-        }
+fn update_l4_for_address(
+    d: &mut [u8],
+    csum: Option<(usize, checksum::Field)>,
+    old: &[u8],
+    new: &[u8],
+) {
+    if let Some((at, kind)) = csum {
+        let c = kind.update_bytes(be16(d, at), old, new);
+        put16(d, at, c);
     }
 }
 
@@ -466,16 +443,13 @@ fn set_l4(packet: &mut Packet, headers: &Headers, set: &SetL4) {
         d[csum_at..csum_at + 4].copy_from_slice(&crc.to_le_bytes());
         return;
     }
-    let c = be16(d, csum_at);
-    if set.proto == ipproto::UDP && c == 0 {
-        return;
-    }
-    let mut c = checksum::update_u16(c, old_src, src);
-    c = checksum::update_u16(c, old_dst, dst);
-    if set.proto == ipproto::UDP && c == 0 {
-        c = 0xffff;
-    }
-    put16(d, csum_at, c);
+    let kind = if set.proto == ipproto::UDP {
+        checksum::Field::Udp
+    } else {
+        checksum::Field::Full
+    };
+    let c = kind.update_u16(be16(d, csum_at), old_src, src);
+    put16(d, csum_at, kind.update_u16(c, old_dst, dst));
 }
 
 fn is_vlan_tpid(tpid: u16) -> bool {

@@ -495,7 +495,7 @@ pub(crate) mod tests {
         ip[2..4].copy_from_slice(&total.to_be_bytes());
         ip[12..16].copy_from_slice(&src);
         ip[16..20].copy_from_slice(&dst);
-        let c = super::super::nat::checksum(&ip, 0);
+        let c = crate::wire::checksum::checksum(&ip);
         ip[10..12].copy_from_slice(&c.to_be_bytes());
         f.extend_from_slice(&ip);
         f.extend_from_slice(l4);

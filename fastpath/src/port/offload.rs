@@ -22,8 +22,9 @@
 //! Nothing here allocates or does I/O. Invalid offload metadata never panics: it yields an
 //! [`OffloadDrop`] reason that the caller counts.
 
-use crate::flow::key::{ethertype, ipproto};
 use crate::packet::{Offload, Packet, PacketPool};
+use crate::wire::checksum::{self, Field};
+use crate::wire::{ethernet, ethertype, ipproto, ipv4, ipv6, tcp, udp, vlan};
 
 /// Size of `struct virtio_net_hdr` (without `num_buffers`).
 pub const VNET_HDR_LEN: usize = 10;
@@ -119,32 +120,6 @@ pub fn is_pending(o: &Offload) -> bool {
     o.needs_csum || o.gso_type & !VNET_GSO_ECN != VNET_GSO_NONE
 }
 
-/// Adds `data` to a ones'-complement accumulator (big-endian 16-bit words; `data` starts at an
-/// even offset of the checksummed range).
-fn sum_bytes(data: &[u8], mut acc: u64) -> u64 {
-    let mut words = data.chunks_exact(4);
-    for w in &mut words {
-        acc += u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
-    }
-    let rest = words.remainder();
-    let mut pairs = rest.chunks_exact(2);
-    for p in &mut pairs {
-        acc += u64::from(u16::from_be_bytes([p[0], p[1]]));
-    }
-    if let [last] = pairs.remainder() {
-        acc += u64::from(*last) << 8;
-    }
-    acc
-}
-
-/// Folds an accumulator to 16 bits (not complemented).
-fn fold(mut acc: u64) -> u16 {
-    while acc >> 16 != 0 {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
-    acc as u16
-}
-
 /// Where the headers of an IP packet with a TCP/UDP payload are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Layout {
@@ -158,72 +133,61 @@ struct Layout {
     proto: u8,
 }
 
-fn be16(f: &[u8], at: usize) -> Result<u16, OffloadDrop> {
-    f.get(at..at + 2)
-        .map(|b| u16::from_be_bytes([b[0], b[1]]))
-        .ok_or(OffloadDrop::Malformed)
-}
-
-/// Parses Ethernet (up to two VLAN tags), IPv4/IPv6 (skipping the usual IPv6 extension
-/// headers; fragments refused) and the TCP/UDP header.
+/// Parses Ethernet (up to two VLAN tags), IPv4/IPv6 (skipping extension headers; fragments
+/// refused) and the TCP/UDP header, all through the `wire` views.
 fn parse_layout(f: &[u8]) -> Result<Layout, OffloadDrop> {
-    let mut l3 = 14;
-    let mut ety = be16(f, 12)?;
+    let bad = |_| OffloadDrop::Malformed;
+    let eth = ethernet::Frame::new_checked(f).map_err(bad)?;
+    let mut l3 = ethernet::HEADER_LEN;
+    let mut ety = eth.ethertype();
     for _ in 0..2 {
-        if ety == ethertype::VLAN || ety == ethertype::QINQ {
-            ety = be16(f, l3 + 2)?;
-            l3 += 4;
+        if vlan::is_tpid(ety) {
+            ety = vlan::Tag::new_checked(&f[l3..]).map_err(bad)?.ethertype();
+            l3 += vlan::HEADER_LEN;
         }
     }
     let (l4, end, proto, ipv4) = match ety {
         ethertype::IPV4 => {
-            let vihl = *f.get(l3).ok_or(OffloadDrop::Malformed)?;
-            let ihl = usize::from(vihl & 0x0f) * 4;
-            let total = usize::from(be16(f, l3 + 2)?);
-            let frag = be16(f, l3 + 6)?;
-            if vihl >> 4 != 4 || ihl < 20 || total < ihl || frag & 0x3fff != 0 {
+            let ip = ipv4::Packet::new_checked(&f[l3..]).map_err(bad)?;
+            if ip.is_fragment() {
                 return Err(OffloadDrop::Malformed);
             }
-            let proto = *f.get(l3 + 9).ok_or(OffloadDrop::Malformed)?;
-            (l3 + ihl, l3 + total, proto, true)
+            let end = l3 + usize::from(ip.total_len());
+            (l3 + ip.header_len(), end, ip.protocol(), true)
         }
         ethertype::IPV6 => {
-            let plen = usize::from(be16(f, l3 + 4)?);
-            let mut next = *f.get(l3 + 6).ok_or(OffloadDrop::Malformed)?;
-            let mut at = l3 + 40;
-            let end = at + plen;
-            // Hop-by-hop, routing, destination options, AH: skip; anything else is L4.
-            while matches!(next, 0 | 43 | 60 | 51) {
-                let len_byte = usize::from(*f.get(at + 1).ok_or(OffloadDrop::Malformed)?);
-                let len = if next == 51 {
-                    (len_byte + 2) * 4
-                } else {
-                    (len_byte + 1) * 8
-                };
-                next = f[at];
-                at += len;
-            }
-            if f[l3] >> 4 != 6 || plen == 0 {
+            let ip = ipv6::Packet::new_checked(&f[l3..]).map_err(bad)?;
+            if ip.payload_len() == 0 {
                 return Err(OffloadDrop::Malformed);
             }
-            (at, end, next, false)
+            let upper =
+                ipv6::skip_extension_headers(ip.next_header(), ip.payload()).map_err(bad)?;
+            if upper.is_fragment {
+                return Err(OffloadDrop::Malformed);
+            }
+            let at = l3 + ipv6::HEADER_LEN;
+            (
+                at + upper.offset,
+                at + ip.payload().len(),
+                upper.protocol,
+                false,
+            )
         }
         _ => return Err(OffloadDrop::Malformed),
     };
+    let l4_bytes = &f[l4..end];
     let payload = match proto {
         ipproto::TCP => {
-            let doff = usize::from(*f.get(l4 + 12).ok_or(OffloadDrop::Malformed)? >> 4) * 4;
-            if doff < 20 {
-                return Err(OffloadDrop::Malformed);
-            }
-            l4 + doff
+            l4 + tcp::Packet::new_checked(l4_bytes)
+                .map_err(bad)?
+                .header_len()
         }
-        ipproto::UDP => l4 + 8,
+        ipproto::UDP => {
+            udp::Packet::new_checked(l4_bytes).map_err(bad)?;
+            l4 + udp::HEADER_LEN
+        }
         _ => return Err(OffloadDrop::Malformed),
     };
-    if payload > end || end > f.len() {
-        return Err(OffloadDrop::Malformed);
-    }
     Ok(Layout {
         l3,
         l4,
@@ -275,7 +239,7 @@ pub fn complete_checksum(frame: &mut [u8], o: &Offload) -> Result<(), OffloadDro
     if field + 2 > frame.len() {
         return Err(OffloadDrop::BadChecksumOffsets);
     }
-    let sum = !fold(sum_bytes(&frame[start..], 0));
+    let sum = !checksum::fold(checksum::sum_words(&frame[start..], 0));
     let sum = if sum == 0 { 0xffff } else { sum };
     frame[field..field + 2].copy_from_slice(&sum.to_be_bytes());
     Ok(())
@@ -354,18 +318,24 @@ impl<'a> Segmenter<'a> {
             let id = u16::from_be_bytes([out[l3 + 4], out[l3 + 5]]).wrapping_add(i as u16);
             out[l3 + 4..l3 + 6].copy_from_slice(&id.to_be_bytes());
             out[l3 + 10..l3 + 12].fill(0);
-            let ip_sum = !fold(sum_bytes(&out[l3..l4], 0));
+            let ip_sum = checksum::checksum(&out[l3..l4]);
             out[l3 + 10..l3 + 12].copy_from_slice(&ip_sum.to_be_bytes());
-            sum_bytes(
-                &out[l3 + 12..l3 + 20],
-                u64::from(self.lay.proto) + l4_len as u64,
+            let ip = ipv4::Packet::new_unchecked(&out[l3..l4]);
+            checksum::pseudo_header_v4(
+                ip.src_addr().to_bits(),
+                ip.dst_addr().to_bits(),
+                self.lay.proto,
+                l4_len as u16,
             )
         } else {
-            let plen = (total - l3 - 40) as u16;
+            let plen = (total - l3 - ipv6::HEADER_LEN) as u16;
             out[l3 + 4..l3 + 6].copy_from_slice(&plen.to_be_bytes());
-            sum_bytes(
-                &out[l3 + 8..l3 + 40],
-                u64::from(self.lay.proto) + l4_len as u64,
+            let ip = ipv6::Packet::new_unchecked(&out[l3..l4]);
+            checksum::pseudo_header_v6(
+                &ip.src_addr().octets(),
+                &ip.dst_addr().octets(),
+                self.lay.proto,
+                l4_len as u32,
             )
         };
 
@@ -388,12 +358,12 @@ impl<'a> Segmenter<'a> {
             l4 + 6
         };
         out[check_at..check_at + 2].fill(0);
-        let l4_sum = !fold(sum_bytes(&out[l4..], pseudo));
-        let l4_sum = if l4_sum == 0 && self.lay.proto == ipproto::UDP {
-            0xffff
+        let kind = if self.lay.proto == ipproto::UDP {
+            Field::Udp
         } else {
-            l4_sum
+            Field::Full
         };
+        let l4_sum = kind.store(!checksum::fold(checksum::sum_words(&out[l4..], pseudo)));
         out[check_at..check_at + 2].copy_from_slice(&l4_sum.to_be_bytes());
         Ok(total)
     }
