@@ -224,7 +224,7 @@ impl L4Fields {
         } else if t.is_icmp() {
             let ty = (t.dport >> 8) as u8;
             L4Fields::IcmpId {
-                request: super::icmp::classify(t.family, ty) == super::icmp::IcmpKind::Request,
+                request: super::key::icmp_kind(t.family, ty) == super::key::IcmpKind::Request,
             }
         } else {
             L4Fields::None
