@@ -26,17 +26,16 @@
 
 use super::{CtAction, DpAction, Masked, SetEth, SetIpv4, SetIpv6, SetL4};
 use crate::flow::FlowKey;
-use crate::flow::key::{FRAG_LATER, VLAN_CFI, ethertype, ipproto};
+use crate::flow::key::{FRAG_LATER, VLAN_CFI};
 use crate::packet::Packet;
-use crate::wire::checksum;
+use crate::wire::checksum::{self, Field};
+use crate::wire::{ethernet, ethertype, icmpv6, ipproto, ipv4, ipv6, sctp, tcp, udp, vlan};
 
 /// Offset value meaning "this header is absent".
 pub const ABSENT: u16 = u16::MAX;
 
-/// Length of an 802.1Q / 802.1ad tag.
-const VLAN_LEN: usize = 4;
-/// Offset of the first TPID / the Ethernet type in a frame.
-const ETH_TYPE_OFFSET: usize = 12;
+/// Offset of the first TPID / the Ethernet type in a frame: where a pushed tag goes.
+const ETH_TYPE_OFFSET: usize = ethernet::HEADER_LEN - 2;
 
 /// Where a packet's headers are and what they are: what the executor needs from the parse.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -259,146 +258,173 @@ where
     (old & !m.mask) | (m.value & m.mask)
 }
 
-fn apply_bytes<const N: usize>(field: &mut [u8], m: &Masked<[u8; N]>) {
-    for ((b, v), k) in field.iter_mut().zip(m.value).zip(m.mask) {
+fn apply_bytes<const N: usize>(mut old: [u8; N], m: &Masked<[u8; N]>) -> [u8; N] {
+    for ((b, v), k) in old.iter_mut().zip(m.value).zip(m.mask) {
         *b = (*b & !k) | (v & k);
     }
-}
-
-fn be16(d: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([d[at], d[at + 1]])
-}
-
-fn be32(d: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([d[at], d[at + 1], d[at + 2], d[at + 3]])
-}
-
-fn put16(d: &mut [u8], at: usize, v: u16) {
-    d[at..at + 2].copy_from_slice(&v.to_be_bytes());
+    old
 }
 
 fn set_eth(packet: &mut Packet, set: &SetEth) {
-    let d = packet.data_mut();
-    if d.len() < ETH_TYPE_OFFSET {
+    let Ok(mut eth) = ethernet::Frame::new_checked(packet.data_mut()) else {
         return;
-    }
-    apply_bytes(&mut d[0..6], &set.dst);
-    apply_bytes(&mut d[6..12], &set.src);
+    };
+    eth.set_dst_addr(apply_bytes(eth.dst_addr(), &set.dst));
+    eth.set_src_addr(apply_bytes(eth.src_addr(), &set.src));
 }
 
-/// The checksum field that covers the pseudo-header, if the packet has one: its offset and
-/// what it holds.
-fn pseudo_header_csum(packet: &Packet, headers: &Headers) -> Option<(usize, checksum::Field)> {
+/// The checksum field that covers the pseudo-header, if the packet has one: the L4 offset, the
+/// protocol, and what the field holds.
+fn pseudo_header_csum(packet: &Packet, headers: &Headers) -> Option<(usize, u8, Field)> {
     let l4 = headers.l4_offset()?;
-    let (field, kind) = match headers.nw_proto {
-        ipproto::TCP => (16, checksum::Field::Full),
-        ipproto::UDP => (6, checksum::Field::Udp),
-        ipproto::ICMPV6 if headers.dl_type == ethertype::IPV6 => (2, checksum::Field::Full),
+    let kind = match headers.nw_proto {
+        ipproto::TCP => Field::Full,
+        ipproto::UDP => Field::Udp,
+        ipproto::ICMPV6 if headers.dl_type == ethertype::IPV6 => Field::Full,
         _ => return None,
     };
-    let at = l4 + field;
-    if packet.len() < at + 2 {
-        return None;
-    }
     let off = &packet.offload;
     if off.needs_csum && usize::from(off.csum_start) == l4 {
-        return Some((at, checksum::Field::Partial));
+        return Some((l4, headers.nw_proto, Field::Partial));
     }
-    Some((at, kind))
+    Some((l4, headers.nw_proto, kind))
 }
 
-/// Applies a pseudo-header change (`old` → `new` address bytes) to the L4 checksum.
-fn update_l4_for_address(
-    d: &mut [u8],
-    csum: Option<(usize, checksum::Field)>,
-    old: &[u8],
-    new: &[u8],
-) {
-    if let Some((at, kind)) = csum {
-        let c = kind.update_bytes(be16(d, at), old, new);
-        put16(d, at, c);
+/// The fixed part (`len` bytes) of the header at `at`, if the frame holds it.
+///
+/// Rewrites need only a header's fixed fields, so, as the executor always has, they act on a
+/// header whose variable part or payload is cut short (the datapath drops such frames before
+/// they get here; this keeps the executor total). Views built on it with `new_unchecked` only
+/// use fixed-field accessors, which stay inside the slice.
+fn fixed(d: &mut [u8], at: usize, len: usize) -> Option<&mut [u8]> {
+    d.get_mut(at..)?.get_mut(..len)
+}
+
+/// Rewrites the checksum of the TCP, UDP or ICMPv6 header at `l4` of frame `d` with `f`, if
+/// the header is there.
+fn update_l4_checksum(d: &mut [u8], l4: usize, proto: u8, f: impl FnOnce(u16) -> u16) {
+    match proto {
+        ipproto::TCP => {
+            if let Some(h) = fixed(d, l4, tcp::HEADER_LEN) {
+                let mut t = tcp::Packet::new_unchecked(h);
+                t.set_checksum(f(t.checksum()));
+            }
+        }
+        ipproto::UDP => {
+            if let Some(h) = fixed(d, l4, udp::HEADER_LEN) {
+                let mut u = udp::Packet::new_unchecked(h);
+                u.set_checksum(f(u.checksum()));
+            }
+        }
+        ipproto::ICMPV6 => {
+            if let Some(h) = fixed(d, l4, icmpv6::HEADER_LEN) {
+                let mut m = icmpv6::Packet::new_unchecked(h);
+                m.set_checksum(f(m.checksum()));
+            }
+        }
+        _ => {}
     }
+}
+
+/// Applies a pseudo-header change (`old` → `new` address bytes) to the L4 checksum of frame
+/// `d`.
+fn update_l4_for_address(d: &mut [u8], csum: Option<(usize, u8, Field)>, old: &[u8], new: &[u8]) {
+    if let Some((l4, proto, kind)) = csum {
+        update_l4_checksum(d, l4, proto, |c| kind.update_bytes(c, old, new));
+    }
+}
+
+/// The fixed part of the L3 header, if its offset is present and the frame holds it.
+fn l3_fixed<'a>(d: &'a mut [u8], headers: &Headers, len: usize) -> Option<&'a mut [u8]> {
+    if headers.l3 == ABSENT {
+        return None;
+    }
+    fixed(d, usize::from(headers.l3), len)
 }
 
 fn set_ipv4(packet: &mut Packet, headers: &Headers, set: &SetIpv4) {
-    if headers.dl_type != ethertype::IPV4 || headers.l3 == ABSENT {
-        return;
-    }
-    let l3 = usize::from(headers.l3);
-    if packet.len() < l3 + 20 {
+    if headers.dl_type != ethertype::IPV4 {
         return;
     }
     let l4csum = pseudo_header_csum(packet, headers);
     let d = packet.data_mut();
-    let mut ip_csum = be16(d, l3 + 10);
-    if set.tos.mask != 0 || set.ttl.mask != 0 {
-        for (at, m) in [(l3 + 1, &set.tos), (l3 + 8, &set.ttl)] {
-            let new = apply(d[at], m);
-            if new != d[at] {
-                // The byte's 16-bit word: tos pairs with version/IHL, ttl with protocol.
-                let word = l3 + ((at - l3) & !1);
-                let old_w = be16(d, word);
-                d[at] = new;
-                ip_csum = checksum::update_u16(ip_csum, old_w, be16(d, word));
-            }
-        }
+    let Some(hdr) = l3_fixed(d, headers, ipv4::HEADER_LEN) else {
+        return;
+    };
+    let mut ip = ipv4::Packet::new_unchecked(hdr);
+    let mut ip_csum = ip.checksum();
+    // TOS is the low byte of the header's first word, TTL the high byte of the fifth.
+    let (tos, ttl) = (ip.tos(), ip.ttl());
+    let (new_tos, new_ttl) = (apply(tos, &set.tos), apply(ttl, &set.ttl));
+    if new_tos != tos {
+        ip.set_tos(new_tos);
+        ip_csum = checksum::update_u16(ip_csum, u16::from(tos), u16::from(new_tos));
     }
-    for (at, m) in [(l3 + 12, &set.src), (l3 + 16, &set.dst)] {
-        if m.mask == 0 {
-            continue;
-        }
-        let old = be32(d, at);
-        let new = apply(old, m);
-        if new == old {
-            continue;
-        }
-        d[at..at + 4].copy_from_slice(&new.to_be_bytes());
-        ip_csum = checksum::update_u32(ip_csum, old, new);
-        update_l4_for_address(d, l4csum, &old.to_be_bytes(), &new.to_be_bytes());
+    if new_ttl != ttl {
+        ip.set_ttl(new_ttl);
+        ip_csum = checksum::update_u16(ip_csum, u16::from(ttl) << 8, u16::from(new_ttl) << 8);
     }
-    put16(d, l3 + 10, ip_csum);
+    let (src, dst) = (ip.src_addr().to_bits(), ip.dst_addr().to_bits());
+    let (new_src, new_dst) = (apply(src, &set.src), apply(dst, &set.dst));
+    if new_src != src {
+        ip.set_src_addr(new_src.into());
+        ip_csum = checksum::update_u32(ip_csum, src, new_src);
+    }
+    if new_dst != dst {
+        ip.set_dst_addr(new_dst.into());
+        ip_csum = checksum::update_u32(ip_csum, dst, new_dst);
+    }
+    ip.set_checksum(ip_csum);
+    if new_src != src {
+        update_l4_for_address(d, l4csum, &src.to_be_bytes(), &new_src.to_be_bytes());
+    }
+    if new_dst != dst {
+        update_l4_for_address(d, l4csum, &dst.to_be_bytes(), &new_dst.to_be_bytes());
+    }
 }
 
 fn set_ipv6(packet: &mut Packet, headers: &Headers, set: &SetIpv6) {
-    if headers.dl_type != ethertype::IPV6 || headers.l3 == ABSENT {
-        return;
-    }
-    let l3 = usize::from(headers.l3);
-    if packet.len() < l3 + 40 {
+    if headers.dl_type != ethertype::IPV6 {
         return;
     }
     let l4csum = pseudo_header_csum(packet, headers);
     let d = packet.data_mut();
-    // Version (4 bits) | traffic class (8) | flow label (20): not covered by any checksum.
-    let first = be32(d, l3);
-    let tclass = apply(((first >> 20) & 0xff) as u8, &set.tclass);
-    let label = apply(first & 0x000f_ffff, &set.label) & 0x000f_ffff;
-    let first = (first & 0xf000_0000) | (u32::from(tclass) << 20) | label;
-    d[l3..l3 + 4].copy_from_slice(&first.to_be_bytes());
-    d[l3 + 7] = apply(d[l3 + 7], &set.hlimit);
-    for (at, m) in [(l3 + 8, &set.src), (l3 + 24, &set.dst)] {
-        if m.mask == [0; 16] {
-            continue;
-        }
-        let mut old = [0u8; 16];
-        old.copy_from_slice(&d[at..at + 16]);
-        apply_bytes(&mut d[at..at + 16], m);
-        let mut new = [0u8; 16];
-        new.copy_from_slice(&d[at..at + 16]);
-        if new != old {
-            update_l4_for_address(d, l4csum, &old, &new);
-        }
+    let Some(hdr) = l3_fixed(d, headers, ipv6::HEADER_LEN) else {
+        return;
+    };
+    let mut ip = ipv6::Packet::new_unchecked(hdr);
+    // Traffic class, flow label and hop limit are not covered by any checksum.
+    ip.set_traffic_class(apply(ip.traffic_class(), &set.tclass));
+    ip.set_flow_label(apply(ip.flow_label(), &set.label));
+    ip.set_hop_limit(apply(ip.hop_limit(), &set.hlimit));
+    let (src, dst) = (ip.src_addr().octets(), ip.dst_addr().octets());
+    let (new_src, new_dst) = (apply_bytes(src, &set.src), apply_bytes(dst, &set.dst));
+    ip.set_src_addr(new_src.into());
+    ip.set_dst_addr(new_dst.into());
+    if new_src != src {
+        update_l4_for_address(d, l4csum, &src, &new_src);
+    }
+    if new_dst != dst {
+        update_l4_for_address(d, l4csum, &dst, &new_dst);
     }
 }
 
-/// End of the IP payload (IPv4 total length / IPv6 payload length), clamped to the frame.
-fn ip_payload_end(d: &[u8], headers: &Headers) -> usize {
+/// End of the IP packet (IPv4 total length / IPv6 payload length), if its fixed header is
+/// in the frame.
+fn ip_end(d: &[u8], headers: &Headers) -> Option<usize> {
     let l3 = usize::from(headers.l3);
-    let end = match headers.dl_type {
-        ethertype::IPV4 => l3 + usize::from(be16(d, l3 + 2)),
-        _ => l3 + 40 + usize::from(be16(d, l3 + 4)),
-    };
-    end.min(d.len())
+    let ip = d.get(l3..)?;
+    match headers.dl_type {
+        ethertype::IPV4 => {
+            let ip = ipv4::Packet::new_unchecked(ip.get(..ipv4::HEADER_LEN)?);
+            Some(l3 + usize::from(ip.total_len()))
+        }
+        ethertype::IPV6 => {
+            let ip = ipv6::Packet::new_unchecked(ip.get(..ipv6::HEADER_LEN)?);
+            Some(l3 + ipv6::HEADER_LEN + usize::from(ip.payload_len()))
+        }
+        _ => None,
+    }
 }
 
 fn set_l4(packet: &mut Packet, headers: &Headers, set: &SetL4) {
@@ -408,88 +434,118 @@ fn set_l4(packet: &mut Packet, headers: &Headers, set: &SetL4) {
     if headers.nw_proto != set.proto || headers.l3 == ABSENT {
         return;
     }
-    let csum_at = match set.proto {
-        ipproto::TCP => l4 + 16,
-        ipproto::UDP => l4 + 6,
-        ipproto::SCTP => l4 + 8,
-        _ => return,
-    };
-    let hdr_len = if set.proto == ipproto::SCTP {
-        12
-    } else {
-        csum_at + 2 - l4
-    };
-    if packet.len() < l4 + hdr_len {
-        return;
-    }
     let off = packet.offload;
-    let partial = off.needs_csum && usize::from(off.csum_start) == l4;
-    let d = packet.data_mut();
-    let (old_src, old_dst) = (be16(d, l4), be16(d, l4 + 2));
-    let (src, dst) = (apply(old_src, &set.src), apply(old_dst, &set.dst));
-    if (src, dst) == (old_src, old_dst) {
-        return;
-    }
-    put16(d, l4, src);
-    put16(d, l4 + 2, dst);
-    if partial {
-        // The ports are in the range the device will sum; the pseudo-header did not change.
-        return;
-    }
-    if set.proto == ipproto::SCTP {
-        let end = ip_payload_end(d, headers).max(l4 + 12);
-        d[csum_at..csum_at + 4].fill(0);
-        let crc = checksum::crc32c(&d[l4..end]);
-        d[csum_at..csum_at + 4].copy_from_slice(&crc.to_le_bytes());
-        return;
-    }
-    let kind = if set.proto == ipproto::UDP {
-        checksum::Field::Udp
+    // A partial checksum: the ports are in the range the device will sum, and the
+    // pseudo-header did not change, so nothing to update.
+    let kind = if off.needs_csum && usize::from(off.csum_start) == l4 {
+        Field::Partial
+    } else if set.proto == ipproto::UDP {
+        Field::Udp
     } else {
-        checksum::Field::Full
+        Field::Full
     };
-    let c = kind.update_u16(be16(d, csum_at), old_src, src);
-    put16(d, csum_at, kind.update_u16(c, old_dst, dst));
+    let end = ip_end(packet.data(), headers);
+    let d = packet.data_mut();
+    match set.proto {
+        ipproto::TCP => {
+            let Some(h) = fixed(d, l4, tcp::HEADER_LEN) else {
+                return;
+            };
+            let mut t = tcp::Packet::new_unchecked(h);
+            let (sp, dp) = (t.src_port(), t.dst_port());
+            let (nsp, ndp) = (apply(sp, &set.src), apply(dp, &set.dst));
+            if (nsp, ndp) == (sp, dp) {
+                return;
+            }
+            t.set_src_port(nsp);
+            t.set_dst_port(ndp);
+            if kind != Field::Partial {
+                let c = kind.update_u16(t.checksum(), sp, nsp);
+                t.set_checksum(kind.update_u16(c, dp, ndp));
+            }
+        }
+        ipproto::UDP => {
+            let Some(h) = fixed(d, l4, udp::HEADER_LEN) else {
+                return;
+            };
+            let mut u = udp::Packet::new_unchecked(h);
+            let (sp, dp) = (u.src_port(), u.dst_port());
+            let (nsp, ndp) = (apply(sp, &set.src), apply(dp, &set.dst));
+            if (nsp, ndp) == (sp, dp) {
+                return;
+            }
+            u.set_src_port(nsp);
+            u.set_dst_port(ndp);
+            if kind != Field::Partial {
+                let c = kind.update_u16(u.checksum(), sp, nsp);
+                u.set_checksum(kind.update_u16(c, dp, ndp));
+            }
+        }
+        ipproto::SCTP => {
+            // The CRC covers the packet up to the end of the IP payload (no padding).
+            let Some(seg) = d.get_mut(l4..) else {
+                return;
+            };
+            let len = seg.len();
+            let end = end.map_or(len, |e| e.saturating_sub(l4).max(sctp::HEADER_LEN).min(len));
+            let Ok(mut p) = sctp::Packet::new_checked(&mut seg[..end]) else {
+                return;
+            };
+            let (sp, dp) = (p.src_port(), p.dst_port());
+            let (nsp, ndp) = (apply(sp, &set.src), apply(dp, &set.dst));
+            if (nsp, ndp) == (sp, dp) {
+                return;
+            }
+            p.set_src_port(nsp);
+            p.set_dst_port(ndp);
+            if kind != Field::Partial {
+                p.fill_checksum();
+            }
+        }
+        _ => {}
+    }
 }
 
-fn is_vlan_tpid(tpid: u16) -> bool {
-    tpid == ethertype::VLAN || tpid == ethertype::QINQ
+/// The frame as an Ethernet frame whose outer type is a VLAN tag, if it has a whole tag and
+/// the type that follows it.
+fn tagged(d: &mut [u8]) -> Option<ethernet::Frame<&mut [u8]>> {
+    let eth = ethernet::Frame::new_checked(d).ok()?;
+    (vlan::is_tpid(eth.ethertype()) && eth.payload().len() >= vlan::HEADER_LEN).then_some(eth)
 }
 
 fn push_vlan(packet: &mut Packet, headers: &mut Headers, tpid: u16, tci: u16) -> bool {
-    if packet.len() < ETH_TYPE_OFFSET + 2 {
+    if packet.len() < ethernet::HEADER_LEN {
         // No Ethernet type to push in front of: leave the runt alone (it is not forwarded as
         // tagged, but nothing is corrupted either).
         return true;
     }
-    if !packet.insert_gap(ETH_TYPE_OFFSET, VLAN_LEN) {
+    if !packet.insert_gap(ETH_TYPE_OFFSET, vlan::HEADER_LEN) {
         return false;
     }
-    let d = packet.data_mut();
-    put16(d, ETH_TYPE_OFFSET, tpid);
-    put16(d, ETH_TYPE_OFFSET + 2, tci & !VLAN_CFI);
-    headers.shift(VLAN_LEN as isize);
+    // The gap sits where the Ethernet type was, which now follows it as the tag's type.
+    let mut eth = ethernet::Frame::new_unchecked(packet.data_mut());
+    eth.set_ethertype(tpid);
+    vlan::Tag::new_unchecked(eth.payload_mut()).set_tci(tci & !VLAN_CFI);
+    headers.shift(vlan::HEADER_LEN as isize);
     true
 }
 
 fn pop_vlan(packet: &mut Packet, headers: &mut Headers) {
-    let d = packet.data();
-    if d.len() < ETH_TYPE_OFFSET + VLAN_LEN + 2 || !is_vlan_tpid(be16(d, ETH_TYPE_OFFSET)) {
+    if tagged(packet.data_mut()).is_none() {
         return;
     }
-    if packet.remove_gap(ETH_TYPE_OFFSET, VLAN_LEN) {
-        headers.shift(-(VLAN_LEN as isize));
+    if packet.remove_gap(ETH_TYPE_OFFSET, vlan::HEADER_LEN) {
+        headers.shift(-(vlan::HEADER_LEN as isize));
     }
 }
 
 /// Pop-then-push on a tagged packet: rewrite the outer tag in place. False if untagged.
 fn rewrite_vlan(packet: &mut Packet, tpid: u16, tci: u16) -> bool {
-    let d = packet.data_mut();
-    if d.len() < ETH_TYPE_OFFSET + VLAN_LEN + 2 || !is_vlan_tpid(be16(d, ETH_TYPE_OFFSET)) {
+    let Some(mut eth) = tagged(packet.data_mut()) else {
         return false;
-    }
-    put16(d, ETH_TYPE_OFFSET, tpid);
-    put16(d, ETH_TYPE_OFFSET + 2, tci & !VLAN_CFI);
+    };
+    eth.set_ethertype(tpid);
+    vlan::Tag::new_unchecked(eth.payload_mut()).set_tci(tci & !VLAN_CFI);
     true
 }
 
@@ -501,6 +557,16 @@ mod tests {
     use crate::packet::Offload;
     use etherparse::{NetHeaders, PacketBuilder, PacketHeaders, TransportHeader};
     use proptest::prelude::*;
+
+    const VLAN_LEN: usize = vlan::HEADER_LEN;
+
+    fn be16(d: &[u8], at: usize) -> u16 {
+        u16::from_be_bytes([d[at], d[at + 1]])
+    }
+
+    fn be32(d: &[u8], at: usize) -> u32 {
+        u32::from_be_bytes([d[at], d[at + 1], d[at + 2], d[at + 3]])
+    }
 
     /// Records what the executor asked for.
     #[derive(Default)]
