@@ -15,6 +15,8 @@ use std::net::IpAddr;
 /// The checksum arithmetic lives in [`crate::wire::checksum`]; this path is kept for callers.
 pub use crate::wire::checksum;
 pub mod execute;
+mod set;
+mod vlan;
 
 pub use execute::{ActionDrop, ConntrackHook, ExecEnv, Headers, PacketMeta, execute};
 

@@ -3,8 +3,11 @@
 
 use super::*;
 use crate::action::NatSpec;
-use crate::flow::key::{FRAG_ANY, ct_state};
+use crate::action::set::apply;
+use crate::action::{Masked, SetEth, SetIpv4, SetIpv6, SetL4};
+use crate::flow::key::{FRAG_ANY, VLAN_CFI, ct_state};
 use crate::packet::Offload;
+use crate::wire::{checksum, ethertype, ipproto, vlan};
 use etherparse::{NetHeaders, PacketBuilder, PacketHeaders, TransportHeader};
 use proptest::prelude::*;
 
