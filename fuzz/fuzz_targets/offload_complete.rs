@@ -60,15 +60,22 @@ fn run_finalize(frame: &[u8], o: Offload) -> Result<Vec<Vec<u8>>, OffloadDrop> {
         }
     };
     assert_eq!(out[0].data(), [0xee], "earlier entries of `out` are kept");
-    // `finalize_each` does the same work into one scratch buffer.
+    // `finalize_each` does the same work into one scratch buffer. (A GSO packet that fits one
+    // segment is the exception: `finalize` completes it in place, `finalize_each` rebuilds the
+    // segment, without Ethernet padding and with checksums computed afresh.)
+    let gso = o.gso_type & !VNET_GSO_ECN != 0;
     let mut scratch = vec![0u8; BUF];
     let mut each = Vec::new();
     let n = finalize_each(frame, &o, &mut scratch, |f| {
         each.push(f.to_vec());
         Ok::<(), OffloadDrop>(())
     });
-    assert_eq!(n, Ok(each.len()));
-    assert_eq!(each, frames, "finalize_each agrees with finalize");
+    if !gso || frames.len() > 1 {
+        assert_eq!(n, Ok(each.len()));
+        assert_eq!(each, frames, "finalize_each agrees with finalize");
+    } else {
+        assert_eq!(n, Ok(1), "a single segment is emitted");
+    }
     Ok(frames)
 }
 
@@ -97,6 +104,8 @@ fuzz_target!(|data: &[u8]| {
         let mut f = frame.to_vec();
         if checks::fix(&mut f, false) {
             let v = checks::verdict(&f).unwrap();
+            // A sender's frame ends with its IP packet: completion sums to the frame's end.
+            f.truncate(v.end);
             let at = v.l4_field.unwrap();
             let seed = checks::partial_seed(&f, &v);
             f[at..at + 2].copy_from_slice(&seed.to_be_bytes());
@@ -114,6 +123,9 @@ fuzz_target!(|data: &[u8]| {
     if v.proto != ipproto::TCP && v.proto != ipproto::UDP {
         return;
     }
+    // A sender's frame ends with its IP packet (no Ethernet padding): completion sums to the
+    // frame's end, as the kernel does.
+    f.truncate(v.end);
     let full = f.clone();
     let at = v.l4_field.unwrap();
     let seed = checks::partial_seed(&f, &v);
