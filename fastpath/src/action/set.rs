@@ -196,6 +196,21 @@ fn ip_end(d: &[u8], headers: &Headers) -> Option<usize> {
     }
 }
 
+/// A TCP or UDP header's new ports and checksum under `set`, or `None` if the ports stay. A
+/// partial checksum is left as it is: the ports are in the range the device will sum, and the
+/// pseudo-header did not change.
+fn new_ports(set: &SetL4, kind: Field, sp: u16, dp: u16, c: u16) -> Option<(u16, u16, u16)> {
+    let (nsp, ndp) = (apply(sp, &set.src), apply(dp, &set.dst));
+    if (nsp, ndp) == (sp, dp) {
+        return None;
+    }
+    let c = match kind {
+        Field::Partial => c,
+        _ => kind.update_u16(kind.update_u16(c, sp, nsp), dp, ndp),
+    };
+    Some((nsp, ndp, c))
+}
+
 pub(super) fn set_l4(packet: &mut Packet, headers: &Headers, set: &SetL4) {
     let Some(l4) = headers.l4_offset() else {
         return;
@@ -204,8 +219,6 @@ pub(super) fn set_l4(packet: &mut Packet, headers: &Headers, set: &SetL4) {
         return;
     }
     let off = packet.offload;
-    // A partial checksum: the ports are in the range the device will sum, and the
-    // pseudo-header did not change, so nothing to update.
     let kind = if off.needs_csum && usize::from(off.csum_start) == l4 {
         Field::Partial
     } else if set.proto == ipproto::UDP {
@@ -221,16 +234,12 @@ pub(super) fn set_l4(packet: &mut Packet, headers: &Headers, set: &SetL4) {
                 return;
             };
             let mut t = tcp::Packet::new_unchecked(h);
-            let (sp, dp) = (t.src_port(), t.dst_port());
-            let (nsp, ndp) = (apply(sp, &set.src), apply(dp, &set.dst));
-            if (nsp, ndp) == (sp, dp) {
-                return;
-            }
-            t.set_src_port(nsp);
-            t.set_dst_port(ndp);
-            if kind != Field::Partial {
-                let c = kind.update_u16(t.checksum(), sp, nsp);
-                t.set_checksum(kind.update_u16(c, dp, ndp));
+            if let Some((sp, dp, c)) =
+                new_ports(set, kind, t.src_port(), t.dst_port(), t.checksum())
+            {
+                t.set_src_port(sp);
+                t.set_dst_port(dp);
+                t.set_checksum(c);
             }
         }
         ipproto::UDP => {
@@ -238,16 +247,12 @@ pub(super) fn set_l4(packet: &mut Packet, headers: &Headers, set: &SetL4) {
                 return;
             };
             let mut u = udp::Packet::new_unchecked(h);
-            let (sp, dp) = (u.src_port(), u.dst_port());
-            let (nsp, ndp) = (apply(sp, &set.src), apply(dp, &set.dst));
-            if (nsp, ndp) == (sp, dp) {
-                return;
-            }
-            u.set_src_port(nsp);
-            u.set_dst_port(ndp);
-            if kind != Field::Partial {
-                let c = kind.update_u16(u.checksum(), sp, nsp);
-                u.set_checksum(kind.update_u16(c, dp, ndp));
+            if let Some((sp, dp, c)) =
+                new_ports(set, kind, u.src_port(), u.dst_port(), u.checksum())
+            {
+                u.set_src_port(sp);
+                u.set_dst_port(dp);
+                u.set_checksum(c);
             }
         }
         ipproto::SCTP => {
