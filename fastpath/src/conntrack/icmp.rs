@@ -29,7 +29,7 @@ pub(crate) struct Quoted {
 
 /// Reads the packet quoted by the ICMP error `outer`.
 pub(crate) fn parse_quoted(frame: &[u8], outer: &PacketView) -> Result<Quoted, CtInvalid> {
-    let l3 = outer.l4 + 8;
+    let l3 = outer.l4 + crate::wire::icmp::HEADER_LEN;
     let info = key::parse_l3(frame, l3, outer.end, true).map_err(|_| CtInvalid::BadIcmpError)?;
     if info.family != outer.tuple.family {
         return Err(CtInvalid::BadIcmpError);

@@ -35,8 +35,7 @@ use std::net::IpAddr;
 use super::icmp::Quoted;
 use super::key::{ConnTuple, L4, PacketView};
 use crate::action::NatSpec;
-use crate::wire::checksum;
-use crate::wire::ipproto;
+use crate::wire::{checksum, icmp, icmpv6, ipproto, ipv4, ipv6, read_u16, tcp, udp, write_u16};
 
 /// Why no binding could be chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -246,14 +245,12 @@ struct Csum {
     kind: checksum::Field,
 }
 
-#[inline]
 fn rd16(b: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([b[at], b[at + 1]])
+    read_u16(&b[at..])
 }
 
-#[inline]
 fn wr16(b: &mut [u8], at: usize, v: u16) {
-    b[at..at + 2].copy_from_slice(&v.to_be_bytes());
+    write_u16(&mut b[at..], v);
 }
 
 /// Writes `new` over the bytes at `at` (even length), fixing every checksum in `csums`.
@@ -275,9 +272,11 @@ fn rewrite(b: &mut [u8], at: usize, new: &[u8], csums: &[Option<Csum>]) {
 /// Address field offsets and length within an IP header at `l3`.
 fn addr_fields(family: u8, l3: usize) -> (usize, usize, usize) {
     if family == 4 {
-        (l3 + 12, l3 + 16, 4)
+        let (s, d) = (ipv4::field::SRC, ipv4::field::DST);
+        (l3 + s.start, l3 + d.start, s.len())
     } else {
-        (l3 + 8, l3 + 24, 16)
+        let (s, d) = (ipv6::field::SRC, ipv6::field::DST);
+        (l3 + s.start, l3 + d.start, s.len())
     }
 }
 
@@ -285,10 +284,12 @@ fn addr_fields(family: u8, l3: usize) -> (usize, usize, usize) {
 /// and whether it covers the IP addresses (pseudo-header).
 fn l4_csum(family: u8, proto: u8, l4: usize, end: usize) -> Option<(Csum, bool)> {
     let (off, kind, pseudo) = match proto {
-        ipproto::TCP => (16, checksum::Field::Full, true),
-        ipproto::UDP => (6, checksum::Field::Udp, true),
-        ipproto::ICMP if family == 4 => (2, checksum::Field::Full, false),
-        ipproto::ICMPV6 if family == 6 => (2, checksum::Field::Full, true),
+        ipproto::TCP => (tcp::field::CHECKSUM.start, checksum::Field::Full, true),
+        ipproto::UDP => (udp::field::CHECKSUM.start, checksum::Field::Udp, true),
+        ipproto::ICMP if family == 4 => (icmp::field::CHECKSUM.start, checksum::Field::Full, false),
+        ipproto::ICMPV6 if family == 6 => {
+            (icmpv6::field::CHECKSUM.start, checksum::Field::Full, true)
+        }
         _ => return None,
     };
     (l4 + off + 2 <= end).then_some((Csum { at: l4 + off, kind }, pseudo))
@@ -311,7 +312,7 @@ fn rewrite_ip(
     l4_partial: bool,
 ) -> Rewritten {
     let ip_csum = (family == 4).then_some(Csum {
-        at: l3 + 10,
+        at: l3 + ipv4::field::CHECKSUM.start,
         kind: checksum::Field::Full,
     });
     let extra = extra.map(|at| Csum {
@@ -344,19 +345,25 @@ fn rewrite_ip(
         rewrite(b, d_o, &tgt.dst[..alen], &[ip_csum, pseudo, extra]);
         out.dst = true;
     }
+    // TCP and UDP keep their ports in the same place; ICMP and ICMPv6 their echo identifier.
+    let (sport, dport, ident) = (
+        l4 + tcp::field::SRC_PORT.start,
+        l4 + tcp::field::DST_PORT.start,
+        l4 + icmp::field::IDENT.start,
+    );
     match fields {
-        L4Fields::Ports if l4 + 4 <= end => {
-            if rd16(b, l4) != tgt.sport {
-                rewrite(b, l4, &tgt.sport.to_be_bytes(), &[l4only, extra]);
+        L4Fields::Ports if l4 + tcp::field::DST_PORT.end <= end => {
+            if rd16(b, sport) != tgt.sport {
+                rewrite(b, sport, &tgt.sport.to_be_bytes(), &[l4only, extra]);
                 out.src = true;
             }
-            if rd16(b, l4 + 2) != tgt.dport {
-                rewrite(b, l4 + 2, &tgt.dport.to_be_bytes(), &[l4only, extra]);
+            if rd16(b, dport) != tgt.dport {
+                rewrite(b, dport, &tgt.dport.to_be_bytes(), &[l4only, extra]);
                 out.dst = true;
             }
         }
-        L4Fields::IcmpId { request } if l4 + 6 <= end && rd16(b, l4 + 4) != tgt.sport => {
-            rewrite(b, l4 + 4, &tgt.sport.to_be_bytes(), &[l4only, extra]);
+        L4Fields::IcmpId { request } if ident + 2 <= end && rd16(b, ident) != tgt.sport => {
+            rewrite(b, ident, &tgt.sport.to_be_bytes(), &[l4only, extra]);
             if request {
                 out.src = true;
             } else {
@@ -436,7 +443,7 @@ pub(crate) fn rewrite_related(
         dport: tgt.sport,
     };
     let qfields = L4Fields::of(&quoted.tuple);
-    let icmp_csum = outer.l4 + 2;
+    let icmp_csum = outer.l4 + icmp::field::CHECKSUM.start;
     let inner = rewrite_ip(
         frame,
         f,

@@ -55,7 +55,7 @@ pub const fn counterpart(ty: u8) -> Option<u8> {
     }
 }
 
-mod field {
+pub(crate) mod field {
     use core::ops::{Range, RangeFrom};
     pub const TYPE: usize = 0;
     pub const CODE: usize = 1;

@@ -13,7 +13,7 @@ use super::{Error, read_array, read_u16, write_u16};
 /// Length of a header without options.
 pub const HEADER_LEN: usize = 20;
 
-mod field {
+pub(crate) mod field {
     use core::ops::Range;
     pub const VER_IHL: usize = 0;
     pub const TOS: usize = 1;

@@ -5,8 +5,10 @@
 //! One module per protocol, each with a view type over any `T: AsRef<[u8]>` (a borrowed slice
 //! for parsing, `&mut [u8]` for in-place rewrites by datapath actions). A view owns nothing
 //! and copies nothing: getters read big-endian fields straight out of the buffer, setters
-//! write them back. Field positions live in a private `mod field` per protocol, so the layout
-//! of a header is written down exactly once.
+//! write them back. Field positions live in a `mod field` per protocol, so the layout of a
+//! header is written down exactly once; code that rewrites fields of several headers in one
+//! pass with chained checksum updates (NAT of an ICMP error and the packet it quotes) names
+//! those positions (`pub(crate)` for IP, TCP, UDP, ICMP and ICMPv6) rather than numbers.
 //!
 //! # Why this shape
 //!
