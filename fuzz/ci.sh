@@ -9,7 +9,7 @@
 # `cargo test --workspace` runs it through tests/tests/fuzz_smoke.rs (20 s per target there).
 #
 # One build serves every target: `cargo fuzz build` compiles the dependencies once and links
-# the six binaries, with the stable toolchain (RUSTC_BOOTSTRAP=1 admits cargo-fuzz's nightly
+# the eight binaries, with the stable toolchain (RUSTC_BOOTSTRAP=1 admits cargo-fuzz's nightly
 # flags), debug assertions and overflow checks on. FUZZ_SANITIZER picks the sanitizer. The
 # default, `leak` (LeakSanitizer alone), instruments nothing: it builds as fast as `none` and
 # runs at almost its speed, yet libFuzzer reports an input that leaks. `address` adds

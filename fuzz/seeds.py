@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Writes the seed corpora of the structured fuzz targets (conntrack_seq, flow_table).
+"""Writes the seed corpora of the structured fuzz targets (conntrack_seq, flow_table,
+action_exec) and the raw frames of offload_complete.
 
 Those targets decode their input with `arbitrary`, so a seed is the byte string that decodes to
 a chosen value. This script mirrors arbitrary 1.x's decoding (derive 1.5):
@@ -575,7 +576,176 @@ def flow_table_seeds():
     )
 
 
+# --- frames for offload_complete and action_exec ---------------------------------------------
+# Checksums may be left zero: both targets make them valid with their own oracle.
+
+def f_eth(ethertype, payload, vlans=()):
+    out = bytearray(b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01")
+    for tpid, tci in vlans:
+        out += struct.pack(">HH", tpid, tci)
+    return out + struct.pack(">H", ethertype) + payload
+
+
+def f_ipv4(proto, l4, src=(10, 0, 0, 1), dst=(10, 0, 0, 2), frag=0x4000):
+    return struct.pack(">BBHHHBBH4B4B", 0x45, 0, 20 + len(l4), 0x1234, frag, 64, proto, 0,
+                       *src, *dst) + l4
+
+
+def f_ipv6(next_header, l4, ext=b""):
+    src = bytes([0xfd] + [0] * 14 + [1])
+    dst = bytes([0xfd] + [0] * 14 + [2])
+    return struct.pack(">IHBB", 0x6000_0000, len(ext) + len(l4), next_header, 64) + src + dst \
+        + ext + l4
+
+
+def f_tcp(sport, dport, payload, flags=0x18):
+    return struct.pack(">HHIIBBHHH", sport, dport, 0xfffff000, 1, 0x50, flags, 65535, 0, 0) \
+        + payload
+
+
+def f_udp(sport, dport, payload):
+    return struct.pack(">HHHH", sport, dport, 8 + len(payload), 0) + payload
+
+
+def f_payload(n):
+    return bytes((i * 7 + i // 251) & 0xff for i in range(n))
+
+
+def offload_seeds():
+    """Raw input: mode byte, GSO size (big-endian), virtio-net header, frame."""
+    def seed(mode, gso, vnet, frame):
+        return bytes([mode]) + struct.pack(">H", gso) + bytes(vnet) + bytes(frame)
+
+    tcp4 = f_eth(0x0800, f_ipv4(6, f_tcp(40000, 80, f_payload(3000))))
+    yield "tso_v4", seed(1, 1448, [1, 1, 66, 0, 0xa8, 5, 34, 0, 16, 0], tcp4)
+    tcp6 = f_eth(0x86dd, f_ipv6(6, f_tcp(40000, 443, f_payload(2000))))
+    yield "tso_v6_ecn", seed(5, 1000, [1, 0x84, 0, 0, 0xe8, 3, 54, 0, 16, 0], tcp6)
+    udp6 = f_eth(0x86dd, f_ipv6(0, f_udp(4000, 4789, f_payload(1500)),
+                                ext=bytes([17, 0, 1, 4, 0, 0, 0, 0])))
+    yield "uso_v6_hop_by_hop", seed(2, 600, [1, 5, 0, 0, 0x58, 2, 62, 0, 6, 0], udp6)
+    udp4_vlan = f_eth(0x0800, f_ipv4(17, f_udp(1234, 5678, b"hello, vswitch!")),
+                      vlans=((0x8100, 0x0123),))
+    yield "csum_udp_vlan", seed(0, 0, [1, 0, 0, 0, 0, 0, 38, 0, 6, 0], udp4_vlan)
+    # The hostile frame of the fixed bug: IPv4 cut before the protocol byte.
+    cut = f_eth(0x0800, f_ipv4(17, b""))[:22]
+    yield "ipv4_cut_22", seed(0, 0, [1, 0, 0, 0, 0, 0, 0, 0, 0, 0], cut)
+    yield "ipv4_cut_23_inferred", seed(3, 100, [0] * 10,
+                                       f_eth(0x0800, f_ipv4(6, b""))[:23])
+
+
+def exec_input(actions, frame, conntrack=False, fix=True, udp_zero=False, raw_headers=None):
+    e = Enc()
+    e.bool(conntrack)
+    e.bool(fix)
+    e.bool(udp_zero)
+    e.option(raw_headers, lambda r: (e.u16(r[0]), e.u16(r[1]), e.bool(r[2]), e.u8(r[3]),
+                                     e.u8(r[4])))
+    e.vec(actions, lambda a: a(e))
+    e.vec(frame, e.u8)
+    return e.out
+
+
+ACTS = 10
+
+
+def x_output(p):
+    return lambda e: (e.variant(0, ACTS), e.u8(p))
+
+
+def x_recirc(i):
+    return lambda e: (e.variant(1, ACTS), e.u8(i))
+
+
+def x_set_eth(src, dst):
+    def enc(e):
+        e.variant(2, ACTS)
+        for b in list(src) + [0xff] * 6 + list(dst) + [0xff] * 6:
+            e.u8(b)
+    return enc
+
+
+def x_set_ipv4(src=(0, 0), dst=(0, 0), tos=(0, 0), ttl=(0, 0)):
+    def enc(e):
+        e.variant(3, ACTS)
+        e.u32(src[0]), e.u32(src[1]), e.u32(dst[0]), e.u32(dst[1])
+        e.u8(tos[0]), e.u8(tos[1]), e.u8(ttl[0]), e.u8(ttl[1])
+    return enc
+
+
+def x_set_ipv6(dst_last, hlimit):
+    def enc(e):
+        e.variant(4, ACTS)
+        for b in [0] * 32:  # src untouched
+            e.u8(b)
+        for b in [0] * 15 + [dst_last] + [0] * 15 + [0xff]:
+            e.u8(b)
+        e.u8(0), e.u8(0), e.u8(hlimit), e.u8(0xff), e.u32(0), e.u32(0)
+    return enc
+
+
+def x_set_l4(proto_sel, sport, dport):
+    return lambda e: (e.variant(5, ACTS), e.u8(proto_sel), e.u16(sport), e.u16(0xffff),
+                      e.u16(dport), e.u16(0xffff))
+
+
+def x_push_vlan(qinq, tci):
+    return lambda e: (e.variant(6, ACTS), e.bool(qinq), e.u16(tci))
+
+
+def x_pop_vlan(e):
+    e.variant(7, ACTS)
+
+
+def x_ct(commit, zone, snat_to=None):
+    """`ct` with commit and zone, and SNAT to 192.0.2.`snat_to` when given."""
+    def enc(e):
+        e.variant(8, ACTS)
+        e.bool(commit)
+        e.u8(zone)
+
+        def nat(last):
+            e.option(True, e.bool)  # src: Some(true), SNAT
+            e.option((last, False), lambda a: (e.u8(a[0]), e.bool(a[1])))
+            e.option(None, None)  # ports
+            e.bool(False)  # v6
+        e.option(snat_to, nat)
+    return enc
+
+
+def x_ct_clear(e):
+    e.variant(9, ACTS)
+
+
+def action_exec_seeds():
+    tcp4 = f_eth(0x0800, f_ipv4(6, f_tcp(1234, 80, b"data")))
+    yield "nat_rewrite_tcp4", exec_input(
+        [x_set_ipv4(src=(0xc0a80101, 0xffffffff), ttl=(63, 0xff)), x_set_l4(0, 4321, 8080),
+         x_set_eth([2, 0, 0, 0, 0, 0xaa], [2, 0, 0, 0, 0, 0xbb]), x_output(1)], tcp4)
+    udp4 = f_eth(0x0800, f_ipv4(17, f_udp(53, 5353, b"q")))
+    yield "udp_zero_checksum_kept", exec_input(
+        [x_set_ipv4(dst=(0x0a000063, 0xff)), x_set_l4(1, 99, 0), x_output(2)], udp4,
+        udp_zero=True)
+    udp6 = f_eth(0x86dd, f_ipv6(17, f_udp(1000, 2000, f_payload(40))))
+    yield "ipv6_dst_and_hlimit", exec_input([x_set_ipv6(9, 1), x_output(1), x_output(2)], udp6)
+    tagged = f_eth(0x0800, f_ipv4(6, f_tcp(1, 2, b"")), vlans=((0x8100, 10),))
+    yield "vlan_modify_push_pop", exec_input(
+        [x_pop_vlan, x_push_vlan(False, 20), x_output(1), x_push_vlan(True, 30), x_output(2),
+         x_pop_vlan, x_pop_vlan, x_output(3)], tagged)
+    sctp = f_eth(0x0800, f_ipv4(132, struct.pack(">HHII", 7, 9, 1, 0) + f_payload(16)))
+    yield "sctp_ports_crc", exec_input([x_set_l4(2, 77, 99), x_output(1)], sctp)
+    yield "ct_snat_recirc", exec_input(
+        [x_ct(True, 1, snat_to=5), x_recirc(3), x_ct_clear, x_output(0)], tcp4, conntrack=True)
+    yield "ct_without_conntrack", exec_input([x_output(1), x_ct(False, 0)], tcp4)
+    yield "raw_offsets_past_frame", exec_input(
+        [x_set_ipv4(src=(1, 0xffffffff)), x_set_l4(0, 1, 1), x_set_l4(2, 1, 1), x_output(1)],
+        tcp4[:30], fix=False, raw_headers=(26, 60000, False, 132, 0))
+
+
 def main():
+    for name, data in offload_seeds():
+        write("offload_complete", name, data)
+    for name, data in action_exec_seeds():
+        write("action_exec", name, data)
     for name, data in conntrack_seeds():
         write("conntrack_seq", name, data)
     for name, data in flow_table_seeds():

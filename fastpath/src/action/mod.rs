@@ -12,8 +12,11 @@ pub use format::{DisplayActions, format_actions};
 
 use std::net::IpAddr;
 
-pub mod checksum;
+/// The checksum arithmetic lives in [`crate::wire::checksum`]; this path is kept for callers.
+pub use crate::wire::checksum;
 pub mod execute;
+mod set;
+mod vlan;
 
 pub use execute::{ActionDrop, ConntrackHook, ExecEnv, Headers, PacketMeta, execute};
 

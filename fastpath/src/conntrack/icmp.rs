@@ -14,44 +14,6 @@
 use super::CtInvalid;
 use super::key::{self, ConnTuple, L4, PacketView};
 
-/// How conntrack treats an ICMP type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum IcmpKind {
-    /// A query that may start a connection.
-    Request,
-    /// The answer to a query.
-    Reply,
-    /// An error quoting another packet.
-    Error,
-    /// Anything else: not trackable.
-    Other,
-}
-
-/// Classifies ICMP (`family` 4) or ICMPv6 (`family` 6) type `ty`.
-pub(crate) fn classify(family: u8, ty: u8) -> IcmpKind {
-    match (family, ty) {
-        (4, 8 | 13 | 15) | (6, 128) => IcmpKind::Request,
-        (4, 0 | 14 | 16) | (6, 129) => IcmpKind::Reply,
-        (4, 3 | 4 | 5 | 11 | 12) | (6, 1..=4) => IcmpKind::Error,
-        _ => IcmpKind::Other,
-    }
-}
-
-/// The query type on the other side of `ty`: a request's reply, or a reply's request.
-pub(crate) fn counterpart(family: u8, ty: u8) -> Option<u8> {
-    match (family, ty) {
-        (4, 8) => Some(0),
-        (4, 0) => Some(8),
-        (4, 13) => Some(14),
-        (4, 14) => Some(13),
-        (4, 15) => Some(16),
-        (4, 16) => Some(15),
-        (6, 128) => Some(129),
-        (6, 129) => Some(128),
-        _ => None,
-    }
-}
-
 /// The packet quoted inside an ICMP error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Quoted {
@@ -67,7 +29,7 @@ pub(crate) struct Quoted {
 
 /// Reads the packet quoted by the ICMP error `outer`.
 pub(crate) fn parse_quoted(frame: &[u8], outer: &PacketView) -> Result<Quoted, CtInvalid> {
-    let l3 = outer.l4 + 8;
+    let l3 = outer.l4 + crate::wire::icmp::HEADER_LEN;
     let info = key::parse_l3(frame, l3, outer.end, true).map_err(|_| CtInvalid::BadIcmpError)?;
     if info.family != outer.tuple.family {
         return Err(CtInvalid::BadIcmpError);
@@ -102,16 +64,18 @@ mod tests {
 
     #[test]
     fn classification() {
-        assert_eq!(classify(4, 8), IcmpKind::Request);
-        assert_eq!(classify(4, 0), IcmpKind::Reply);
-        assert_eq!(classify(4, 3), IcmpKind::Error);
-        assert_eq!(classify(4, 9), IcmpKind::Other);
-        assert_eq!(classify(6, 128), IcmpKind::Request);
-        assert_eq!(classify(6, 2), IcmpKind::Error);
-        assert_eq!(classify(6, 135), IcmpKind::Other);
-        assert_eq!(counterpart(4, 13), Some(14));
-        assert_eq!(counterpart(4, 0), Some(8));
-        assert_eq!(counterpart(4, 3), None);
+        use key::{IcmpKind, icmp_counterpart, icmp_kind};
+        assert_eq!(icmp_kind(4, 8), IcmpKind::Request);
+        assert_eq!(icmp_kind(4, 0), IcmpKind::Reply);
+        assert_eq!(icmp_kind(4, 3), IcmpKind::Error);
+        assert_eq!(icmp_kind(4, 9), IcmpKind::Other);
+        assert_eq!(icmp_kind(6, 128), IcmpKind::Request);
+        assert_eq!(icmp_kind(6, 2), IcmpKind::Error);
+        assert_eq!(icmp_kind(6, 135), IcmpKind::Other);
+        assert_eq!(icmp_counterpart(4, 13), Some(14));
+        assert_eq!(icmp_counterpart(4, 0), Some(8));
+        assert_eq!(icmp_counterpart(4, 3), None);
+        assert_eq!(icmp_counterpart(6, 128), Some(129));
     }
 
     #[test]

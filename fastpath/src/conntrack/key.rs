@@ -22,8 +22,28 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use zerocopy::{Immutable, IntoBytes, KnownLayout};
 
 use super::CtInvalid;
-use super::icmp::{self, IcmpKind};
-use crate::flow::key::ipproto;
+use crate::wire::{icmp, icmpv6, ipproto, ipv4, ipv6, tcp, udp};
+
+/// How conntrack treats an ICMP/ICMPv6 type (the protocol's own classification).
+pub(crate) use crate::wire::icmp::Kind as IcmpKind;
+
+/// The [`IcmpKind`] of ICMP (`family` 4) or ICMPv6 (`family` 6) type `ty`.
+pub(crate) fn icmp_kind(family: u8, ty: u8) -> IcmpKind {
+    if family == 4 {
+        icmp::kind(ty)
+    } else {
+        icmpv6::kind(ty)
+    }
+}
+
+/// The query type answering (or answered by) `ty`, in `family`.
+pub(crate) fn icmp_counterpart(family: u8, ty: u8) -> Option<u8> {
+    if family == 4 {
+        icmp::counterpart(ty)
+    } else {
+        icmpv6::counterpart(ty)
+    }
+}
 
 /// One direction of a connection. See the module docs for the ICMP encoding.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default, IntoBytes, Immutable, KnownLayout)]
@@ -121,7 +141,7 @@ impl ConnTuple {
         };
         if self.is_icmp() {
             let ty = (self.dport >> 8) as u8;
-            let reply = icmp::counterpart(self.family, ty).unwrap_or(ty);
+            let reply = icmp_counterpart(self.family, ty).unwrap_or(ty);
             r.sport = self.sport;
             r.dport = u16::from(reply) << 8 | (self.dport & 0xff);
         }
@@ -207,17 +227,6 @@ pub(crate) struct PacketView {
     pub l4_csum_partial: bool,
 }
 
-#[inline]
-pub(crate) fn be16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
-}
-
-#[inline]
-pub(crate) fn be32(b: &[u8], at: usize) -> Option<u32> {
-    let s = b.get(at..at + 4)?;
-    Some(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
-}
-
 /// The L3 part of a header walk: family, protocol, addresses, L4 offset and payload end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct L3Info {
@@ -231,7 +240,7 @@ pub(crate) struct L3Info {
 
 /// Parses the IPv4 or IPv6 header at `l3`. `end_limit` bounds the packet (the frame length,
 /// or the quoted bytes of an ICMP error); with `allow_truncated` (quoted headers) the IP
-/// length field may point beyond it.
+/// length field may point beyond it. The header itself must be within `end_limit`.
 pub(crate) fn parse_l3(
     b: &[u8],
     l3: usize,
@@ -239,111 +248,79 @@ pub(crate) fn parse_l3(
     allow_truncated: bool,
 ) -> Result<L3Info, CtInvalid> {
     let first = *b.get(l3).ok_or(CtInvalid::NotIp)?;
+    let avail = b.get(l3..end_limit).ok_or(CtInvalid::BadL3)?;
     let mut src = [0; 16];
     let mut dst = [0; 16];
     match first >> 4 {
         4 => {
-            let hdr = b.get(l3..l3 + 20).ok_or(CtInvalid::BadL3)?;
-            let ihl = usize::from(first & 0x0f) * 4;
-            let total = usize::from(u16::from_be_bytes([hdr[2], hdr[3]]));
-            if ihl < 20 || l3 + 20 > end_limit || total < ihl || l3 + ihl > end_limit {
+            let fixed = avail.get(..ipv4::HEADER_LEN).ok_or(CtInvalid::BadL3)?;
+            // The fixed header is there: its getters cannot run past `fixed`.
+            let ip = ipv4::Packet::new_unchecked(fixed);
+            let (ihl, total) = (ip.header_len(), usize::from(ip.total_len()));
+            if ihl < ipv4::HEADER_LEN || total < ihl || ihl > avail.len() {
                 return Err(CtInvalid::BadL3);
             }
-            let end = if l3 + total > end_limit {
-                if !allow_truncated {
-                    return Err(CtInvalid::BadL3);
-                }
-                end_limit
-            } else {
-                l3 + total
-            };
-            if u16::from_be_bytes([hdr[6], hdr[7]]) & 0x3fff != 0 {
+            if total > avail.len() && !allow_truncated {
+                return Err(CtInvalid::BadL3);
+            }
+            if ip.is_fragment() {
                 return Err(CtInvalid::Fragment);
             }
-            src[..4].copy_from_slice(&hdr[12..16]);
-            dst[..4].copy_from_slice(&hdr[16..20]);
+            src[..4].copy_from_slice(&ip.src_addr().octets());
+            dst[..4].copy_from_slice(&ip.dst_addr().octets());
             Ok(L3Info {
                 family: 4,
-                proto: hdr[9],
+                proto: ip.protocol(),
                 src,
                 dst,
                 l4: l3 + ihl,
-                end,
+                end: l3 + total.min(avail.len()),
             })
         }
         6 => {
-            let hdr = b.get(l3..l3 + 40).ok_or(CtInvalid::BadL3)?;
-            let plen = usize::from(u16::from_be_bytes([hdr[4], hdr[5]]));
-            let mut end = l3 + 40 + plen;
-            if l3 + 40 > end_limit {
+            let fixed = avail.get(..ipv6::HEADER_LEN).ok_or(CtInvalid::BadL3)?;
+            let ip = ipv6::Packet::new_unchecked(fixed);
+            let plen = usize::from(ip.payload_len());
+            // Jumbograms (plen 0) are not supported; a short frame is malformed.
+            let whole = ipv6::HEADER_LEN + plen;
+            if plen == 0 || (whole > avail.len() && !allow_truncated) {
                 return Err(CtInvalid::BadL3);
             }
-            if plen == 0 || end > end_limit {
-                // Jumbograms (plen 0) are not supported; a short frame is malformed.
-                if !allow_truncated || plen == 0 {
-                    return Err(CtInvalid::BadL3);
-                }
-                end = end_limit;
+            let payload = &avail[ipv6::HEADER_LEN..whole.min(avail.len())];
+            src = ip.src_addr().octets();
+            dst = ip.dst_addr().octets();
+            let upper = ipv6::skip_extension_headers(ip.next_header(), payload)
+                .map_err(|_| CtInvalid::BadL3)?;
+            if upper.is_fragment {
+                return Err(CtInvalid::Fragment);
             }
-            src.copy_from_slice(&hdr[8..24]);
-            dst.copy_from_slice(&hdr[24..40]);
-            let (proto, l4) = walk_ipv6_ext(b, hdr[6], l3 + 40, end)?;
             Ok(L3Info {
                 family: 6,
-                proto,
+                proto: upper.protocol,
                 src,
                 dst,
-                l4,
-                end,
+                l4: l3 + ipv6::HEADER_LEN + upper.offset,
+                end: l3 + ipv6::HEADER_LEN + payload.len(),
             })
         }
         _ => Err(CtInvalid::NotIp),
     }
 }
 
-/// Walks IPv6 extension headers from `off` to the upper-layer header (bounded).
-fn walk_ipv6_ext(
-    b: &[u8],
-    mut nh: u8,
-    mut off: usize,
-    end: usize,
-) -> Result<(u8, usize), CtInvalid> {
-    for _ in 0..8 {
-        let len = match nh {
-            0 | 43 | 60 => (usize::from(*b.get(off + 1).ok_or(CtInvalid::BadL3)?) + 1) * 8,
-            51 => (usize::from(*b.get(off + 1).ok_or(CtInvalid::BadL3)?) + 2) * 4,
-            44 => {
-                let fo = be16(b, off + 2).ok_or(CtInvalid::BadL3)?;
-                // Offset or more-fragments set: a real fragment (an atomic one is not).
-                if fo & 0xfff9 != 0 {
-                    return Err(CtInvalid::Fragment);
-                }
-                8
-            }
-            _ => return Ok((nh, off)),
-        };
-        if off + len > end {
-            return Err(CtInvalid::BadL3);
-        }
-        nh = b[off];
-        off += len;
-    }
-    Err(CtInvalid::BadL3)
-}
-
-/// Reads the TCP window-scale option (kind 3) from the options between `from` and `to`.
-fn tcp_wscale(b: &[u8], mut at: usize, to: usize) -> Option<u8> {
-    while at < to {
-        match b[at] {
+/// Reads the TCP window-scale option (kind 3) from a segment's options.
+fn tcp_wscale(opts: &[u8]) -> Option<u8> {
+    let mut at = 0;
+    while at < opts.len() {
+        match opts[at] {
             0 => return None,
             1 => at += 1,
             kind => {
-                let len = usize::from(*b.get(at + 1).filter(|_| at + 1 < to)?);
-                if len < 2 || at + len > to {
+                let len = usize::from(*opts.get(at + 1)?);
+                if len < 2 || at + len > opts.len() {
                     return None;
                 }
                 if kind == 3 && len == 3 {
-                    return Some(b[at + 2]);
+                    return Some(opts[at + 2]);
                 }
                 at += len;
             }
@@ -355,66 +332,45 @@ fn tcp_wscale(b: &[u8], mut at: usize, to: usize) -> Option<u8> {
 /// Reads the L4 header at `l3.l4` (bounded by `l3.end`). `quoted` relaxes the TCP check to
 /// the 8 bytes an ICMP error is guaranteed to carry.
 pub(crate) fn parse_l4(b: &[u8], l3: &L3Info, quoted: bool) -> Result<(u16, u16, L4), CtInvalid> {
-    let (l4, end) = (l3.l4, l3.end);
-    let avail = end.saturating_sub(l4);
+    let seg = b.get(l3.l4..l3.end).unwrap_or_default();
+    let short = |_| CtInvalid::TruncatedL4;
     match (l3.family, l3.proto) {
         (_, ipproto::TCP) if quoted => {
-            if avail < 8 {
-                return Err(CtInvalid::TruncatedL4);
-            }
+            // Ports and sequence number are in the first 8 bytes, all an error must quote.
+            let head = seg.get(..8).ok_or(CtInvalid::TruncatedL4)?;
+            let t = tcp::Packet::new_unchecked(head);
             let seg = TcpSegment {
-                seq: be32(b, l4 + 4).unwrap_or(0),
+                seq: t.seq_number(),
                 ..TcpSegment::default()
             };
-            Ok((
-                be16(b, l4).unwrap_or(0),
-                be16(b, l4 + 2).unwrap_or(0),
-                L4::Tcp(seg),
-            ))
+            Ok((t.src_port(), t.dst_port(), L4::Tcp(seg)))
         }
         (_, ipproto::TCP) => {
-            if avail < 20 {
-                return Err(CtInvalid::TruncatedL4);
-            }
-            let doff = usize::from(b[l4 + 12] >> 4) * 4;
-            if doff < 20 || doff > avail {
-                return Err(CtInvalid::TruncatedL4);
-            }
-            let seg = TcpSegment {
-                flags: u16::from_be_bytes([b[l4 + 12], b[l4 + 13]]) & 0x0fff,
-                seq: be32(b, l4 + 4).unwrap_or(0),
-                ack: be32(b, l4 + 8).unwrap_or(0),
-                win: u16::from_be_bytes([b[l4 + 14], b[l4 + 15]]),
-                payload_len: (avail - doff) as u32,
-                wscale: tcp_wscale(b, l4 + 20, l4 + doff),
+            let t = tcp::Packet::new_checked(seg).map_err(short)?;
+            let info = TcpSegment {
+                flags: t.flags(),
+                seq: t.seq_number(),
+                ack: t.ack_number(),
+                win: t.window(),
+                payload_len: t.payload().len() as u32,
+                wscale: tcp_wscale(t.options()),
             };
-            Ok((
-                u16::from_be_bytes([b[l4], b[l4 + 1]]),
-                u16::from_be_bytes([b[l4 + 2], b[l4 + 3]]),
-                L4::Tcp(seg),
-            ))
+            Ok((t.src_port(), t.dst_port(), L4::Tcp(info)))
         }
         (_, ipproto::UDP) => {
-            if avail < 8 {
-                return Err(CtInvalid::TruncatedL4);
-            }
-            Ok((
-                u16::from_be_bytes([b[l4], b[l4 + 1]]),
-                u16::from_be_bytes([b[l4 + 2], b[l4 + 3]]),
-                L4::Udp,
-            ))
+            let u = udp::Packet::new_checked(seg).map_err(short)?;
+            Ok((u.src_port(), u.dst_port(), L4::Udp))
         }
         (4, ipproto::ICMP) | (6, ipproto::ICMPV6) => {
-            if avail < 8 {
-                return Err(CtInvalid::TruncatedL4);
-            }
-            let (ty, code) = (b[l4], b[l4 + 1]);
-            match icmp::classify(l3.family, ty) {
-                IcmpKind::Request | IcmpKind::Reply => Ok((
-                    u16::from_be_bytes([b[l4 + 4], b[l4 + 5]]),
+            // The ICMP and ICMPv6 headers share type, code and the echo identifier's place.
+            let m = icmp::Packet::new_checked(seg).map_err(short)?;
+            let (ty, code) = (m.msg_type(), m.code());
+            match icmp_kind(l3.family, ty) {
+                kind @ (IcmpKind::Request | IcmpKind::Reply) => Ok((
+                    m.echo_ident(),
                     u16::from(ty) << 8 | u16::from(code),
                     L4::IcmpQuery {
-                        is_request: icmp::classify(l3.family, ty) == IcmpKind::Request,
+                        is_request: kind == IcmpKind::Request,
                     },
                 )),
                 IcmpKind::Error if !quoted => Ok((0, 0, L4::IcmpError)),
@@ -495,7 +451,7 @@ pub(crate) mod tests {
         ip[2..4].copy_from_slice(&total.to_be_bytes());
         ip[12..16].copy_from_slice(&src);
         ip[16..20].copy_from_slice(&dst);
-        let c = super::super::nat::checksum(&ip, 0);
+        let c = crate::wire::checksum::checksum(&ip);
         ip[10..12].copy_from_slice(&c.to_be_bytes());
         f.extend_from_slice(&ip);
         f.extend_from_slice(l4);
@@ -601,6 +557,32 @@ pub(crate) mod tests {
         let frag = [17, 0, 0, 8, 0, 0, 0, 1];
         let f = ipv6_frame(44, src, [0xfe; 16], &frag);
         assert_eq!(parse(&f, 14, 0), Err(CtInvalid::Fragment));
+    }
+
+    /// Conntrack follows as many extension headers as the flow extractor (`wire`'s 16): it
+    /// used to give up after 8, so such a packet passed extract and was `+inv` here.
+    #[test]
+    fn ipv6_follows_as_many_extension_headers_as_extract() {
+        for n in [8, 12, 16, 17] {
+            // `n` destination-options headers (8 bytes each), then UDP.
+            let mut l4 = Vec::new();
+            for i in 0..n {
+                l4.extend_from_slice(&[if i + 1 == n { 17 } else { 60 }, 0, 1, 4, 0, 0, 0, 0]);
+            }
+            l4.extend_from_slice(&udp(53, 5353, b"x"));
+            let f = ipv6_frame(60, [0xfd; 16], [0xfe; 16], &l4);
+            let (key, ex) = crate::flow::extract::extract_fresh(&f, 1);
+            let v = parse(&f, 14, 0);
+            if n <= crate::wire::ipv6::MAX_EXT_HEADERS {
+                assert_eq!(ex.malformed, None, "{n} headers");
+                let v = v.unwrap();
+                assert_eq!(v.l4, usize::from(ex.offsets.l4));
+                assert_eq!((v.tuple.proto, v.tuple.sport), (key.nw_proto, key.tp_src));
+            } else {
+                assert!(ex.malformed.is_some());
+                assert_eq!(v, Err(CtInvalid::BadL3));
+            }
+        }
     }
 
     #[test]

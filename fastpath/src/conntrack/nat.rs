@@ -35,7 +35,7 @@ use std::net::IpAddr;
 use super::icmp::Quoted;
 use super::key::{ConnTuple, L4, PacketView};
 use crate::action::NatSpec;
-use crate::flow::key::ipproto;
+use crate::wire::{checksum, icmp, icmpv6, ipproto, ipv4, ipv6, read_u16, tcp, udp, write_u16};
 
 /// Why no binding could be chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -223,7 +223,7 @@ impl L4Fields {
         } else if t.is_icmp() {
             let ty = (t.dport >> 8) as u8;
             L4Fields::IcmpId {
-                request: super::icmp::classify(t.family, ty) == super::icmp::IcmpKind::Request,
+                request: super::key::icmp_kind(t.family, ty) == super::key::IcmpKind::Request,
             }
         } else {
             L4Fields::None
@@ -238,54 +238,19 @@ pub(crate) struct Rewritten {
     pub dst: bool,
 }
 
-/// Folds a 32-bit one's-complement accumulator to 16 bits.
-fn fold(mut sum: u32) -> u16 {
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    sum as u16
-}
-
-/// The Internet checksum of `data` with `initial` already accumulated (tests compare
-/// incremental updates against it).
-#[cfg(test)]
-pub(crate) fn checksum(data: &[u8], initial: u32) -> u16 {
-    let mut sum = initial;
-    let mut chunks = data.chunks_exact(2);
-    for c in &mut chunks {
-        sum = sum.wrapping_add(u32::from(u16::from_be_bytes([c[0], c[1]])));
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    if let [last] = chunks.remainder() {
-        sum += u32::from(*last) << 8;
-    }
-    !fold(sum)
-}
-
-/// RFC 1624 eqn. 3: the checksum `hc` after one covered 16-bit word changes `old -> new`.
-#[inline]
-pub(crate) fn csum_replace(hc: u16, old: u16, new: u16) -> u16 {
-    !fold(u32::from(!hc) + u32::from(!old) + u32::from(new))
-}
-
 /// A checksum field that covers the words being rewritten.
 #[derive(Clone, Copy, Debug)]
 struct Csum {
     at: usize,
-    /// UDP over IPv4: 0 means "no checksum" and must stay 0; a computed 0 is sent as 0xffff.
-    udp: bool,
-    /// An offloaded partial sum (uncomplemented; no UDP zero rule).
-    partial: bool,
+    kind: checksum::Field,
 }
 
-#[inline]
 fn rd16(b: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([b[at], b[at + 1]])
+    read_u16(&b[at..])
 }
 
-#[inline]
 fn wr16(b: &mut [u8], at: usize, v: u16) {
-    b[at..at + 2].copy_from_slice(&v.to_be_bytes());
+    write_u16(&mut b[at..], v);
 }
 
 /// Writes `new` over the bytes at `at` (even length), fixing every checksum in `csums`.
@@ -299,18 +264,7 @@ fn rewrite(b: &mut [u8], at: usize, new: &[u8], csums: &[Option<Csum>]) {
         wr16(b, off, neww);
         for c in csums.iter().flatten() {
             let hc = rd16(b, c.at);
-            if c.partial {
-                wr16(b, c.at, !csum_replace(!hc, old, neww));
-                continue;
-            }
-            if c.udp && hc == 0 {
-                continue;
-            }
-            let mut v = csum_replace(hc, old, neww);
-            if c.udp && v == 0 {
-                v = 0xffff;
-            }
-            wr16(b, c.at, v);
+            wr16(b, c.at, c.kind.update_u16(hc, old, neww));
         }
     }
 }
@@ -318,30 +272,27 @@ fn rewrite(b: &mut [u8], at: usize, new: &[u8], csums: &[Option<Csum>]) {
 /// Address field offsets and length within an IP header at `l3`.
 fn addr_fields(family: u8, l3: usize) -> (usize, usize, usize) {
     if family == 4 {
-        (l3 + 12, l3 + 16, 4)
+        let (s, d) = (ipv4::field::SRC, ipv4::field::DST);
+        (l3 + s.start, l3 + d.start, s.len())
     } else {
-        (l3 + 8, l3 + 24, 16)
+        let (s, d) = (ipv6::field::SRC, ipv6::field::DST);
+        (l3 + s.start, l3 + d.start, s.len())
     }
 }
 
 /// The L4 checksum field of a header of protocol `proto` at `l4`, if present before `end`,
 /// and whether it covers the IP addresses (pseudo-header).
 fn l4_csum(family: u8, proto: u8, l4: usize, end: usize) -> Option<(Csum, bool)> {
-    let (off, udp, pseudo) = match proto {
-        ipproto::TCP => (16, false, true),
-        ipproto::UDP => (6, family == 4, true),
-        ipproto::ICMP if family == 4 => (2, false, false),
-        ipproto::ICMPV6 if family == 6 => (2, false, true),
+    let (off, kind, pseudo) = match proto {
+        ipproto::TCP => (tcp::field::CHECKSUM.start, checksum::Field::Full, true),
+        ipproto::UDP => (udp::field::CHECKSUM.start, checksum::Field::Udp, true),
+        ipproto::ICMP if family == 4 => (icmp::field::CHECKSUM.start, checksum::Field::Full, false),
+        ipproto::ICMPV6 if family == 6 => {
+            (icmpv6::field::CHECKSUM.start, checksum::Field::Full, true)
+        }
         _ => return None,
     };
-    (l4 + off + 2 <= end).then_some((
-        Csum {
-            at: l4 + off,
-            udp,
-            partial: false,
-        },
-        pseudo,
-    ))
+    (l4 + off + 2 <= end).then_some((Csum { at: l4 + off, kind }, pseudo))
 }
 
 /// Rewrites the addresses and ports of the IP packet whose header is at `l3` (protocol
@@ -361,19 +312,20 @@ fn rewrite_ip(
     l4_partial: bool,
 ) -> Rewritten {
     let ip_csum = (family == 4).then_some(Csum {
-        at: l3 + 10,
-        udp: false,
-        partial: false,
+        at: l3 + ipv4::field::CHECKSUM.start,
+        kind: checksum::Field::Full,
     });
     let extra = extra.map(|at| Csum {
         at,
-        udp: false,
-        partial: false,
+        kind: checksum::Field::Full,
     });
     let l4c = l4_csum(family, proto, l4, end);
     let pseudo = l4c.filter(|(_, p)| *p).map(|(c, _)| Csum {
-        partial: l4_partial,
-        udp: c.udp && !l4_partial,
+        kind: if l4_partial {
+            checksum::Field::Partial
+        } else {
+            c.kind
+        },
         ..c
     });
     // A partial sum covers only the pseudo-header: the device sums the ports itself.
@@ -393,19 +345,25 @@ fn rewrite_ip(
         rewrite(b, d_o, &tgt.dst[..alen], &[ip_csum, pseudo, extra]);
         out.dst = true;
     }
+    // TCP and UDP keep their ports in the same place; ICMP and ICMPv6 their echo identifier.
+    let (sport, dport, ident) = (
+        l4 + tcp::field::SRC_PORT.start,
+        l4 + tcp::field::DST_PORT.start,
+        l4 + icmp::field::IDENT.start,
+    );
     match fields {
-        L4Fields::Ports if l4 + 4 <= end => {
-            if rd16(b, l4) != tgt.sport {
-                rewrite(b, l4, &tgt.sport.to_be_bytes(), &[l4only, extra]);
+        L4Fields::Ports if l4 + tcp::field::DST_PORT.end <= end => {
+            if rd16(b, sport) != tgt.sport {
+                rewrite(b, sport, &tgt.sport.to_be_bytes(), &[l4only, extra]);
                 out.src = true;
             }
-            if rd16(b, l4 + 2) != tgt.dport {
-                rewrite(b, l4 + 2, &tgt.dport.to_be_bytes(), &[l4only, extra]);
+            if rd16(b, dport) != tgt.dport {
+                rewrite(b, dport, &tgt.dport.to_be_bytes(), &[l4only, extra]);
                 out.dst = true;
             }
         }
-        L4Fields::IcmpId { request } if l4 + 6 <= end && rd16(b, l4 + 4) != tgt.sport => {
-            rewrite(b, l4 + 4, &tgt.sport.to_be_bytes(), &[l4only, extra]);
+        L4Fields::IcmpId { request } if ident + 2 <= end && rd16(b, ident) != tgt.sport => {
+            rewrite(b, ident, &tgt.sport.to_be_bytes(), &[l4only, extra]);
             if request {
                 out.src = true;
             } else {
@@ -418,7 +376,7 @@ fn rewrite_ip(
         for (c, old) in inner.iter().zip(before) {
             if let (Some(c), Some(old)) = (c, old) {
                 let new = rd16(b, c.at);
-                let v = csum_replace(rd16(b, x.at), old, new);
+                let v = checksum::update_u16(rd16(b, x.at), old, new);
                 wr16(b, x.at, v);
             }
         }
@@ -485,7 +443,7 @@ pub(crate) fn rewrite_related(
         dport: tgt.sport,
     };
     let qfields = L4Fields::of(&quoted.tuple);
-    let icmp_csum = outer.l4 + 2;
+    let icmp_csum = outer.l4 + icmp::field::CHECKSUM.start;
     let inner = rewrite_ip(
         frame,
         f,
@@ -523,7 +481,6 @@ pub(crate) fn rewrite_related(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use proptest::prelude::*;
 
     /// Recomputes the IPv4 header checksum (if IPv4) and the L4 checksum of the frame's packet
     /// at `l3`, from scratch.
@@ -533,53 +490,21 @@ pub(crate) mod tests {
         };
         if info.family == 4 {
             wr16(f, l3 + 10, 0);
-            let c = checksum(&f[l3..info.l4], 0);
+            let c = checksum::checksum(&f[l3..info.l4]);
             wr16(f, l3 + 10, c);
         }
         let Some((c, pseudo)) = l4_csum(info.family, info.proto, info.l4, info.end) else {
             return;
         };
         wr16(f, c.at, 0);
-        let mut init = 0u32;
+        let mut init = 0u64;
         if pseudo {
             let (so, _, alen) = addr_fields(info.family, l3);
-            for w in f[so..so + 2 * alen].chunks_exact(2) {
-                init += u32::from(u16::from_be_bytes([w[0], w[1]]));
-            }
-            init += u32::from(info.proto);
-            init += (info.end - info.l4) as u32;
+            init = checksum::sum_words(&f[so..so + 2 * alen], 0);
+            init += u64::from(info.proto) + (info.end - info.l4) as u64;
         }
-        let mut v = checksum(&f[info.l4..info.end], init);
-        if c.udp && v == 0 {
-            v = 0xffff;
-        }
-        wr16(f, c.at, v);
-    }
-
-    #[test]
-    fn rfc1624_example() {
-        // Checksum 0xdd2f over a word 0x5555 changing to 0x3285 becomes 0x0000-adjusted value.
-        let data_before = [0x55u8, 0x55, 0x12, 0x34];
-        let data_after = [0x32u8, 0x85, 0x12, 0x34];
-        let hc = checksum(&data_before, 0);
-        assert_eq!(csum_replace(hc, 0x5555, 0x3285), checksum(&data_after, 0));
-    }
-
-    proptest! {
-        /// Incremental update equals full recomputation for arbitrary data and word changes.
-        #[test]
-        fn incremental_equals_full(mut data in proptest::collection::vec(any::<u8>(), 2..64),
-                                   idx in any::<prop::sample::Index>(), new in any::<u16>()) {
-            if data.len() % 2 == 1 { data.pop(); }
-            let i = idx.index(data.len() / 2) * 2;
-            let hc = checksum(&data, 0);
-            let old = rd16(&data, i);
-            wr16(&mut data, i, new);
-            let full = checksum(&data, 0);
-            let inc = csum_replace(hc, old, new);
-            // 0x0000 and 0xffff are the same one's-complement value.
-            prop_assert!(inc == full || (inc ^ full) == 0xffff && (inc == 0 || full == 0));
-        }
+        let v = !checksum::fold(checksum::sum_words(&f[info.l4..info.end], init));
+        wr16(f, c.at, c.kind.store(v));
     }
 }
 
@@ -629,7 +554,7 @@ mod frame_tests {
         for w in f[26..34].chunks_exact(2) {
             sum += u32::from(u16::from_be_bytes([w[0], w[1]]));
         }
-        !super::checksum(&[], sum)
+        crate::wire::checksum::fold(u64::from(sum))
     }
 
     #[test]
@@ -655,7 +580,7 @@ mod frame_tests {
         // Finished as a device would (sum over the L4 bytes, seed included), it is exactly the
         // checksum of the translated packet computed from scratch.
         let mut finished = f.clone();
-        let c = super::checksum(&f[34..], 0);
+        let c = crate::wire::checksum::checksum(&f[34..]);
         super::wr16(&mut finished, csum_at, c);
         let mut want = f.clone();
         super::tests::fix_l4_checksum(&mut want, 14);
@@ -843,6 +768,24 @@ mod frame_tests {
         );
         assert_eq!(&f[40..42], &[0, 0]);
         assert_eq!(ip4(&f, 26), [192, 0, 2, 1]);
+
+        // IPv6 too, as the set actions and OVS treat it (NAT used to update a zero checksum
+        // over IPv6 into a wrong non-zero one).
+        let (a, b, n) = ([0xfd; 16], [0xfe; 16], [0x20; 16]);
+        let mut f = ipv6_frame(17, a, b, &udp(1, 2, b"z"));
+        f[14 + 40 + 6..14 + 40 + 8].fill(0);
+        let action = CtAction {
+            commit: true,
+            nat: Some(NatSpec {
+                src: Some(true),
+                addrs: Some((IpAddr::from(n), IpAddr::from(n))),
+                ports: None,
+            }),
+            ..CtAction::default()
+        };
+        run(&ct, &mut f, &action, 0);
+        assert_eq!(f[22..38], n);
+        assert_eq!(&f[60..62], &[0, 0]);
     }
 
     proptest! {

@@ -34,21 +34,28 @@
 //! - Every megaflow matches `recirc_id` exactly, whatever mask the slow path returns, so a
 //!   flow learned on one pass never matches a packet on another.
 
+mod batch;
+mod flow_limit;
 pub mod maintain;
 pub mod pmd;
+mod ports;
 pub mod revalidate;
 pub mod stats;
 
+pub use flow_limit::EVICT_SLICE;
+pub use ports::DpPort;
 pub use revalidate::{MegaflowDump, RevalidateSummary, Verdict};
 pub use stats::{DpStats, DropReason, PortDpStats};
 
-use crate::action::{self, ActionDrop, ConntrackHook, ExecEnv, Headers, PacketMeta};
+use batch::{Budget, Miss, OutputQueues, Pending, Sink, Staged, Work};
+
+use crate::action::{self, ConntrackHook, Headers, PacketMeta};
 use crate::cache::microflow::{DEFAULT_ENTRIES, DEFAULT_INSERT_INV_PROB};
 use crate::cache::{KeyHasher, MegaflowEntry, MegaflowTable, MicroflowCache, megaflow};
 use crate::flow::FlowKey;
 use crate::flow::extract::extract;
 use crate::packet::{Packet, PacketPool};
-use crate::port::{BATCH_SIZE, Port, PortStats};
+use crate::port::BATCH_SIZE;
 use crate::upcall::UpcallHandler;
 use arc_swap::ArcSwap;
 use stats::{PortCounters, SharedCounters, ThreadCounters, bump};
@@ -97,10 +104,6 @@ impl Default for DpConfig {
     }
 }
 
-/// At the flow limit, installs evict `flow_limit / EVICT_SLICE` least recently used megaflows
-/// at a time.
-pub const EVICT_SLICE: usize = 16;
-
 /// Errors of datapath configuration calls.
 #[derive(Debug, thiserror::Error)]
 pub enum DpifError {
@@ -110,76 +113,6 @@ pub enum DpifError {
     NoSuchPort(u32),
     #[error("datapath port number {0} was given no device queue")]
     NoQueues(u32),
-}
-
-/// A port attached to the datapath: one device queue, or several (a multiqueue TAP, one queue
-/// per datapath thread, as OVS's rx queues). Each queue is behind its own mutex, taken once per
-/// batch (a receive, or a send of all of a batch's packets for that port); with as many queues
-/// as threads, [`pmd::PmdAssignment`] gives each thread its own queue for both directions, so
-/// the mutexes are never contended by two datapath threads.
-pub struct DpPort {
-    no: u32,
-    name: String,
-    queues: Box<[Mutex<Box<dyn Port>>]>,
-}
-
-impl DpPort {
-    /// Datapath port number.
-    pub fn no(&self) -> u32 {
-        self.no
-    }
-
-    /// Interface name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Number of device queues (at least 1).
-    pub fn queue_count(&self) -> usize {
-        self.queues.len()
-    }
-
-    /// Queue `q` (`q < queue_count()`).
-    fn queue(&self, q: usize) -> MutexGuard<'_, Box<dyn Port>> {
-        self.queues[q].lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The port's counters: the sum over its queues.
-    fn stats(&self) -> PortStats {
-        let mut sum = PortStats::default();
-        for q in 0..self.queues.len() {
-            let s = self.queue(q).stats();
-            sum.rx_packets += s.rx_packets;
-            sum.rx_bytes += s.rx_bytes;
-            sum.tx_packets += s.tx_packets;
-            sum.tx_bytes += s.tx_bytes;
-            sum.rx_dropped += s.rx_dropped;
-            sum.tx_dropped += s.tx_dropped;
-            sum.rx_errors += s.rx_errors;
-            sum.tx_errors += s.tx_errors;
-        }
-        sum
-    }
-
-    /// True if every queue can move packets.
-    fn is_up(&self) -> bool {
-        (0..self.queues.len()).all(|q| self.queue(q).is_up())
-    }
-
-    /// Tries to reopen every queue that is down. `None` if none was down; otherwise whether
-    /// every queue is up now.
-    fn reopen_down(&self) -> Option<bool> {
-        let mut was_down = false;
-        let mut up = true;
-        for q in 0..self.queues.len() {
-            let mut io = self.queue(q);
-            if !io.is_up() {
-                was_down = true;
-                up &= io.reopen();
-            }
-        }
-        was_down.then_some(up)
-    }
 }
 
 pub(crate) type PortMap = HashMap<u32, Arc<DpPort>>;
@@ -228,163 +161,6 @@ impl core::fmt::Debug for Datapath {
             .field("conntrack", &self.conntrack.is_some())
             .finish()
     }
-}
-
-/// Packets between extraction and lookup, as parallel arrays (with `PmdContext::keys`), so
-/// that executing one borrows its headers and metadata in place instead of moving them.
-#[derive(Default)]
-struct Staged {
-    packets: Vec<Packet>,
-    headers: Vec<Headers>,
-    metas: Vec<PacketMeta>,
-    depths: Vec<u8>,
-}
-
-impl Staged {
-    fn with_capacity(n: usize) -> Staged {
-        Staged {
-            packets: Vec::with_capacity(n),
-            headers: Vec::with_capacity(n),
-            metas: Vec::with_capacity(n),
-            depths: Vec::with_capacity(n),
-        }
-    }
-
-    /// Forgets the first `n` entries (whose packets were already taken).
-    fn consume(&mut self, n: usize) {
-        self.headers.drain(..n);
-        self.metas.drain(..n);
-        self.depths.drain(..n);
-    }
-}
-
-/// One packet that missed both caches, between lookup and upcall.
-struct Work {
-    packet: Packet,
-    headers: Headers,
-    meta: PacketMeta,
-    depth: u8,
-}
-
-/// A recirculated packet waiting for re-extraction.
-struct Pending {
-    packet: Packet,
-    meta: PacketMeta,
-    depth: u8,
-}
-
-/// A packet that missed both caches, with its key.
-struct Miss {
-    work: Work,
-    key: FlowKey,
-}
-
-/// Token bucket for one port's upcalls (milli-tokens, so integer refill per millisecond).
-#[derive(Clone, Copy, Debug)]
-struct Budget {
-    milli: u64,
-    last_ms: u64,
-}
-
-impl Budget {
-    fn take(&mut self, now_ms: u64, rate: u32, burst: u32) -> bool {
-        let cap = u64::from(burst) * 1000;
-        let refill = now_ms.saturating_sub(self.last_ms) * u64::from(rate);
-        self.milli = (self.milli + refill).min(cap);
-        self.last_ms = self.last_ms.max(now_ms);
-        if self.milli >= 1000 {
-            self.milli -= 1000;
-            true
-        } else {
-            false
-        }
-    }
-}
-
-/// Per-port output queues of one batch; the vectors are reused from batch to batch.
-#[derive(Default)]
-struct OutputQueues {
-    queues: Vec<(u32, Vec<Packet>)>,
-    active: usize,
-}
-
-impl OutputQueues {
-    fn push(&mut self, port: u32, packet: Packet) {
-        if let Some((_, q)) = self.queues[..self.active]
-            .iter_mut()
-            .find(|(p, _)| *p == port)
-        {
-            q.push(packet);
-            return;
-        }
-        if self.active == self.queues.len() {
-            self.queues.push((port, Vec::with_capacity(BATCH_SIZE)));
-        }
-        let (p, q) = &mut self.queues[self.active];
-        *p = port;
-        q.push(packet);
-        self.active += 1;
-    }
-}
-
-/// The executor's environment inside a batch.
-struct Sink<'a> {
-    out: &'a mut OutputQueues,
-    pool: &'a mut PacketPool,
-    recirc: &'a mut Vec<Pending>,
-    drops: &'a mut Vec<(u32, DropReason)>,
-    conntrack: Option<&'a dyn ConntrackHook>,
-    depth: u8,
-}
-
-impl ExecEnv for Sink<'_> {
-    fn output(&mut self, port: u32, packet: Packet) {
-        self.out.push(port, packet);
-    }
-
-    fn copy(&mut self, packet: &Packet) -> Packet {
-        copy_packet(self.pool, packet)
-    }
-
-    fn recirculate(&mut self, packet: Packet, meta: PacketMeta) {
-        self.recirc.push(Pending {
-            packet,
-            meta,
-            depth: self.depth + 1,
-        });
-    }
-
-    fn drop_packet(&mut self, packet: Packet, reason: ActionDrop) {
-        self.drops.push((packet.in_port, reason.into()));
-        self.pool.put(packet);
-    }
-
-    fn recycle(&mut self, packet: Packet) {
-        self.pool.put(packet);
-    }
-
-    fn conntrack(&self) -> Option<&dyn ConntrackHook> {
-        self.conntrack
-    }
-}
-
-/// A copy of `packet` in a pooled buffer when one is big enough.
-fn copy_packet(pool: &mut PacketPool, packet: &Packet) -> Packet {
-    let mut copy = pool.get();
-    let len = packet.len();
-    match copy.rx_space().get_mut(..len) {
-        Some(space) => {
-            space.copy_from_slice(packet.data());
-            copy.set_len(len);
-        }
-        None => {
-            pool.put(copy);
-            copy = Packet::from_bytes(packet.data());
-        }
-    }
-    copy.in_port = packet.in_port;
-    copy.offload = packet.offload;
-    copy
 }
 
 /// One datapath thread's private state. Create with [`Datapath::new_pmd`].
@@ -834,157 +610,6 @@ impl Datapath {
             depth: w.depth,
         };
         action::execute(&mut sink, w.packet, &w.headers, &w.meta, actions, now_ms);
-    }
-
-    /// Evicts least recently used megaflows if the datapath is at its flow limit. Takes one
-    /// table lock at a time (the fullest thread's), never while holding another.
-    fn make_room(&self, own: &Arc<ThreadShared>) {
-        let limit = self.flow_limit();
-        let threads = self.threads.read().unwrap_or_else(|e| e.into_inner());
-        let total: usize = threads
-            .iter()
-            .map(|t| t.megaflows.load(Ordering::Relaxed))
-            .sum();
-        if total < limit {
-            return;
-        }
-        let victim = Arc::clone(
-            threads
-                .iter()
-                .max_by_key(|t| t.megaflows.load(Ordering::Relaxed))
-                .unwrap_or(own),
-        );
-        drop(threads);
-        // Evict a slice at a time so the scan for the oldest (three passes over the table) is
-        // amortised over many installs: at 1/64 of the limit, a storm of new flows spent more
-        // of its datapath thread scanning for victims than translating.
-        let n = (limit / EVICT_SLICE).max(1).max(total + 1 - limit);
-        self.evict_from(&victim, n);
-    }
-
-    fn evict_from(&self, victim: &ThreadShared, n: usize) -> usize {
-        let mut table = victim.lock();
-        let evicted = table.evict_oldest(n);
-        victim.sync_len(&table);
-        drop(table);
-        SharedCounters::add(&self.shared.evicted, evicted as u64);
-        evicted
-    }
-
-    /// The megaflow limit in force.
-    pub fn flow_limit(&self) -> usize {
-        self.flow_limit.load(Ordering::Relaxed)
-    }
-
-    /// Changes the megaflow limit (at least 1). A lower limit takes effect at once: the least
-    /// recently used megaflows over it are evicted now (counted as evictions), fullest thread
-    /// first, one table lock at a time. Returns how many were evicted.
-    pub fn set_flow_limit(&self, limit: usize) -> usize {
-        let limit = limit.max(1);
-        self.flow_limit.store(limit, Ordering::Relaxed);
-        let mut evicted = 0;
-        loop {
-            let threads = self.threads.read().unwrap_or_else(|e| e.into_inner());
-            let total: usize = threads
-                .iter()
-                .map(|t| t.megaflows.load(Ordering::Relaxed))
-                .sum();
-            let Some(victim) = threads
-                .iter()
-                .max_by_key(|t| t.megaflows.load(Ordering::Relaxed))
-                .cloned()
-            else {
-                return evicted;
-            };
-            drop(threads);
-            if total <= limit {
-                return evicted;
-            }
-            let n = self.evict_from(&victim, total - limit);
-            if n == 0 {
-                return evicted;
-            }
-            evicted += n;
-        }
-    }
-
-    // ---- ports ----
-
-    /// Attaches `port` as datapath port `no` (one queue).
-    pub fn add_port(&self, no: u32, port: Box<dyn Port>) -> Result<(), DpifError> {
-        self.add_port_queues(no, vec![port])
-    }
-
-    /// Attaches the queues of one device (e.g. [`crate::port::tap::TapPort::open_queues`]) as
-    /// datapath port `no`; queue `i` is `queues[i]`.
-    pub fn add_port_queues(&self, no: u32, queues: Vec<Box<dyn Port>>) -> Result<(), DpifError> {
-        let Some(first) = queues.first() else {
-            return Err(DpifError::NoQueues(no));
-        };
-        let name = first.name().to_string();
-        let _guard = self.port_update.lock().unwrap_or_else(|e| e.into_inner());
-        let current = self.ports.load();
-        if current.contains_key(&no) {
-            return Err(DpifError::PortExists(no));
-        }
-        let mut next = PortMap::clone(&current);
-        next.insert(
-            no,
-            Arc::new(DpPort {
-                no,
-                name,
-                queues: queues.into_iter().map(Mutex::new).collect(),
-            }),
-        );
-        self.ports.store(Arc::new(next));
-        Ok(())
-    }
-
-    /// Detaches port `no`.
-    pub fn remove_port(&self, no: u32) -> Result<(), DpifError> {
-        let _guard = self.port_update.lock().unwrap_or_else(|e| e.into_inner());
-        let current = self.ports.load();
-        if !current.contains_key(&no) {
-            return Err(DpifError::NoSuchPort(no));
-        }
-        let mut next = PortMap::clone(&current);
-        next.remove(&no);
-        self.ports.store(Arc::new(next));
-        Ok(())
-    }
-
-    /// Attached port numbers, ascending.
-    pub fn port_numbers(&self) -> Vec<u32> {
-        let mut v: Vec<u32> = self.ports.load().keys().copied().collect();
-        v.sort_unstable();
-        v
-    }
-
-    /// The device counters of port `no`.
-    pub fn port_stats(&self, no: u32) -> Result<PortStats, DpifError> {
-        let ports = self.ports.load();
-        let port = ports.get(&no).ok_or(DpifError::NoSuchPort(no))?;
-        Ok(port.stats())
-    }
-
-    /// The device counters of each queue of port `no` (queue `i` at index `i`).
-    pub fn port_queue_stats(&self, no: u32) -> Result<Vec<PortStats>, DpifError> {
-        let ports = self.ports.load();
-        let port = ports.get(&no).ok_or(DpifError::NoSuchPort(no))?;
-        Ok((0..port.queue_count())
-            .map(|q| port.queue(q).stats())
-            .collect())
-    }
-
-    /// Number of device queues of port `no`.
-    pub fn port_queues(&self, no: u32) -> Result<usize, DpifError> {
-        let ports = self.ports.load();
-        let port = ports.get(&no).ok_or(DpifError::NoSuchPort(no))?;
-        Ok(port.queue_count())
-    }
-
-    pub(crate) fn port(&self, no: u32) -> Option<Arc<DpPort>> {
-        self.ports.load().get(&no).cloned()
     }
 
     // ---- statistics ----

@@ -7,6 +7,7 @@ use crate::action::{CtAction, DpAction, DpActions};
 use crate::flow::FlowMask;
 use crate::flow::extract::Malformed;
 use crate::flow::key::ct_state;
+use crate::port::Port;
 use crate::port::dummy::DummyPort;
 use crate::upcall::{Translation, UpcallError};
 use etherparse::PacketBuilder;

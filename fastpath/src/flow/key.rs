@@ -76,22 +76,7 @@ pub mod ct_state {
 }
 
 /// Well-known Ethernet types.
-pub mod ethertype {
-    pub const IPV4: u16 = 0x0800;
-    pub const ARP: u16 = 0x0806;
-    pub const VLAN: u16 = 0x8100;
-    pub const QINQ: u16 = 0x88a8;
-    pub const IPV6: u16 = 0x86dd;
-}
-
-/// Well-known IP protocol numbers.
-pub mod ipproto {
-    pub const ICMP: u8 = 1;
-    pub const TCP: u8 = 6;
-    pub const UDP: u8 = 17;
-    pub const ICMPV6: u8 = 58;
-    pub const SCTP: u8 = 132;
-}
+pub use crate::wire::{ethertype, ipproto};
 
 /// Number of `u64` words in a [`FlowKey`].
 pub const KEY_WORDS: usize = core::mem::size_of::<FlowKey>() / 8;

@@ -6,8 +6,8 @@
 //! says whether they are the Ethernet/IPv4 shapes that the flow key can hold, for which the
 //! typed [`Packet::ethernet_ipv4`] applies.
 
+use super::ethertype;
 use super::{Error, read_array, read_u16, read_u32};
-use crate::flow::key::ethertype;
 
 /// Length of the fixed part (types, lengths, operation).
 pub const FIXED_LEN: usize = 8;

@@ -18,7 +18,44 @@ pub const ECHO_REQUEST: u8 = 8;
 /// Time exceeded.
 pub const TIME_EXCEEDED: u8 = 11;
 
-mod field {
+/// What a message type means to a stateful middlebox (conntrack, NAT).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A query that may start a conversation (echo, timestamp, information request).
+    Request,
+    /// The answer to a query.
+    Reply,
+    /// An error that quotes the packet that caused it.
+    Error,
+    /// Anything else.
+    Other,
+}
+
+/// The [`Kind`] of ICMP type `ty`. Errors are destination unreachable, source quench,
+/// redirect, time exceeded and parameter problem.
+pub const fn kind(ty: u8) -> Kind {
+    match ty {
+        8 | 13 | 15 => Kind::Request,
+        0 | 14 | 16 => Kind::Reply,
+        3 | 4 | 5 | 11 | 12 => Kind::Error,
+        _ => Kind::Other,
+    }
+}
+
+/// The query type on the other side of `ty`: a request's reply, or a reply's request.
+pub const fn counterpart(ty: u8) -> Option<u8> {
+    match ty {
+        8 => Some(0),
+        0 => Some(8),
+        13 => Some(14),
+        14 => Some(13),
+        15 => Some(16),
+        16 => Some(15),
+        _ => None,
+    }
+}
+
+pub(crate) mod field {
     use core::ops::{Range, RangeFrom};
     pub const TYPE: usize = 0;
     pub const CODE: usize = 1;
@@ -116,6 +153,17 @@ mod tests {
     use super::*;
 
     const ECHO: [u8; 10] = [8, 0, 0xf7, 0xfe, 0x00, 0x01, 0x00, 0x02, 0xaa, 0xbb];
+
+    #[test]
+    fn kinds_and_counterparts() {
+        assert_eq!(kind(ECHO_REQUEST), Kind::Request);
+        assert_eq!(kind(ECHO_REPLY), Kind::Reply);
+        assert_eq!(kind(DEST_UNREACHABLE), Kind::Error);
+        assert_eq!(kind(9), Kind::Other);
+        assert_eq!(counterpart(13), Some(14));
+        assert_eq!(counterpart(ECHO_REPLY), Some(ECHO_REQUEST));
+        assert_eq!(counterpart(DEST_UNREACHABLE), None);
+    }
 
     #[test]
     fn reads_fields() {

@@ -26,7 +26,29 @@ pub const OPT_SOURCE_LL_ADDR: u8 = 1;
 /// ND option: target link-layer address.
 pub const OPT_TARGET_LL_ADDR: u8 = 2;
 
-mod field {
+pub use super::icmp::Kind;
+
+/// The [`Kind`] of ICMPv6 type `ty`: echo request and reply, and the errors (destination
+/// unreachable, packet too big, time exceeded, parameter problem).
+pub const fn kind(ty: u8) -> Kind {
+    match ty {
+        128 => Kind::Request,
+        129 => Kind::Reply,
+        1..=4 => Kind::Error,
+        _ => Kind::Other,
+    }
+}
+
+/// The echo type on the other side of `ty`.
+pub const fn counterpart(ty: u8) -> Option<u8> {
+    match ty {
+        128 => Some(129),
+        129 => Some(128),
+        _ => None,
+    }
+}
+
+pub(crate) mod field {
     use core::ops::{Range, RangeFrom};
     pub const TYPE: usize = 0;
     pub const CODE: usize = 1;

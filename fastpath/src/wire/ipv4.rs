@@ -7,12 +7,13 @@
 
 use std::net::Ipv4Addr;
 
-use super::{Error, internet_checksum, read_array, read_u16, write_u16};
+use super::checksum;
+use super::{Error, read_array, read_u16, write_u16};
 
 /// Length of a header without options.
 pub const HEADER_LEN: usize = 20;
 
-mod field {
+pub(crate) mod field {
     use core::ops::Range;
     pub const VER_IHL: usize = 0;
     pub const TOS: usize = 1;
@@ -183,7 +184,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     /// True if the header checksum is correct.
     pub fn verify_checksum(&self) -> bool {
-        internet_checksum(&self.buffer.as_ref()[..self.header_len()]) == 0
+        checksum::checksum(&self.buffer.as_ref()[..self.header_len()]) == 0
     }
 }
 
@@ -221,7 +222,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// Recomputes and stores the header checksum.
     pub fn fill_checksum(&mut self) {
         self.set_checksum(0);
-        let sum = internet_checksum(&self.buffer.as_ref()[..self.header_len()]);
+        let sum = checksum::checksum(&self.buffer.as_ref()[..self.header_len()]);
         self.set_checksum(sum);
     }
 

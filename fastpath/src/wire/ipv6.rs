@@ -28,7 +28,7 @@ pub mod ext {
     pub const DEST_OPTS: u8 = 60;
 }
 
-mod field {
+pub(crate) mod field {
     use core::ops::Range;
     pub const VER_TC_FLOW: Range<usize> = 0..4;
     pub const PAYLOAD_LEN: Range<usize> = 4..6;

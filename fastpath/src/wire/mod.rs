@@ -5,8 +5,10 @@
 //! One module per protocol, each with a view type over any `T: AsRef<[u8]>` (a borrowed slice
 //! for parsing, `&mut [u8]` for in-place rewrites by datapath actions). A view owns nothing
 //! and copies nothing: getters read big-endian fields straight out of the buffer, setters
-//! write them back. Field positions live in a private `mod field` per protocol, so the layout
-//! of a header is written down exactly once.
+//! write them back. Field positions live in a `mod field` per protocol, so the layout of a
+//! header is written down exactly once; code that rewrites fields of several headers in one
+//! pass with chained checksum updates (NAT of an ICMP error and the packet it quotes) names
+//! those positions (`pub(crate)` for IP, TCP, UDP, ICMP and ICMPv6) rather than numbers.
 //!
 //! # Why this shape
 //!
@@ -38,6 +40,7 @@
 //! per-layer drop reasons.
 
 pub mod arp;
+pub mod checksum;
 pub mod ethernet;
 pub mod icmp;
 pub mod icmpv6;
@@ -47,6 +50,24 @@ pub mod sctp;
 pub mod tcp;
 pub mod udp;
 pub mod vlan;
+
+/// Ethernet types (the values of the Ethernet header's type field) the switch knows.
+pub mod ethertype {
+    pub const IPV4: u16 = 0x0800;
+    pub const ARP: u16 = 0x0806;
+    pub const VLAN: u16 = 0x8100;
+    pub const QINQ: u16 = 0x88a8;
+    pub const IPV6: u16 = 0x86dd;
+}
+
+/// IP protocol numbers (IPv4 protocol, IPv6 next header) the switch knows.
+pub mod ipproto {
+    pub const ICMP: u8 = 1;
+    pub const TCP: u8 = 6;
+    pub const UDP: u8 = 17;
+    pub const ICMPV6: u8 = 58;
+    pub const SCTP: u8 = 132;
+}
 
 /// Why a buffer cannot be viewed as a header. Small and `Copy`: this is a packet-path error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
@@ -104,35 +125,9 @@ pub(crate) fn read_array<const N: usize>(b: &[u8]) -> [u8; N] {
     out
 }
 
-/// The Internet checksum (RFC 1071) over `data`, as stored in headers (already complemented).
-pub fn internet_checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    let mut chunks = data.chunks_exact(2);
-    for c in &mut chunks {
-        sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
-    }
-    if let [last] = chunks.remainder() {
-        sum += u32::from(*last) << 8;
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn internet_checksum_matches_rfc1071_example() {
-        // RFC 1071 §3 example bytes: the one's complement sum is 0xddf2.
-        let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
-        assert_eq!(internet_checksum(&data), !0xddf2);
-        // Odd length pads with a zero byte.
-        assert_eq!(internet_checksum(&[0x12]), !0x1200);
-        assert_eq!(internet_checksum(&[]), 0xffff);
-    }
 
     #[test]
     fn big_endian_helpers_round_trip() {

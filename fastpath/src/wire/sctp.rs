@@ -98,11 +98,31 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     pub fn set_checksum(&mut self, checksum: u32) {
         write_u32(&mut self.buffer.as_mut()[field::CHECKSUM], checksum);
     }
+
+    /// Computes the CRC32c over the whole buffer (the SCTP packet: common header and chunks)
+    /// with the field zeroed, and stores it, little-endian as RFC 9260 appendix A sends it.
+    pub fn fill_checksum(&mut self) {
+        self.set_checksum(0);
+        let crc = super::checksum::crc32c(self.buffer.as_ref());
+        self.buffer.as_mut()[field::CHECKSUM].copy_from_slice(&crc.to_le_bytes());
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fill_checksum_stores_crc32c_little_endian() {
+        let mut b = PACKET;
+        let mut p = Packet::new_checked(&mut b[..]).unwrap();
+        p.fill_checksum();
+        let mut zeroed = PACKET;
+        zeroed[8..12].fill(0);
+        let crc = super::super::checksum::crc32c(&zeroed);
+        assert_eq!(b[8..12], crc.to_le_bytes());
+        assert_eq!(b[..8], PACKET[..8]);
+    }
 
     const PACKET: [u8; 14] = [
         0x0b, 0x59, 0x0b, 0x5a, 0, 0, 0, 7, 0xde, 0xad, 0xbe, 0xef, 1, 2,

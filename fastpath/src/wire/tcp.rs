@@ -25,7 +25,7 @@ pub mod flags {
     pub const MASK: u16 = 0x0fff;
 }
 
-mod field {
+pub(crate) mod field {
     use core::ops::Range;
     pub const SRC_PORT: Range<usize> = 0..2;
     pub const DST_PORT: Range<usize> = 2..4;

@@ -9,7 +9,7 @@ use super::{Error, read_u16, write_u16};
 /// Length of the header.
 pub const HEADER_LEN: usize = 8;
 
-mod field {
+pub(crate) mod field {
     use core::ops::{Range, RangeFrom};
     pub const SRC_PORT: Range<usize> = 0..2;
     pub const DST_PORT: Range<usize> = 2..4;

@@ -6,8 +6,8 @@
 //! outer tag), so this view starts at the TCI: 4 bytes, TCI then the inner EtherType, exactly
 //! like the Ethernet header's type-then-payload chaining.
 
+use super::ethertype;
 use super::{Error, read_u16, write_u16};
-use crate::flow::key::ethertype;
 
 /// Length of a tag after its TPID (TCI + inner EtherType).
 pub const HEADER_LEN: usize = 4;

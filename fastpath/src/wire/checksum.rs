@@ -20,6 +20,13 @@
 //! uncomplemented* pseudo-header sum, which the NIC or kernel completes later. Updating such a
 //! field is the same arithmetic on the complement: [`update_partial_u32`] and [`update_partial_bytes`].
 //!
+//! # One rule per kind of field
+//!
+//! [`Field`] says what a checksum field holds, and its update methods are the only place that
+//! knows the special cases: a UDP checksum of zero means "none" and stays zero, a computed zero
+//! is sent as `0xffff` (RFC 768), in either IP family as OVS does; a partial sum has no such
+//! rule. Every rewrite in the datapath (set actions, NAT, segmentation) goes through it.
+//!
 //! SCTP protects its packets with CRC32c instead, which has no cheap incremental form: a port
 //! rewrite recomputes it over the packet ([`crc32c`]).
 
@@ -117,6 +124,71 @@ pub fn update_partial_bytes(partial: u16, old: &[u8], new: &[u8]) -> u16 {
     !update_bytes(!partial, old, new)
 }
 
+/// What a checksum field holds, which decides how an update is written back (see the module
+/// docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    /// A complete Internet checksum (IPv4 header, TCP, ICMP, ICMPv6).
+    Full,
+    /// A complete UDP checksum: zero means "no checksum".
+    Udp,
+    /// An offloaded partial checksum: the folded, uncomplemented pseudo-header sum.
+    Partial,
+}
+
+impl Field {
+    /// The field's new value after the covered bytes `old` (even length, word-aligned) became
+    /// `new`.
+    #[inline]
+    pub fn update_bytes(self, csum: u16, old: &[u8], new: &[u8]) -> u16 {
+        match self {
+            Field::Full => update_bytes(csum, old, new),
+            Field::Partial => update_partial_bytes(csum, old, new),
+            Field::Udp if csum == 0 => 0,
+            Field::Udp => udp_nonzero(update_bytes(csum, old, new)),
+        }
+    }
+
+    /// [`Field::update_bytes`] for one 16-bit word.
+    #[inline]
+    pub fn update_u16(self, csum: u16, old: u16, new: u16) -> u16 {
+        match self {
+            Field::Full => update_u16(csum, old, new),
+            Field::Partial => !update_u16(!csum, old, new),
+            Field::Udp if csum == 0 => 0,
+            Field::Udp => udp_nonzero(update_u16(csum, old, new)),
+        }
+    }
+
+    /// [`Field::update_bytes`] for a 32-bit (two-word, word-aligned) value.
+    #[inline]
+    pub fn update_u32(self, csum: u16, old: u32, new: u32) -> u16 {
+        match self {
+            Field::Full => update_u32(csum, old, new),
+            Field::Partial => update_partial_u32(csum, old, new),
+            Field::Udp if csum == 0 => 0,
+            Field::Udp => udp_nonzero(update_u32(csum, old, new)),
+        }
+    }
+
+    /// A complete checksum just computed (`computed` = the complemented sum), as the field
+    /// stores it.
+    #[inline]
+    pub fn store(self, computed: u16) -> u16 {
+        match self {
+            Field::Udp => udp_nonzero(computed),
+            Field::Full | Field::Partial => computed,
+        }
+    }
+}
+
+/// A computed UDP checksum as sent: zero would mean "none", so it goes out as `0xffff` (the
+/// same value in one's complement).
+#[inline]
+fn udp_nonzero(c: u16) -> u16 {
+    if c == 0 { 0xffff } else { c }
+}
+
 /// CRC32c lookup table (Castagnoli polynomial, reflected 0x82F63B78).
 const CRC32C_TABLE: [u32; 256] = {
     let mut table = [0u32; 256];
@@ -169,6 +241,14 @@ mod tests {
     }
 
     #[test]
+    fn rfc1071_example() {
+        // RFC 1071 §3 example bytes: the one's complement sum is 0xddf2.
+        let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
+        assert_eq!(checksum(&data), !0xddf2);
+        assert_eq!(checksum(&[]), 0xffff);
+    }
+
+    #[test]
     fn odd_length_is_zero_padded() {
         assert_eq!(checksum(&[0x01]), !0x0100);
         assert_eq!(checksum(&[0x01, 0x02, 0x03]), !(0x0102 + 0x0300));
@@ -201,6 +281,29 @@ mod tests {
         let b = [7u8; 16];
         let upd = update_partial_bytes(fold(sum_words(&a, 5)), &a, &b);
         assert_eq!(upd, fold(sum_words(&b, 5)));
+    }
+
+    #[test]
+    fn udp_zero_rule() {
+        // "No checksum" survives any update; a result of zero is sent as 0xffff.
+        assert_eq!(Field::Udp.update_u16(0, 1, 2), 0);
+        assert_eq!(Field::Udp.update_bytes(0, &[1, 2], &[3, 4]), 0);
+        assert_eq!(Field::Udp.update_u32(0, 1, 2), 0);
+        // ~(~0xfffe + ~1 + 0) = ~(1 + 0xfffe) = 0: the update that lands on zero.
+        assert_eq!(Field::Full.update_u16(0xfffe, 1, 0), 0);
+        assert_eq!(Field::Udp.update_u16(0xfffe, 1, 0), 0xffff);
+        assert_eq!(Field::Udp.store(0), 0xffff);
+        assert_eq!(Field::Full.store(0), 0);
+        assert_eq!(
+            Field::Udp.update_u16(0x1234, 7, 9),
+            update_u16(0x1234, 7, 9)
+        );
+        // A partial sum is the complement's update, and has no zero rule.
+        assert_eq!(Field::Partial.update_u16(0, 0, 5), 5);
+        assert_eq!(
+            Field::Partial.update_u32(0x1111, 1, 0x0002_0003),
+            update_partial_u32(0x1111, 1, 0x0002_0003)
+        );
     }
 
     proptest! {
