@@ -41,14 +41,20 @@ fn port_type(t: Option<PortTypeArg>) -> pb::PortType {
     }
 }
 
-pub async fn add_br(ctx: &Ctx, bridge: String) -> anyhow::Result<()> {
+pub async fn add_br(ctx: &Ctx, bridge: String, chained: Vec<String>) -> anyhow::Result<()> {
+    let mode = crate::fail_mode::chained_fail_mode(&bridge, &chained)?;
     let mut c = BridgeServiceClient::new(ctx.channel().await?);
     c.add_bridge(pb::AddBridgeRequest {
         bridge: bridge.clone(),
+        fail_mode: mode as i32,
     })
     .await
     .map_err(rpc)?;
-    emit(ctx.format, json!({"bridge": bridge}), String::new)
+    emit(
+        ctx.format,
+        json!({"bridge": bridge, "fail_mode": crate::fail_mode::name(mode as i32)}),
+        String::new,
+    )
 }
 
 pub async fn del_br(ctx: &Ctx, bridge: String) -> anyhow::Result<()> {
@@ -83,7 +89,7 @@ pub async fn show(ctx: &Ctx) -> anyhow::Result<()> {
     let bridges: Vec<_> = r
         .bridges
         .iter()
-        .map(|b| json!({"name": b.name, "flow_count": b.flow_count, "ports": b.ports.iter().map(port_json).collect::<Vec<_>>()}))
+        .map(|b| json!({"name": b.name, "fail_mode": crate::fail_mode::name(b.fail_mode), "flow_count": b.flow_count, "ports": b.ports.iter().map(port_json).collect::<Vec<_>>()}))
         .collect();
     emit(ctx.format, json!({"bridges": bridges}), || {
         r.bridges.iter().map(bridge_text).collect()
@@ -103,6 +109,7 @@ pub async fn add_port(ctx: &Ctx, a: AddPortArgs) -> anyhow::Result<()> {
         tag: a.tag,
         trunks: a.trunks,
         options,
+        link_up: None,
     };
     let mut c = BridgeServiceClient::new(ctx.channel().await?);
     let r = c
@@ -113,6 +120,10 @@ pub async fn add_port(ctx: &Ctx, a: AddPortArgs) -> anyhow::Result<()> {
         .await
         .map_err(rpc)?
         .into_inner();
+    // The port was added: warnings (e.g. a missing interface) go to stderr, exit status 0.
+    for w in &r.warnings {
+        crate::warn(ctx.format, w);
+    }
     let port = r.port.unwrap_or_default();
     emit(ctx.format, port_json(&port), String::new)
 }

@@ -56,12 +56,45 @@ pub enum PortTypeArg {
     Dummy,
 }
 
+/// Fail modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FailModeArg {
+    /// Keep a priority=0,actions=normal rule (the default).
+    Standalone,
+    /// No default rule: a table miss drops.
+    Secure,
+}
+
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create a bridge.
+    /// Create a bridge (fail mode standalone: one priority=0,actions=normal rule).
+    ///
+    /// OVS's chained forms that set the fail mode are accepted:
+    /// `add-br BR -- set Bridge BR fail_mode=secure` and `add-br BR -- set-fail-mode BR secure`
+    /// (a secure bridge starts with no rules).
     #[command(name = "add-br")]
-    AddBr { bridge: String },
+    AddBr {
+        bridge: String,
+        /// After `--`: `set Bridge BR fail_mode=MODE` or `set-fail-mode BR MODE`.
+        #[arg(last = true, value_name = "-- COMMAND")]
+        chained: Vec<String>,
+    },
+    /// Set a bridge's fail mode. standalone (the default): a priority=0,actions=normal rule
+    /// switches like a learning switch; secure: no default rule, a table miss drops. As in
+    /// OVS, changing the mode in effect flushes the bridge's flows.
+    #[command(name = "set-fail-mode")]
+    SetFailMode {
+        bridge: String,
+        #[arg(value_enum)]
+        mode: FailModeArg,
+    },
+    /// Print a bridge's fail mode (nothing if it is not set, which acts as standalone).
+    #[command(name = "get-fail-mode")]
+    GetFailMode { bridge: String },
+    /// Clear a bridge's fail mode (back to standalone).
+    #[command(name = "del-fail-mode")]
+    DelFailMode { bridge: String },
     /// Delete a bridge with its ports and flows.
     #[command(name = "del-br")]
     DelBr { bridge: String },
@@ -295,6 +328,23 @@ mod tests {
             (vec!["in_port=1".to_owned()], 4, vec!["trk,est".to_owned()])
         );
         assert!(parse(&["del-flows", "br0", "--strict"]).is_ok());
+        let c = parse(&[
+            "add-br",
+            "br0",
+            "--",
+            "set",
+            "Bridge",
+            "br0",
+            "fail_mode=secure",
+        ])
+        .unwrap();
+        let Command::AddBr { bridge, chained } = c.command else {
+            panic!()
+        };
+        assert_eq!(bridge, "br0");
+        assert_eq!(chained, ["set", "Bridge", "br0", "fail_mode=secure"]);
+        assert!(parse(&["set-fail-mode", "br0", "secure"]).is_ok());
+        assert!(parse(&["set-fail-mode", "br0", "open"]).is_err());
         assert!(
             parse(&[
                 "dump-flows",

@@ -62,7 +62,9 @@ pub async fn dump_megaflows(ctx: &Ctx, bridge: Option<String>) -> anyhow::Result
     };
     let mut stream = c.dump_megaflows(req).await.map_err(rpc)?.into_inner();
     let mut all = Vec::new();
+    let count = crate::progress::Progress::counter("megaflows");
     while let Some(m) = stream.message().await.map_err(rpc)? {
+        count.inc();
         match ctx.format {
             Format::Text => println!(
                 "{}, packets:{}, bytes:{}, used:{}, actions:{}",
@@ -182,7 +184,9 @@ pub async fn dump_conntrack(ctx: &Ctx, zone: Option<u32>) -> anyhow::Result<()> 
         .map_err(rpc)?
         .into_inner();
     let mut all = Vec::new();
+    let count = crate::progress::Progress::counter("connections");
     while let Some(e) = stream.message().await.map_err(rpc)? {
+        count.inc();
         match ctx.format {
             Format::Text => println!(
                 "{},orig={},reply={},zone={},mark={},labels={},protoinfo=(state={}),expires={}",

@@ -136,7 +136,9 @@ pub async fn dump_flows(
     };
     let mut stream = c.dump_flows(req).await.map_err(rpc)?.into_inner();
     let mut all = Vec::new();
+    let count = crate::progress::Progress::counter("flows");
     while let Some(f) = stream.message().await.map_err(rpc)? {
+        count.inc();
         match ctx.format {
             // Text streams as it arrives; JSON needs the whole array.
             crate::cli::Format::Text => println!("{}", flow_text(&f)),

@@ -2,12 +2,18 @@
 //!
 //! Every command is exactly one gRPC call (offline `trace --flows` makes none); text output
 //! is for people, `--format json` for scripts. Errors go to stderr as one
-//! `vswitch-ctl: error: ...` line with exit status 1 (2 for command-line mistakes, from clap).
+//! `vswitch-ctl: error: ...` line, or with `--format json` as one JSON object
+//! `{"error": "...", "code": "NotFound"}` (the gRPC status code's name; `Unavailable` when the
+//! daemon cannot be reached, `Unknown` for local failures such as an unreadable file), with
+//! exit status 1 (2 for command-line mistakes, which clap reports as text). Warnings (the
+//! command did its work) go to stderr the same way, as `vswitch-ctl: warning: ...` or
+//! `{"warning": "..."}`.
 
 mod bridge;
 mod cli;
 mod connect;
 mod diag;
+mod fail_mode;
 mod flow;
 mod output;
 mod progress;
@@ -39,19 +45,61 @@ impl Ctx {
                     Some(s) => connect::parse_server(s)?,
                     None => connect::default_server()?,
                 };
-                connect::connect(&server, self.tls.as_ref()).await
+                connect::connect(&server, self.tls.as_ref())
+                    .await
+                    .map_err(|e| {
+                        anyhow::Error::new(Failure {
+                            code: tonic::Code::Unavailable,
+                            message: format!("{e:#}"),
+                        })
+                    })
             })
             .await
             .cloned()
     }
 }
 
+/// A failure with a gRPC status code, for `--format json` errors.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: tonic::Code,
+    pub message: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
 /// A failed call, as the daemon explained it.
 pub fn rpc(s: tonic::Status) -> anyhow::Error {
-    if s.message().is_empty() {
-        anyhow::anyhow!("vswitchd answered {:?}", s.code())
+    let message = if s.message().is_empty() {
+        format!("vswitchd answered {:?}", s.code())
     } else {
-        anyhow::anyhow!("{}", s.message())
+        s.message().to_owned()
+    };
+    anyhow::Error::new(Failure {
+        code: s.code(),
+        message,
+    })
+}
+
+/// An error as `--format json` prints it on stderr: `{"error": "...", "code": "NotFound"}`.
+fn error_json(e: &anyhow::Error) -> serde_json::Value {
+    let code = e
+        .downcast_ref::<Failure>()
+        .map_or(tonic::Code::Unknown, |f| f.code);
+    serde_json::json!({"error": format!("{e:#}"), "code": format!("{code:?}")})
+}
+
+/// Prints a warning on stderr (the command still succeeds).
+pub fn warn(format: Format, message: &str) {
+    match format {
+        Format::Text => eprintln!("vswitch-ctl: warning: {message}"),
+        Format::Json => eprintln!("{}", serde_json::json!({"warning": message})),
     }
 }
 
@@ -67,7 +115,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         channel: OnceCell::new(),
     };
     match cli.command {
-        Command::AddBr { bridge } => bridge::add_br(&ctx, bridge).await,
+        Command::AddBr { bridge, chained } => bridge::add_br(&ctx, bridge, chained).await,
+        Command::SetFailMode { bridge, mode } => {
+            fail_mode::set_fail_mode(&ctx, bridge, fail_mode::to_pb(mode)).await
+        }
+        Command::GetFailMode { bridge } => fail_mode::get_fail_mode(&ctx, bridge).await,
+        Command::DelFailMode { bridge } => {
+            fail_mode::set_fail_mode(&ctx, bridge, proto::v1::FailMode::Unspecified).await
+        }
         Command::DelBr { bridge } => bridge::del_br(&ctx, bridge).await,
         Command::ListBr => bridge::list_br(&ctx).await,
         Command::Show => bridge::show(&ctx).await,
@@ -115,6 +170,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let format = cli.format;
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -128,8 +184,29 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("vswitch-ctl: error: {e:#}");
+            match format {
+                Format::Text => eprintln!("vswitch-ctl: error: {e:#}"),
+                Format::Json => eprintln!("{}", error_json(&e)),
+            }
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_errors_carry_the_status_code() {
+        let e = rpc(tonic::Status::not_found("no bridge named br9"));
+        assert_eq!(
+            error_json(&e),
+            serde_json::json!({"error": "no bridge named br9", "code": "NotFound"})
+        );
+        let e = anyhow::anyhow!("cannot read flows.txt");
+        assert_eq!(error_json(&e)["code"], "Unknown");
+        let e = rpc(tonic::Status::invalid_argument("")).context("add-flow");
+        assert_eq!(error_json(&e)["code"], "InvalidArgument");
     }
 }

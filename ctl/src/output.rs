@@ -69,6 +69,7 @@ pub fn port_json(p: &pb::Port) -> Value {
         "tag": p.tag,
         "trunks": p.trunks,
         "options": options,
+        "link": p.link_up.map(|up| if up { "up" } else { "down" }),
     })
 }
 
@@ -80,7 +81,11 @@ fn sorted(m: &std::collections::HashMap<String, String>) -> Vec<(&String, &Strin
 
 /// `ovs-vsctl show`-style text for a bridge.
 pub fn bridge_text(b: &pb::Bridge) -> String {
-    let mut s = format!("Bridge {}\n    flows: {}\n", b.name, b.flow_count);
+    let mut s = format!("Bridge {}\n", b.name);
+    if let Some(mode) = crate::fail_mode::name(b.fail_mode) {
+        s += &format!("    fail_mode: {mode}\n");
+    }
+    s += &format!("    flows: {}\n", b.flow_count);
     for p in &b.ports {
         s += &format!(
             "    Port {}\n        ofport: {}\n        type: {}\n",
@@ -88,6 +93,9 @@ pub fn bridge_text(b: &pb::Bridge) -> String {
             p.ofport,
             port_type_name(p.r#type)
         );
+        if let Some(up) = p.link_up {
+            s += &format!("        link: {}\n", if up { "up" } else { "down" });
+        }
         if let Some(tag) = p.tag {
             s += &format!("        tag: {tag}\n");
         }
@@ -259,11 +267,13 @@ mod tests {
             tag: None,
             trunks: vec![10, 20],
             options: [("peer".to_owned(), "q1".to_owned())].into(),
+            link_up: None,
         };
-        let b = pb::Bridge {
+        let mut b = pb::Bridge {
             name: "br0".into(),
             ports: vec![p.clone()],
             flow_count: 0,
+            fail_mode: pb::FailMode::Unspecified as i32,
         };
         assert_eq!(
             bridge_text(&b),
@@ -271,7 +281,14 @@ mod tests {
         );
         assert_eq!(
             port_json(&p),
-            json!({"name": "p1", "type": "patch", "ofport": 3, "tag": null, "trunks": [10, 20], "options": {"peer": "q1"}})
+            json!({"name": "p1", "type": "patch", "ofport": 3, "tag": null, "trunks": [10, 20], "options": {"peer": "q1"}, "link": null})
         );
+        b.fail_mode = pb::FailMode::Secure as i32;
+        b.ports[0].link_up = Some(false);
+        assert_eq!(
+            bridge_text(&b),
+            "Bridge br0\n    fail_mode: secure\n    flows: 0\n    Port p1\n        ofport: 3\n        type: patch\n        link: down\n        trunks: [10, 20]\n        options: {peer=q1}\n"
+        );
+        assert_eq!(port_json(&b.ports[0])["link"], json!("down"));
     }
 }

@@ -29,6 +29,9 @@ pub enum ConfigError {
     /// Only some of the TLS files were given.
     #[error("--tls-cert, --tls-key and --tls-client-ca must be given together")]
     PartialTls,
+    /// `--listen-group` names no group.
+    #[error("bad --listen-group '{name}': {reason}")]
+    Group { name: String, reason: String },
     /// No default location can be derived from the environment.
     #[error("cannot choose a default {what}: {why}; pass {flag}")]
     NoDefault {
@@ -76,6 +79,10 @@ pub struct Cli {
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Group (name or number) given the unix sockets, so its members can use vswitch-ctl
+    /// without root (the socket stays mode 0660; its directory must be searchable by them).
+    #[arg(long, value_name = "NAME|GID")]
+    pub listen_group: Option<String>,
     /// PEM server certificate for tcp: listeners.
     #[arg(long, value_name = "FILE")]
     pub tls_cert: Option<PathBuf>,
@@ -126,6 +133,8 @@ pub struct Config {
     pub log: String,
     pub log_format: LogFormat,
     pub tls: Option<TlsFiles>,
+    /// Group id the unix sockets are given (`--listen-group`).
+    pub listen_group: Option<u32>,
 }
 
 /// The default config database path (DESIGN §4).
@@ -254,6 +263,7 @@ impl Config {
         if listen.is_empty() {
             listen.push(Listen::Unix(default_socket_path(env, is_root)?));
         }
+        let listen_group = cli.listen_group.as_deref().map(group_id).transpose()?;
         Ok(Config {
             db,
             listen,
@@ -263,7 +273,46 @@ impl Config {
             log: cli.log,
             log_format: cli.log_format,
             tls,
+            listen_group,
         })
+    }
+}
+
+/// The id of group `name` (a number is taken as the id itself), looked up through NSS as
+/// `chgrp` does.
+pub fn group_id(name: &str) -> Result<u32, ConfigError> {
+    let bad = |reason: &str| ConfigError::Group {
+        name: name.to_owned(),
+        reason: reason.to_owned(),
+    };
+    if let Ok(gid) = name.parse::<u32>() {
+        return Ok(gid);
+    }
+    let cname = std::ffi::CString::new(name).map_err(|_| bad("contains a NUL byte"))?;
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        // SAFETY: an all-zero `group` is a valid value for this plain C struct (null pointers,
+        // zero id); getgrnam_r only writes into it.
+        let mut grp: libc::group = unsafe { std::mem::zeroed() };
+        let mut found: *mut libc::group = std::ptr::null_mut();
+        // SAFETY: `cname` is NUL-terminated; `grp`, `buf` (with its true length) and `found`
+        // are valid for writes for the duration of the call; the strings it stores point into
+        // `buf`, which we do not read.
+        let rc = unsafe {
+            libc::getgrnam_r(
+                cname.as_ptr(),
+                &mut grp,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut found,
+            )
+        };
+        match rc {
+            0 if found.is_null() => return Err(bad("no such group")),
+            0 => return Ok(grp.gr_gid),
+            libc::ERANGE if buf.len() < 1 << 20 => buf.resize(buf.len() * 4, 0),
+            e => return Err(bad(&std::io::Error::from_raw_os_error(e).to_string())),
+        }
     }
 }
 
@@ -316,6 +365,28 @@ mod tests {
 
         let err = Config::resolve(cli(&[]), &none, false).unwrap_err();
         assert!(err.to_string().contains("--db PATH"), "{err}");
+    }
+
+    #[test]
+    fn listen_group_by_name_or_number() {
+        let none = env_of(&[]);
+        let c = Config::resolve(cli(&["--db", "/d"]), &none, true).unwrap();
+        assert_eq!(c.listen_group, None);
+        let c = Config::resolve(cli(&["--db", "/d", "--listen-group", "123"]), &none, true);
+        assert_eq!(c.unwrap().listen_group, Some(123));
+        // Group 0 is "root" on every Linux system.
+        let c = Config::resolve(cli(&["--db", "/d", "--listen-group", "root"]), &none, true);
+        assert_eq!(c.unwrap().listen_group, Some(0));
+        let e = Config::resolve(
+            cli(&["--db", "/d", "--listen-group", "op-no-such-group"]),
+            &none,
+            true,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "bad --listen-group 'op-no-such-group': no such group"
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //!
 //! Layout (one redb table each):
 //! - `meta`:      `&str → u64`           schema version
-//! - `bridges`:   `bridge → json`        [`BridgeRecord`]
+//! - `bridges`:   `bridge → json`        [`BridgeRecord`] (name, fail mode)
 //! - `ports`:     `(bridge, port) → json` [`PortRecord`]
 //! - `flows`:     `(bridge, seq) → line`  each rule as an ovs-ofctl line, loaded in `seq` order
 //! - `ct_limits`: `zone → limit`         ([`DEFAULT_ZONE_KEY`] holds the default limit)
@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 
 use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition};
 
-pub use record::{BridgeRecord, FlowRow, PortKind, PortRecord};
+pub use record::{BridgeRecord, FailMode, FlowRow, PortKind, PortRecord};
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const BRIDGES: TableDefinition<&str, &[u8]> = TableDefinition::new("bridges");

@@ -5,10 +5,12 @@
 //! [`FULL_EVERY`] ticks also: expire idle megaflows, age MAC entries, push megaflow counters into
 //! rules (rule timeouts are the switch model's job: it also deletes them from the store),
 //! re-attach ports whose interface went away or appeared, and feed the flood watch
-//! ([`super::floodwatch`]), which logs when a bounded table starts evicting or refusing. The
+//! ([`super::floodwatch`]), which logs when a bounded table starts evicting or refusing, and
+//! log each port whose link went down or came up since the last full round ([`LinkWatch`]). The
 //! thread holds only a weak reference, so dropping the dataplane stops it.
 
 use super::Dataplane;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Weak;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,6 +37,7 @@ impl Maintenance {
             .name("revalidator".into())
             .spawn(move || {
                 let mut n = 0u32;
+                let mut links = LinkWatch::default();
                 loop {
                     // Parked rather than asleep, so that `stop` wakes it at once.
                     let deadline = Instant::now() + TICK;
@@ -50,7 +53,11 @@ impl Maintenance {
                     }
                     let Some(dp) = dp.upgrade() else { break };
                     n = n.wrapping_add(1);
-                    round(&dp, n.is_multiple_of(FULL_EVERY));
+                    let full = n.is_multiple_of(FULL_EVERY);
+                    round(&dp, full);
+                    if full {
+                        links.observe(&dp);
+                    }
                 }
             })?;
         Ok(Maintenance {
@@ -94,5 +101,40 @@ pub(crate) fn round(dp: &Dataplane, full: bool) {
     let last = super::lock(&dp.reval).mac_generation;
     if st.mac_generation() != last {
         dp.revalidate(&st, false);
+    }
+}
+
+/// The link state of every port as last seen, to log changes (a port's interface deleted or
+/// set down, and its return). A port seen for the first time is not logged: adding and
+/// attaching ports log on their own.
+#[derive(Debug, Default)]
+pub(crate) struct LinkWatch {
+    /// (bridge, port) → up.
+    seen: HashMap<(String, String), bool>,
+}
+
+impl LinkWatch {
+    /// Compares the dataplane's link states with the last ones and logs each change.
+    pub(crate) fn observe(&mut self, dp: &Dataplane) {
+        let mut now = HashMap::with_capacity(self.seen.len());
+        for bridge in dp.bridges() {
+            let Ok(reports) = dp.port_reports(&bridge, None) else {
+                continue;
+            };
+            for r in reports {
+                let key = (bridge.clone(), r.name);
+                match self.seen.get(&key) {
+                    Some(true) if !r.up => {
+                        tracing::info!(bridge = %key.0, port = %key.1, "port is down")
+                    }
+                    Some(false) if r.up => {
+                        tracing::info!(bridge = %key.0, port = %key.1, "port is up")
+                    }
+                    _ => {}
+                }
+                now.insert(key, r.up);
+            }
+        }
+        self.seen = now;
     }
 }

@@ -1,5 +1,11 @@
 //! `vswitch.v1.BridgeService`: bridges and ports, fully backed by the switch model.
+//!
+//! Replies describe ports as configured plus their link state as the dataplane sees it now
+//! (`Port.link_up`); configuration and link state are separate on purpose: a system port
+//! whose interface is missing is accepted, stays configured and comes up when the interface
+//! appears, so `add-port` answers with a warning rather than an error.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use proto::v1 as pb;
@@ -7,8 +13,8 @@ use proto::v1::bridge_service_server::BridgeService;
 use tonic::{Request, Response, Status};
 
 use super::{MAX_SETTINGS_PER_REQUEST, Shared};
-use crate::store::{PortKind, PortRecord};
-use crate::switch::{Bridge, PortSpec, SETTING_KEYS, Settings};
+use crate::store::{FailMode, PortKind, PortRecord};
+use crate::switch::{Bridge, PortSpec, SETTING_KEYS, Settings, Switch};
 
 /// The BridgeService implementation.
 #[derive(Debug, Clone)]
@@ -58,15 +64,76 @@ pub fn port_to_pb(r: &PortRecord) -> pb::Port {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
+        link_up: None,
     }
 }
 
-fn bridge_to_pb(b: &Bridge) -> pb::Bridge {
+/// Store fail mode → API enum (`None`: not set).
+pub fn fail_mode_to_pb(m: Option<FailMode>) -> pb::FailMode {
+    match m {
+        None => pb::FailMode::Unspecified,
+        Some(FailMode::Standalone) => pb::FailMode::Standalone,
+        Some(FailMode::Secure) => pb::FailMode::Secure,
+    }
+}
+
+/// API enum value → store fail mode (unspecified: not set).
+pub fn fail_mode_from_pb(v: i32) -> Result<Option<FailMode>, Status> {
+    match pb::FailMode::try_from(v) {
+        Ok(pb::FailMode::Unspecified) => Ok(None),
+        Ok(pb::FailMode::Standalone) => Ok(Some(FailMode::Standalone)),
+        Ok(pb::FailMode::Secure) => Ok(Some(FailMode::Secure)),
+        Err(_) => Err(Status::invalid_argument(format!("unknown fail mode {v}"))),
+    }
+}
+
+/// Link state of every port of `bridge`, by name, as the dataplane sees it now.
+fn links(sw: &Switch, bridge: &str) -> HashMap<String, bool> {
+    sw.dataplane()
+        .port_reports(bridge, None)
+        .map(|rs| rs.into_iter().map(|r| (r.name, r.up)).collect())
+        .unwrap_or_default()
+}
+
+/// A port as configured, with its link state.
+fn port_with_link(r: &PortRecord, links: &HashMap<String, bool>) -> pb::Port {
+    pb::Port {
+        link_up: links.get(&r.name).copied(),
+        ..port_to_pb(r)
+    }
+}
+
+fn bridge_to_pb(sw: &Switch, b: &Bridge) -> pb::Bridge {
+    let links = links(sw, b.name());
     pb::Bridge {
         name: b.name().to_owned(),
-        ports: b.ports().map(port_to_pb).collect(),
+        ports: b.ports().map(|p| port_with_link(p, &links)).collect(),
         flow_count: b.flow_count() as u64,
+        fail_mode: fail_mode_to_pb(b.fail_mode()) as i32,
     }
+}
+
+/// What the operator should hear about a port that was just added: a system port whose
+/// interface does not exist, or could not be attached, is down.
+fn add_port_warnings(sw: &Switch, r: &PortRecord) -> Vec<String> {
+    if r.kind != PortKind::System || sw.dataplane().dp_port_of(&r.name).is_some() {
+        return Vec::new();
+    }
+    let exists = std::path::Path::new("/sys/class/net")
+        .join(&r.name)
+        .exists();
+    vec![if exists {
+        format!(
+            "interface {} cannot be attached now; port {} is down and is retried periodically",
+            r.name, r.name
+        )
+    } else {
+        format!(
+            "no interface named {} exists on this host; port {} stays configured, down, \
+             until the interface appears",
+            r.name, r.name
+        )
+    }]
 }
 
 #[tonic::async_trait]
@@ -75,8 +142,16 @@ impl BridgeService for BridgeApi {
         &self,
         req: Request<pb::AddBridgeRequest>,
     ) -> Result<Response<pb::AddBridgeResponse>, Status> {
-        let name = req.into_inner().bridge;
-        let r = self.shared.mutate(move |sw| sw.add_bridge(&name)).await;
+        let req = req.into_inner();
+        let r = match fail_mode_from_pb(req.fail_mode) {
+            Ok(mode) => {
+                let name = req.bridge;
+                self.shared
+                    .mutate(move |sw| sw.add_bridge_with(&name, mode))
+                    .await
+            }
+            Err(e) => Err(e),
+        };
         if let Err(e) = &r {
             tracing::debug!(error = %e.message(), "add-br refused");
         }
@@ -122,7 +197,10 @@ impl BridgeService for BridgeApi {
         &self,
         _req: Request<pb::ShowRequest>,
     ) -> Result<Response<pb::ShowResponse>, Status> {
-        let bridges = self.shared.lock().bridges().map(bridge_to_pb).collect();
+        let bridges = {
+            let sw = self.shared.lock();
+            sw.bridges().map(|b| bridge_to_pb(&sw, b)).collect()
+        };
         self.shared
             .finish("Show", Ok(Response::new(pb::ShowResponse { bridges })))
     }
@@ -145,12 +223,17 @@ impl BridgeService for BridgeApi {
                 options: port.options.into_iter().collect(),
             };
             let bridge = req.bridge;
-            let record = self
+            let (port, warnings) = self
                 .shared
-                .mutate(move |sw| sw.add_port(&bridge, spec))
+                .mutate(move |sw| {
+                    let record = sw.add_port(&bridge, spec)?;
+                    let port = port_with_link(&record, &links(sw, &bridge));
+                    Ok((port, add_port_warnings(sw, &record)))
+                })
                 .await?;
             Ok(Response::new(pb::AddPortResponse {
-                port: Some(port_to_pb(&record)),
+                port: Some(port),
+                warnings,
             }))
         }
         .await;
@@ -238,6 +321,44 @@ impl BridgeService for BridgeApi {
         }
         .await;
         self.shared.finish("SetConfig", r)
+    }
+
+    async fn set_fail_mode(
+        &self,
+        req: Request<pb::SetFailModeRequest>,
+    ) -> Result<Response<pb::SetFailModeResponse>, Status> {
+        let r = async {
+            let req = req.into_inner();
+            let mode = fail_mode_from_pb(req.fail_mode)?;
+            let bridge = req.bridge;
+            let flushed = self
+                .shared
+                .mutate(move |sw| sw.set_fail_mode(&bridge, mode))
+                .await?;
+            Ok(Response::new(pb::SetFailModeResponse {
+                flows_flushed: flushed,
+            }))
+        }
+        .await;
+        self.shared.finish("SetFailMode", r)
+    }
+
+    async fn get_fail_mode(
+        &self,
+        req: Request<pb::GetFailModeRequest>,
+    ) -> Result<Response<pb::GetFailModeResponse>, Status> {
+        let bridge = req.into_inner().bridge;
+        let r = self
+            .shared
+            .lock()
+            .bridge(&bridge)
+            .map(|b| {
+                Response::new(pb::GetFailModeResponse {
+                    fail_mode: fail_mode_to_pb(b.fail_mode()) as i32,
+                })
+            })
+            .map_err(super::status);
+        self.shared.finish("GetFailMode", r)
     }
 }
 

@@ -1,5 +1,5 @@
-//! Binding the gRPC listeners: unix sockets (directory, stale-socket removal, mode 0660) and
-//! TCP.
+//! Binding the gRPC listeners: unix sockets (directory, stale-socket removal, mode 0660,
+//! group from `--listen-group` so its members can connect without root) and TCP.
 //!
 //! A leftover socket file from a daemon that died is removed, but a socket some live
 //! process still answers on is not: starting a second daemon on the same socket must fail
@@ -35,6 +35,14 @@ pub enum ListenError {
     /// The path exists and is not a socket.
     #[error("{0} exists and is not a socket; not replacing it")]
     NotSocket(PathBuf),
+    /// The socket's group could not be set (`--listen-group`).
+    #[error("cannot give {path} group {gid}")]
+    Group {
+        path: PathBuf,
+        gid: u32,
+        #[source]
+        source: std::io::Error,
+    },
     /// Binding failed.
     #[error("cannot listen on {what}")]
     Bind {
@@ -97,11 +105,11 @@ impl Bound {
     }
 }
 
-/// Binds one configured listener.
-pub async fn bind(listen: &Listen) -> Result<Bound, ListenError> {
+/// Binds one configured listener; a unix socket gets group `group` if given.
+pub async fn bind(listen: &Listen, group: Option<u32>) -> Result<Bound, ListenError> {
     match listen {
         Listen::Unix(path) => Ok(Bound::Unix {
-            listener: bind_unix(path)?,
+            listener: bind_unix(path, group)?,
             listen: listen.clone(),
         }),
         Listen::Tcp { addr, .. } => {
@@ -119,7 +127,7 @@ pub async fn bind(listen: &Listen) -> Result<Bound, ListenError> {
     }
 }
 
-fn bind_unix(path: &Path) -> Result<UnixListener, ListenError> {
+fn bind_unix(path: &Path, group: Option<u32>) -> Result<UnixListener, ListenError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|source| ListenError::Dir {
             path: dir.to_path_buf(),
@@ -144,6 +152,13 @@ fn bind_unix(path: &Path) -> Result<UnixListener, ListenError> {
     let listener = UnixListener::bind(path).map_err(bind_err)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(SOCKET_MODE))
         .map_err(bind_err)?;
+    if let Some(gid) = group {
+        std::os::unix::fs::chown(path, None, Some(gid)).map_err(|source| ListenError::Group {
+            path: path.to_path_buf(),
+            gid,
+            source,
+        })?;
+    }
     Ok(listener)
 }
 
@@ -155,18 +170,35 @@ mod tests {
     async fn unix_socket_mode_stale_and_in_use() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/d.sock");
-        let l = bind_unix(&path).unwrap();
+        let l = bind_unix(&path, None).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, SOCKET_MODE);
         // Live listener: refused.
-        assert!(matches!(bind_unix(&path), Err(ListenError::InUse(_))));
+        assert!(matches!(bind_unix(&path, None), Err(ListenError::InUse(_))));
         drop(l);
         // The file remains but nobody answers: replaced.
         assert!(path.exists());
-        let _l = bind_unix(&path).unwrap();
+        let _l = bind_unix(&path, None).unwrap();
         let file = dir.path().join("plain");
         std::fs::write(&file, b"x").unwrap();
-        assert!(matches!(bind_unix(&file), Err(ListenError::NotSocket(_))));
+        assert!(matches!(
+            bind_unix(&file, None),
+            Err(ListenError::NotSocket(_))
+        ));
         assert_eq!(std::fs::read(&file).unwrap(), b"x");
+    }
+
+    #[tokio::test]
+    async fn listen_group_is_given_to_the_socket() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.sock");
+        // Our own primary group: allowed without privileges.
+        // SAFETY: getegid has no preconditions and cannot fail.
+        let gid = unsafe { libc::getegid() };
+        let _l = bind_unix(&path, Some(gid)).unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(meta.gid(), gid);
+        assert_eq!(meta.permissions().mode() & 0o777, SOCKET_MODE);
     }
 }

@@ -444,7 +444,7 @@ pub async fn serve(
     };
     let mut bound = Vec::new();
     for l in &config.listen {
-        bound.push(listen::bind(l).await?);
+        bound.push(listen::bind(l, config.listen_group).await?);
     }
     for b in &bound {
         tracing::info!(listen = %b.describe(), "gRPC listening");

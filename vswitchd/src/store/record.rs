@@ -15,6 +15,48 @@ use serde::{Deserialize, Serialize};
 pub struct BridgeRecord {
     /// Bridge name.
     pub name: String,
+    /// The fail mode as set (`set-fail-mode`); `None` = not set, which acts as standalone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail_mode: Option<FailMode>,
+}
+
+/// What a bridge does without a controller (OVS's `Bridge.fail_mode` column).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailMode {
+    /// The bridge keeps a `priority=0,actions=normal` rule: it switches like a learning
+    /// switch until told otherwise (the default).
+    Standalone,
+    /// No default rule: a table miss drops, so nothing passes until someone adds flows.
+    Secure,
+}
+
+impl FailMode {
+    /// The lowercase name used on the command line and in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailMode::Standalone => "standalone",
+            FailMode::Secure => "secure",
+        }
+    }
+}
+
+impl fmt::Display for FailMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for FailMode {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "standalone" => Ok(FailMode::Standalone),
+            "secure" => Ok(FailMode::Secure),
+            _ => Err(()),
+        }
+    }
 }
 
 /// How a port reaches packets (DESIGN §4).

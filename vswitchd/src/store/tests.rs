@@ -15,7 +15,10 @@ fn port(name: &str, ofport: u32) -> PortRecord {
 }
 
 fn bridge(name: &str) -> Change {
-    Change::PutBridge(BridgeRecord { name: name.into() })
+    Change::PutBridge(BridgeRecord {
+        name: name.into(),
+        fail_mode: None,
+    })
 }
 
 #[test]
@@ -262,7 +265,10 @@ fn kill_test_child_writer() {
         let seq = store.next_flow_seq();
         store
             .commit(&[
-                Change::PutBridge(BridgeRecord { name: name.clone() }),
+                Change::PutBridge(BridgeRecord {
+                    name: name.clone(),
+                    fail_mode: None,
+                }),
                 Change::PutPort {
                     bridge: name.clone(),
                     port: port(&format!("p{i}"), 1),

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use crate::ofproto::ofpp;
-use crate::store::{PortKind, PortRecord};
+use crate::store::{FailMode, PortKind, PortRecord};
 use crate::xlate::{self, XPort};
 
 use super::SwitchError;
@@ -38,6 +38,8 @@ pub struct PortSpec {
 #[derive(Debug)]
 pub struct Bridge {
     name: String,
+    /// The fail mode as set; `None` acts as standalone.
+    pub(super) fail_mode: Option<FailMode>,
     ports: BTreeMap<u32, PortRecord>,
     by_name: BTreeMap<String, u32>,
     /// The store rows behind the dataplane's tables.
@@ -51,6 +53,7 @@ impl Bridge {
     pub(super) fn new(name: String) -> Bridge {
         Bridge {
             name,
+            fail_mode: None,
             ports: BTreeMap::new(),
             by_name: BTreeMap::new(),
             rows: FlowRows::default(),
@@ -99,6 +102,11 @@ impl Bridge {
     /// Bridge name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The fail mode as set (`None`: not set, which acts as standalone).
+    pub fn fail_mode(&self) -> Option<FailMode> {
+        self.fail_mode
     }
 
     /// Ports in OpenFlow port order.

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use crate::ofctl::{FlowSyntax, NoNames, PortNames, format_flow, parse_flow};
 use crate::ofproto::{Applied, FlowMod, FlowModError, FlowTables, Match, Rule};
-use crate::store::{Change, FlowRow, Store};
+use crate::store::{Change, FailMode, FlowRow, Store};
 
 use super::SwitchError;
 
@@ -350,17 +350,22 @@ fn check_room(current: usize, adding: usize) -> Result<(), SwitchError> {
 /// The rule every new bridge starts with, as in OVS.
 pub const DEFAULT_FLOW: &str = "priority=0,actions=normal";
 
-/// The tables, rows and store changes of a new bridge: the single [`DEFAULT_FLOW`]. The
-/// changes go into the same transaction as the bridge itself, so a bridge never exists on
+/// The tables, rows and store changes of a new (or just flushed) bridge in fail mode
+/// `mode`: the single [`DEFAULT_FLOW`] when standalone, nothing when secure. The changes go
+/// into the same transaction as the bridge itself, so a standalone bridge never exists on
 /// disk without its default rule.
 pub fn initial(
     bridge: &str,
+    mode: FailMode,
     store: &mut Store,
     now_ms: u64,
 ) -> Result<(FlowTables, FlowRows, Vec<Change>), SwitchError> {
+    let mut tables = FlowTables::new();
+    if mode == FailMode::Secure {
+        return Ok((tables, FlowRows::default(), Vec::new()));
+    }
     let spec = parse_flow(DEFAULT_FLOW, &NoNames, FlowSyntax::Add)
         .map_err(|e| SwitchError::Invalid(format!("default flow: {e}")))?;
-    let mut tables = FlowTables::new();
     let applied = tables
         .apply(&[FlowMod::add(spec)], now_ms)
         .map_err(|e| SwitchError::Invalid(format!("default flow: {e}")))?;

@@ -20,6 +20,7 @@
 //! and timeouts start over, as their counters do.
 
 mod bridge;
+mod fail_mode;
 mod flows;
 mod settings;
 
@@ -28,7 +29,7 @@ use std::sync::Arc;
 
 use crate::dataplane::{Dataplane, DataplaneError, PortConfig, PortType};
 use crate::ofproto::{Rule, ofpp};
-use crate::store::{BridgeRecord, Change, PortKind, PortRecord, Store, StoreError};
+use crate::store::{BridgeRecord, Change, FailMode, PortKind, PortRecord, Store, StoreError};
 use crate::trace::TraceReport;
 
 pub use bridge::{Bridge, MAX_OFPORT, MAX_OPTIONS, PortSpec};
@@ -173,6 +174,7 @@ impl Switch {
         let mut tables = Vec::new();
         for b in snap.bridges {
             let mut bridge = Bridge::new(b.bridge.name.clone());
+            bridge.fail_mode = b.bridge.fail_mode;
             for port in b.ports {
                 bridge.apply_put_port(port);
             }
@@ -341,8 +343,18 @@ impl Switch {
             .map(|b| format!("port {name} (on bridge {})", b.name()))
     }
 
-    /// Creates an empty bridge.
+    /// Creates a bridge in the default fail mode (standalone: one NORMAL rule).
     pub fn add_bridge(&mut self, name: &str) -> Result<(), SwitchError> {
+        self.add_bridge_with(name, None)
+    }
+
+    /// Creates a bridge with `fail_mode` set (`None`: not set, acting as standalone). A
+    /// standalone bridge starts with [`flows::DEFAULT_FLOW`], a secure one with no rules.
+    pub fn add_bridge_with(
+        &mut self,
+        name: &str,
+        fail_mode: Option<FailMode>,
+    ) -> Result<(), SwitchError> {
         validate_name("bridge", name)?;
         if self.bridges.contains_key(name) {
             return Err(SwitchError::BridgeExists(name.to_owned()));
@@ -356,19 +368,23 @@ impl Switch {
             )));
         }
         let now = self.now_ms();
-        let (tables, rows, flow_rows) = flows::initial(name, &mut self.store, now)?;
+        let mode = fail_mode.unwrap_or(FailMode::Standalone);
+        let (tables, rows, flow_rows) = flows::initial(name, mode, &mut self.store, now)?;
         let mut changes = vec![Change::PutBridge(BridgeRecord {
             name: name.to_owned(),
+            fail_mode,
         })];
         changes.extend(flow_rows);
         self.store.commit(&changes)?;
         let mut bridge = Bridge::new(name.to_owned());
+        bridge.fail_mode = fail_mode;
         bridge.rows = rows;
         self.bridges.insert(name.to_owned(), bridge);
         self.rebuild_views();
         self.dp.add_bridge(name)?;
         self.dp.add_port(name, local_port(name))?;
         self.dp.modify_tables(name, |live, _| *live = tables)?;
+        tracing::info!(bridge = name, fail_mode = %mode, "bridge added");
         Ok(())
     }
 
@@ -380,6 +396,7 @@ impl Switch {
         self.bridges.remove(name);
         self.rebuild_views();
         self.dp.del_bridge(name)?;
+        tracing::info!(bridge = name, ports, "bridge deleted");
         Ok(ports)
     }
 
@@ -410,6 +427,7 @@ impl Switch {
         let removed = self.bridge_mut(bridge).apply_delete_port(port);
         self.rebuild_views();
         self.dp.del_port(bridge, port)?;
+        tracing::info!(bridge, port, "port deleted");
         Ok(removed.expect("port existed before the commit"))
     }
 
@@ -443,7 +461,16 @@ impl Switch {
                 self.dp.del_port(bridge, &cfg.name)?;
                 self.dp.add_port(bridge, cfg)?;
             }
-            None => self.dp.add_port(bridge, cfg)?,
+            None => {
+                self.dp.add_port(bridge, cfg)?;
+                tracing::info!(
+                    bridge,
+                    port = %record.name,
+                    ofport = record.ofport,
+                    r#type = %record.kind,
+                    "port added"
+                );
+            }
         }
         Ok(record)
     }

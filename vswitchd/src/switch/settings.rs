@@ -75,6 +75,13 @@ impl Settings {
                 self.flow_limit = n;
                 Ok(Some(n.to_string()))
             }
+            "fail-mode" | "fail_mode" => Err(SwitchError::Invalid(format!(
+                "fail-mode is set per bridge: use 'vswitch-ctl set-fail-mode BRIDGE {}'",
+                match value {
+                    "standalone" | "secure" => value,
+                    _ => "standalone|secure",
+                }
+            ))),
             _ => Err(SwitchError::Invalid(format!(
                 "unknown setting '{key}' (known: {})",
                 KEYS.join(", ")
@@ -173,6 +180,11 @@ mod tests {
             let e = s.set("flow-limit", bad).unwrap_err().to_string();
             assert!(e.contains(&format!("flow-limit='{bad}'")), "{e}");
         }
+        let e = s.set("fail-mode", "secure").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "fail-mode is set per bridge: use 'vswitch-ctl set-fail-mode BRIDGE secure'"
+        );
         let e = s.set("flow_limit", "5").unwrap_err().to_string();
         assert_eq!(e, "unknown setting 'flow_limit' (known: flow-limit)");
     }
