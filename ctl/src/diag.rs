@@ -108,11 +108,19 @@ pub async fn datapath_stats(ctx: &Ctx) -> anyhow::Result<()> {
         .iter()
         .map(|(k, v)| ((*k).clone(), json!(v)))
         .collect();
+    let mut errors: Vec<_> = r.xlate_errors.iter().collect();
+    errors.sort();
+    let errors_json: serde_json::Map<String, Value> = errors
+        .iter()
+        .map(|(k, v)| ((*k).clone(), json!(v)))
+        .collect();
     let value = json!({
         "microflow_hits": r.microflow_hits, "megaflow_hits": r.megaflow_hits,
         "subtables_per_hit": r.subtables_per_hit, "upcalls": r.upcalls, "lost": r.lost,
         "megaflows": r.megaflows, "flow_limit": r.flow_limit, "revalidated": r.revalidated,
         "evicted": r.evicted, "pmd_threads": r.pmd_threads, "drops": drops_json,
+        "xlate_errors": errors_json, "recirc_ids": r.recirc_ids,
+        "recirc_id_limit": r.recirc_id_limit, "recirc_ids_freed": r.recirc_ids_freed,
     });
     emit(ctx.format, value, || {
         let mut s = format!(
@@ -128,8 +136,16 @@ pub async fn datapath_stats(ctx: &Ctx) -> anyhow::Result<()> {
             r.evicted,
             r.pmd_threads
         );
+        s += &format!(
+            "recirc ids: {} (limit {}), {} freed\n",
+            r.recirc_ids, r.recirc_id_limit, r.recirc_ids_freed
+        );
         for (reason, n) in &drops {
             s += &format!("drop {reason}: {n}\n");
+        }
+        // Non-zero only: every kind is in the JSON.
+        for (kind, n) in errors.iter().filter(|(_, n)| **n > 0) {
+            s += &format!("translation error {kind}: {n}\n");
         }
         s
     })

@@ -168,7 +168,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// Restores the default action of SIGPIPE, which the Rust runtime ignores: a reader that goes
+/// away (`vswitch-ctl dump-flows br0 | head -1`) then ends this process quietly, as it ends
+/// any Unix filter, instead of every later write failing (a panic in `println!`).
+fn die_quietly_on_closed_pipe() {
+    // SAFETY: signal(2) with SIG_DFL installs no handler code; called first thing in main,
+    // before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    die_quietly_on_closed_pipe();
     let cli = Cli::parse();
     let format = cli.format;
     let runtime = match tokio::runtime::Builder::new_current_thread()

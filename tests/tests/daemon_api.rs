@@ -241,6 +241,17 @@ fn diagnosis_rpcs_answer_from_the_live_dataplane() {
     assert_eq!(json[0]["link_down"], serde_json::json!(true), "{json}");
     let stats = d.ctl(&["--format", "json", "datapath-stats"]).ok();
     assert!(stats.contains("\"flow_limit\": 200000"), "{stats}");
+    // Translation errors per kind (every kind, zeros included) and recirculation ids.
+    let stats = d.ctl(&["--format", "json", "datapath-stats"]).json();
+    assert_eq!(stats["xlate_errors"]["resubmit_loop"], 0, "{stats}");
+    assert_eq!(stats["xlate_errors"]["recirc_ids_exhausted"], 0, "{stats}");
+    assert_eq!(stats["recirc_ids"], 0, "{stats}");
+    assert_eq!(stats["recirc_id_limit"], 1 << 20, "{stats}");
+    let text = d.ctl(&["datapath-stats"]).ok();
+    assert!(
+        text.contains("recirc ids: 0 (limit 1048576), 0 freed\n"),
+        "{text}"
+    );
     // Arguments are still checked.
     assert!(
         d.ctl(&["fdb-show", "nobr"])
@@ -648,6 +659,9 @@ fn metrics_endpoint_serves_prometheus_text() {
         "vswitch_dp_megaflows ",
         "vswitch_dp_revalidated_total ",
         "vswitch_dp_drops_total{reason=\"flow_drop\"} ",
+        "vswitch_xlate_errors_total{kind=\"too_many_resubmits\"} 0\n",
+        "vswitch_recirc_ids 0\n",
+        "vswitch_recirc_ids_freed_total 0\n",
         "vswitch_port_rx_packets_total{bridge=\"br0\",port=\"",
         "vswitch_port_drops_total{bridge=\"br0\",port=\"",
         "vswitch_ct_entries 0\n",
@@ -710,4 +724,81 @@ fn reflection_lets_a_generic_client_discover_and_call_the_api() {
         "{v}"
     );
     assert_eq!(v["bridges"], json!(["br0"]));
+}
+
+/// Issue 21 item 5: a zone limit of 4294967295 is applied, not taken for "unset"; a 7 MiB
+/// flow line (vswitch-ctl sends at most 8 MiB) is refused with a short message naming the bad
+/// value, not quoting all of it; a reader that closes the pipe early ends `vswitch-ctl`
+/// quietly.
+#[test]
+fn hostile_inputs_get_bounded_answers() {
+    let env = Env::new();
+    let d = env.start(&[]);
+    d.ctl(&["add-br", "br0"]).ok();
+    d.ctl(&["ct-limits", "--limit", "10"]).ok();
+    assert_eq!(
+        d.ctl(&["ct-limits", "--zone", "7", "--limit", "4294967295"])
+            .ok(),
+        "default limit=10\nzone=7,limit=4294967295,count=0\n"
+    );
+
+    let huge = format!("ip,nw_dst={},actions=drop", "9".repeat(7 << 20));
+    let mut child = Command::new(&vswitch_tests::binaries().ctl)
+        .args(["--server", &format!("unix:{}", env.socket().display())])
+        .args(["add-flows", "br0", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(huge.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.len() < 1024, "{} bytes of error", stderr.len());
+    assert!(stderr.contains("'9999"), "{stderr}");
+    assert!(stderr.contains("... (73400"), "{stderr}");
+    assert!(!stderr.to_lowercase().contains("exhausted"), "{stderr}");
+
+    let flows: String = (0..3000)
+        .map(|i| format!("priority={i},udp,tp_dst={i},actions=drop\n"))
+        .collect();
+    let mut add = Command::new(&vswitch_tests::binaries().ctl)
+        .args(["--server", &format!("unix:{}", env.socket().display())])
+        .args(["add-flows", "br0", "-"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(flows.as_bytes())
+        .unwrap();
+    assert!(add.wait().unwrap().success());
+    // `vswitch-ctl dump-flows br0 | head -1`
+    let mut dump = Command::new(&vswitch_tests::binaries().ctl)
+        .args(["--server", &format!("unix:{}", env.socket().display())])
+        .args(["dump-flows", "br0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = dump.stdout.take().unwrap();
+    let mut first = [0u8; 16];
+    stdout.read_exact(&mut first).unwrap();
+    drop(stdout);
+    let out = dump.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.is_empty(), "{stderr}");
+    use std::os::unix::process::ExitStatusExt;
+    assert!(
+        out.status.success() || out.status.signal() == Some(libc::SIGPIPE),
+        "{:?}",
+        out.status
+    );
 }

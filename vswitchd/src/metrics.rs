@@ -197,6 +197,40 @@ pub fn counter(out: &mut String, name: &str, help: &str, samples: &[(String, u64
     }
 }
 
+/// The slow path's families: failed translations per kind, recirculation ids.
+pub fn slow_path(out: &mut String, s: &crate::dataplane::SlowStats) {
+    let errors: Vec<(String, u64)> = s
+        .xlate_errors
+        .iter()
+        .map(|(k, n)| (format!("kind=\"{k}\""), *n))
+        .collect();
+    counter(
+        out,
+        "vswitch_xlate_errors_total",
+        "Upcalls whose translation failed, by kind.",
+        &errors,
+    );
+    let one = |v: u64| [(String::new(), v)];
+    gauge(
+        out,
+        "vswitch_recirc_ids",
+        "Recirculation ids in use.",
+        &one(s.recirc.live),
+    );
+    gauge(
+        out,
+        "vswitch_recirc_id_limit",
+        "Bound on recirculation ids in use.",
+        &one(s.recirc.limit),
+    );
+    counter(
+        out,
+        "vswitch_recirc_ids_freed_total",
+        "Recirculation ids freed.",
+        &one(s.recirc.freed),
+    );
+}
+
 /// Process figures from `/proc/self`: resident memory (bytes), CPU time (ms), threads, open
 /// file descriptors. Missing entries (not Linux) are left out.
 pub fn process_stats() -> Vec<(&'static str, &'static str, u64)> {

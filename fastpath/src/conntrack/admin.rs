@@ -159,7 +159,7 @@ impl Conntrack {
     /// stay; new commits are refused while the zone is at or over the limit.
     pub fn set_zone_limit(&self, zone: u16, limit: Option<u32>) {
         self.table.limits.zone_limit[zone as usize]
-            .store(limit.unwrap_or(table::UNSET), Ordering::Relaxed);
+            .store(limit.map_or(table::UNSET, u64::from), Ordering::Relaxed);
     }
 
     /// Sets the limit of zones without their own.
@@ -167,7 +167,7 @@ impl Conntrack {
         self.table
             .limits
             .default_zone
-            .store(limit.unwrap_or(table::UNSET), Ordering::Relaxed);
+            .store(limit.map_or(table::UNSET, u64::from), Ordering::Relaxed);
     }
 
     /// Sets the global connection limit.
@@ -192,7 +192,7 @@ impl Conntrack {
         let default_zone = l.default_zone.load(Ordering::Relaxed);
         ConnLimits {
             global: l.global.load(Ordering::Relaxed),
-            default_zone: (default_zone != table::UNSET).then_some(default_zone),
+            default_zone: u32::try_from(default_zone).ok(),
             entries: l.entries.load(Ordering::Relaxed) as u64,
             zones: (0..=u16::MAX)
                 .map(|z| self.zone_limit(z))

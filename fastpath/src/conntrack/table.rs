@@ -32,7 +32,7 @@
 //! none) are enforced by reserving the counts *before* creating a connection, with atomic
 //! counters, so there is no lock on that path either.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use hashbrown::HashTable;
@@ -118,13 +118,14 @@ pub(crate) struct Slot {
 #[repr(align(128))]
 struct Shard(Mutex<HashTable<Slot>>);
 
-/// Limits and counts.
+/// Limits and counts. Zone limits are stored in 64 bits so that every `u32` limit, `u32::MAX`
+/// included, is distinct from [`UNSET`].
 pub(crate) struct Limits {
     pub global: AtomicU32,
-    /// `u32::MAX`: no default zone limit.
-    pub default_zone: AtomicU32,
-    /// Per zone; `u32::MAX`: not set (the default applies).
-    pub zone_limit: Box<[AtomicU32]>,
+    /// [`UNSET`]: no default zone limit.
+    pub default_zone: AtomicU64,
+    /// Per zone; [`UNSET`]: not set (the default applies).
+    pub zone_limit: Box<[AtomicU64]>,
     pub zone_count: Box<[AtomicU32]>,
     pub entries: AtomicUsize,
 }
@@ -136,15 +137,16 @@ pub(crate) enum LimitHit {
     Zone,
 }
 
-pub(crate) const UNSET: u32 = u32::MAX;
+/// A zone limit slot holding no limit.
+pub(crate) const UNSET: u64 = u64::MAX;
 
 impl Limits {
     pub(crate) fn new(global: u32, default_zone: Option<u32>) -> Limits {
         Limits {
             global: AtomicU32::new(global),
-            default_zone: AtomicU32::new(default_zone.unwrap_or(UNSET)),
+            default_zone: AtomicU64::new(default_zone.map_or(UNSET, u64::from)),
             zone_limit: (0..=u16::MAX as usize)
-                .map(|_| AtomicU32::new(UNSET))
+                .map(|_| AtomicU64::new(UNSET))
                 .collect(),
             zone_count: (0..=u16::MAX as usize).map(|_| AtomicU32::new(0)).collect(),
             entries: AtomicUsize::new(0),
@@ -159,7 +161,7 @@ impl Limits {
         } else {
             l
         };
-        (l != UNSET).then_some(l)
+        u32::try_from(l).ok()
     }
 
     /// Counts one more connection in `zone`, unless a limit forbids it.
@@ -400,5 +402,18 @@ mod tests {
         l.reserve(6).unwrap();
         assert_eq!(l.zone_count[5].load(Ordering::Relaxed), 2);
         assert_eq!(l.zone_count[6].load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_zone_limit_of_u32_max_is_a_limit_not_unset() {
+        let l = Limits::new(3, Some(1));
+        l.zone_limit[7].store(u64::from(u32::MAX), Ordering::Relaxed);
+        assert_eq!(l.zone_limit(7), Some(u32::MAX));
+        // The zone's own limit, not the default of 1, is in force.
+        l.reserve(7).unwrap();
+        l.reserve(7).unwrap();
+        assert_eq!(l.zone_limit(8), Some(1));
+        l.default_zone.store(UNSET, Ordering::Relaxed);
+        assert_eq!(l.zone_limit(8), None);
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! Floods are fought by limits (DESIGN §8): the MAC table evicts its least recently seen
 //! entry, conntrack refuses commits over its limits, the megaflow cache evicts over
-//! `flow-limit`, and a port over its upcall budget loses misses. Each of those is counted where
+//! `flow-limit`, a port over its upcall budget loses misses, and a full recirculation id table
+//! refuses new frozen states. Each of those is counted where
 //! it happens, on the packet path, which must not log. The maintenance thread feeds the
 //! counters' totals here about once a second; [`FloodWatch::observe`] compares them with the
 //! last pass and returns a warning for each kind that grew, at most one per kind per
@@ -27,14 +28,17 @@ pub enum Kind {
     MegaflowEvicted,
     /// Misses dropped because a port's upcall budget was exhausted.
     UpcallLost,
+    /// Translations refused because every recirculation id was in use.
+    RecircExhausted,
 }
 
 impl Kind {
-    const ALL: [Kind; 4] = [
+    const ALL: [Kind; 5] = [
         Kind::MacEvicted,
         Kind::ConntrackRefused,
         Kind::MegaflowEvicted,
         Kind::UpcallLost,
+        Kind::RecircExhausted,
     ];
 
     /// What the warning says.
@@ -44,6 +48,9 @@ impl Kind {
             Kind::ConntrackRefused => "conntrack limit reached: new connections not committed",
             Kind::MegaflowEvicted => "megaflow limit reached: evicting least recently used flows",
             Kind::UpcallLost => "upcall budget exhausted: misses dropped",
+            Kind::RecircExhausted => {
+                "recirculation ids exhausted: new conntrack recirculations dropped"
+            }
         }
     }
 }
@@ -55,6 +62,7 @@ pub struct Totals {
     pub conntrack_refused: u64,
     pub megaflow_evicted: u64,
     pub upcall_lost: u64,
+    pub recirc_exhausted: u64,
 }
 
 impl Totals {
@@ -64,6 +72,7 @@ impl Totals {
             Kind::ConntrackRefused => self.conntrack_refused,
             Kind::MegaflowEvicted => self.megaflow_evicted,
             Kind::UpcallLost => self.upcall_lost,
+            Kind::RecircExhausted => self.recirc_exhausted,
         }
     }
 }
@@ -82,9 +91,9 @@ pub struct Warning {
 #[derive(Clone, Debug, Default)]
 pub struct FloodWatch {
     /// Total at the last warning (or at start), per kind.
-    reported: [u64; 4],
+    reported: [u64; Kind::ALL.len()],
     /// When each kind may warn again.
-    quiet_until_ms: [u64; 4],
+    quiet_until_ms: [u64; Kind::ALL.len()],
     started: bool,
 }
 
@@ -168,10 +177,18 @@ mod tests {
         let t = Totals {
             conntrack_refused: 3,
             upcall_lost: 9,
+            recirc_exhausted: 2,
             ..Totals::default()
         };
         let kinds: Vec<Kind> = w.observe(t, 1).iter().map(|x| x.kind).collect();
-        assert_eq!(kinds, vec![Kind::ConntrackRefused, Kind::UpcallLost]);
+        assert_eq!(
+            kinds,
+            vec![
+                Kind::ConntrackRefused,
+                Kind::UpcallLost,
+                Kind::RecircExhausted
+            ]
+        );
         let t2 = Totals {
             megaflow_evicted: 1,
             ..t

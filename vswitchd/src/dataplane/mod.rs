@@ -21,7 +21,7 @@ pub mod maintenance;
 pub mod revalidator;
 pub mod slowpath;
 
-pub use slowpath::{PortConfig, PortType, SlowPath, SlowState};
+pub use slowpath::{PortConfig, PortType, SlowPath, SlowState, SlowStats};
 
 use crate::mac_learning::MacEntry;
 use crate::ofctl::{FlowSpec, format_megaflow};
@@ -218,12 +218,14 @@ impl Dataplane {
 
     /// Feeds the flood watch the current totals and logs what it reports (maintenance).
     pub(crate) fn watch_floods(&self, now_ms: u64) {
-        let mac_evicted = {
+        let (mac_evicted, recirc_exhausted) = {
             let st = self.slow.read();
-            st.bridges
+            let macs = st
+                .bridges
                 .values()
                 .map(|b| b.normal.with_macs(|m| m.stats().evicted))
-                .sum()
+                .sum();
+            (macs, st.recirc.stats().exhausted)
         };
         let conntrack_refused = self.conntrack.as_ref().map_or(0, |ct| {
             let s = ct.stats();
@@ -235,6 +237,7 @@ impl Dataplane {
             conntrack_refused,
             megaflow_evicted: dp.evicted,
             upcall_lost: dp.lost,
+            recirc_exhausted,
         };
         for w in lock(&self.flood).observe(totals, now_ms) {
             tracing::warn!(
@@ -733,6 +736,14 @@ impl Dataplane {
     /// Datapath counters.
     pub fn stats(&self) -> DpStats {
         self.dp.stats()
+    }
+
+    /// The slow path's counters: failed translations per kind, recirculation ids.
+    pub fn slow_stats(&self) -> SlowStats {
+        SlowStats {
+            xlate_errors: self.slow.xlate_errors().snapshot(),
+            recirc: self.slow.read().recirc.stats(),
+        }
     }
 
     /// A bridge's MAC table.

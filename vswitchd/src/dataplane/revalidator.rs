@@ -17,13 +17,18 @@
 //! field by field with SipHash, and rebuilding the map on every pass, cost more than the
 //! translations on a full table).
 //!
+//! Recirculation ids: each pass collects the ids every megaflow holds and then frees, in the
+//! datapath's recirculation table, the ids no megaflow held and nothing used lately
+//! (`xlate::ct::recirc` explains why that is sound).
+//!
 //! Cost: a stats pass translates only megaflows whose counters moved (see [`Revalidator::run`]),
 //! and at most [`FRESH_PER_PASS`] that it sees for the first time with only their installing
 //! packet, so its cost follows the established traffic, not the table size or the rate of new
 //! flows: a storm of new 5-tuples cannot make `dump-flows` (which runs a pass) slow.
 
 use super::slowpath::SlowState;
-use crate::xlate::{Credit, translate};
+use crate::xlate::ct::recirc_ids;
+use crate::xlate::{Credit, translate_or_fail};
 use fastpath::dpif::{Datapath, RevalidateSummary, Verdict};
 use fastpath::flow::{FlowKey, FlowMask};
 use std::collections::HashMap;
@@ -70,6 +75,8 @@ pub struct Revalidator {
     passes: u64,
     /// MAC generation seen at the last pass.
     pub(crate) mac_generation: u64,
+    /// Recirculation ids the megaflows of a pass hold (kept to reuse the allocation).
+    recirc_refs: Vec<u32>,
 }
 
 /// True if every bit of `inner` is also set in `outer`.
@@ -107,10 +114,17 @@ impl Revalidator {
         }
         let pass = self.passes;
         let started = std::time::Instant::now();
+        // Before the pass bumps the revalidation sequence: see `xlate::ct::recirc`.
+        let recirc_started = state.recirc.now_ms();
         let mut translated = 0usize;
         let baselines = &mut self.baselines;
         let mut fresh_budget = FRESH_PER_PASS;
-        let summary = dp.revalidate_indexed(|thread, key, mask, _actions, stats| {
+        let refs = &mut self.recirc_refs;
+        refs.clear();
+        let summary = dp.revalidate_indexed(|thread, key, mask, actions, stats| {
+            // Every megaflow of the snapshot holds its recirculation ids, whatever its
+            // verdict: packets may hit it until the verdict is applied.
+            refs.extend(recirc_ids(key.recirc_id, actions));
             let credit = if push_stats {
                 let id = MegaflowId {
                     thread,
@@ -164,8 +178,12 @@ impl Revalidator {
             };
             ctx.credit = credit;
             translated += 1;
-            match translate(&ctx, key, None) {
+            match translate_or_fail(&ctx, key) {
                 Ok(t) if mask_within(&t.mask, mask) => Verdict::Update(t.actions),
+                // The drop megaflow an upcall installs for a failed translation.
+                Err(f) if f.error.installs_drop() && mask_within(&f.mask, mask) => {
+                    Verdict::Update(Vec::new())
+                }
                 _ => Verdict::Delete,
             }
         });
@@ -177,12 +195,18 @@ impl Revalidator {
             // which drops them; a re-created megaflow is detected by its lower count.
         }
         self.mac_generation = generation;
+        let recirc = state.recirc.sweep(&mut self.recirc_refs, recirc_started);
+        if self.recirc_refs.capacity() > 4 * self.recirc_refs.len().max(1024) {
+            self.recirc_refs = Vec::new();
+        }
         tracing::debug!(
             examined = summary.examined,
             translated,
             updated = summary.updated,
             deleted = summary.deleted,
             push_stats,
+            recirc_ids = recirc.live,
+            recirc_freed = recirc.freed,
             us = started.elapsed().as_micros() as u64,
             "revalidation pass"
         );
@@ -191,7 +215,7 @@ impl Revalidator {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::dataplane::{Dataplane, DataplaneConfig, PortConfig, PortType};
     use crate::ofctl::{FlowSyntax, NoNames, parse_flow};
@@ -200,7 +224,7 @@ mod tests {
     use std::sync::Arc;
 
     /// Ethernet + IPv4 + UDP, 10.0.0.1:`sport` -> 10.0.0.2:53, no payload.
-    fn udp(sport: u16) -> Vec<u8> {
+    pub(crate) fn udp(sport: u16) -> Vec<u8> {
         let mut f = [
             2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00, // Ethernet
             0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, // IPv4
@@ -217,7 +241,7 @@ mod tests {
     }
 
     /// A dataplane with dummy ports 1 and 2 and `flows`, driven by hand (no threads).
-    fn dataplane(flows: &[&str]) -> Arc<Dataplane> {
+    pub(crate) fn dataplane(flows: &[&str]) -> Arc<Dataplane> {
         let dp = Dataplane::new(
             DataplaneConfig {
                 dummy_devices: true,

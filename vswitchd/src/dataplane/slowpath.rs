@@ -10,13 +10,15 @@
 use crate::mac_learning::MacTable;
 use crate::normal::{NormalPort, VlanMode};
 use crate::ofproto::table::FlowTables;
-use crate::xlate::ct::RecircTable;
+use crate::xlate::ct::{RecircStats, RecircTable};
 use crate::xlate::{
-    BridgeSet, LearningSwitch, PortKind, PortMap, XBridge, XPort, XlateCtx, translate,
+    BridgeSet, LearningSwitch, PortKind, PortMap, XBridge, XPort, XlateCtx, XlateError,
+    translate_or_fail,
 };
 use fastpath::flow::FlowKey;
 use fastpath::upcall::{Translation, UpcallError, UpcallHandler};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
@@ -180,11 +182,46 @@ impl BridgeSet for SlowState {
     }
 }
 
-/// The slow path: shared state plus its clock.
+/// The slow path's counters at one moment (`datapath-stats`, metrics).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SlowStats {
+    /// Failed upcall translations per kind, every kind of [`XlateError::KINDS`] in order.
+    pub xlate_errors: Vec<(&'static str, u64)>,
+    /// The recirculation id table.
+    pub recirc: RecircStats,
+}
+
+/// Upcall translations that failed, per [`XlateError::KINDS`].
+#[derive(Debug)]
+pub struct XlateErrorCounters([AtomicU64; XlateError::KINDS.len()]);
+
+impl Default for XlateErrorCounters {
+    fn default() -> Self {
+        XlateErrorCounters(std::array::from_fn(|_| AtomicU64::new(0)))
+    }
+}
+
+impl XlateErrorCounters {
+    fn count(&self, e: &XlateError) {
+        self.0[e.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `(kind, count)` for every kind, zeros included, in [`XlateError::KINDS`] order.
+    pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
+        XlateError::KINDS
+            .iter()
+            .zip(&self.0)
+            .map(|(k, c)| (*k, c.load(Ordering::Relaxed)))
+            .collect()
+    }
+}
+
+/// The slow path: shared state plus its clock and failure counters.
 #[derive(Debug)]
 pub struct SlowPath {
     state: RwLock<SlowState>,
     epoch: Instant,
+    errors: XlateErrorCounters,
 }
 
 impl Default for SlowPath {
@@ -192,6 +229,7 @@ impl Default for SlowPath {
         SlowPath {
             state: RwLock::new(SlowState::default()),
             epoch: Instant::now(),
+            errors: XlateErrorCounters::default(),
         }
     }
 }
@@ -213,18 +251,138 @@ impl SlowPath {
     pub fn write(&self) -> RwLockWriteGuard<'_, SlowState> {
         self.state.write().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Failed upcall translations per kind.
+    pub fn xlate_errors(&self) -> &XlateErrorCounters {
+        &self.errors
+    }
 }
 
 impl UpcallHandler for SlowPath {
+    /// Translates a miss. A failure is counted per kind; where a drop megaflow is sound
+    /// ([`XlateError::installs_drop`]) the answer is one (no actions, the mask consulted up to
+    /// the failure), so the flow's next packets are dropped in the fast path, as in OVS.
     fn upcall(&self, key: &FlowKey, _packet: &[u8]) -> Result<Translation, UpcallError> {
         let now = self.now_ms();
         let state = self.read();
-        let ctx = state
-            .ctx_for(key.in_port, true, now)
-            .ok_or(UpcallError::TranslationFailed)?;
-        translate(&ctx, key, None).map_err(|e| {
-            tracing::debug!(error = %e, "translation failed");
-            UpcallError::TranslationFailed
+        let Some(ctx) = state.ctx_for(key.in_port, true, now) else {
+            self.errors.count(&XlateError::UnknownInPort(key.in_port));
+            return Err(UpcallError::TranslationFailed);
+        };
+        translate_or_fail(&ctx, key).or_else(|f| {
+            self.errors.count(&f.error);
+            tracing::debug!(error = %f.error, "translation failed");
+            if f.error.installs_drop() {
+                Ok(Translation {
+                    actions: Vec::new(),
+                    mask: f.mask,
+                })
+            } else {
+                Err(UpcallError::TranslationFailed)
+            }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::revalidator::tests::{dataplane, udp};
+    use super::*;
+    use fastpath::dpif::DropReason;
+    use fastpath::packet::Packet;
+
+    fn errors(dp: &crate::dataplane::Dataplane, kind: &str) -> u64 {
+        let s = dp.slow_stats();
+        s.xlate_errors.iter().find(|(k, _)| *k == kind).unwrap().1
+    }
+
+    #[test]
+    fn a_failed_translation_installs_a_drop_megaflow_over_what_it_consulted() {
+        // Source port 1000 loops; anything else is forwarded.
+        let dp = dataplane(&[
+            "priority=10,udp,tp_src=1000,actions=resubmit(,0)",
+            "priority=1,actions=output:2",
+        ]);
+        let d = dp.datapath();
+        let mut ctx = d.new_pmd();
+        let p1 = dp.dp_port_of("p1").unwrap();
+        let p2 = dp.dp_port_of("p2").unwrap();
+        let mut send = |sport: u16| {
+            let mut b = vec![Packet::from_bytes(&udp(sport))];
+            d.process_batch(&mut ctx, p1, &mut b, 1);
+            ctx.take_outputs()
+                .iter()
+                .filter(|(p, _)| *p == p2)
+                .map(|(_, q)| q.len())
+                .sum::<usize>()
+        };
+        assert_eq!(send(1000), 0);
+        assert_eq!(send(1000), 0);
+        assert_eq!(send(1000), 0);
+        // One upcall, one drop megaflow; the others hit it.
+        let st = d.stats();
+        assert_eq!(st.upcalls, 1);
+        assert_eq!(st.dropped(DropReason::FlowDrop), 3);
+        assert_eq!(st.dropped(DropReason::UpcallFailed), 0);
+        assert_eq!(errors(&dp, "resubmit_loop"), 1);
+        let mf = d.dump_megaflows();
+        assert_eq!(mf.len(), 1);
+        assert!(mf[0].actions.is_empty());
+        assert_eq!(
+            mf[0].mask.tp_src, 0xffff,
+            "the mask consulted covers tp_src"
+        );
+        // A packet outside the drop megaflow's mask is translated and forwarded.
+        assert_eq!(send(1001), 1);
+        // Revalidation keeps the drop megaflow instead of deleting it on every pass.
+        dp.maintain(true);
+        let change = crate::ofproto::flow_mod::FlowMod::add(
+            crate::ofctl::parse_flow(
+                "priority=5,tcp,actions=output:2",
+                &crate::ofctl::NoNames,
+                crate::ofctl::FlowSyntax::Add,
+            )
+            .unwrap(),
+        );
+        dp.flow_mods("br0", &[change]).unwrap();
+        assert_eq!(send(1000), 0);
+        assert_eq!(
+            d.stats().upcalls,
+            2,
+            "only the first packet of each flow went up"
+        );
+        assert_eq!(errors(&dp, "resubmit_loop"), 1);
+        // The rule goes: the next packet of the flow is forwarded.
+        let del = crate::ofproto::flow_mod::FlowMod::delete(
+            crate::ofctl::parse_flow(
+                "priority=10,udp,tp_src=1000",
+                &crate::ofctl::NoNames,
+                crate::ofctl::FlowSyntax::MatchOnly,
+            )
+            .unwrap(),
+            true,
+        );
+        dp.flow_mods("br0", &[del]).unwrap();
+        assert_eq!(send(1000), 1);
+    }
+
+    #[test]
+    fn an_unknown_recirculation_id_is_counted_and_installs_nothing() {
+        let dp = dataplane(&["priority=1,actions=output:2"]);
+        let mut key = FlowKey::ZERO;
+        key.in_port = dp.dp_port_of("p1").unwrap();
+        key.recirc_id = 0x77;
+        assert_eq!(
+            dp.slow_path().upcall(&key, &[]),
+            Err(UpcallError::TranslationFailed)
+        );
+        assert_eq!(errors(&dp, "unknown_recirc_id"), 1);
+        key.in_port = 999;
+        key.recirc_id = 0;
+        assert_eq!(
+            dp.slow_path().upcall(&key, &[]),
+            Err(UpcallError::TranslationFailed)
+        );
+        assert_eq!(errors(&dp, "unknown_in_port"), 1);
     }
 }

@@ -144,6 +144,7 @@ impl DiagService for DiagApi {
     ) -> Result<Response<pb::DatapathStatsResponse>, Status> {
         let sw = self.shared.lock();
         let st = sw.dataplane().stats();
+        let slow = sw.dataplane().slow_stats();
         let mut drops: std::collections::HashMap<String, u64> = st
             .drop_reasons()
             .into_iter()
@@ -167,6 +168,14 @@ impl DiagService for DiagApi {
             evicted: st.evicted,
             pmd_threads: self.shared.pmd_threads,
             drops,
+            xlate_errors: slow
+                .xlate_errors
+                .iter()
+                .map(|(k, n)| ((*k).to_string(), *n))
+                .collect(),
+            recirc_ids: slow.recirc.live,
+            recirc_id_limit: slow.recirc.limit,
+            recirc_ids_freed: slow.recirc.freed,
         };
         drop(sw);
         self.shared.finish("DatapathStats", Ok(Response::new(resp)))

@@ -225,6 +225,7 @@ fn render_dataplane(out: &mut String, sw: &Switch) {
         "Packets dropped, by reason.",
         &drops,
     );
+    metrics::slow_path(out, &dp.slow_stats());
     let mut rx = Vec::new();
     let mut rx_bytes = Vec::new();
     let mut tx = Vec::new();
@@ -352,7 +353,7 @@ fn code_name(code: Code) -> &'static str {
 
 /// Maps a switch error to its status code (DESIGN §7).
 pub fn status(e: SwitchError) -> Status {
-    let msg = crate::report::chain(&e);
+    let msg = crate::quote::cap(crate::report::chain(&e));
     match e {
         SwitchError::InvalidName { .. } | SwitchError::Invalid(_) => Status::invalid_argument(msg),
         SwitchError::BridgeNotFound(_) | SwitchError::PortNotFound { .. } => Status::not_found(msg),

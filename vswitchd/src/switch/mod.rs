@@ -45,7 +45,7 @@ pub const MAX_NAME_LEN: usize = 15;
 #[derive(Debug, thiserror::Error)]
 pub enum SwitchError {
     /// A bridge or port name breaks the naming rules.
-    #[error("invalid {what} name '{name}': {reason}")]
+    #[error("invalid {what} name '{}': {reason}", crate::quote::Quoted(.name))]
     InvalidName {
         what: &'static str,
         name: String,
@@ -55,10 +55,10 @@ pub enum SwitchError {
     #[error("{0}")]
     Invalid(String),
     /// No bridge of that name.
-    #[error("no bridge named {0}")]
+    #[error("no bridge named {}", crate::quote::Quoted(.0))]
     BridgeNotFound(String),
     /// No port of that name on the bridge.
-    #[error("bridge {bridge} has no port named {port}")]
+    #[error("bridge {} has no port named {}", crate::quote::Quoted(.bridge), crate::quote::Quoted(.port))]
     PortNotFound { bridge: String, port: String },
     /// The bridge name is taken.
     #[error("bridge {0} already exists")]
@@ -499,12 +499,18 @@ impl Switch {
         let Some(ct) = self.dp.conntrack() else {
             return;
         };
-        let as_limit = |l: u64| (l > 0).then(|| u32::try_from(l).unwrap_or(u32::MAX));
-        ct.set_default_zone_limit(as_limit(self.ct_limits.default_limit));
+        ct.set_default_zone_limit(ct_limit(self.ct_limits.default_limit));
         for (z, l) in &self.ct_limits.zones {
-            ct.set_zone_limit(*z, as_limit(*l));
+            // A zone's own limit overrides the default, "unlimited" included.
+            ct.set_zone_limit(*z, Some(ct_limit(*l).unwrap_or(u32::MAX)));
         }
     }
+}
+
+/// A configured conntrack limit as conntrack takes it: 0 is unlimited (`None`); a limit past
+/// `u32::MAX` cannot bind (counts are `u32`) and is the largest one.
+fn ct_limit(configured: u64) -> Option<u32> {
+    (configured > 0).then(|| u32::try_from(configured).unwrap_or(u32::MAX))
 }
 
 #[cfg(test)]

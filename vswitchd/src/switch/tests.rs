@@ -559,3 +559,38 @@ fn settings_are_all_or_none_durable_and_in_force() {
     let stored = Store::open(&fx.dir.path().join("conf.db")).unwrap();
     assert!(stored.load().unwrap().settings.is_empty());
 }
+
+#[test]
+fn every_zone_limit_is_applied_as_configured() {
+    let fx = Fixture::new();
+    let ct = std::sync::Arc::new(fastpath::conntrack::Conntrack::new(
+        fastpath::conntrack::ConntrackConfig::default(),
+    ));
+    let dp = crate::dataplane::Dataplane::new(
+        crate::dataplane::DataplaneConfig {
+            dummy_devices: true,
+            ..Default::default()
+        },
+        Some(ct.clone()),
+    );
+    let mut sw = Switch::load(Store::open(&fx.dir.path().join("conf.db")).unwrap(), dp).unwrap();
+    sw.set_ct_limit(None, 10).unwrap();
+    // u32::MAX once doubled as "unset": zone 7 got the default of 10.
+    sw.set_ct_limit(Some(7), u64::from(u32::MAX)).unwrap();
+    sw.set_ct_limit(Some(8), 0).unwrap();
+    sw.set_ct_limit(Some(9), 1 << 40).unwrap();
+    sw.set_ct_limit(Some(10), 3).unwrap();
+    let applied = |z: u16| {
+        let l = ct.zone_limit(z);
+        (l.limit, l.explicit)
+    };
+    assert_eq!(applied(7), (Some(u32::MAX), true));
+    // 0 is unlimited for the zone, not "use the default".
+    assert_eq!(applied(8), (Some(u32::MAX), true));
+    assert_eq!(applied(9), (Some(u32::MAX), true));
+    assert_eq!(applied(10), (Some(3), true));
+    assert_eq!(applied(11), (Some(10), false));
+    sw.set_ct_limit(None, 0).unwrap();
+    assert_eq!(applied(11), (None, false));
+    assert_eq!(sw.ct_limits().zones[&7], u64::from(u32::MAX));
+}

@@ -11,114 +11,20 @@
 //! packet.
 //!
 //! Ids are allocated per datapath (shared by its bridges), start at 1 (0 is "first pass"),
-//! and are stable: the same frozen state always gets the same id, so megaflows of different
-//! packets of one connection share their second-pass megaflows. The table is bounded
-//! ([`RecircTable::with_limit`]); ids are never reused while the table lives.
+//! and are stable while in use: the same frozen state gets the same id, so megaflows of
+//! different packets of one connection share their second-pass megaflows. Ids no megaflow or
+//! packet in flight holds are freed, and the table is bounded ([`recirc`]).
 
-use super::error::XlateError;
+pub mod recirc;
+
+pub use recirc::{
+    DEFAULT_GRACE_MS, DEFAULT_RECIRC_LIMIT, FrozenState, RecircStats, RecircTable, SweepSummary,
+    recirc_ids,
+};
+
 use crate::ofproto::action::{CtZone, OfAction, OfCt, SubField};
 use fastpath::action::{CtAction, Masked, NatSpec};
 use fastpath::flow::{Field, FlowKey, FlowMask};
-use std::collections::HashMap;
-use std::sync::Mutex;
-
-/// What a recirculated pass resumes from.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct FrozenState {
-    /// The bridge whose tables the pass continues in (differs from the ingress bridge after
-    /// a patch port).
-    pub bridge: String,
-    /// The table the pass continues in (`ct(table=N)`).
-    pub table: u8,
-    /// OpenFlow in_port at the freeze.
-    pub in_port: u32,
-    /// OpenFlow metadata at the freeze.
-    pub metadata: u64,
-    /// Registers at the freeze.
-    pub regs: [u32; 16],
-    /// Zone of the ct action that recirculated.
-    pub ct_zone: u16,
-    /// NAT of the ct action that recirculated, if any.
-    pub nat: Option<NatSpec>,
-}
-
-/// Default bound on live recirculation ids per datapath.
-pub const DEFAULT_RECIRC_LIMIT: usize = 1 << 20;
-
-#[derive(Debug, Default)]
-struct Inner {
-    by_state: HashMap<FrozenState, u32>,
-    by_id: HashMap<u32, FrozenState>,
-    next: u32,
-}
-
-/// Recirculation id ↔ frozen state, shared by the bridges of one datapath.
-#[derive(Debug)]
-pub struct RecircTable {
-    inner: Mutex<Inner>,
-    limit: usize,
-}
-
-impl Default for RecircTable {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl RecircTable {
-    /// An empty table with [`DEFAULT_RECIRC_LIMIT`].
-    pub fn new() -> Self {
-        Self::with_limit(DEFAULT_RECIRC_LIMIT)
-    }
-
-    /// An empty table holding at most `limit` ids.
-    pub fn with_limit(limit: usize) -> Self {
-        RecircTable {
-            inner: Mutex::new(Inner {
-                next: 1,
-                ..Inner::default()
-            }),
-            limit,
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        // A panic while holding the lock cannot leave the maps inconsistent (each update is
-        // two inserts of the same pair), so a poisoned lock is still usable.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The id for `state`, allocating one if it is new.
-    pub fn id_for(&self, state: &FrozenState) -> Result<u32, XlateError> {
-        let mut g = self.lock();
-        if let Some(id) = g.by_state.get(state) {
-            return Ok(*id);
-        }
-        if g.by_id.len() >= self.limit || g.next == u32::MAX {
-            return Err(XlateError::RecircIdsExhausted(g.by_id.len()));
-        }
-        let id = g.next;
-        g.next += 1;
-        g.by_state.insert(state.clone(), id);
-        g.by_id.insert(id, state.clone());
-        Ok(id)
-    }
-
-    /// The frozen state of `id`.
-    pub fn get(&self, id: u32) -> Option<FrozenState> {
-        self.lock().by_id.get(&id).cloned()
-    }
-
-    /// Number of ids in use.
-    pub fn len(&self) -> usize {
-        self.lock().by_id.len()
-    }
-
-    /// True if no id is in use.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
 
 /// Reads a sub-field's value from `flow`, un-wildcarding its bits in `wc`.
 pub fn read_subfield(sf: &SubField, flow: &FlowKey, wc: &mut FlowMask) -> u128 {
@@ -178,46 +84,6 @@ mod tests {
     use super::*;
     use crate::ofproto::action::{OfNat, SetSpelling};
     use fastpath::action::DpAction;
-
-    fn state(table: u8, reg0: u32) -> FrozenState {
-        let mut regs = [0; 16];
-        regs[0] = reg0;
-        FrozenState {
-            bridge: "br0".into(),
-            table,
-            in_port: 1,
-            metadata: 0,
-            regs,
-            ct_zone: 0,
-            nat: None,
-        }
-    }
-
-    #[test]
-    fn ids_are_stable_and_distinct() {
-        let t = RecircTable::new();
-        let a = t.id_for(&state(1, 0)).unwrap();
-        let b = t.id_for(&state(1, 7)).unwrap();
-        assert_eq!(a, 1);
-        assert_ne!(a, b);
-        assert_eq!(t.id_for(&state(1, 0)).unwrap(), a);
-        assert_eq!(t.get(b), Some(state(1, 7)));
-        assert_eq!(t.get(99), None);
-        assert_eq!(t.len(), 2);
-    }
-
-    #[test]
-    fn table_is_bounded() {
-        let t = RecircTable::with_limit(2);
-        t.id_for(&state(1, 0)).unwrap();
-        t.id_for(&state(2, 0)).unwrap();
-        assert_eq!(
-            t.id_for(&state(3, 0)),
-            Err(XlateError::RecircIdsExhausted(2))
-        );
-        // Known states still resolve.
-        assert_eq!(t.id_for(&state(2, 0)), Ok(2));
-    }
 
     #[test]
     fn zone_from_field_is_read_and_unwildcarded() {

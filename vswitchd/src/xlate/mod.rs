@@ -22,7 +22,8 @@
 //! [`MAX_DEPTH`] levels, and one translation does at most [`MAX_RESUBMITS`] lookups (OVS's
 //! limits); re-entering a table with an identical flow inside its own resubmit chain is
 //! reported as a loop at once. These fail the translation
-//! ([`XlateError`]): the packet is dropped and nothing is installed.
+//! ([`XlateError`]): the packet is dropped and, as in OVS, a drop megaflow over the bits
+//! consulted so far is installed ([`translate_or_fail`]).
 //!
 //! # Recirculation
 //!
@@ -37,7 +38,7 @@ pub mod fields;
 pub mod output;
 
 pub use ct::{FrozenState, RecircTable};
-pub use error::XlateError;
+pub use error::{XlateError, XlateFailure};
 pub use output::{LearningSwitch, NormalHandler};
 
 use crate::ofctl::{NoNames, PortNames, format_action, format_match};
@@ -204,6 +205,21 @@ pub fn translate(
     let mut x = Xlator::new(ctx, key, trace);
     x.run(key)?;
     Ok(x.finish(key))
+}
+
+/// As [`translate`] (no trace), but a failure comes with the mask of what the translation had
+/// consulted, for the drop megaflow the upcall installs ([`XlateError::installs_drop`]).
+pub fn translate_or_fail(ctx: &XlateCtx<'_>, key: &FlowKey) -> Result<Translation, XlateFailure> {
+    let mut x = Xlator::new(ctx, key, None);
+    let r = x.run(key);
+    let t = x.finish(key);
+    match r {
+        Ok(()) => Ok(t),
+        Err(error) => Err(XlateFailure {
+            error,
+            mask: t.mask,
+        }),
+    }
 }
 
 /// The state of one translation.
