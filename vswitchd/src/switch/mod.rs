@@ -12,9 +12,9 @@
 //!
 //! The live state is the [`Dataplane`]'s: every change is committed to the store first, then
 //! applied to the dataplane (bridges, ports, OpenFlow tables, which the dataplane revalidates
-//! its caches against before the call returns). Flow changes run inside
-//! [`Dataplane::modify_tables`], so the tables are changed, the rows committed, and the tables
-//! restored if the commit fails, all under the slow path's write lock. At start-up the stored
+//! its caches against before the call returns). Flow changes are parsed and planned outside
+//! the slow path's write lock, committed with no lock held, and executed inside
+//! [`Dataplane::modify_tables`] (see `flows`). At start-up the stored
 //! bridges, ports and ovs-ofctl lines are replayed into the dataplane. Rule times
 //! (`created_ms`, timeouts) count from the dataplane's start: after a restart, rules' durations
 //! and timeouts start over, as their counters do.
@@ -37,6 +37,9 @@ pub use settings::{DEFAULT_FLOW_LIMIT, KEYS as SETTING_KEYS, MAX_FLOW_LIMIT, Set
 
 /// Most bridges one switch may have.
 pub const MAX_BRIDGES: usize = 1024;
+/// Flow changes with at least this many classifier steps are executed on a copy of the
+/// tables that is swapped in, rather than in place under the slow path's write lock.
+pub const COPY_ABOVE_STEPS: usize = 4096;
 /// Longest interface name (IFNAMSIZ without the NUL).
 pub const MAX_NAME_LEN: usize = 15;
 
@@ -234,9 +237,11 @@ impl Switch {
         }
     }
 
-    /// Runs a flow command on `bridge`: parsed with the bridge's port names, applied
-    /// atomically to the live tables, committed durably (the tables are restored if the
-    /// commit fails), and the datapath's caches revalidated, before this returns.
+    /// Runs a flow command on `bridge`: parsed with the bridge's port names, planned against
+    /// the live tables, committed durably, then applied atomically to the tables and the
+    /// datapath's caches revalidated, before this returns. Only the last step holds the slow
+    /// path's write lock, so upcalls keep being translated (against the old rules) while a
+    /// large change is parsed and written to disk.
     pub fn flow_command(
         &mut self,
         bridge: &str,
@@ -246,10 +251,64 @@ impl Switch {
             .bridges
             .get_mut(bridge)
             .ok_or_else(|| SwitchError::BridgeNotFound(bridge.to_owned()))?;
-        let store = &mut self.store;
-        self.dp.modify_tables(bridge, |tables, now| {
-            br.rows.execute(tables, bridge, cmd, &br.xports, store, now)
-        })?
+        let parsed = flows::parse(cmd, &br.xports)?;
+        let now = self.dp.slow_path().now_ms();
+        let planned = self
+            .dp
+            .read_tables(bridge, |t, _| flows::plan(t, &parsed, now))??;
+        drop(parsed);
+        Self::commit_and_apply(&self.dp, &mut self.store, br, bridge, planned)
+    }
+
+    /// Commits a plan's rows, then executes it under the write lock (see `flows`).
+    fn commit_and_apply(
+        dp: &Dataplane,
+        store: &mut Store,
+        br: &mut Bridge,
+        bridge: &str,
+        planned: crate::ofproto::Planned,
+    ) -> Result<FlowCounts, SwitchError> {
+        if planned.applied().is_empty() {
+            return Ok(FlowCounts::default());
+        }
+        let counts = br.rows.commit(bridge, &planned, store)?;
+        let store = &*store;
+        // A large plan runs on a copy of the tables (under the read lock, so upcalls go on),
+        // and the write lock is held only to swap the copy in; a small one runs in place.
+        let copy = if planned.steps() >= COPY_ABOVE_STEPS {
+            dp.read_tables(bridge, |t, _| t.clone()).ok()
+        } else {
+            None
+        };
+        let (planned, copy) = match copy {
+            Some(mut copy) => {
+                let base = copy.generation();
+                match copy.execute_planned(planned) {
+                    Ok(_) => (None, Some((base, copy))),
+                    // Cannot happen (planned against the same tables): reload below.
+                    Err(_) => (None, None),
+                }
+            }
+            None => (Some(planned), None),
+        };
+        let old = dp.modify_tables(bridge, |tables, now| {
+            let done = match (planned, copy) {
+                (Some(planned), _) => tables.execute_planned(planned).map(|_| None),
+                (None, Some((base, copy))) if tables.generation() == base => {
+                    Ok(Some(std::mem::replace(tables, copy)))
+                }
+                _ => Err(crate::ofproto::StalePlan),
+            };
+            done.unwrap_or_else(|e| {
+                // Durable already: make memory what the store (and a restart) says.
+                tracing::error!(bridge, error = %e, "reloading the tables from the store");
+                br.rows.restore(tables, bridge, store, now);
+                None
+            })
+        })?;
+        // The replaced tables are freed here, after the write lock is released.
+        drop(old);
+        Ok(counts)
     }
 
     /// Removes rules whose timeouts passed, on every bridge, from the tables and the store;
@@ -269,15 +328,11 @@ impl Switch {
             let Some(br) = self.bridges.get_mut(&name) else {
                 continue;
             };
-            let store = &mut self.store;
-            let r = self.dp.modify_tables(&name, |tables, now| {
-                br.rows.expire(tables, &name, store, now)
-            });
-            match r {
-                Ok(Ok(n)) => total += n,
-                Ok(Err(e)) => {
-                    tracing::error!(bridge = %name, error = %e, "cannot store expired flows")
-                }
+            let Ok(planned) = self.dp.read_tables(&name, |t, _| t.plan_expiry(now)) else {
+                continue;
+            };
+            match Self::commit_and_apply(&self.dp, &mut self.store, br, &name, planned) {
+                Ok(c) => total += c.removed as usize,
                 Err(e) => tracing::error!(bridge = %name, error = %e, "cannot expire flows"),
             }
         }
