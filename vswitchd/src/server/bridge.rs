@@ -108,7 +108,7 @@ impl BridgeService for BridgeApi {
     ) -> Result<Response<pb::ListBridgesResponse>, Status> {
         let bridges = self
             .shared
-            .lock()
+            .view()
             .bridges()
             .map(|b| b.name().to_owned())
             .collect();
@@ -122,7 +122,7 @@ impl BridgeService for BridgeApi {
         &self,
         _req: Request<pb::ShowRequest>,
     ) -> Result<Response<pb::ShowResponse>, Status> {
-        let bridges = self.shared.lock().bridges().map(bridge_to_pb).collect();
+        let bridges = self.shared.view().bridges().map(bridge_to_pb).collect();
         self.shared
             .finish("Show", Ok(Response::new(pb::ShowResponse { bridges })))
     }
@@ -178,7 +178,7 @@ impl BridgeService for BridgeApi {
     ) -> Result<Response<pb::ListPortsResponse>, Status> {
         let bridge = req.into_inner().bridge;
         let r = {
-            let sw = self.shared.lock();
+            let sw = self.shared.view();
             sw.bridge(&bridge).map(|b| {
                 let mut ports: Vec<String> = b.ports().map(|p| p.name.clone()).collect();
                 ports.sort();
@@ -218,7 +218,7 @@ impl BridgeService for BridgeApi {
     ) -> Result<Response<pb::GetConfigResponse>, Status> {
         let key = req.into_inner().key;
         let r = {
-            let sw = self.shared.lock();
+            let sw = self.shared.view();
             config_to_pb(sw.settings(), &key)
         };
         self.shared.finish("GetConfig", r.map(Response::new))

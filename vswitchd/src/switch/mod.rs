@@ -22,6 +22,7 @@
 mod bridge;
 mod flows;
 mod settings;
+mod view;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -34,6 +35,7 @@ use crate::trace::TraceReport;
 pub use bridge::{Bridge, MAX_OFPORT, MAX_OPTIONS, PortSpec};
 pub use flows::{FlowCommand, FlowCounts, MAX_RULES_PER_BRIDGE};
 pub use settings::{DEFAULT_FLOW_LIMIT, KEYS as SETTING_KEYS, MAX_FLOW_LIMIT, Settings};
+pub use view::SwitchView;
 
 /// Most bridges one switch may have.
 pub const MAX_BRIDGES: usize = 1024;
@@ -160,6 +162,8 @@ pub struct CtLimits {
 pub struct Switch {
     store: Store,
     bridges: BTreeMap<String, Bridge>,
+    /// The store rows behind each bridge's tables.
+    rows: BTreeMap<String, flows::FlowRows>,
     ct_limits: CtLimits,
     settings: Settings,
     dp: Arc<Dataplane>,
@@ -173,6 +177,7 @@ impl Switch {
         let snap = store.load()?;
         let now = dp.slow_path().now_ms();
         let mut bridges = BTreeMap::new();
+        let mut flow_rows = BTreeMap::new();
         let mut tables = Vec::new();
         for b in snap.bridges {
             let mut bridge = Bridge::new(b.bridge.name.clone());
@@ -180,13 +185,15 @@ impl Switch {
                 bridge.apply_put_port(port);
             }
             let (t, rows) = flows::FlowRows::load(&b.bridge.name, &b.flows, now)?;
-            bridge.rows = rows;
+            bridge.flows = rows.len();
+            flow_rows.insert(b.bridge.name.clone(), rows);
             tables.push((b.bridge.name.clone(), t));
             bridges.insert(b.bridge.name, bridge);
         }
         let mut sw = Switch {
             store,
             bridges,
+            rows: flow_rows,
             ct_limits: CtLimits {
                 default_limit: snap.ct_default_limit.unwrap_or(0),
                 zones: snap.ct_limits,
@@ -257,21 +264,24 @@ impl Switch {
             .dp
             .read_tables(bridge, |t, _| flows::plan(t, &parsed, now))??;
         drop(parsed);
-        Self::commit_and_apply(&self.dp, &mut self.store, br, bridge, planned)
+        let rows = self.rows.entry(bridge.to_owned()).or_default();
+        let r = Self::commit_and_apply(&self.dp, &mut self.store, rows, bridge, planned);
+        br.flows = rows.len();
+        r
     }
 
     /// Commits a plan's rows, then executes it under the write lock (see `flows`).
     fn commit_and_apply(
         dp: &Dataplane,
         store: &mut Store,
-        br: &mut Bridge,
+        rows: &mut flows::FlowRows,
         bridge: &str,
         planned: crate::ofproto::Planned,
     ) -> Result<FlowCounts, SwitchError> {
         if planned.applied().is_empty() {
             return Ok(FlowCounts::default());
         }
-        let counts = br.rows.commit(bridge, &planned, store)?;
+        let counts = rows.commit(bridge, &planned, store)?;
         let store = &*store;
         // A large plan runs on a copy of the tables (under the read lock, so upcalls go on),
         // and the write lock is held only to swap the copy in; a small one runs in place.
@@ -302,7 +312,7 @@ impl Switch {
             done.unwrap_or_else(|e| {
                 // Durable already: make memory what the store (and a restart) says.
                 tracing::error!(bridge, error = %e, "reloading the tables from the store");
-                br.rows.restore(tables, bridge, store, now);
+                rows.restore(tables, bridge, store, now);
                 None
             })
         })?;
@@ -331,10 +341,12 @@ impl Switch {
             let Ok(planned) = self.dp.read_tables(&name, |t, _| t.plan_expiry(now)) else {
                 continue;
             };
-            match Self::commit_and_apply(&self.dp, &mut self.store, br, &name, planned) {
+            let rows = self.rows.entry(name.clone()).or_default();
+            match Self::commit_and_apply(&self.dp, &mut self.store, rows, &name, planned) {
                 Ok(c) => total += c.removed as usize,
                 Err(e) => tracing::error!(bridge = %name, error = %e, "cannot expire flows"),
             }
+            br.flows = rows.len();
         }
         total
     }
@@ -346,10 +358,7 @@ impl Switch {
         filter: &str,
         table: Option<u8>,
     ) -> Result<Vec<Arc<Rule>>, SwitchError> {
-        let br = self.bridge(bridge)?;
-        self.dp.push_stats();
-        self.dp
-            .read_tables(bridge, |t, _| flows::dump(t, filter, table, br.names()))?
+        dump_rules(&self.dp, self.bridge(bridge)?, filter, table)
     }
 
     /// Traces `packet` (ofproto/trace syntax) through `bridge`, as an upcall would translate
@@ -362,10 +371,7 @@ impl Switch {
         ct_next: &[String],
     ) -> Result<TraceReport, SwitchError> {
         self.bridge(bridge)?;
-        self.dp.trace(bridge, packet, ct_next).map_err(|e| match e {
-            DataplaneError::Trace(t) => SwitchError::Invalid(t.to_string()),
-            other => SwitchError::Dataplane(other),
-        })
+        trace_on(&self.dp, bridge, packet, ct_next)
     }
 
     /// Bridges sorted by name.
@@ -418,7 +424,8 @@ impl Switch {
         changes.extend(flow_rows);
         self.store.commit(&changes)?;
         let mut bridge = Bridge::new(name.to_owned());
-        bridge.rows = rows;
+        bridge.flows = rows.len();
+        self.rows.insert(name.to_owned(), rows);
         self.bridges.insert(name.to_owned(), bridge);
         self.rebuild_views();
         self.dp.add_bridge(name)?;
@@ -433,6 +440,7 @@ impl Switch {
         self.store
             .commit(&[Change::DeleteBridge(name.to_owned())])?;
         self.bridges.remove(name);
+        self.rows.remove(name);
         self.rebuild_views();
         self.dp.del_bridge(name)?;
         Ok(ports)
@@ -533,6 +541,30 @@ impl Switch {
             ct.set_zone_limit(*z, as_limit(*l));
         }
     }
+}
+
+/// dump-flows on `br`'s live tables, counters pushed first.
+fn dump_rules(
+    dp: &Dataplane,
+    br: &Bridge,
+    filter: &str,
+    table: Option<u8>,
+) -> Result<Vec<Arc<Rule>>, SwitchError> {
+    dp.push_stats();
+    dp.read_tables(br.name(), |t, _| flows::dump(t, filter, table, br.names()))?
+}
+
+/// trace on `bridge`'s live tables.
+fn trace_on(
+    dp: &Dataplane,
+    bridge: &str,
+    packet: &str,
+    ct_next: &[String],
+) -> Result<TraceReport, SwitchError> {
+    dp.trace(bridge, packet, ct_next).map_err(|e| match e {
+        DataplaneError::Trace(t) => SwitchError::Invalid(t.to_string()),
+        other => SwitchError::Dataplane(other),
+    })
 }
 
 #[cfg(test)]
