@@ -213,6 +213,11 @@ impl Daemon {
         s
     }
 
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("daemon already stopped").id()
+    }
+
     /// Runs `vswitch-ctl --server unix:SOCKET ARGS...`.
     pub fn ctl(&self, args: &[&str]) -> CtlResult {
         let server = format!("unix:{}", self.socket.display());

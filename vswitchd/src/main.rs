@@ -86,9 +86,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             None => None,
         };
         let ready = || tracing::info!("vswitchd ready");
-        server::serve(&config, Arc::clone(&shared), ready, shutdown_signal()?).await?;
-        if let Some(task) = metrics_task {
-            task.abort();
+        let server = server::serve(&config, Arc::clone(&shared), ready, shutdown_signal()?);
+        match metrics_task {
+            // The metrics listener serves until the daemon stops; if it ends, exit.
+            Some(mut task) => tokio::select! {
+                r = server => {
+                    task.abort();
+                    r?;
+                }
+                j = &mut task => {
+                    let why = match j {
+                        Ok(()) => "it returned".to_owned(),
+                        Err(e) => e.to_string(),
+                    };
+                    anyhow::bail!("the metrics listener stopped unexpectedly ({why})");
+                }
+            },
+            None => server.await?,
         }
         anyhow::Ok(())
     });

@@ -87,19 +87,43 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, MetricsError> {
         .map_err(|source| MetricsError::Bind { addr, source })
 }
 
-/// Answers scrapes until the task is dropped; `render` produces the body of each.
+/// Most scrapes answered at once; further connections wait in the kernel's backlog (a
+/// scrape takes milliseconds, and an idle connect is dropped after [`READ_TIMEOUT`]), so
+/// connects to this unauthenticated port cannot use up the daemon's descriptors.
+pub const MAX_CONNECTIONS: usize = 16;
+
+/// Answers scrapes until the task is dropped; `render` produces the body of each (on the
+/// blocking pool: it reads the dataplane under its locks).
 pub async fn serve<F>(listener: TcpListener, render: F)
 where
     F: Fn() -> String + Clone + Send + Sync + 'static,
 {
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let mut backoff = Duration::from_millis(10);
+    let mut last_warn: Option<std::time::Instant> = None;
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            // Accept errors (EMFILE, ...) are transient; back off instead of spinning.
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            continue;
+        let Ok(permit) = std::sync::Arc::clone(&slots).acquire_owned().await else {
+            return;
+        };
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => {
+                backoff = Duration::from_millis(10);
+                stream
+            }
+            Err(e) => {
+                // EMFILE and the like are transient: back off instead of spinning or ending.
+                if last_warn.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                    tracing::warn!(error = %e, "metrics: accept failed; backing off");
+                    last_warn = Some(std::time::Instant::now());
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
         };
         let render = render.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             if let Err(e) = answer(stream, render).await {
                 tracing::debug!(error = %e, "metrics connection failed");
             }
@@ -134,7 +158,10 @@ fn route(head: &[u8]) -> Route {
     }
 }
 
-async fn answer<F: Fn() -> String>(mut stream: TcpStream, render: F) -> std::io::Result<()> {
+async fn answer<F>(mut stream: TcpStream, render: F) -> std::io::Result<()>
+where
+    F: Fn() -> String + Send + 'static,
+{
     let mut head = Vec::with_capacity(512);
     let mut buf = [0u8; 1024];
     let read = async {
@@ -159,7 +186,9 @@ async fn answer<F: Fn() -> String>(mut stream: TcpStream, render: F) -> std::io:
         Route::Metrics => (
             "200 OK",
             "text/plain; version=0.0.4; charset=utf-8",
-            render(),
+            tokio::task::spawn_blocking(render)
+                .await
+                .map_err(std::io::Error::other)?,
         ),
         Route::NotFound => (
             "404 Not Found",

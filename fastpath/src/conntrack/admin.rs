@@ -119,6 +119,26 @@ impl Conntrack {
         sweep::dump(&self.table, zone, Some(now_ms))
     }
 
+    /// Number of shards, for dumps that go one shard at a time ([`Conntrack::dump_shard`]).
+    pub fn dump_shards(&self) -> usize {
+        self.table.n_shards()
+    }
+
+    /// Appends the connections of shard `shard` (of [`Conntrack::dump_shards`]) that
+    /// [`Conntrack::dump_at`] would list to `out`: a dump in pages, so a reader never makes
+    /// the daemon copy the whole table at once.
+    pub fn dump_shard(
+        &self,
+        shard: usize,
+        zone: Option<u16>,
+        now_ms: u64,
+        out: &mut Vec<ConnEntry>,
+    ) {
+        if shard < self.table.n_shards() {
+            sweep::dump_shard(&self.table, shard, zone, Some(now_ms), out);
+        }
+    }
+
     /// Removes every connection, those of `zone`, or the one with `tuple` (either direction;
     /// the tuple's own zone applies, and `zone`, if given, must equal it). Returns how many
     /// connections it removed.

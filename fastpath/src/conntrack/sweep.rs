@@ -64,31 +64,42 @@ pub(crate) fn sweep(table: &ConnTable, cursor: &SweepCursor, now_ms: u64, budget
 pub(crate) fn dump(table: &ConnTable, zone: Option<u16>, now_ms: Option<u64>) -> Vec<ConnEntry> {
     let mut out = Vec::new();
     for idx in 0..table.n_shards() {
-        let shard = table.lock_shard(idx);
-        for slot in shard.iter() {
-            let c = &slot.conn;
-            if slot.reply || c.is_dead() || zone.is_some_and(|z| z != c.key.zone) {
-                continue;
-            }
-            let st = *c.lock();
-            if now_ms.is_some_and(|now| st.expires_ms <= now) {
-                continue;
-            }
-            out.push(ConnEntry {
-                orig: c.key,
-                reply: c.rev,
-                zone: c.key.zone,
-                mark: st.mark,
-                label: u128::from_be_bytes(st.label),
-                tcp: match st.proto {
-                    ProtoState::Tcp(t) => Some(t.states()),
-                    _ => None,
-                },
-                expires_ms: st.expires_ms,
-            });
-        }
+        dump_shard(table, idx, zone, now_ms, &mut out);
     }
     out
+}
+
+/// Appends shard `idx`'s connections (original direction once each) to `out`.
+pub(crate) fn dump_shard(
+    table: &ConnTable,
+    idx: usize,
+    zone: Option<u16>,
+    now_ms: Option<u64>,
+    out: &mut Vec<ConnEntry>,
+) {
+    let shard = table.lock_shard(idx);
+    for slot in shard.iter() {
+        let c = &slot.conn;
+        if slot.reply || c.is_dead() || zone.is_some_and(|z| z != c.key.zone) {
+            continue;
+        }
+        let st = *c.lock();
+        if now_ms.is_some_and(|now| st.expires_ms <= now) {
+            continue;
+        }
+        out.push(ConnEntry {
+            orig: c.key,
+            reply: c.rev,
+            zone: c.key.zone,
+            mark: st.mark,
+            label: u128::from_be_bytes(st.label),
+            tcp: match st.proto {
+                ProtoState::Tcp(t) => Some(t.states()),
+                _ => None,
+            },
+            expires_ms: st.expires_ms,
+        });
+    }
 }
 
 /// Removes every connection `select` picks (shown its original-direction slot only, once

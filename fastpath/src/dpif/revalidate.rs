@@ -100,6 +100,16 @@ impl Datapath {
         out
     }
 
+    /// Handles on every megaflow (the shared entries, not copies): a dump streams from these,
+    /// reading each entry only when its turn comes.
+    pub fn megaflow_entries(&self) -> Vec<std::sync::Arc<crate::cache::megaflow::MegaflowEntry>> {
+        let mut out = Vec::new();
+        for t in self.threads().iter() {
+            out.extend(t.lock().iter().cloned());
+        }
+        out
+    }
+
     /// Number of megaflows installed over all threads.
     pub fn megaflow_count(&self) -> usize {
         self.threads()

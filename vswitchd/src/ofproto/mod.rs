@@ -13,4 +13,4 @@ pub use action::{OfAction, SubField, ofpp};
 pub use flow_match::Match;
 pub use flow_mod::{Applied, FlowMod, FlowModCommand, FlowModError};
 pub use rule::{Rule, RuleStats};
-pub use table::FlowTables;
+pub use table::{FlowTables, Planned, StalePlan};

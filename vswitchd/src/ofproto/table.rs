@@ -20,7 +20,62 @@ use fastpath::flow::{FlowKey, FlowMask};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// The OpenFlow tables of one bridge.
+/// A change planned against a bridge's tables, not yet executed: what it will do
+/// ([`Planned::applied`]) and the concrete steps.
+pub struct Planned {
+    ops: Vec<Op>,
+    applied: Applied,
+    next_id: u64,
+    /// The tables' generation when planned; executing needs it unchanged.
+    generation: u64,
+}
+
+impl std::fmt::Debug for Planned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Planned")
+            .field("ops", &self.ops.len())
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Planned {
+    /// Number of classifier inserts and removals executing the plan takes.
+    pub fn steps(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// What executing the plan will change.
+    pub fn applied(&self) -> &Applied {
+        &self.applied
+    }
+
+    /// Whether `rule` (one of [`Planned::applied`]'s added rules) is still in the tables
+    /// once the plan has run: a rule added and then replaced again by the same bundle is not.
+    pub fn leaves_in_place(&self) -> impl Fn(&Arc<Rule>) -> bool + '_ {
+        let mut last: std::collections::HashMap<(u8, Match, u16), Option<&Arc<Rule>>> =
+            std::collections::HashMap::with_capacity(self.ops.len());
+        for op in &self.ops {
+            match op {
+                Op::Insert(r) => last.insert((r.table, r.m, r.priority), Some(r)),
+                Op::Remove(r) => last.insert((r.table, r.m, r.priority), None),
+            };
+        }
+        move |r| {
+            last.get(&(r.table, r.m, r.priority))
+                .is_some_and(|x| x.is_some_and(|x| Arc::ptr_eq(x, r)))
+        }
+    }
+}
+
+/// A plan met tables that changed after it was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the flow tables changed while the change was being planned")]
+pub struct StalePlan;
+
+/// The OpenFlow tables of one bridge. Cloning copies the classifiers' indexes, not the rules
+/// (they are shared `Arc`s).
+#[derive(Clone)]
 pub struct FlowTables {
     tables: Vec<Classifier<Arc<Rule>>>,
     /// Rules with an idle or hard timeout, by id.
@@ -57,14 +112,10 @@ impl FlowTables {
 
     /// Applies a bundle atomically: all flow-mods or, on error, none.
     pub fn apply(&mut self, mods: &[FlowMod], now_ms: u64) -> Result<Applied, FlowModError> {
-        let mut plan = Plan::new(&self.tables, self.next_id);
-        for (index, fm) in mods.iter().enumerate() {
-            plan.flow_mod(fm, now_ms)
-                .map_err(|e| bundle_error(mods.len(), index, e))?;
-        }
-        let (ops, applied, next_id) = (plan.ops, plan.applied, plan.next_id);
-        self.execute(ops, next_id, &applied);
-        Ok(applied)
+        let planned = self.plan(mods, now_ms)?;
+        Ok(self
+            .execute_planned(planned)
+            .expect("planned against these tables"))
     }
 
     /// Replaces every rule of every table by `specs` (replace-flows), atomically. As
@@ -76,6 +127,28 @@ impl FlowTables {
         specs: &[FlowSpec],
         now_ms: u64,
     ) -> Result<Applied, FlowModError> {
+        let planned = self.plan_replace(specs, now_ms)?;
+        Ok(self
+            .execute_planned(planned)
+            .expect("planned against these tables"))
+    }
+
+    /// Plans a bundle without changing anything: every check of [`FlowTables::apply`] runs
+    /// here, so a plan that comes back executes without error as long as the tables have not
+    /// changed since (see [`FlowTables::execute_planned`]). This is what lets a caller plan
+    /// under a shared lock, make the change durable with no lock held, and take the
+    /// exclusive lock only to execute.
+    pub fn plan(&self, mods: &[FlowMod], now_ms: u64) -> Result<Planned, FlowModError> {
+        let mut plan = Plan::new(&self.tables, self.next_id);
+        for (index, fm) in mods.iter().enumerate() {
+            plan.flow_mod(fm, now_ms)
+                .map_err(|e| bundle_error(mods.len(), index, e))?;
+        }
+        Ok(self.planned(plan))
+    }
+
+    /// Plans [`FlowTables::replace_all`] without changing anything.
+    pub fn plan_replace(&self, specs: &[FlowSpec], now_ms: u64) -> Result<Planned, FlowModError> {
         let mut plan = Plan::new(&self.tables, self.next_id);
         // Last spec per key wins, as successive adds would.
         let mut wanted: std::collections::HashMap<(u8, Match, u16), (usize, &FlowSpec)> =
@@ -111,9 +184,43 @@ impl FlowTables {
             plan.add(s, now_ms)
                 .map_err(|e| bundle_error(specs.len(), i, e))?;
         }
-        let (ops, applied, next_id) = (plan.ops, plan.applied, plan.next_id);
-        self.execute(ops, next_id, &applied);
-        Ok(applied)
+        Ok(self.planned(plan))
+    }
+
+    /// Plans removing the rules whose idle or hard timeout has passed at `now_ms`.
+    pub fn plan_expiry(&self, now_ms: u64) -> Planned {
+        let mut plan = Plan::new(&self.tables, self.next_id);
+        let expired: Vec<Arc<Rule>> = self
+            .timed
+            .values()
+            .filter(|r| r.is_expired(now_ms))
+            .cloned()
+            .collect();
+        for r in expired {
+            plan.take(&r);
+            plan.applied.removed.push(r);
+        }
+        self.planned(plan)
+    }
+
+    fn planned(&self, plan: Plan<'_>) -> Planned {
+        Planned {
+            ops: plan.ops,
+            applied: plan.applied,
+            next_id: plan.next_id,
+            generation: self.generation,
+        }
+    }
+
+    /// Executes a plan made by [`FlowTables::plan`], [`FlowTables::plan_replace`] or
+    /// [`FlowTables::plan_expiry`]. Refused (nothing changes) if the tables changed since the
+    /// plan was made, since the plan's checks no longer hold then.
+    pub fn execute_planned(&mut self, planned: Planned) -> Result<Applied, StalePlan> {
+        if planned.generation != self.generation {
+            return Err(StalePlan);
+        }
+        self.execute(planned.ops, planned.next_id, &planned.applied);
+        Ok(planned.applied)
     }
 
     fn execute(&mut self, ops: Vec<Op>, next_id: u64, applied: &Applied) {
@@ -159,20 +266,10 @@ impl FlowTables {
 
     /// Removes and returns the rules whose idle or hard timeout has passed at `now_ms`.
     pub fn expire(&mut self, now_ms: u64) -> Vec<Arc<Rule>> {
-        let expired: Vec<Arc<Rule>> = self
-            .timed
-            .values()
-            .filter(|r| r.is_expired(now_ms))
-            .cloned()
-            .collect();
-        for r in &expired {
-            self.timed.remove(&r.id);
-            self.tables[r.table as usize].remove(&r.m, r.priority);
-        }
-        if !expired.is_empty() {
-            self.generation += 1;
-        }
-        expired
+        let planned = self.plan_expiry(now_ms);
+        self.execute_planned(planned)
+            .expect("planned against these tables")
+            .removed
     }
 
     /// The earliest instant a timeout can end a rule (for the daemon's timer), if any.

@@ -13,6 +13,7 @@ use proto::v1::bridge_service_server::BridgeService;
 use tonic::{Request, Response, Status};
 
 use super::{MAX_SETTINGS_PER_REQUEST, Shared};
+use crate::dataplane::Dataplane;
 use crate::store::{FailMode, PortKind, PortRecord};
 use crate::switch::{Bridge, PortSpec, SETTING_KEYS, Settings, Switch};
 
@@ -88,8 +89,8 @@ pub fn fail_mode_from_pb(v: i32) -> Result<Option<FailMode>, Status> {
 }
 
 /// Link state of every port of `bridge`, by name, as the dataplane sees it now.
-fn links(sw: &Switch, bridge: &str) -> HashMap<String, bool> {
-    sw.dataplane()
+fn links(dp: &Dataplane, bridge: &str) -> HashMap<String, bool> {
+    dp
         .port_reports(bridge, None)
         .map(|rs| rs.into_iter().map(|r| (r.name, r.up)).collect())
         .unwrap_or_default()
@@ -103,8 +104,8 @@ fn port_with_link(r: &PortRecord, links: &HashMap<String, bool>) -> pb::Port {
     }
 }
 
-fn bridge_to_pb(sw: &Switch, b: &Bridge) -> pb::Bridge {
-    let links = links(sw, b.name());
+fn bridge_to_pb(dp: &Dataplane, b: &Bridge) -> pb::Bridge {
+    let links = links(dp, b.name());
     pb::Bridge {
         name: b.name().to_owned(),
         ports: b.ports().map(|p| port_with_link(p, &links)).collect(),
@@ -183,7 +184,7 @@ impl BridgeService for BridgeApi {
     ) -> Result<Response<pb::ListBridgesResponse>, Status> {
         let bridges = self
             .shared
-            .lock()
+            .view()
             .bridges()
             .map(|b| b.name().to_owned())
             .collect();
@@ -197,12 +198,17 @@ impl BridgeService for BridgeApi {
         &self,
         _req: Request<pb::ShowRequest>,
     ) -> Result<Response<pb::ShowResponse>, Status> {
-        let bridges = {
-            let sw = self.shared.lock();
-            sw.bridges().map(|b| bridge_to_pb(&sw, b)).collect()
-        };
-        self.shared
-            .finish("Show", Ok(Response::new(pb::ShowResponse { bridges })))
+        let r = self
+            .shared
+            .read(|v| {
+                let bridges = v
+                    .bridges()
+                    .map(|b| bridge_to_pb(v.dataplane(), b))
+                    .collect();
+                Ok(Response::new(pb::ShowResponse { bridges }))
+            })
+            .await;
+        self.shared.finish("Show", r)
     }
 
     async fn add_port(
@@ -227,7 +233,7 @@ impl BridgeService for BridgeApi {
                 .shared
                 .mutate(move |sw| {
                     let record = sw.add_port(&bridge, spec)?;
-                    let port = port_with_link(&record, &links(sw, &bridge));
+                    let port = port_with_link(&record, &links(sw.dataplane(), &bridge));
                     Ok((port, add_port_warnings(sw, &record)))
                 })
                 .await?;
@@ -261,7 +267,7 @@ impl BridgeService for BridgeApi {
     ) -> Result<Response<pb::ListPortsResponse>, Status> {
         let bridge = req.into_inner().bridge;
         let r = {
-            let sw = self.shared.lock();
+            let sw = self.shared.view();
             sw.bridge(&bridge).map(|b| {
                 let mut ports: Vec<String> = b.ports().map(|p| p.name.clone()).collect();
                 ports.sort();
@@ -301,7 +307,7 @@ impl BridgeService for BridgeApi {
     ) -> Result<Response<pb::GetConfigResponse>, Status> {
         let key = req.into_inner().key;
         let r = {
-            let sw = self.shared.lock();
+            let sw = self.shared.view();
             config_to_pb(sw.settings(), &key)
         };
         self.shared.finish("GetConfig", r.map(Response::new))

@@ -11,8 +11,10 @@ use proto::v1::diag_service_server::DiagService;
 use tonic::{Request, Response, Status};
 
 use super::flow::ServerStream;
-use super::{Shared, not_in_build};
+use super::{Shared, dump, not_in_build};
 use crate::trace::TraceReport;
+use fastpath::cache::megaflow::MegaflowEntry;
+use fastpath::conntrack::{ConnEntry, Conntrack};
 
 /// The DiagService implementation.
 #[derive(Debug, Clone)]
@@ -78,10 +80,13 @@ impl DiagService for DiagApi {
                 "at most {MAX_CT_NEXT} --ct-next states"
             )))
         } else {
-            let sw = self.shared.lock();
-            sw.trace(&req.bridge, &req.packet, &req.ct_next)
-                .map(|report| Response::new(trace_to_pb(&report)))
-                .map_err(super::status)
+            self.shared
+                .read(move |sw| {
+                    sw.trace(&req.bridge, &req.packet, &req.ct_next)
+                        .map(|report| Response::new(trace_to_pb(&report)))
+                        .map_err(super::status)
+                })
+                .await
         };
         self.shared.finish("Trace", r)
     }
@@ -93,9 +98,10 @@ impl DiagService for DiagApi {
         req: Request<pb::DumpMegaflowsRequest>,
     ) -> Result<Response<Self::DumpMegaflowsStream>, Status> {
         let req = req.into_inner();
-        let r = (|| {
-            let sw = self.shared.lock();
-            let dp = sw.dataplane();
+        let r = async {
+            let permit = dump::permit(&self.shared.dumps).await?;
+            let sw = self.shared.view();
+            let dp = Arc::clone(sw.dataplane());
             // Only the bridge's ports, if one is given.
             let ports: Option<Vec<u32>> = if req.bridge.is_empty() {
                 None
@@ -105,25 +111,35 @@ impl DiagService for DiagApi {
                 v.extend(dp.dp_port_of(&req.bridge));
                 Some(v)
             };
-            let now = dp.clock_ms();
-            let items: Vec<Result<pb::Megaflow, Status>> = dp
-                .dump_megaflows()
-                .into_iter()
-                .filter(|(m, _)| ports.as_ref().is_none_or(|p| p.contains(&m.key.in_port)))
-                .map(|(m, _)| {
-                    Ok(pb::Megaflow {
-                        r#match: crate::ofctl::format_megaflow(&m.key, &m.mask),
-                        actions: fastpath::action::format_actions(&m.actions).to_string(),
-                        packets: m.stats.packets,
-                        bytes: m.stats.bytes,
-                        idle_ms: now.saturating_sub(m.stats.used_ms),
-                    })
+            let entries = self
+                .shared
+                .read(move |_| {
+                    let mut all = dp.datapath().megaflow_entries();
+                    if let Some(p) = &ports {
+                        all.retain(|m| p.contains(&m.key().in_port));
+                    }
+                    Ok((dp, all))
                 })
-                .collect();
-            Ok(Response::new(
-                Box::pin(tokio_stream::iter(items)) as Self::DumpMegaflowsStream
-            ))
-        })();
+                .await;
+            let (dp, entries) = entries?;
+            let now = dp.clock_ms();
+            let render = move |m: Arc<MegaflowEntry>| {
+                let stats = m.stats();
+                pb::Megaflow {
+                    r#match: crate::ofctl::format_megaflow(m.key(), m.mask()),
+                    actions: fastpath::action::format_actions(m.actions()).to_string(),
+                    packets: stats.packets,
+                    bytes: stats.bytes,
+                    idle_ms: now.saturating_sub(stats.used_ms),
+                }
+            };
+            Ok(Response::new(dump::stream(
+                permit,
+                dump::Handles::new(entries, render),
+                dump::STALL_TIMEOUT,
+            )))
+        }
+        .await;
         self.shared.finish("DumpMegaflows", r)
     }
 
@@ -131,54 +147,62 @@ impl DiagService for DiagApi {
         &self,
         _req: Request<pb::FlushMegaflowsRequest>,
     ) -> Result<Response<pb::FlushMegaflowsResponse>, Status> {
-        let flushed = self.shared.lock().dataplane().flush_megaflows() as u64;
-        self.shared.finish(
-            "FlushMegaflows",
-            Ok(Response::new(pb::FlushMegaflowsResponse { flushed })),
-        )
+        let r = self
+            .shared
+            .read(|sw| {
+                let flushed = sw.dataplane().flush_megaflows() as u64;
+                Ok(Response::new(pb::FlushMegaflowsResponse { flushed }))
+            })
+            .await;
+        self.shared.finish("FlushMegaflows", r)
     }
 
     async fn datapath_stats(
         &self,
         _req: Request<pb::DatapathStatsRequest>,
     ) -> Result<Response<pb::DatapathStatsResponse>, Status> {
-        let sw = self.shared.lock();
-        let st = sw.dataplane().stats();
-        let slow = sw.dataplane().slow_stats();
-        let mut drops: std::collections::HashMap<String, u64> = st
-            .drop_reasons()
-            .into_iter()
-            .map(|(r, n)| (r.name().to_string(), n))
-            .collect();
-        if let Some(ct) = sw.dataplane().conntrack() {
-            let c = ct.stats();
-            drops.insert("ct_global_limit".into(), c.global_limit_drops);
-            drops.insert("ct_zone_limit".into(), c.zone_limit_drops);
-            drops.insert("ct_invalid".into(), c.invalid_total());
-        }
-        let resp = pb::DatapathStatsResponse {
-            microflow_hits: st.microflow_hits,
-            megaflow_hits: st.megaflow_hits,
-            subtables_per_hit: st.avg_subtables_per_hit(),
-            upcalls: st.upcalls,
-            lost: st.lost,
-            megaflows: st.megaflows,
-            flow_limit: sw.dataplane().datapath().flow_limit() as u64,
-            revalidated: st.revalidated,
-            evicted: st.evicted,
-            pmd_threads: self.shared.pmd_threads,
-            drops,
-            xlate_errors: slow
-                .xlate_errors
-                .iter()
-                .map(|(k, n)| ((*k).to_string(), *n))
-                .collect(),
-            recirc_ids: slow.recirc.live,
-            recirc_id_limit: slow.recirc.limit,
-            recirc_ids_freed: slow.recirc.freed,
-        };
-        drop(sw);
-        self.shared.finish("DatapathStats", Ok(Response::new(resp)))
+        let pmd_threads = self.shared.pmd_threads;
+        let r = self
+            .shared
+            .read(move |sw| {
+                let st = sw.dataplane().stats();
+                let slow = sw.dataplane().slow_stats();
+                let mut drops: std::collections::HashMap<String, u64> = st
+                    .drop_reasons()
+                    .into_iter()
+                    .map(|(r, n)| (r.name().to_string(), n))
+                    .collect();
+                if let Some(ct) = sw.dataplane().conntrack() {
+                    let c = ct.stats();
+                    drops.insert("ct_global_limit".into(), c.global_limit_drops);
+                    drops.insert("ct_zone_limit".into(), c.zone_limit_drops);
+                    drops.insert("ct_invalid".into(), c.invalid_total());
+                }
+                let resp = pb::DatapathStatsResponse {
+                    microflow_hits: st.microflow_hits,
+                    megaflow_hits: st.megaflow_hits,
+                    subtables_per_hit: st.avg_subtables_per_hit(),
+                    upcalls: st.upcalls,
+                    lost: st.lost,
+                    megaflows: st.megaflows,
+                    flow_limit: sw.dataplane().datapath().flow_limit() as u64,
+                    revalidated: st.revalidated,
+                    evicted: st.evicted,
+                    pmd_threads,
+                    drops,
+                    xlate_errors: slow
+                        .xlate_errors
+                        .iter()
+                        .map(|(k, n)| ((*k).to_string(), *n))
+                        .collect(),
+                    recirc_ids: slow.recirc.live,
+                    recirc_id_limit: slow.recirc.limit,
+                    recirc_ids_freed: slow.recirc.freed,
+                };
+                Ok(Response::new(resp))
+            })
+            .await;
+        self.shared.finish("DatapathStats", r)
     }
 
     type FdbShowStream = ServerStream<pb::FdbEntry>;
@@ -188,32 +212,34 @@ impl DiagService for DiagApi {
         req: Request<pb::FdbShowRequest>,
     ) -> Result<Response<Self::FdbShowStream>, Status> {
         let req = req.into_inner();
-        let r = (|| {
-            let sw = self.shared.lock();
-            sw.bridge(&req.bridge).map_err(super::status)?;
-            let dp = sw.dataplane();
-            let now = dp.slow_path().now_ms();
-            let entries = dp.fdb(&req.bridge).map_err(|e| super::status(e.into()))?;
-            let items: Vec<Result<pb::FdbEntry, Status>> = entries
-                .into_iter()
-                .map(|e| {
-                    Ok(pb::FdbEntry {
-                        port: e.port,
-                        vlan: u32::from(e.vlan),
-                        mac: e
-                            .mac
-                            .iter()
-                            .map(|b| format!("{b:02x}"))
-                            .collect::<Vec<_>>()
-                            .join(":"),
-                        age_s: now.saturating_sub(e.last_seen_ms) / 1000,
+        let r = self
+            .shared
+            .read(move |sw| {
+                sw.bridge(&req.bridge).map_err(super::status)?;
+                let dp = sw.dataplane();
+                let now = dp.slow_path().now_ms();
+                let entries = dp.fdb(&req.bridge).map_err(|e| super::status(e.into()))?;
+                let items: Vec<Result<pb::FdbEntry, Status>> = entries
+                    .into_iter()
+                    .map(|e| {
+                        Ok(pb::FdbEntry {
+                            port: e.port,
+                            vlan: u32::from(e.vlan),
+                            mac: e
+                                .mac
+                                .iter()
+                                .map(|b| format!("{b:02x}"))
+                                .collect::<Vec<_>>()
+                                .join(":"),
+                            age_s: now.saturating_sub(e.last_seen_ms) / 1000,
+                        })
                     })
-                })
-                .collect();
-            Ok(Response::new(
-                Box::pin(tokio_stream::iter(items)) as Self::FdbShowStream
-            ))
-        })();
+                    .collect();
+                Ok(Response::new(
+                    Box::pin(tokio_stream::iter(items)) as Self::FdbShowStream
+                ))
+            })
+            .await;
         self.shared.finish("FdbShow", r)
     }
 
@@ -223,49 +249,29 @@ impl DiagService for DiagApi {
         &self,
         req: Request<pb::DumpConntrackRequest>,
     ) -> Result<Response<Self::DumpConntrackStream>, Status> {
-        let r = req.into_inner().zone.map(zone).transpose().and_then(|z| {
-            let sw = self.shared.lock();
+        let r = async {
+            let z = req.into_inner().zone.map(zone).transpose()?;
+            let sw = self.shared.view();
             let dp = sw.dataplane();
-            let ct = dp
-                .conntrack()
-                .ok_or_else(|| not_in_build("dump-conntrack", "conntrack"))?;
+            let ct = Arc::clone(
+                dp.conntrack()
+                    .ok_or_else(|| not_in_build("dump-conntrack", "conntrack"))?,
+            );
+            let permit = dump::permit(&self.shared.dumps).await?;
             let now = dp.clock_ms();
-            let tuple = |t: &fastpath::conntrack::ConnTuple| pb::ConntrackTuple {
-                src: t.src_ip().to_string(),
-                dst: t.dst_ip().to_string(),
-                sport: u32::from(t.sport),
-                dport: u32::from(t.dport),
+            let pages = CtPages {
+                ct,
+                zone: z,
+                now,
+                next_shard: 0,
             };
-            let items: Vec<Result<pb::ConntrackEntry, Status>> = ct
-                .dump_at(z, now)
-                .iter()
-                .map(|e| {
-                    let text = e.to_string();
-                    Ok(pb::ConntrackEntry {
-                        protocol: text.split(',').next().unwrap_or_default().to_string(),
-                        orig: Some(tuple(&e.orig)),
-                        reply: Some(tuple(&e.reply)),
-                        zone: u32::from(e.zone),
-                        mark: e.mark,
-                        label: format!("{:#x}", e.label),
-                        state: e
-                            .tcp
-                            .map(|[a, b]| {
-                                if a == b {
-                                    a.name().to_string()
-                                } else {
-                                    format!("{}/{}", a.name(), b.name())
-                                }
-                            })
-                            .unwrap_or_default(),
-                        expires_ms: e.expires_ms.saturating_sub(now),
-                    })
-                })
-                .collect();
-            Ok(Response::new(
-                Box::pin(tokio_stream::iter(items)) as Self::DumpConntrackStream
-            ))
-        });
+            Ok(Response::new(dump::stream(
+                permit,
+                pages,
+                dump::STALL_TIMEOUT,
+            )))
+        }
+        .await;
         self.shared.finish("DumpConntrack", r)
     }
 
@@ -273,15 +279,21 @@ impl DiagService for DiagApi {
         &self,
         req: Request<pb::FlushConntrackRequest>,
     ) -> Result<Response<pb::FlushConntrackResponse>, Status> {
-        let r = super::ct_flush::flush_spec(&req.into_inner()).and_then(|spec| {
-            let sw = self.shared.lock();
-            let ct = sw
-                .dataplane()
-                .conntrack()
-                .ok_or_else(|| not_in_build("flush-conntrack", "conntrack"))?;
-            let flushed = ct.flush_spec(&spec) as u64;
-            Ok(Response::new(pb::FlushConntrackResponse { flushed }))
-        });
+        let r = match super::ct_flush::flush_spec(&req.into_inner()) {
+            Err(e) => Err(e),
+            Ok(spec) => {
+                self.shared
+                    .read(move |sw| {
+                        let ct = sw
+                            .dataplane()
+                            .conntrack()
+                            .ok_or_else(|| not_in_build("flush-conntrack", "conntrack"))?;
+                        let flushed = ct.flush_spec(&spec) as u64;
+                        Ok(Response::new(pb::FlushConntrackResponse { flushed }))
+                    })
+                    .await
+            }
+        };
         self.shared.finish("FlushConntrack", r)
     }
 
@@ -297,7 +309,7 @@ impl DiagService for DiagApi {
                     .mutate(move |sw| sw.set_ct_limit(zone, limit))
                     .await?;
             }
-            let sw = self.shared.lock();
+            let sw = self.shared.view();
             let limits = sw.ct_limits();
             let live = sw.dataplane().conntrack().map(|ct| ct.limits());
             let count_of = |z: u16| {
@@ -336,5 +348,61 @@ impl DiagService for DiagApi {
         }
         .await;
         self.shared.finish("CtLimits", r)
+    }
+}
+
+/// DumpConntrack's pages: a few conntrack shards at a time, until a page is full.
+struct CtPages {
+    ct: Arc<Conntrack>,
+    zone: Option<u16>,
+    now: u64,
+    next_shard: usize,
+}
+
+impl dump::Pager for CtPages {
+    type Item = pb::ConntrackEntry;
+
+    fn next_page(&mut self) -> Option<Vec<pb::ConntrackEntry>> {
+        let mut raw = Vec::new();
+        let shards = self.ct.dump_shards();
+        while raw.len() < dump::PAGE && self.next_shard < shards {
+            self.ct
+                .dump_shard(self.next_shard, self.zone, self.now, &mut raw);
+            self.next_shard += 1;
+        }
+        if raw.is_empty() {
+            return None;
+        }
+        Some(raw.iter().map(|e| ct_entry(e, self.now)).collect())
+    }
+}
+
+/// One connection as the API returns it.
+fn ct_entry(e: &ConnEntry, now: u64) -> pb::ConntrackEntry {
+    let tuple = |t: &fastpath::conntrack::ConnTuple| pb::ConntrackTuple {
+        src: t.src_ip().to_string(),
+        dst: t.dst_ip().to_string(),
+        sport: u32::from(t.sport),
+        dport: u32::from(t.dport),
+    };
+    let text = e.to_string();
+    pb::ConntrackEntry {
+        protocol: text.split(',').next().unwrap_or_default().to_string(),
+        orig: Some(tuple(&e.orig)),
+        reply: Some(tuple(&e.reply)),
+        zone: u32::from(e.zone),
+        mark: e.mark,
+        label: format!("{:#x}", e.label),
+        state: e
+            .tcp
+            .map(|[a, b]| {
+                if a == b {
+                    a.name().to_string()
+                } else {
+                    format!("{}/{}", a.name(), b.name())
+                }
+            })
+            .unwrap_or_default(),
+        expires_ms: e.expires_ms.saturating_sub(now),
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! Flows arrive as ovs-ofctl text and are parsed in the daemon with the bridge's port names;
 //! each mutating call is one atomic bundle committed durably before the reply. Request size
-//! is checked before anything is parsed. Dumps are rendered under the switch lock and then
-//! streamed, so a slow reader never holds the lock.
+//! is checked before anything is parsed. DumpFlows streams lazily in pages from a snapshot
+//! of rule handles ([`dump`]), so a slow reader holds no lock and no rendered copy.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -13,8 +13,9 @@ use proto::v1::flow_service_server::FlowService;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
-use super::{MAX_FLOWS_PER_REQUEST, Shared};
+use super::{MAX_FLOWS_PER_REQUEST, Shared, dump};
 use crate::ofctl::{format_actions, format_match};
+use crate::ofproto::Rule;
 use crate::switch::{FlowCommand, FlowCounts};
 
 /// A server stream of `T`.
@@ -153,7 +154,7 @@ impl FlowService for FlowApi {
         req: Request<pb::DumpFlowsRequest>,
     ) -> Result<Response<Self::DumpFlowsStream>, Status> {
         let req = req.into_inner();
-        let r = (|| {
+        let r = async {
             let table = match req.table {
                 None => None,
                 Some(t) if t < 255 => Some(t as u8),
@@ -163,33 +164,44 @@ impl FlowService for FlowApi {
                     )));
                 }
             };
-            let sw = self.shared.lock();
-            let rules = sw
-                .dump_flows(&req.bridge, &req.r#match, table)
-                .map_err(super::status)?;
-            let names = sw.bridge(&req.bridge).map_err(super::status)?.names();
-            let now = sw.now_ms();
-            let entries: Vec<Result<pb::FlowEntry, Status>> = rules
-                .iter()
-                .map(|r| {
-                    Ok(pb::FlowEntry {
-                        table: u32::from(r.table),
-                        priority: u32::from(r.priority),
-                        cookie: r.cookie,
-                        duration_ms: now.saturating_sub(r.created_ms),
-                        packets: r.stats.packets(),
-                        bytes: r.stats.bytes(),
-                        idle_timeout: u32::from(r.idle_timeout),
-                        hard_timeout: u32::from(r.hard_timeout),
-                        r#match: format_match(&r.m, names),
-                        actions: format_actions(&r.actions, names),
-                    })
+            let permit = dump::permit(&self.shared.dumps).await?;
+            let view = self.shared.view();
+            let (bridge, filter) = (req.bridge.clone(), req.r#match);
+            let rules = self
+                .shared
+                .read(move |sw| {
+                    sw.dump_flows(&bridge, &filter, table)
+                        .map_err(super::status)
                 })
-                .collect();
-            Ok(Response::new(
-                Box::pin(tokio_stream::iter(entries)) as Self::DumpFlowsStream
-            ))
-        })();
+                .await?;
+            let now = view.now_ms();
+            let bridge = req.bridge;
+            let render = move |r: Arc<Rule>| {
+                let names = view
+                    .bridge(&bridge)
+                    .map(|b| b.names())
+                    .unwrap_or(&crate::ofctl::NoNames);
+                pb::FlowEntry {
+                    table: u32::from(r.table),
+                    priority: u32::from(r.priority),
+                    cookie: r.cookie,
+                    duration_ms: now.saturating_sub(r.created_ms),
+                    packets: r.stats.packets(),
+                    bytes: r.stats.bytes(),
+                    idle_timeout: u32::from(r.idle_timeout),
+                    hard_timeout: u32::from(r.hard_timeout),
+                    r#match: format_match(&r.m, names),
+                    actions: format_actions(&r.actions, names),
+                }
+            };
+            let pages = dump::Handles::new(rules, render);
+            Ok(Response::new(dump::stream(
+                permit,
+                pages,
+                dump::STALL_TIMEOUT,
+            )))
+        }
+        .await;
         self.shared.finish("DumpFlows", r)
     }
 
@@ -200,47 +212,50 @@ impl FlowService for FlowApi {
         req: Request<pb::DumpPortsRequest>,
     ) -> Result<Response<Self::DumpPortsStream>, Status> {
         let req = req.into_inner();
-        let r = (|| {
-            let sw = self.shared.lock();
-            let br = sw.bridge(&req.bridge).map_err(super::status)?;
-            // The port may be named or numbered.
-            let only = if req.port.is_empty() {
-                None
-            } else if let Ok(n) = req.port.parse::<u32>() {
-                let p = br.ports().find(|p| p.ofport == n).ok_or_else(|| {
-                    Status::not_found(format!("bridge {} has no port {n}", req.bridge))
-                })?;
-                Some(p.name.clone())
-            } else {
-                Some(req.port.clone())
-            };
-            let reports = sw
-                .dataplane()
-                .port_reports(&req.bridge, only.as_deref())
-                .map_err(|e| super::status(e.into()))?;
-            let entries: Vec<Result<pb::PortStats, Status>> = reports
-                .into_iter()
-                .map(|r| {
-                    let dp_drops: u64 = r.dp.as_ref().map(|d| d.drops.iter().sum()).unwrap_or(0);
-                    Ok(pb::PortStats {
-                        name: r.name,
-                        ofport: r.ofport,
-                        rx_packets: r.stats.rx_packets,
-                        rx_bytes: r.stats.rx_bytes,
-                        rx_dropped: r.stats.rx_dropped + dp_drops,
-                        rx_errors: r.stats.rx_errors,
-                        tx_packets: r.stats.tx_packets,
-                        tx_bytes: r.stats.tx_bytes,
-                        tx_dropped: r.stats.tx_dropped,
-                        tx_errors: r.stats.tx_errors,
-                        link_down: !r.up,
+        let r = self
+            .shared
+            .read(move |sw| {
+                let br = sw.bridge(&req.bridge).map_err(super::status)?;
+                // The port may be named or numbered.
+                let only = if req.port.is_empty() {
+                    None
+                } else if let Ok(n) = req.port.parse::<u32>() {
+                    let p = br.ports().find(|p| p.ofport == n).ok_or_else(|| {
+                        Status::not_found(format!("bridge {} has no port {n}", req.bridge))
+                    })?;
+                    Some(p.name.clone())
+                } else {
+                    Some(req.port.clone())
+                };
+                let reports = sw
+                    .dataplane()
+                    .port_reports(&req.bridge, only.as_deref())
+                    .map_err(|e| super::status(e.into()))?;
+                let entries: Vec<Result<pb::PortStats, Status>> = reports
+                    .into_iter()
+                    .map(|r| {
+                        let dp_drops: u64 =
+                            r.dp.as_ref().map(|d| d.drops.iter().sum()).unwrap_or(0);
+                        Ok(pb::PortStats {
+                            name: r.name,
+                            ofport: r.ofport,
+                            rx_packets: r.stats.rx_packets,
+                            rx_bytes: r.stats.rx_bytes,
+                            rx_dropped: r.stats.rx_dropped + dp_drops,
+                            rx_errors: r.stats.rx_errors,
+                            tx_packets: r.stats.tx_packets,
+                            tx_bytes: r.stats.tx_bytes,
+                            tx_dropped: r.stats.tx_dropped,
+                            tx_errors: r.stats.tx_errors,
+                            link_down: !r.up,
+                        })
                     })
-                })
-                .collect();
-            Ok(Response::new(
-                Box::pin(tokio_stream::iter(entries)) as Self::DumpPortsStream
-            ))
-        })();
+                    .collect();
+                Ok(Response::new(
+                    Box::pin(tokio_stream::iter(entries)) as Self::DumpPortsStream
+                ))
+            })
+            .await;
         self.shared.finish("DumpPorts", r)
     }
 }

@@ -11,8 +11,9 @@ use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use tokio::net::{TcpListener, UnixListener};
-use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
 use tonic::transport::server::Router;
+
+use super::conn::{self, ConnLimits};
 
 use crate::config::Listen;
 
@@ -84,21 +85,24 @@ impl Bound {
         }
     }
 
-    /// Serves `router` on this listener until `signal` resolves.
+    /// Serves `router` on this listener until `signal` resolves, accepting within `limits`
+    /// (see [`conn`](super::conn)).
     pub async fn serve(
         self,
         router: Router,
+        limits: ConnLimits,
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), tonic::transport::Error> {
+        let what = self.describe();
         match self {
             Bound::Unix { listener, .. } => {
                 router
-                    .serve_with_incoming_shutdown(UnixListenerStream::new(listener), signal)
+                    .serve_with_incoming_shutdown(conn::incoming(listener, limits, what), signal)
                     .await
             }
             Bound::Tcp { listener, .. } => {
                 router
-                    .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal)
+                    .serve_with_incoming_shutdown(conn::incoming(listener, limits, what), signal)
                     .await
             }
         }

@@ -1,9 +1,13 @@
 //! The gRPC server: `vswitch.v1` services, health, reflection, listeners and shutdown.
 //!
-//! Every service shares one [`Shared`]: the [`Switch`] behind a mutex, plus metrics. A
-//! mutating RPC runs on tokio's blocking pool (the store's commit fsyncs) with the switch
-//! locked, so mutations are serialized and each returns only after its transaction is
-//! durable. Reads lock the switch briefly and copy out what they return.
+//! Every service shares one [`Shared`]: the [`Switch`] behind a mutex, a published
+//! [`SwitchView`], plus metrics. No handler ever blocks an async worker on a lock (two workers
+//! serve every connection, health checks included): a mutating RPC runs on tokio's blocking
+//! pool (the store's commit fsyncs) with the switch locked, so mutations are serialized and
+//! each returns only after its transaction is durable, and publishes a new view when done.
+//! Reads never take the switch's mutex: they load the view, and those that read the
+//! dataplane under its locks (dumps, trace, counters) run on the blocking pool too. Large
+//! dumps stream lazily from snapshot handles ([`dump`]).
 //!
 //! Limits (DESIGN §9: a client cannot make the daemon allocate without bound): messages are
 //! capped at [`proto::MAX_MESSAGE_BYTES`] in both directions, requests carry at most
@@ -19,13 +23,17 @@
 #![allow(clippy::result_large_err)]
 
 mod bridge;
+mod conn;
 mod ct_flush;
 mod diag;
+mod dump;
 mod flow;
 mod listen;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use arc_swap::ArcSwap;
 use std::time::Duration;
 
 use proto::v1::bridge_service_server::BridgeServiceServer;
@@ -36,8 +44,9 @@ use tonic::{Code, Status};
 
 use crate::config::{Config, Listen, TlsFiles};
 use crate::metrics::{self, RpcCounters};
-use crate::switch::{Switch, SwitchError};
+use crate::switch::{Switch, SwitchError, SwitchView};
 
+pub use conn::ConnLimits;
 pub use listen::ListenError;
 
 /// Most flow lines one request may carry.
@@ -52,7 +61,12 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
 /// State shared by every service.
 #[derive(Debug)]
 pub struct Shared {
+    /// The switch, for mutations only (taken on the blocking pool, never on an async worker).
     switch: Mutex<Switch>,
+    /// The model as of the last mutation, for readers (see [`SwitchView`]).
+    view: ArcSwap<SwitchView>,
+    /// Dumps streaming now (see [`dump`]).
+    pub(crate) dumps: Arc<tokio::sync::Semaphore>,
     /// RPC outcome counters, rendered by the metrics endpoint.
     pub rpcs: RpcCounters,
     /// Datapath threads requested on the command line (the datapath is not wired yet).
@@ -63,30 +77,56 @@ impl Shared {
     /// Wraps a loaded switch.
     pub fn new(switch: Switch, pmd_threads: u32) -> Arc<Shared> {
         Arc::new(Shared {
+            view: ArcSwap::from_pointee(switch.view()),
             switch: Mutex::new(switch),
+            dumps: Arc::new(tokio::sync::Semaphore::new(dump::MAX_CONCURRENT_DUMPS)),
             rpcs: RpcCounters::default(),
             pmd_threads,
         })
     }
 
+    /// The model as of the last completed mutation; never waits.
+    pub fn view(&self) -> Arc<SwitchView> {
+        self.view.load_full()
+    }
+
     /// Locks the switch. A panic while it was held cannot have left it half-changed (changes
     /// are applied in memory only after a successful commit, in infallible steps), so a
-    /// poisoned lock is still sound to use.
-    pub fn lock(&self) -> MutexGuard<'_, Switch> {
+    /// poisoned lock is still sound to use. Blocks: call only on the blocking pool.
+    fn lock(&self) -> MutexGuard<'_, Switch> {
         self.switch.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs a mutation on the blocking pool with the switch locked.
+    /// Runs a mutation on the blocking pool with the switch locked, then publishes the new
+    /// view before returning (so a client that changed something sees it on its next read).
     async fn mutate<R, F>(self: &Arc<Self>, f: F) -> Result<R, Status>
     where
         R: Send + 'static,
         F: FnOnce(&mut Switch) -> Result<R, SwitchError> + Send + 'static,
     {
         let shared = Arc::clone(self);
-        tokio::task::spawn_blocking(move || f(&mut shared.lock()))
+        tokio::task::spawn_blocking(move || {
+            let mut sw = shared.lock();
+            let r = f(&mut sw);
+            shared.view.store(Arc::new(sw.view()));
+            r
+        })
+        .await
+        .map_err(|e| Status::internal(format!("request handler failed: {e}")))?
+        .map_err(status)
+    }
+
+    /// Runs a read that may wait on the dataplane's locks (dumps, trace, counters) on the
+    /// blocking pool, against the current view: an async worker never blocks on a lock.
+    async fn read<R, F>(self: &Arc<Self>, f: F) -> Result<R, Status>
+    where
+        R: Send + 'static,
+        F: FnOnce(&SwitchView) -> Result<R, Status> + Send + 'static,
+    {
+        let view = self.view();
+        tokio::task::spawn_blocking(move || f(&view))
             .await
             .map_err(|e| Status::internal(format!("request handler failed: {e}")))?
-            .map_err(status)
     }
 
     /// Counts the outcome of a call to `method` and passes the result through.
@@ -103,7 +143,7 @@ impl Shared {
     pub fn render_metrics(&self) -> String {
         let mut out = String::new();
         {
-            let sw = self.lock();
+            let sw = self.view();
             let bridges: Vec<_> = sw.bridges().collect();
             metrics::gauge(
                 &mut out,
@@ -157,7 +197,7 @@ impl Shared {
 }
 
 /// Datapath, per-port and conntrack counters.
-fn render_dataplane(out: &mut String, sw: &Switch) {
+fn render_dataplane(out: &mut String, sw: &SwitchView) {
     let dp = sw.dataplane();
     let st = dp.stats();
     let one = |v: u64| [(String::new(), v)];
@@ -397,6 +437,9 @@ pub enum ServerError {
     /// gRPC reflection could not be built from the descriptor set.
     #[error("gRPC reflection setup failed: {0}")]
     Reflection(String),
+    /// A listener stopped serving while the daemon was running.
+    #[error("gRPC listener {0} stopped unexpectedly; exiting so that a supervisor restarts us")]
+    ListenerEnded(String),
 }
 
 /// Serves every configured listener until `shutdown` resolves, then gives in-flight calls
@@ -455,6 +498,11 @@ pub async fn serve(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
     let mut sockets = Vec::new();
+    let limits = ConnLimits::for_listeners(bound.len());
+    tracing::debug!(
+        max_conns = limits.max_conns,
+        "per-listener connection limit"
+    );
     for b in bound {
         let mut builder =
             Server::builder().concurrency_limit_per_connection(MAX_CONCURRENT_PER_CONNECTION);
@@ -477,18 +525,33 @@ pub async fn serve(
         if let Listen::Unix(path) = b.listen() {
             sockets.push(path.clone());
         }
-        tasks.spawn(b.serve(router, signal));
+        let what = b.describe();
+        tasks.spawn(async move { (what, b.serve(router, limits, signal).await) });
     }
 
     let expiry = tokio::spawn(expire_flows_forever(Arc::clone(&shared)));
-    shutdown.await;
+    // A listener must serve until shutdown: one that ends before is an error, and the daemon
+    // exits rather than run on deaf.
+    let mut ended = None;
+    tokio::select! {
+        () = shutdown => {}
+        Some(r) = tasks.join_next() => {
+            let (what, why) = match r {
+                Ok((what, Ok(()))) => (what, "it returned".to_owned()),
+                Ok((what, Err(e))) => (what, e.to_string()),
+                Err(e) => ("(unknown)".to_owned(), e.to_string()),
+            };
+            tracing::error!(listen = %what, error = %why, "gRPC listener stopped");
+            ended = Some(what);
+        }
+    }
     tracing::info!("shutting down");
     expiry.abort();
     let _ = stop_tx.send(true);
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
         while let Some(r) = tasks.join_next().await {
-            if let Ok(Err(e)) = r {
-                tracing::warn!(error = %e, "listener ended with an error");
+            if let Ok((what, Err(e))) = r {
+                tracing::warn!(listen = %what, error = %e, "listener ended with an error");
             }
         }
     })
@@ -500,7 +563,10 @@ pub async fn serve(
     for path in sockets {
         let _ = std::fs::remove_file(&path);
     }
-    Ok(())
+    match ended {
+        Some(what) => Err(ServerError::ListenerEnded(what)),
+        None => Ok(()),
+    }
 }
 
 /// How often rule timeouts are checked (OpenFlow timeouts have one-second resolution).

@@ -12,7 +12,6 @@ use crate::store::{FailMode, PortKind, PortRecord};
 use crate::xlate::{self, XPort};
 
 use super::SwitchError;
-use super::flows::FlowRows;
 
 /// Highest OpenFlow port number a port may have (OFPP_MAX - 1; 0xff00.. are reserved).
 pub const MAX_OFPORT: u32 = 0xfeff;
@@ -33,17 +32,19 @@ pub struct PortSpec {
     pub options: BTreeMap<String, String>,
 }
 
-/// A bridge as configured: its ports, the store rows of its rules, and its port names. The
-/// live OpenFlow tables and NORMAL's MAC table belong to the dataplane.
-#[derive(Debug)]
+/// A bridge as configured: its ports, its port names and how many rules it has. The live
+/// OpenFlow tables and NORMAL's MAC table belong to the dataplane, the rules' store rows to
+/// the switch; so a `Bridge` is small, and cloned into every published
+/// [`SwitchView`](super::SwitchView).
+#[derive(Clone, Debug)]
 pub struct Bridge {
     name: String,
     /// The fail mode as set; `None` acts as standalone.
     pub(super) fail_mode: Option<FailMode>,
     ports: BTreeMap<u32, PortRecord>,
     by_name: BTreeMap<String, u32>,
-    /// The store rows behind the dataplane's tables.
-    pub(super) rows: FlowRows,
+    /// Number of rules (as stored; the dataplane's tables hold the same rules).
+    pub(super) flows: usize,
     /// Port names and numbers for parsing and printing flows; rebuilt by the switch after
     /// every port change (patch ports depend on other bridges).
     pub(super) xports: xlate::PortMap,
@@ -56,7 +57,7 @@ impl Bridge {
             fail_mode: None,
             ports: BTreeMap::new(),
             by_name: BTreeMap::new(),
-            rows: FlowRows::default(),
+            flows: 0,
             xports: xlate::PortMap::new(),
         }
     }
@@ -91,7 +92,7 @@ impl Bridge {
 
     /// Number of OpenFlow rules (as stored; the dataplane's tables hold the same rules).
     pub fn flow_count(&self) -> usize {
-        self.rows.len()
+        self.flows
     }
 
     /// Port names for the flow parser and printer (`in_port=vnet0`, `output:vnet0`).

@@ -42,6 +42,7 @@ impl Switch {
         }
         let now = self.now_ms();
         let store = &mut self.store;
+        let all_rows = &mut self.rows;
         let br = self
             .bridges
             .get_mut(bridge)
@@ -59,7 +60,8 @@ impl Switch {
                 store.commit(&changes)?;
                 let flushed = live.len();
                 *live = tables;
-                br.rows = rows;
+                br.flows = rows.len();
+                all_rows.insert(bridge.to_owned(), rows);
                 br.fail_mode = mode;
                 Ok::<_, SwitchError>(flushed)
             })?

@@ -6,17 +6,21 @@
 //! its row, so a flow-mod turns into row-level changes: deletes for removed rules, new rows
 //! for added ones, rewrites for modified ones. A bundle of any size is one store transaction.
 //!
-//! Order of effects: the tables apply the bundle (all or nothing, validated first), the
-//! row changes are committed durably, and only then is `seqs` updated. `FlowTables` has no
-//! undo, so if the commit fails the tables are rebuilt from the store ([`FlowRows::load`]),
-//! which is what a restart would see: memory and disk agree again, at the cost of the rules'
-//! counters in that rare failure.
+//! Order of effects, chosen so that no lock the datapath needs is held for long: the command
+//! is parsed (no lock), planned against the live tables under the slow path's *read* lock
+//! (every check runs here; nothing changes), the plan's row changes are committed durably
+//! with no lock held, `seqs` is updated, and only then does the caller take the write lock to
+//! execute the plan, which cannot fail. A failed commit therefore changes nothing anywhere. If
+//! the tables changed between planning and executing (they must not: every table change goes
+//! through the switch, which runs one at a time), the plan is refused and the tables are
+//! rebuilt from the store ([`FlowRows::load`]), which already holds the change: memory and disk
+//! agree again.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::ofctl::{FlowSyntax, NoNames, PortNames, format_flow, parse_flow};
-use crate::ofproto::{Applied, FlowMod, FlowModError, FlowTables, Match, Rule};
+use crate::ofproto::{FlowMod, FlowModError, FlowTables, Match, Planned, Rule};
 use crate::store::{Change, FailMode, FlowRow, Store};
 
 use super::SwitchError;
@@ -137,8 +141,15 @@ impl FlowRows {
         Ok((tables, FlowRows { seqs }))
     }
 
-    /// Makes `tables` and `self` equal to what the store holds for `bridge` again.
-    fn restore(&mut self, tables: &mut FlowTables, bridge: &str, store: &Store, now_ms: u64) {
+    /// Makes `tables` and `self` equal to what the store holds for `bridge` again (after a
+    /// plan met tables that had changed under it: the store has the truth).
+    pub(super) fn restore(
+        &mut self,
+        tables: &mut FlowTables,
+        bridge: &str,
+        store: &Store,
+        now_ms: u64,
+    ) {
         let restored = store.load().map_err(SwitchError::from).and_then(|snap| {
             let rows = snap
                 .bridges
@@ -157,49 +168,22 @@ impl FlowRows {
         }
     }
 
-    /// Runs `cmd` against `tables` and commits the resulting rows in one transaction. If the
-    /// commit fails, `tables` are restored from the store before the error is returned, so
-    /// on `Err` nothing has changed (see the module docs).
     /// Number of rules.
     pub fn len(&self) -> usize {
         self.seqs.len()
     }
 
-    pub fn execute(
+    /// Commits the rows `planned` changes in one durable transaction, then records them; on
+    /// error nothing was stored and `self` is unchanged. The tables are not touched: the
+    /// caller executes the plan afterwards (see the module docs).
+    pub(super) fn commit(
         &mut self,
-        tables: &mut FlowTables,
         bridge: &str,
-        cmd: FlowCommand<'_>,
-        names: &dyn PortNames,
-        store: &mut Store,
-        now_ms: u64,
-    ) -> Result<FlowCounts, SwitchError> {
-        let applied = plan(tables, cmd, names, now_ms)?;
-        self.persist_or_restore(tables, bridge, &applied, store, now_ms)
-    }
-
-    fn persist_or_restore(
-        &mut self,
-        tables: &mut FlowTables,
-        bridge: &str,
-        applied: &Applied,
-        store: &mut Store,
-        now_ms: u64,
-    ) -> Result<FlowCounts, SwitchError> {
-        self.persist(tables, bridge, applied, store)
-            .inspect_err(|_| {
-                self.restore(tables, bridge, store, now_ms);
-            })
-    }
-
-    /// Turns applied changes into store rows, commits them, then updates `seqs`.
-    fn persist(
-        &mut self,
-        tables: &FlowTables,
-        bridge: &str,
-        applied: &Applied,
+        planned: &Planned,
         store: &mut Store,
     ) -> Result<FlowCounts, SwitchError> {
+        let applied = planned.applied();
+        let live = planned.leaves_in_place();
         let mut changes = Vec::new();
         let mut gone = Vec::new();
         let mut born = Vec::new();
@@ -213,11 +197,8 @@ impl FlowRows {
             }
         }
         for r in &applied.added {
-            // A rule added and removed again within one bundle is not in the tables now.
-            let live = tables
-                .find_exact(r.table, &r.m, r.priority)
-                .is_some_and(|x| Arc::ptr_eq(x, r));
-            if live {
+            // A rule added and removed again within one bundle is not in the tables after.
+            if live(r) {
                 let seq = store.next_flow_seq();
                 changes.push(Change::PutFlow {
                     bridge: bridge.to_owned(),
@@ -251,68 +232,83 @@ impl FlowRows {
             removed: applied.removed.len() as u64,
         })
     }
-
-    /// Removes rules of `tables` whose timeouts passed and deletes their rows; returns how
-    /// many expired.
-    pub fn expire(
-        &mut self,
-        tables: &mut FlowTables,
-        bridge: &str,
-        store: &mut Store,
-        now_ms: u64,
-    ) -> Result<usize, SwitchError> {
-        let expired = tables.expire(now_ms);
-        if expired.is_empty() {
-            return Ok(0);
-        }
-        let applied = Applied {
-            removed: expired,
-            ..Applied::default()
-        };
-        self.persist_or_restore(tables, bridge, &applied, store, now_ms)
-            .map(|c| c.removed as usize)
-    }
 }
 
-/// Validates and applies `cmd` to `tables` (nothing is stored yet).
-fn plan(
-    tables: &mut FlowTables,
-    cmd: FlowCommand<'_>,
-    names: &dyn PortNames,
-    now_ms: u64,
-) -> Result<Applied, SwitchError> {
+/// A flow command parsed with the bridge's port names, not yet planned.
+#[derive(Debug)]
+pub(super) enum Parsed {
+    /// A bundle of flow-mods; `adds` of them add rules.
+    Mods {
+        mods: Vec<FlowMod>,
+        line_nos: Vec<usize>,
+        adds: usize,
+    },
+    /// replace-flows.
+    Replace {
+        specs: Vec<crate::ofctl::FlowSpec>,
+        line_nos: Vec<usize>,
+    },
+}
+
+/// Parses `cmd` (no table access, so no lock is needed).
+pub(super) fn parse(cmd: FlowCommand<'_>, names: &dyn PortNames) -> Result<Parsed, SwitchError> {
     let one = |s: &str, syntax| {
         parse_flow(s, names, syntax).map_err(|e| SwitchError::Invalid(e.to_string()))
     };
-    let (mods, line_nos, adds) = match cmd {
-        FlowCommand::Add(s) => (vec![FlowMod::add(one(s, FlowSyntax::Add)?)], vec![], 1),
-        FlowCommand::AddMany(lines) => {
-            let (specs, nos) = parse_lines(lines, names)?;
-            let n = specs.len();
-            (specs.into_iter().map(FlowMod::add).collect(), nos, n)
-        }
-        FlowCommand::Modify { flow, strict } => (
-            vec![FlowMod::modify(one(flow, FlowSyntax::Modify)?, strict)],
-            vec![],
-            0,
-        ),
-        FlowCommand::Delete { filter, strict } => (
-            vec![FlowMod::delete(one(filter, FlowSyntax::MatchOnly)?, strict)],
-            vec![],
-            0,
-        ),
-        FlowCommand::Replace(lines) => {
-            let (specs, nos) = parse_lines(lines, names)?;
-            check_room(0, specs.len())?;
-            return tables
-                .replace_all(&specs, now_ms)
-                .map_err(|e| table_error(e, &nos));
-        }
+    let single = |m| Parsed::Mods {
+        mods: vec![m],
+        line_nos: Vec::new(),
+        adds: 0,
     };
-    check_room(tables.len(), adds)?;
-    tables
-        .apply(&mods, now_ms)
-        .map_err(|e| table_error(e, &line_nos))
+    Ok(match cmd {
+        FlowCommand::Add(s) => Parsed::Mods {
+            mods: vec![FlowMod::add(one(s, FlowSyntax::Add)?)],
+            line_nos: Vec::new(),
+            adds: 1,
+        },
+        FlowCommand::AddMany(lines) => {
+            let (specs, line_nos) = parse_lines(lines, names)?;
+            Parsed::Mods {
+                adds: specs.len(),
+                mods: specs.into_iter().map(FlowMod::add).collect(),
+                line_nos,
+            }
+        }
+        FlowCommand::Modify { flow, strict } => {
+            single(FlowMod::modify(one(flow, FlowSyntax::Modify)?, strict))
+        }
+        FlowCommand::Delete { filter, strict } => {
+            single(FlowMod::delete(one(filter, FlowSyntax::MatchOnly)?, strict))
+        }
+        FlowCommand::Replace(lines) => {
+            let (specs, line_nos) = parse_lines(lines, names)?;
+            check_room(0, specs.len())?;
+            Parsed::Replace { specs, line_nos }
+        }
+    })
+}
+
+/// Validates and plans a parsed command against `tables` (nothing changes).
+pub(super) fn plan(
+    tables: &FlowTables,
+    parsed: &Parsed,
+    now_ms: u64,
+) -> Result<Planned, SwitchError> {
+    match parsed {
+        Parsed::Mods {
+            mods,
+            line_nos,
+            adds,
+        } => {
+            check_room(tables.len(), *adds)?;
+            tables
+                .plan(mods, now_ms)
+                .map_err(|e| table_error(e, line_nos))
+        }
+        Parsed::Replace { specs, line_nos } => tables
+            .plan_replace(specs, now_ms)
+            .map_err(|e| table_error(e, line_nos)),
+    }
 }
 
 /// dump-flows over `tables`: rules matching `filter` (match-only syntax), optionally in one

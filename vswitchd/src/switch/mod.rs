@@ -12,9 +12,9 @@
 //!
 //! The live state is the [`Dataplane`]'s: every change is committed to the store first, then
 //! applied to the dataplane (bridges, ports, OpenFlow tables, which the dataplane revalidates
-//! its caches against before the call returns). Flow changes run inside
-//! [`Dataplane::modify_tables`], so the tables are changed, the rows committed, and the tables
-//! restored if the commit fails, all under the slow path's write lock. At start-up the stored
+//! its caches against before the call returns). Flow changes are parsed and planned outside
+//! the slow path's write lock, committed with no lock held, and executed inside
+//! [`Dataplane::modify_tables`] (see `flows`). At start-up the stored
 //! bridges, ports and ovs-ofctl lines are replayed into the dataplane. Rule times
 //! (`created_ms`, timeouts) count from the dataplane's start: after a restart, rules' durations
 //! and timeouts start over, as their counters do.
@@ -23,6 +23,7 @@ mod bridge;
 mod fail_mode;
 mod flows;
 mod settings;
+mod view;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -35,9 +36,13 @@ use crate::trace::TraceReport;
 pub use bridge::{Bridge, MAX_OFPORT, MAX_OPTIONS, PortSpec};
 pub use flows::{FlowCommand, FlowCounts, MAX_RULES_PER_BRIDGE};
 pub use settings::{DEFAULT_FLOW_LIMIT, KEYS as SETTING_KEYS, MAX_FLOW_LIMIT, Settings};
+pub use view::SwitchView;
 
 /// Most bridges one switch may have.
 pub const MAX_BRIDGES: usize = 1024;
+/// Flow changes with at least this many classifier steps are executed on a copy of the
+/// tables that is swapped in, rather than in place under the slow path's write lock.
+pub const COPY_ABOVE_STEPS: usize = 4096;
 /// Longest interface name (IFNAMSIZ without the NUL).
 pub const MAX_NAME_LEN: usize = 15;
 
@@ -158,6 +163,8 @@ pub struct CtLimits {
 pub struct Switch {
     store: Store,
     bridges: BTreeMap<String, Bridge>,
+    /// The store rows behind each bridge's tables.
+    rows: BTreeMap<String, flows::FlowRows>,
     ct_limits: CtLimits,
     settings: Settings,
     dp: Arc<Dataplane>,
@@ -171,6 +178,7 @@ impl Switch {
         let snap = store.load()?;
         let now = dp.slow_path().now_ms();
         let mut bridges = BTreeMap::new();
+        let mut flow_rows = BTreeMap::new();
         let mut tables = Vec::new();
         for b in snap.bridges {
             let mut bridge = Bridge::new(b.bridge.name.clone());
@@ -179,13 +187,15 @@ impl Switch {
                 bridge.apply_put_port(port);
             }
             let (t, rows) = flows::FlowRows::load(&b.bridge.name, &b.flows, now)?;
-            bridge.rows = rows;
+            bridge.flows = rows.len();
+            flow_rows.insert(b.bridge.name.clone(), rows);
             tables.push((b.bridge.name.clone(), t));
             bridges.insert(b.bridge.name, bridge);
         }
         let mut sw = Switch {
             store,
             bridges,
+            rows: flow_rows,
             ct_limits: CtLimits {
                 default_limit: snap.ct_default_limit.unwrap_or(0),
                 zones: snap.ct_limits,
@@ -236,9 +246,11 @@ impl Switch {
         }
     }
 
-    /// Runs a flow command on `bridge`: parsed with the bridge's port names, applied
-    /// atomically to the live tables, committed durably (the tables are restored if the
-    /// commit fails), and the datapath's caches revalidated, before this returns.
+    /// Runs a flow command on `bridge`: parsed with the bridge's port names, planned against
+    /// the live tables, committed durably, then applied atomically to the tables and the
+    /// datapath's caches revalidated, before this returns. Only the last step holds the slow
+    /// path's write lock, so upcalls keep being translated (against the old rules) while a
+    /// large change is parsed and written to disk.
     pub fn flow_command(
         &mut self,
         bridge: &str,
@@ -248,10 +260,67 @@ impl Switch {
             .bridges
             .get_mut(bridge)
             .ok_or_else(|| SwitchError::BridgeNotFound(bridge.to_owned()))?;
-        let store = &mut self.store;
-        self.dp.modify_tables(bridge, |tables, now| {
-            br.rows.execute(tables, bridge, cmd, &br.xports, store, now)
-        })?
+        let parsed = flows::parse(cmd, &br.xports)?;
+        let now = self.dp.slow_path().now_ms();
+        let planned = self
+            .dp
+            .read_tables(bridge, |t, _| flows::plan(t, &parsed, now))??;
+        drop(parsed);
+        let rows = self.rows.entry(bridge.to_owned()).or_default();
+        let r = Self::commit_and_apply(&self.dp, &mut self.store, rows, bridge, planned);
+        br.flows = rows.len();
+        r
+    }
+
+    /// Commits a plan's rows, then executes it under the write lock (see `flows`).
+    fn commit_and_apply(
+        dp: &Dataplane,
+        store: &mut Store,
+        rows: &mut flows::FlowRows,
+        bridge: &str,
+        planned: crate::ofproto::Planned,
+    ) -> Result<FlowCounts, SwitchError> {
+        if planned.applied().is_empty() {
+            return Ok(FlowCounts::default());
+        }
+        let counts = rows.commit(bridge, &planned, store)?;
+        let store = &*store;
+        // A large plan runs on a copy of the tables (under the read lock, so upcalls go on),
+        // and the write lock is held only to swap the copy in; a small one runs in place.
+        let copy = if planned.steps() >= COPY_ABOVE_STEPS {
+            dp.read_tables(bridge, |t, _| t.clone()).ok()
+        } else {
+            None
+        };
+        let (planned, copy) = match copy {
+            Some(mut copy) => {
+                let base = copy.generation();
+                match copy.execute_planned(planned) {
+                    Ok(_) => (None, Some((base, copy))),
+                    // Cannot happen (planned against the same tables): reload below.
+                    Err(_) => (None, None),
+                }
+            }
+            None => (Some(planned), None),
+        };
+        let old = dp.modify_tables(bridge, |tables, now| {
+            let done = match (planned, copy) {
+                (Some(planned), _) => tables.execute_planned(planned).map(|_| None),
+                (None, Some((base, copy))) if tables.generation() == base => {
+                    Ok(Some(std::mem::replace(tables, copy)))
+                }
+                _ => Err(crate::ofproto::StalePlan),
+            };
+            done.unwrap_or_else(|e| {
+                // Durable already: make memory what the store (and a restart) says.
+                tracing::error!(bridge, error = %e, "reloading the tables from the store");
+                rows.restore(tables, bridge, store, now);
+                None
+            })
+        })?;
+        // The replaced tables are freed here, after the write lock is released.
+        drop(old);
+        Ok(counts)
     }
 
     /// Removes rules whose timeouts passed, on every bridge, from the tables and the store;
@@ -271,17 +340,15 @@ impl Switch {
             let Some(br) = self.bridges.get_mut(&name) else {
                 continue;
             };
-            let store = &mut self.store;
-            let r = self.dp.modify_tables(&name, |tables, now| {
-                br.rows.expire(tables, &name, store, now)
-            });
-            match r {
-                Ok(Ok(n)) => total += n,
-                Ok(Err(e)) => {
-                    tracing::error!(bridge = %name, error = %e, "cannot store expired flows")
-                }
+            let Ok(planned) = self.dp.read_tables(&name, |t, _| t.plan_expiry(now)) else {
+                continue;
+            };
+            let rows = self.rows.entry(name.clone()).or_default();
+            match Self::commit_and_apply(&self.dp, &mut self.store, rows, &name, planned) {
+                Ok(c) => total += c.removed as usize,
                 Err(e) => tracing::error!(bridge = %name, error = %e, "cannot expire flows"),
             }
+            br.flows = rows.len();
         }
         total
     }
@@ -293,10 +360,7 @@ impl Switch {
         filter: &str,
         table: Option<u8>,
     ) -> Result<Vec<Arc<Rule>>, SwitchError> {
-        let br = self.bridge(bridge)?;
-        self.dp.push_stats();
-        self.dp
-            .read_tables(bridge, |t, _| flows::dump(t, filter, table, br.names()))?
+        dump_rules(&self.dp, self.bridge(bridge)?, filter, table)
     }
 
     /// Traces `packet` (ofproto/trace syntax) through `bridge`, as an upcall would translate
@@ -309,10 +373,7 @@ impl Switch {
         ct_next: &[String],
     ) -> Result<TraceReport, SwitchError> {
         self.bridge(bridge)?;
-        self.dp.trace(bridge, packet, ct_next).map_err(|e| match e {
-            DataplaneError::Trace(t) => SwitchError::Invalid(crate::report::chain(&t)),
-            other => SwitchError::Dataplane(other),
-        })
+        trace_on(&self.dp, bridge, packet, ct_next)
     }
 
     /// Bridges sorted by name.
@@ -378,7 +439,8 @@ impl Switch {
         self.store.commit(&changes)?;
         let mut bridge = Bridge::new(name.to_owned());
         bridge.fail_mode = fail_mode;
-        bridge.rows = rows;
+        bridge.flows = rows.len();
+        self.rows.insert(name.to_owned(), rows);
         self.bridges.insert(name.to_owned(), bridge);
         self.rebuild_views();
         self.dp.add_bridge(name)?;
@@ -394,6 +456,7 @@ impl Switch {
         self.store
             .commit(&[Change::DeleteBridge(name.to_owned())])?;
         self.bridges.remove(name);
+        self.rows.remove(name);
         self.rebuild_views();
         self.dp.del_bridge(name)?;
         tracing::info!(bridge = name, ports, "bridge deleted");
@@ -511,6 +574,30 @@ impl Switch {
 /// `u32::MAX` cannot bind (counts are `u32`) and is the largest one.
 fn ct_limit(configured: u64) -> Option<u32> {
     (configured > 0).then(|| u32::try_from(configured).unwrap_or(u32::MAX))
+}
+
+/// dump-flows on `br`'s live tables, counters pushed first.
+fn dump_rules(
+    dp: &Dataplane,
+    br: &Bridge,
+    filter: &str,
+    table: Option<u8>,
+) -> Result<Vec<Arc<Rule>>, SwitchError> {
+    dp.push_stats();
+    dp.read_tables(br.name(), |t, _| flows::dump(t, filter, table, br.names()))?
+}
+
+/// trace on `bridge`'s live tables.
+fn trace_on(
+    dp: &Dataplane,
+    bridge: &str,
+    packet: &str,
+    ct_next: &[String],
+) -> Result<TraceReport, SwitchError> {
+    dp.trace(bridge, packet, ct_next).map_err(|e| match e {
+        DataplaneError::Trace(t) => SwitchError::Invalid(crate::report::chain(&t)),
+        other => SwitchError::Dataplane(other),
+    })
 }
 
 #[cfg(test)]
