@@ -45,7 +45,7 @@ use crate::ofproto::action::{OfAction, ofpp};
 use crate::ofproto::{FlowTables, Rule};
 use crate::trace::{Step, Trace};
 use fastpath::action::{CtAction, DpAction};
-use fastpath::flow::key::{FRAG_MASK, VLAN_CFI, ipproto};
+use fastpath::flow::key::{FRAG_MASK, VLAN_CFI, ct_state, ipproto};
 use fastpath::flow::{FlowKey, FlowMask};
 use fastpath::upcall::Translation;
 use std::collections::{BTreeMap, HashMap};
@@ -449,11 +449,17 @@ impl<'a, 't> Xlator<'a, 't> {
                 }
                 OfAction::Ct(ct) => self.ct(ct)?,
                 OfAction::CtClear => {
-                    self.flow.ct_state = 0;
-                    self.flow.ct_zone = 0;
-                    self.flow.ct_mark = 0;
-                    self.flow.ct_label = [0; 16];
-                    self.actions.push(DpAction::CtClear);
+                    // As OVS: only a tracked packet has conntrack state to clear; for an
+                    // untracked one the action does nothing (and the answer depended on the
+                    // tracked bit).
+                    self.wc.ct_state |= ct_state::TRK;
+                    if self.flow.ct_state & ct_state::TRK != 0 {
+                        self.flow.ct_state = 0;
+                        self.flow.ct_zone = 0;
+                        self.flow.ct_mark = 0;
+                        self.flow.ct_label = [0; 16];
+                        self.actions.push(DpAction::CtClear);
+                    }
                 }
             }
         }
