@@ -342,8 +342,12 @@ fn actions(r: &mut Rng, proto: Proto, table: u8) -> Vec<String> {
             }
             7 => match r.below(4) {
                 0 => format!("push_vlan:0x8100,mod_vlan_vid:{}", r.pick(&VIDS)),
-                1 => format!("mod_vlan_pcp:{}", r.below(8)),
-                2 => r.pick(&["strip_vlan", "pop_vlan"]).to_string(),
+                // ovs-ofctl encodes `mod_vlan_pcp`/`mod_vlan_vid` for OpenFlow 1.1+ as an
+                // unconditional push_vlan + set_field unless the match or an earlier push
+                // guarantees a tag; vswitch keeps OpenFlow 1.0's "push if needed". After a
+                // push the two agree, so that is how the generator writes them.
+                1 => format!("push_vlan:0x8100,mod_vlan_pcp:{}", r.below(8)),
+                2 => "strip_vlan".to_string(),
                 _ => format!("push_vlan:0x8100,set_field:{:#x}->vlan_vid", 0x1000 | r.pick(&VIDS)),
             },
             8 | 9 if table + 1 < N_TABLES => {
@@ -402,8 +406,10 @@ fn packet(r: &mut Rng) -> String {
             p.push(format!("arp_op={}", 1 + r.below(2)));
         }
         _ if proto.is_ip4() => {
+            // An IP packet with no transport says which protocol it carries: with
+            // nw_proto=0 OVS assumes there is no real L3 header and commits no IP rewrite.
             let name = match proto {
-                Proto::Ip => "ip",
+                Proto::Ip => "ip,nw_proto=47",
                 Proto::Tcp => "tcp",
                 Proto::Udp => "udp",
                 _ => "icmp",
@@ -418,7 +424,7 @@ fn packet(r: &mut Rng) -> String {
                 Proto::Tcp6 => "tcp6",
                 Proto::Udp6 => "udp6",
                 Proto::Icmp6 => "icmp6",
-                _ => "ipv6",
+                _ => "ipv6,nw_proto=50",
             };
             p.push(name.into());
             p.push(format!("ipv6_src={}", r.pick(&IP6)));

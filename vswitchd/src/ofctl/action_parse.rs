@@ -14,7 +14,7 @@ use super::subfield::{self, parse_subfield};
 use crate::ofproto::action::{CtZone, OfCt, OfNat, SetSpelling};
 use crate::ofproto::{Match, OfAction, ofpp};
 use fastpath::flow::Field;
-use fastpath::flow::key::ethertype;
+use fastpath::flow::key::{VLAN_CFI, ethertype};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Highest table number (tables are 0..=254; 255 means "all").
@@ -63,7 +63,22 @@ fn parse_list(
     ctx: Ctx,
 ) -> Result<Vec<OfAction>, OfctlError> {
     let mut out = Vec::new();
+    // VLAN headers the packet is known to carry here, as OVS's action check tracks them.
+    let mut vlans = u32::from(m.mask.vlan_tci & m.key.vlan_tci & VLAN_CFI != 0);
     for item in split_items(s)? {
+        match item.key {
+            "push_vlan" if vlans >= 2 => {
+                return Err(OfctlError::bad_action(
+                    "push_vlan",
+                    "a packet carries at most 2 VLAN headers",
+                ));
+            }
+            "push_vlan" => vlans += 1,
+            // (OVS also refuses `pop_vlan`, not `strip_vlan`, without a VLAN in the match;
+            // both print as `pop_vlan` here, so that check would break dump-and-restore.)
+            "pop_vlan" | "strip_vlan" => vlans = vlans.saturating_sub(1),
+            _ => {}
+        }
         let acts = match item.key {
             "set_field" => {
                 let v = need_value(item.key, item.value, item.delim, "VALUE->FIELD")?;

@@ -957,3 +957,16 @@ fn dump_flows_statistics_are_ignored_and_cookie_mask_minus_one() {
     let d = parse_flow("cookie=0x1234/-1", &NoNames, FlowSyntax::MatchOnly).unwrap();
     assert_eq!((d.cookie, d.cookie_mask), (0x1234, u64::MAX));
 }
+
+/// OVS's action check: a packet carries at most two VLAN headers (found by the differential
+/// test: OVS refuses a third push with OFPBAC_BAD_TAG).
+#[test]
+fn vlan_stack_checks_follow_ovs() {
+    add("ip,actions=strip_vlan");
+    add("dl_vlan=10,actions=pop_vlan");
+    add("vlan_vid=0x1000/0x1000,actions=pop_vlan");
+    add("ip,actions=push_vlan:0x8100,pop_vlan");
+    add("ip,actions=push_vlan:0x8100,push_vlan:0x8100");
+    assert!(err("dl_vlan=10,actions=push_vlan:0x8100,push_vlan:0x8100").contains("2 VLAN"));
+    assert!(err("dl_vlan_pcp=0,actions=push_vlan:0x8100,push_vlan:0x8100").contains("2 VLAN"));
+}
