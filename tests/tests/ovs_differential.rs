@@ -35,12 +35,22 @@ fn vswitch_agrees_with_ovs_on_random_tables() {
     for s in seed0..seed0 + n {
         run_case(&ovs, &generate::case(s), &mut st);
     }
-    eprintln!("ovs differential: {st} in {:.1} s", t0.elapsed().as_secs_f64());
+    eprintln!(
+        "ovs differential: {st} in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
     for f in st.findings.iter().take(25) {
         eprintln!("{f}");
     }
-    assert!(st.passes > 0 && st.probes > 0, "the run compared nothing: {st}");
-    assert!(st.findings.is_empty(), "{} findings (first above): {st}", st.findings.len());
+    assert!(
+        st.passes > 0 && st.probes > 0,
+        "the run compared nothing: {st}"
+    );
+    assert!(
+        st.findings.is_empty(),
+        "{} findings (first above): {st}",
+        st.findings.len()
+    );
     assert!(
         st.our_megaflows <= st.ovs_megaflows,
         "more megaflows than OVS: {st}"

@@ -45,7 +45,13 @@ const MACS: [&str; 4] = [
     "02:00:00:00:00:aa",
     "ff:ff:ff:ff:ff:ff",
 ];
-const IP4: [&str; 5] = ["10.0.0.1", "10.0.0.110", "10.0.1.5", "10.1.2.3", "192.168.1.1"];
+const IP4: [&str; 5] = [
+    "10.0.0.1",
+    "10.0.0.110",
+    "10.0.1.5",
+    "10.1.2.3",
+    "192.168.1.1",
+];
 const IP6: [&str; 4] = ["2001:db8::1", "2001:db8::2", "2001:db8:1::5", "fe80::1"];
 const L4PORTS: [u16; 6] = [80, 53, 443, 1000, 0x8001, 22];
 const TTLS: [u8; 3] = [64, 128, 1];
@@ -151,10 +157,16 @@ fn rule(r: &mut Rng) -> (u8, u16, String) {
     match proto {
         Proto::Any => {}
         Proto::Arp => m.push("arp".into()),
-        Proto::Ip => m.push(r.pick(&["ip", "dl_type=0x0800", "eth_type=0x800"]).to_string()),
+        Proto::Ip => m.push(
+            r.pick(&["ip", "dl_type=0x0800", "eth_type=0x800"])
+                .to_string(),
+        ),
         Proto::Ip6 => m.push(r.pick(&["ipv6", "dl_type=0x86dd"]).to_string()),
         Proto::Tcp => m.push("tcp".into()),
-        Proto::Udp => m.push(r.pick(&["udp", "ip,nw_proto=17", "ip,ip_proto=17"]).to_string()),
+        Proto::Udp => m.push(
+            r.pick(&["udp", "ip,nw_proto=17", "ip,ip_proto=17"])
+                .to_string(),
+        ),
         Proto::Icmp => m.push("icmp".into()),
         Proto::Tcp6 => m.push("tcp6".into()),
         Proto::Udp6 => m.push("udp6".into()),
@@ -166,7 +178,18 @@ fn rule(r: &mut Rng) -> (u8, u16, String) {
             m.push(f);
         }
     }
-    let actions = actions(r, proto, table);
+    let vlan_match = m.iter().any(|f| {
+        [
+            "dl_vlan=",
+            "vlan_vid=0x1",
+            "vlan_tci=0x1",
+            "dl_vlan_pcp=",
+            "vlan_pcp=",
+        ]
+        .iter()
+        .any(|p| f.starts_with(p))
+    });
+    let actions = actions(r, proto, table, vlan_match);
     (
         table,
         priority,
@@ -233,7 +256,11 @@ fn match_field(r: &mut Rng, proto: Proto, table: u8) -> Option<String> {
         5 if proto.is_ip4() => format!("{}={}", r.pick(&["nw_src", "ip_src"]), ip4_masked(r)),
         6 if proto.is_ip4() => format!("{}={}", r.pick(&["nw_dst", "ip_dst"]), ip4_masked(r)),
         5 | 6 if proto == Proto::Arp => {
-            format!("{}={}", r.pick(&["arp_spa", "arp_tpa", "nw_src"]), ip4_masked(r))
+            format!(
+                "{}={}",
+                r.pick(&["arp_spa", "arp_tpa", "nw_src"]),
+                ip4_masked(r)
+            )
         }
         5 if proto.is_ip6() => format!("ipv6_src={}", ip6_masked(r)),
         6 if proto.is_ip6() => format!("ipv6_dst={}", ip6_masked(r)),
@@ -257,7 +284,11 @@ fn match_field(r: &mut Rng, proto: Proto, table: u8) -> Option<String> {
             format!("{name}={}", port_masked(r))
         }
         10 if matches!(proto, Proto::Tcp | Proto::Tcp6) => r
-            .pick(&["tcp_flags=+syn-ack", "tcp_flags=0x002/0x012", "tcp_flags=+ack"])
+            .pick(&[
+                "tcp_flags=+syn-ack",
+                "tcp_flags=0x002/0x012",
+                "tcp_flags=+ack",
+            ])
             .to_string(),
         10 if proto == Proto::Icmp => format!("icmp_type={}", r.pick(&[0, 8, 3])),
         10 if proto == Proto::Icmp6 => format!(
@@ -300,7 +331,7 @@ fn output(r: &mut Rng) -> String {
     }
 }
 
-fn actions(r: &mut Rng, proto: Proto, table: u8) -> Vec<String> {
+fn actions(r: &mut Rng, proto: Proto, table: u8, vlan_match: bool) -> Vec<String> {
     if r.pct(8) {
         return vec!["drop".into()];
     }
@@ -321,7 +352,12 @@ fn actions(r: &mut Rng, proto: Proto, table: u8) -> Vec<String> {
             }
             3 if proto.is_ip6() => format!("set_field:{}->ipv6_dst", r.pick(&IP6)),
             4 if ip => r
-                .pick(&["mod_nw_tos:32", "mod_nw_tos:0", "set_field:10->ip_dscp", "dec_ttl"])
+                .pick(&[
+                    "mod_nw_tos:32",
+                    "mod_nw_tos:0",
+                    "set_field:10->ip_dscp",
+                    "dec_ttl",
+                ])
                 .to_string(),
             5 if proto.is_l4() => format!(
                 "{}:{}",
@@ -347,8 +383,13 @@ fn actions(r: &mut Rng, proto: Proto, table: u8) -> Vec<String> {
                 // guarantees a tag; vswitch keeps OpenFlow 1.0's "push if needed". After a
                 // push the two agree, so that is how the generator writes them.
                 1 => format!("push_vlan:0x8100,mod_vlan_pcp:{}", r.below(8)),
-                2 => "strip_vlan".to_string(),
-                _ => format!("push_vlan:0x8100,set_field:{:#x}->vlan_vid", 0x1000 | r.pick(&VIDS)),
+                // OVS takes `strip_vlan` before a `push_vlan` only with a VLAN in the match.
+                2 if vlan_match => "strip_vlan".to_string(),
+                2 => format!("push_vlan:0x8100,mod_vlan_vid:{}", r.pick(&VIDS)),
+                _ => format!(
+                    "push_vlan:0x8100,set_field:{:#x}->vlan_vid",
+                    0x1000 | r.pick(&VIDS)
+                ),
             },
             8 | 9 if table + 1 < N_TABLES => {
                 let t = table + 1 + r.below((N_TABLES - table - 1) as usize) as u8;

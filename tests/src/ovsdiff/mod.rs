@@ -48,9 +48,16 @@ pub enum OvsDiffError {
 
 /// True if the OVS programs the sandbox needs are on PATH (or in /usr/sbin).
 pub fn ovs_available() -> bool {
-    ["ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovs-ofctl", "ovs-appctl"]
-        .iter()
-        .all(|p| which(p).is_some())
+    [
+        "ovsdb-tool",
+        "ovsdb-server",
+        "ovs-vswitchd",
+        "ovs-vsctl",
+        "ovs-ofctl",
+        "ovs-appctl",
+    ]
+    .iter()
+    .all(|p| which(p).is_some())
 }
 
 fn which(prog: &str) -> Option<PathBuf> {
@@ -84,7 +91,11 @@ impl OvsSandbox {
         let schema = std::env::var("OVS_PKGDATADIR").unwrap_or("/usr/share/openvswitch".into());
         sb.run(
             "ovsdb-tool",
-            &["create", &format!("{ds}/conf.db"), &format!("{schema}/vswitch.ovsschema")],
+            &[
+                "create",
+                &format!("{ds}/conf.db"),
+                &format!("{schema}/vswitch.ovsschema"),
+            ],
         )?;
         sb.run(
             "ovsdb-server",
@@ -212,7 +223,10 @@ impl OvsSandbox {
         std::fs::write(&f, flows.join("\n") + "\n").map_err(|e| e.to_string())?;
         let fs = f.display().to_string();
         let mgmt = format!("unix:{}", self.dir.path().join("fdbr.mgmt").display());
-        let first = self.run("ovs-ofctl", &["-O", "OpenFlow15", "replace-flows", &mgmt, &fs]);
+        let first = self.run(
+            "ovs-ofctl",
+            &["-O", "OpenFlow15", "replace-flows", &mgmt, &fs],
+        );
         let Err(e) = first else {
             return Ok(());
         };
@@ -343,9 +357,15 @@ fn ovs_megaflow_mask(s: &str) -> Option<FlowKey> {
             let m = v.split_once('/').map_or("0xff", |(_, m)| m);
             u16::from_str_radix(m.trim_start_matches("0x"), 16).ok()
         };
-        if let Some(v) = i.strip_prefix("icmp_type=").or(i.strip_prefix("icmpv6_type=")) {
+        if let Some(v) = i
+            .strip_prefix("icmp_type=")
+            .or(i.strip_prefix("icmpv6_type="))
+        {
             icmp.0 = field(v)?;
-        } else if let Some(v) = i.strip_prefix("icmp_code=").or(i.strip_prefix("icmpv6_code=")) {
+        } else if let Some(v) = i
+            .strip_prefix("icmp_code=")
+            .or(i.strip_prefix("icmpv6_code="))
+        {
             icmp.1 = field(v)?;
         } else {
             items.push(i);
@@ -436,21 +456,27 @@ pub fn run_case(ovs: &OvsSandbox, case: &generate::Case, st: &mut Stats) {
         let text = match ovs.trace(pkt, &CT_NEXT) {
             Ok(t) => t,
             Err(e) => {
-                st.findings.push(format!("seed {seed}: OVS cannot trace {pkt}: {e}"));
+                st.findings
+                    .push(format!("seed {seed}: OVS cannot trace {pkt}: {e}"));
                 continue;
             }
         };
         let key = match ours.packet(pkt) {
             Ok(k) => k,
             Err(e) => {
-                st.findings.push(format!("seed {seed}: we cannot parse {pkt}: {e}"));
+                st.findings
+                    .push(format!("seed {seed}: we cannot parse {pkt}: {e}"));
                 continue;
             }
         };
         let report = ours.trace(&key, &states);
         let theirs = ovs_passes(&text);
         if theirs.len() != report.passes.len() {
-            let ours: Vec<&str> = report.passes.iter().map(|p| p.datapath_actions.as_str()).collect();
+            let ours: Vec<&str> = report
+                .passes
+                .iter()
+                .map(|p| p.datapath_actions.as_str())
+                .collect();
             let ovs: Vec<&str> = theirs.iter().map(|p| p.actions.as_str()).collect();
             st.findings.push(format!(
                 "seed {seed}: {pkt}: OVS has {} passes, we have {}\n  OVS:  {ovs:?}\n  ours: {ours:?}\n  {}",
@@ -467,8 +493,10 @@ pub fn run_case(ovs: &OvsSandbox, case: &generate::Case, st: &mut Stats) {
                 Some(r) => ovs_flow_key(&r.flow),
             };
             let (Some(our_start), Some(ovs_start)) = (start, ovs_flow_key(&t.flow)) else {
-                st.findings
-                    .push(format!("seed {seed}: {pkt}: pass {i}: unparsable flow '{}'", t.flow));
+                st.findings.push(format!(
+                    "seed {seed}: {pkt}: pass {i}: unparsable flow '{}'",
+                    t.flow
+                ));
                 continue;
             };
             let ovs_ev = replay(&t.actions, &ovs_start, &|dp| ovs.of_port(dp)).map(comparable);
@@ -568,7 +596,13 @@ const LOCAL: u32 = 0xfffe;
 fn normalize(actions: &str) -> String {
     replay::split_top(actions)
         .into_iter()
-        .map(|a| if a.starts_with("recirc(") { "recirc" } else { a })
+        .map(|a| {
+            if a.starts_with("recirc(") {
+                "recirc"
+            } else {
+                a
+            }
+        })
         .collect::<Vec<_>>()
         .join(",")
 }

@@ -204,7 +204,9 @@ pub fn replay(
             });
         } else if let Some(inner) = a.strip_prefix("set(").and_then(|x| x.strip_suffix(')')) {
             apply_set(&mut k, inner)?;
-        } else if let Some(inner) = a.strip_prefix("push_vlan(").and_then(|x| x.strip_suffix(')'))
+        } else if let Some(inner) = a
+            .strip_prefix("push_vlan(")
+            .and_then(|x| x.strip_suffix(')'))
         {
             let (mut vid, mut pcp) = (0u16, 0u16);
             for item in split_top(inner) {
@@ -247,8 +249,12 @@ mod tests {
         assert_eq!(a, b);
         let c = replay("set(ipv4(tos=0x20)),2", &k, &id).unwrap();
         assert_ne!(a, c);
-        let v = replay("push_vlan(vid=7,pcp=0),3,pop_vlan,ct(commit,zone=5),recirc(0x2)", &k, &id)
-            .unwrap();
+        let v = replay(
+            "push_vlan(vid=7,pcp=0),3,pop_vlan,ct(commit,zone=5),recirc(0x2)",
+            &k,
+            &id,
+        )
+        .unwrap();
         assert_eq!(v.len(), 3);
         assert!(matches!(&v[0], Event::Out { port: 3, headers } if headers.vlan_tci == 0x1007));
         assert!(replay("userspace(pid=1)", &k, &id).is_err());
