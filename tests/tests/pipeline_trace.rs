@@ -520,10 +520,17 @@ fn ct_zone_from_field_nat_mark_and_clear() {
 table=0,ip,actions=load:0x2a->reg4[0..15],ct(commit,zone=reg4[0..15],nat(src=10.1.1.1-10.1.1.9:1000-2000),exec(set_field:0x1->ct_mark)),ct_clear,output:2
 ";
     let (_, a) = first_pass(flows, "in_port=1,ip");
+    // After a ct() the packet is untracked again in this pass, so ct_clear has nothing to
+    // clear and, as in OVS, adds no datapath action.
     assert_eq!(
         a,
-        "ct(commit,zone=42,mark=0x1/0xffffffff,nat(src=10.1.1.1-10.1.1.9:1000-2000)),ct_clear,2"
+        "ct(commit,zone=42,mark=0x1/0xffffffff,nat(src=10.1.1.1-10.1.1.9:1000-2000)),2"
     );
+    let (_, a) = first_pass(
+        "table=0,ct_state=+trk,ip,actions=ct_clear,output:2\n",
+        "in_port=1,ip,ct_state=trk",
+    );
+    assert_eq!(a, "ct_clear,2");
 }
 
 #[test]

@@ -20,11 +20,12 @@ use crate::ofctl::{
 use crate::ofproto::{FlowMod, FlowModError, FlowTables};
 use crate::xlate::{
     LearningSwitch, PortKind, PortMap, RecircPoint, RecircTable, XBridge, XPort, XlateCtx,
-    translate,
+    XlateError, translate,
 };
 use fastpath::action::format_actions;
 use fastpath::flow::FlowKey;
 use fastpath::flow::key::ct_state;
+use fastpath::upcall::Translation;
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -184,61 +185,102 @@ pub fn offline_trace(
     packet: &str,
     ct_next: &[String],
 ) -> Result<TraceReport, TraceError> {
-    if n_ports > MAX_OFFLINE_PORTS {
-        return Err(TraceError::Ports(n_ports));
-    }
-    let mut ports = PortMap::new();
-    for i in 1..=n_ports {
-        ports.insert(XPort {
-            ofport: i,
-            name: format!("p{i}"),
-            kind: PortKind::Datapath(i),
-        });
-    }
-    let mut mods = Vec::new();
-    for (i, line) in flows_text.lines().enumerate() {
-        let l = line.trim();
-        if l.is_empty() || l.starts_with('#') {
-            continue;
-        }
-        let spec = parse_flow(l, &ports, FlowSyntax::Add).map_err(|source| TraceError::Flow {
-            line: i + 1,
-            source,
-        })?;
-        mods.push(FlowMod::add(spec));
-    }
-    let mut tables = FlowTables::new();
-    tables.apply(&mods, 0)?;
+    let bridge = OfflineBridge::new(flows_text, n_ports)?;
     let states = ct_next
         .iter()
         .map(|s| parse_ct_state(s))
         .collect::<Result<Vec<_>, _>>()?;
-    let key = parse_packet(packet, &ports).map_err(TraceError::Packet)?;
-    let normal = LearningSwitch::new(
-        ports
-            .iter()
-            .map(|p| NormalPort {
-                ofport: p.ofport,
-                vlan: VlanMode::TrunkAll,
-            })
-            .collect(),
-        MacTable::default(),
-    );
-    let recirc = RecircTable::new();
-    let ctx = XlateCtx {
-        bridge: XBridge {
-            name: "br0",
-            tables: &tables,
-            ports: &ports,
-            normal: Some(&normal),
-        },
-        peers: None,
-        recirc: &recirc,
-        credit: None,
-        may_learn: true,
-        now_ms: 0,
-    };
-    Ok(trace_packet(&ctx, &key, &states))
+    let key = bridge.packet(packet)?;
+    Ok(bridge.trace(&key, &states))
+}
+
+/// The in-memory bridge of an offline trace, built once and asked many times (the
+/// differential test against OVS traces every packet and probe of a table through one).
+pub struct OfflineBridge {
+    ports: PortMap,
+    tables: FlowTables,
+    normal: LearningSwitch,
+    recirc: RecircTable,
+}
+
+impl OfflineBridge {
+    /// Ports `p1..pN` and the flows of `flows_text` (see [`offline_trace`]).
+    pub fn new(flows_text: &str, n_ports: u32) -> Result<OfflineBridge, TraceError> {
+        if n_ports > MAX_OFFLINE_PORTS {
+            return Err(TraceError::Ports(n_ports));
+        }
+        let mut ports = PortMap::new();
+        for i in 1..=n_ports {
+            ports.insert(XPort {
+                ofport: i,
+                name: format!("p{i}"),
+                kind: PortKind::Datapath(i),
+            });
+        }
+        let mut mods = Vec::new();
+        for (i, line) in flows_text.lines().enumerate() {
+            let l = line.trim();
+            if l.is_empty() || l.starts_with('#') {
+                continue;
+            }
+            let spec =
+                parse_flow(l, &ports, FlowSyntax::Add).map_err(|source| TraceError::Flow {
+                    line: i + 1,
+                    source,
+                })?;
+            mods.push(FlowMod::add(spec));
+        }
+        let mut tables = FlowTables::new();
+        tables.apply(&mods, 0)?;
+        let normal = LearningSwitch::new(
+            ports
+                .iter()
+                .map(|p| NormalPort {
+                    ofport: p.ofport,
+                    vlan: VlanMode::TrunkAll,
+                })
+                .collect(),
+            MacTable::default(),
+        );
+        Ok(OfflineBridge {
+            ports,
+            tables,
+            normal,
+            recirc: RecircTable::new(),
+        })
+    }
+
+    /// Parses a packet in trace syntax against this bridge's port names.
+    pub fn packet(&self, packet: &str) -> Result<FlowKey, TraceError> {
+        parse_packet(packet, &self.ports).map_err(TraceError::Packet)
+    }
+
+    fn ctx(&self) -> XlateCtx<'_> {
+        XlateCtx {
+            bridge: XBridge {
+                name: "br0",
+                tables: &self.tables,
+                ports: &self.ports,
+                normal: Some(&self.normal),
+            },
+            peers: None,
+            recirc: &self.recirc,
+            credit: None,
+            // As ofproto/trace: a trace does not teach `normal` anything.
+            may_learn: false,
+            now_ms: 0,
+        }
+    }
+
+    /// Traces `key` as [`trace_packet`] does.
+    pub fn trace(&self, key: &FlowKey, ct_next: &[u8]) -> TraceReport {
+        trace_packet(&self.ctx(), key, ct_next)
+    }
+
+    /// One translation of `key` (any pass): the datapath actions and the megaflow mask.
+    pub fn translate(&self, key: &FlowKey) -> Result<Translation, XlateError> {
+        translate(&self.ctx(), key, None)
+    }
 }
 
 /// One table visit.

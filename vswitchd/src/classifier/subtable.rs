@@ -28,7 +28,7 @@
 
 use std::collections::BTreeSet;
 
-use fastpath::flow::{FlowKey, FlowMask};
+use fastpath::flow::{Field, FlowKey, FlowMask};
 
 use super::prefix::{N_TRIES, TrieCtx, TrieField, ports_value};
 use super::stage::{
@@ -482,25 +482,106 @@ impl Subtable {
 
     /// Stage `si`'s index says entry `e` is the only one agreeing with `flow` so far, and
     /// `flow` does not match it. Any other entry differs from `flow` within stages `..=si`, so
-    /// those bits plus one bit where `e` differs (or a differing bit already in `wc`) prove the
+    /// those bits plus bits where `e` differs (or a differing bit already in `wc`) prove the
     /// miss.
+    ///
+    /// Which differing bits: in the first field (in key order) where `e` differs, the bit OVS
+    /// picks (it stores fields in network byte order and keeps the rightmost bit of the first
+    /// differing word, i.e. the lowest differing bit of the most significant differing byte:
+    /// `nw_dst=1.0.0.0/1.0.0.0`), so megaflows are as wide as OVS's. One-byte fields
+    /// (`nw_proto`, `nw_ttl`, `nw_tos`, ...) take the subtable's whole mask on the field
+    /// instead: a stray bit of them prints as a different value (`nw_ttl=0` for TTL 128,
+    /// since flow syntax has no masks for them), and OVS's datapath wants `nw_proto` exact.
     fn single_candidate_miss(&self, e: u32, si: usize, flow: &FlowKey, wc: &mut FlowMask) {
         or_words(wc, &self.stages[si].cum_words);
-        let mut first_diff = None;
+        let mut diff = FlowKey::ZERO;
         for (mw, k) in self.mask_words.iter().zip(self.key_words(e)) {
-            let diff = mw.of(flow) ^ k;
-            if diff != 0 {
-                if wc.words()[mw.idx()] & diff != 0 {
-                    return;
-                }
-                first_diff.get_or_insert((mw.idx(), diff));
+            let d = mw.of(flow) ^ k;
+            if wc.words()[mw.idx()] & d != 0 {
+                return;
             }
+            diff.words_mut()[mw.idx()] = d;
         }
         // `flow` does not match `e` (the probe would have found it), so a differing bit exists.
         // (If the index slot was a hash collision, `e` differs within stages `..=si`, whose
         // bits are already in `wc`, and the loop above returned.)
-        if let Some((idx, diff)) = first_diff {
-            wc.words_mut()[idx] |= diff & diff.wrapping_neg();
+        for f in DIFF_FIELDS {
+            let d = f.get(&diff);
+            if d == 0 {
+                continue;
+            }
+            let bits = if WHOLE_FIELDS.contains(&f) {
+                f.get(&self.mask)
+            } else {
+                let byte = (127 - d.leading_zeros()) / 8 * 8;
+                let b = (d >> byte) & 0xff;
+                (b & b.wrapping_neg()) << byte
+            };
+            f.set(wc, f.get(wc) | bits);
+            return;
+        }
+        // A differing bit outside the listed fields: one bit of it suffices.
+        if let Some((idx, d)) = diff.words().iter().enumerate().find(|(_, d)| **d != 0) {
+            wc.words_mut()[idx] |= d & d.wrapping_neg();
         }
     }
 }
+
+/// Storage fields, in key order, that [`Subtable::single_candidate_miss`] picks differing bits
+/// from (they do not overlap).
+const DIFF_FIELDS: [Field; 42] = {
+    use Field::*;
+    [
+        RecircId,
+        InPort,
+        CtState,
+        NwFrag,
+        CtZone,
+        CtMark,
+        CtLabel,
+        DlDst,
+        DlType,
+        DlSrc,
+        VlanTci,
+        TcpFlags,
+        NwProto,
+        NwTos,
+        NwTtl,
+        NwSrc,
+        NwDst,
+        TpSrc,
+        TpDst,
+        Ipv6Label,
+        Ipv6Src,
+        Ipv6Dst,
+        NdTarget,
+        ArpSha,
+        ArpTha,
+        Metadata,
+        Reg(0),
+        Reg(1),
+        Reg(2),
+        Reg(3),
+        Reg(4),
+        Reg(5),
+        Reg(6),
+        Reg(7),
+        Reg(8),
+        Reg(9),
+        Reg(10),
+        Reg(11),
+        Reg(12),
+        Reg(13),
+        Reg(14),
+        Reg(15),
+    ]
+};
+
+/// One-byte fields told apart by their whole mask rather than one bit.
+const WHOLE_FIELDS: [Field; 5] = [
+    Field::CtState,
+    Field::NwFrag,
+    Field::NwProto,
+    Field::NwTos,
+    Field::NwTtl,
+];

@@ -137,7 +137,7 @@ fn staged_lookup_stops_at_the_first_missing_stage() {
     let (r, wc) = wc_of(&c, &flow(&[(Field::InPort, 3), (Field::DlType, 0x800)]));
     assert_eq!(r, None);
     assert_eq!(wc, mask(&[(Field::InPort, ALL)]));
-    // Present through L2, then one candidate: decided by one differing bit of nw_proto.
+    // Present through L2, then one candidate: decided by nw_proto (whole: a one-byte field).
     let (r, wc) = wc_of(
         &c,
         &flow(&[
@@ -149,8 +149,7 @@ fn staged_lookup_stops_at_the_first_missing_stage() {
     assert_eq!(r, None);
     assert_eq!(wc.in_port, !0);
     assert_eq!(wc.dl_type, 0, "the in_port index named the only candidate");
-    assert_eq!(wc.nw_proto.count_ones(), 1);
-    assert_eq!(wc.nw_proto & (6 ^ 17), wc.nw_proto);
+    assert_eq!(wc.nw_proto, 0xff);
     // A full match un-wildcards the whole subtable mask.
     let f = flow(&[
         (Field::InPort, 2),
@@ -274,14 +273,46 @@ fn issue_example_single_rules_need_one_bit_each() {
     ]);
     let (r, wc) = wc_of(&c, &f);
     assert_eq!(r, None);
+    // Each single candidate is told apart by one bit, the one OVS picks: the lowest
+    // differing bit of the most significant differing byte.
     assert_eq!(wc.nw_src, 0x0000_0800);
-    assert_eq!(wc.tp_dst.count_ones(), 1);
-    assert_eq!(wc.tp_dst & !0xff00 & 0x1eb, wc.tp_dst & 0x1eb);
-    assert_eq!(wc, {
-        let mut m = mask(&[(Field::DlType, ALL), (Field::NwSrc, 0x800)]);
-        m.tp_dst = wc.tp_dst;
-        m
-    });
+    assert_eq!(wc.tp_dst, 0x0100);
+    assert_eq!(
+        wc,
+        mask(&[
+            (Field::DlType, ALL),
+            (Field::NwSrc, 0x800),
+            (Field::TpDst, 0x100)
+        ])
+    );
+    assert!(f.eq_masked(&f.masked(&wc), &wc));
+}
+
+/// Issue 13: a single candidate that differs in a field OVS never masks partially
+/// (`nw_proto`, `nw_ttl`, `nw_tos`) is told apart by the whole field, so the megaflow reads
+/// `nw_ttl=128`, not a stray bit (`nw_ttl=0` under mask 0x40 read as TTL 0).
+#[test]
+fn single_candidate_miss_unwildcards_whole_scalar_fields() {
+    let mut c = Classifier::new();
+    c.insert(
+        &mat(&[(Field::DlType, 0x800, ALL), (Field::NwTtl, 64, ALL)]),
+        10,
+        1,
+    );
+    c.insert(
+        &mat(&[(Field::DlType, 0x800, ALL), (Field::NwTos, 40, 0xfc)]),
+        9,
+        2,
+    );
+    let f = flow(&[
+        (Field::DlType, 0x800),
+        (Field::NwProto, 6),
+        (Field::NwTtl, 128),
+        (Field::NwTos, 8),
+    ]);
+    let (r, wc) = wc_of(&c, &f);
+    assert_eq!(r, None);
+    assert_eq!((wc.nw_ttl, wc.nw_tos, wc.nw_proto), (0xff, 0xfc, 0));
 }
 
 /// OVS tests/classifier.at, "flow classifier - lookup segmentation" (megaflows minus the

@@ -10,10 +10,11 @@ use super::PortNames;
 use super::error::OfctlError;
 use super::fields::{self, FieldName, Prereq, Syntax};
 use super::lex::{self, parse_port, parse_uint, parse_uint_bits, split_items};
+use super::subfield::{self, parse_subfield};
 use crate::ofproto::action::{CtZone, OfCt, OfNat, SetSpelling};
-use crate::ofproto::{Match, OfAction, SubField, ofpp};
+use crate::ofproto::{Match, OfAction, ofpp};
 use fastpath::flow::Field;
-use fastpath::flow::key::ethertype;
+use fastpath::flow::key::{VLAN_CFI, ethertype};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Highest table number (tables are 0..=254; 255 means "all").
@@ -21,7 +22,7 @@ pub(crate) const MAX_TABLE: u8 = 254;
 
 /// Where an action list appears.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Ctx {
+pub(crate) enum Ctx {
     Flow,
     /// Inside `ct(exec(...))`: only sets of ct_mark / ct_label.
     CtExec,
@@ -62,10 +63,50 @@ fn parse_list(
     ctx: Ctx,
 ) -> Result<Vec<OfAction>, OfctlError> {
     let mut out = Vec::new();
+    // VLAN headers the packet is known to carry here, as OVS's action check tracks them.
+    let mut vlans = u32::from(m.mask.vlan_tci & m.key.vlan_tci & VLAN_CFI != 0);
     for item in split_items(s)? {
-        let a = parse_one(item.key, item.value, item.delim, m, names, ctx)?;
+        match item.key {
+            "push_vlan" if vlans >= 2 => {
+                return Err(OfctlError::bad_action(
+                    "push_vlan",
+                    "a packet carries at most 2 VLAN headers",
+                ));
+            }
+            "push_vlan" => vlans += 1,
+            // (OVS also refuses `pop_vlan`, not `strip_vlan`, without a VLAN in the match;
+            // both print as `pop_vlan` here, so that check would break dump-and-restore.)
+            "pop_vlan" | "strip_vlan" => vlans = vlans.saturating_sub(1),
+            _ => {}
+        }
+        let acts = match item.key {
+            "set_field" => {
+                let v = need_value(item.key, item.value, item.delim, "VALUE->FIELD")?;
+                subfield::parse_set_field(v, m, names, ctx)?
+            }
+            "load" => {
+                let v = need_value(item.key, item.value, item.delim, "VALUE->FIELD[bits]")?;
+                subfield::parse_load(v, m, ctx)?
+            }
+            "move" => {
+                let v = need_value(item.key, item.value, item.delim, "FIELD[bits]->FIELD[bits]")?;
+                subfield::parse_move(v, m)?
+            }
+            _ => vec![parse_one(item.key, item.value, item.delim, m, names)?],
+        };
+        for a in acts {
+            check_ct_exec(&a, item.key, ctx)?;
+            out.push(a);
+        }
+    }
+    Ok(out)
+}
+
+/// Inside `ct(exec(...))` only sets of `ct_mark` / `ct_label` are allowed.
+fn check_ct_exec(a: &OfAction, key: &str, ctx: Ctx) -> Result<(), OfctlError> {
+    {
         if ctx == Ctx::CtExec {
-            let ok = match &a {
+            let ok = match a {
                 OfAction::SetField { field, .. } => matches!(field, Field::CtMark | Field::CtLabel),
                 OfAction::Load { dst, .. } => matches!(dst.field, Field::CtMark | Field::CtLabel),
                 _ => false,
@@ -74,15 +115,13 @@ fn parse_list(
                 return Err(OfctlError::bad_action(
                     "ct",
                     format!(
-                        "exec() takes only set_field or load to ct_mark or ct_label, not '{}'",
-                        item.key
+                        "exec() takes only set_field or load to ct_mark or ct_label, not '{key}'"
                     ),
                 ));
             }
         }
-        out.push(a);
     }
-    Ok(out)
+    Ok(())
 }
 
 fn need_value<'a>(
@@ -104,7 +143,7 @@ fn no_value(key: &str, value: &str, delim: Option<char>) -> Result<(), OfctlErro
     Ok(())
 }
 
-fn check_prereq(what: &str, p: Prereq, m: &Match) -> Result<(), OfctlError> {
+pub(super) fn check_prereq(what: &str, p: Prereq, m: &Match) -> Result<(), OfctlError> {
     if p.holds(m) {
         Ok(())
     } else {
@@ -121,13 +160,12 @@ fn parse_one(
     delim: Option<char>,
     m: &Match,
     names: &dyn PortNames,
-    ctx: Ctx,
 ) -> Result<OfAction, OfctlError> {
     let mod_field =
         |field: Field, prereq: Prereq, syntax: Syntax| -> Result<OfAction, OfctlError> {
             let v = need_value(key, value, delim, "a value")?;
             check_prereq(key, prereq, m)?;
-            let value = parse_scalar(key, syntax, field, v, names)?;
+            let value = parse_scalar(key, syntax, field.bits(), v, names)?;
             if field == Field::NwTos && value & 3 != 0 {
                 return Err(OfctlError::bad_value(
                     key,
@@ -186,18 +224,6 @@ fn parse_one(
             Ok(OfAction::GotoTable(parse_table(key, v)?))
         }
         "resubmit" => parse_resubmit(value, delim, names),
-        "set_field" => {
-            let v = need_value(key, value, delim, "VALUE->FIELD")?;
-            parse_set_field(v, m, names, ctx)
-        }
-        "load" => {
-            let v = need_value(key, value, delim, "VALUE->FIELD[bits]")?;
-            parse_load(v, m, ctx)
-        }
-        "move" => {
-            let v = need_value(key, value, delim, "FIELD[bits]->FIELD[bits]")?;
-            parse_move(v, m)
-        }
         "ct" => parse_ct(value, m, names),
         "controller" | "enqueue" | "group" | "meter" | "learn" | "note" | "write_metadata"
         | "clear_actions" | "write_actions" | "set_queue" | "push_mpls" | "pop_mpls"
@@ -299,7 +325,7 @@ fn parse_resubmit(
 fn parse_scalar(
     key: &str,
     syntax: Syntax,
-    field: Field,
+    bits: u32,
     v: &str,
     names: &dyn PortNames,
 ) -> Result<u128, OfctlError> {
@@ -317,18 +343,18 @@ fn parse_scalar(
         Syntax::Port => parse_port(v, names)
             .map(|p| p as u128)
             .ok_or_else(|| OfctlError::UnknownPort(v.to_owned())),
-        _ => parse_uint_bits(key, v, field.bits()),
+        _ => parse_uint_bits(key, v, bits),
     }
 }
 
 /// Parses `V[/M]` for `desc`'s syntax; IPv4/IPv6 masks may be prefix lengths.
-fn parse_masked(
+pub(super) fn parse_masked(
     key: &str,
     desc: &FieldName,
     v: &str,
     names: &dyn PortNames,
 ) -> Result<(u128, u128), OfctlError> {
-    let full = fields::full_mask(desc.field);
+    let full = desc.full_mask();
     let (value, mask) = match desc.syntax {
         Syntax::Ipv4 => {
             let (a, m) = lex::parse_ipv4_masked(key, v)?;
@@ -337,11 +363,17 @@ fn parse_masked(
         Syntax::Ipv6 => lex::parse_ipv6_masked(key, v)?,
         _ => match v.split_once('/') {
             Some((a, m)) => (
-                parse_scalar(key, desc.syntax, desc.field, a, names)?,
-                parse_scalar(key, desc.syntax, desc.field, m, names)?,
+                parse_scalar(key, desc.syntax, desc.bits(), a, names)?,
+                parse_scalar(key, desc.syntax, desc.bits(), m, names)?,
             ),
-            None => (parse_scalar(key, desc.syntax, desc.field, v, names)?, full),
+            None => (parse_scalar(key, desc.syntax, desc.bits(), v, names)?, full),
         },
+    };
+    // `in_port` names the 16-bit field, but a port number written whole sets all of it.
+    let (mask, full) = if desc.field == Field::InPort && mask == full {
+        (desc.field.max_value(), desc.field.max_value())
+    } else {
+        (mask, full)
     };
     if mask != full && !desc.maskable {
         return Err(OfctlError::bad_value(key, v, "this field cannot be masked"));
@@ -353,7 +385,12 @@ fn parse_masked(
 }
 
 /// A field an action writes: known, writable here, prerequisites met.
-fn dst_field(what: &str, name: &str, m: &Match, ctx: Ctx) -> Result<FieldName, OfctlError> {
+pub(super) fn dst_field(
+    what: &str,
+    name: &str,
+    m: &Match,
+    ctx: Ctx,
+) -> Result<FieldName, OfctlError> {
     let desc = fields::lookup(name).ok_or_else(|| OfctlError::UnknownField(name.to_owned()))?;
     let ct_field = matches!(desc.field, Field::CtMark | Field::CtLabel);
     if ct_field && ctx != Ctx::CtExec {
@@ -374,7 +411,7 @@ fn dst_field(what: &str, name: &str, m: &Match, ctx: Ctx) -> Result<FieldName, O
 /// type/code names serve ICMPv4 and ICMPv6 alike (one storage, one printed name), and
 /// `nw_src`/`nw_dst` name the IPv4 addresses only (an ARP flow writes `arp_spa`/`arp_tpa`),
 /// as OVS's set_field does.
-fn action_prereq(desc: &FieldName) -> Prereq {
+pub(super) fn action_prereq(desc: &FieldName) -> Prereq {
     match desc.prereq {
         Prereq::Icmp | Prereq::Icmpv6 => Prereq::IcmpAny,
         Prereq::Ipv4OrArp => Prereq::Ipv4,
@@ -382,102 +419,9 @@ fn action_prereq(desc: &FieldName) -> Prereq {
     }
 }
 
-fn split_arrow<'a>(what: &str, v: &'a str) -> Result<(&'a str, &'a str), OfctlError> {
+pub(super) fn split_arrow<'a>(what: &str, v: &'a str) -> Result<(&'a str, &'a str), OfctlError> {
     v.rsplit_once("->")
         .ok_or_else(|| OfctlError::bad_action(what, format!("'{v}' lacks '->'")))
-}
-
-fn parse_set_field(
-    v: &str,
-    m: &Match,
-    names: &dyn PortNames,
-    ctx: Ctx,
-) -> Result<OfAction, OfctlError> {
-    let (value, name) = split_arrow("set_field", v)?;
-    let desc = dst_field("set_field", name, m, ctx)?;
-    let (value, mask) = parse_masked(name, &desc, value, names)?;
-    if mask == 0 {
-        return Err(OfctlError::bad_value(name, v, "a zero mask sets nothing"));
-    }
-    Ok(OfAction::SetField {
-        field: desc.field,
-        value,
-        mask,
-        spelling: SetSpelling::SetField,
-    })
-}
-
-/// Parses `NAME[]`, `NAME[a..b]`, `NAME[a]` or bare `NAME`.
-pub(crate) fn parse_subfield(s: &str) -> Result<(FieldName, SubField), OfctlError> {
-    let (name, range) = match s.split_once('[') {
-        Some((n, r)) => {
-            let r = r
-                .strip_suffix(']')
-                .ok_or_else(|| OfctlError::syntax(s, "expected FIELD[START..END]"))?;
-            (n, Some(r))
-        }
-        None => (s, None),
-    };
-    let desc = fields::lookup(name).ok_or_else(|| OfctlError::UnknownField(name.to_owned()))?;
-    let bits = desc.field.bits();
-    let bad = |why: String| OfctlError::bad_value(name, s, why);
-    let (start, end) = match range {
-        None | Some("") => (0, bits - 1),
-        Some(r) => {
-            let (a, b) = r.split_once("..").unwrap_or((r, r));
-            let a = parse_uint(a).ok_or_else(|| bad("bad bit number".into()))?;
-            let b = parse_uint(b).ok_or_else(|| bad("bad bit number".into()))?;
-            if a > b || b >= bits as u128 {
-                return Err(bad(format!("bits must satisfy START <= END < {bits}")));
-            }
-            (a as u32, b as u32)
-        }
-    };
-    Ok((
-        desc,
-        SubField {
-            field: desc.field,
-            start,
-            end,
-        },
-    ))
-}
-
-fn parse_load(v: &str, m: &Match, ctx: Ctx) -> Result<OfAction, OfctlError> {
-    let (value, dst) = split_arrow("load", v)?;
-    let (desc, sub) = parse_subfield(dst)?;
-    dst_field("load", desc.name_for_errors(dst), m, ctx)?;
-    let value = parse_uint_bits(dst, value, sub.n_bits())?;
-    Ok(OfAction::Load { value, dst: sub })
-}
-
-fn parse_move(v: &str, m: &Match) -> Result<OfAction, OfctlError> {
-    let (src, dst) = split_arrow("move", v)?;
-    let (sdesc, ssub) = parse_subfield(src)?;
-    check_prereq(&format!("move:{src}"), action_prereq(&sdesc), m)?;
-    let (ddesc, dsub) = parse_subfield(dst)?;
-    dst_field("move", ddesc.name_for_errors(dst), m, Ctx::Flow)?;
-    if ssub.n_bits() != dsub.n_bits() {
-        return Err(OfctlError::bad_action(
-            "move",
-            format!(
-                "source {src} has {} bits but destination {dst} has {}",
-                ssub.n_bits(),
-                dsub.n_bits()
-            ),
-        ));
-    }
-    Ok(OfAction::Move {
-        src: ssub,
-        dst: dsub,
-    })
-}
-
-impl FieldName {
-    /// The name as written (before any `[..]`), for lookups and messages.
-    fn name_for_errors<'a>(&self, written: &'a str) -> &'a str {
-        written.split('[').next().unwrap_or(written)
-    }
 }
 
 fn parse_ct(value: &str, m: &Match, names: &dyn PortNames) -> Result<OfAction, OfctlError> {
@@ -656,6 +600,7 @@ fn split_range(s: &str) -> Option<(&str, &str)> {
 mod tests {
     use super::*;
     use crate::ofctl::{NoNames, PortMap};
+    use crate::ofproto::SubField;
     use fastpath::flow::key::ipproto;
 
     fn tcp() -> Match {

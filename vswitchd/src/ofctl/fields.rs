@@ -114,6 +114,12 @@ impl Prereq {
 }
 
 /// One field name.
+///
+/// Most names see their [`Field`] whole. A few see only its low `width` bits, as in OVS:
+/// `in_port` / `NXM_OF_IN_PORT` are 16 bits wide (only `in_port_oxm` / `OXM_OF_IN_PORT` are 32),
+/// `vlan_vid` is the 12-bit VID plus the present bit (13 bits of `vlan_tci`). The extended
+/// registers span `regs` consecutive 32-bit registers starting at `field`, most significant
+/// first (`xreg1` is `reg2:reg3`, `xxreg0` is `reg0:reg1:reg2:reg3`).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct FieldName {
     pub name: &'static str,
@@ -121,6 +127,30 @@ pub(crate) struct FieldName {
     pub syntax: Syntax,
     pub maskable: bool,
     pub prereq: Prereq,
+    /// Width in bits as this name sees the field (0: the field's own width).
+    pub width: u32,
+    /// Number of 32-bit registers an extended register name spans (0: not one).
+    pub regs: u8,
+}
+
+impl FieldName {
+    /// Width in bits as this name sees its field.
+    pub(crate) fn bits(&self) -> u32 {
+        match (self.regs, self.width) {
+            (0, 0) => self.field.bits(),
+            (0, w) => w,
+            (n, _) => 32 * n as u32,
+        }
+    }
+
+    /// The all-ones value of [`FieldName::bits`] (for `nw_tos`, its DSCP bits only).
+    pub(crate) fn full_mask(&self) -> u128 {
+        match self.bits() {
+            128 => u128::MAX,
+            b if self.width == 0 && self.regs == 0 => full_mask(self.field) & ((1u128 << b) - 1),
+            b => (1u128 << b) - 1,
+        }
+    }
 }
 
 const fn f(
@@ -136,7 +166,17 @@ const fn f(
         syntax,
         maskable,
         prereq,
+        width: 0,
+        regs: 0,
     }
+}
+
+/// [`f`] for a name that sees only the low `width` bits of its field (maskable unless a port).
+const fn narrow(name: &'static str, field: Field, syntax: Syntax, width: u32) -> FieldName {
+    let maskable = !matches!(syntax, Syntax::Port);
+    let mut d = f(name, field, syntax, maskable, Prereq::None);
+    d.width = width;
+    d
 }
 
 use Prereq as P;
@@ -144,8 +184,10 @@ use Syntax as S;
 
 /// Every name except the registers (handled by [`lookup`]).
 const NAMES: &[FieldName] = &[
-    f("in_port", Field::InPort, S::Port, false, P::None),
-    f("NXM_OF_IN_PORT", Field::InPort, S::Port, false, P::None),
+    narrow("in_port", Field::InPort, S::Port, 16),
+    narrow("NXM_OF_IN_PORT", Field::InPort, S::Port, 16),
+    f("in_port_oxm", Field::InPort, S::Port, false, P::None),
+    f("OXM_OF_IN_PORT", Field::InPort, S::Port, false, P::None),
     f("metadata", Field::Metadata, S::Hex, true, P::None),
     f("OXM_OF_METADATA", Field::Metadata, S::Hex, true, P::None),
     f("ct_state", Field::CtState, S::CtState, true, P::None),
@@ -159,28 +201,52 @@ const NAMES: &[FieldName] = &[
     f("dl_src", Field::DlSrc, S::Mac, true, P::None),
     f("eth_src", Field::DlSrc, S::Mac, true, P::None),
     f("NXM_OF_ETH_SRC", Field::DlSrc, S::Mac, true, P::None),
+    f("OXM_OF_ETH_SRC", Field::DlSrc, S::Mac, true, P::None),
     f("dl_dst", Field::DlDst, S::Mac, true, P::None),
     f("eth_dst", Field::DlDst, S::Mac, true, P::None),
     f("NXM_OF_ETH_DST", Field::DlDst, S::Mac, true, P::None),
+    f("OXM_OF_ETH_DST", Field::DlDst, S::Mac, true, P::None),
     f("dl_type", Field::DlType, S::Hex, false, P::None),
     f("eth_type", Field::DlType, S::Hex, false, P::None),
     f("NXM_OF_ETH_TYPE", Field::DlType, S::Hex, false, P::None),
+    f("OXM_OF_ETH_TYPE", Field::DlType, S::Hex, false, P::None),
     f("vlan_tci", Field::VlanTci, S::Hex, true, P::None),
     f("NXM_OF_VLAN_TCI", Field::VlanTci, S::Hex, true, P::None),
+    narrow("vlan_vid", Field::VlanTci, S::Hex, 13),
+    narrow("OXM_OF_VLAN_VID", Field::VlanTci, S::Hex, 13),
     f("dl_vlan", Field::DlVlan, S::Decimal, false, P::None),
     f("dl_vlan_pcp", Field::DlVlanPcp, S::Decimal, false, P::None),
+    f("vlan_pcp", Field::DlVlanPcp, S::Decimal, false, P::None),
+    f(
+        "OXM_OF_VLAN_PCP",
+        Field::DlVlanPcp,
+        S::Decimal,
+        false,
+        P::None,
+    ),
     f("nw_src", Field::NwSrc, S::Ipv4, true, P::Ipv4OrArp),
     f("ip_src", Field::NwSrc, S::Ipv4, true, P::Ipv4),
     f("NXM_OF_IP_SRC", Field::NwSrc, S::Ipv4, true, P::Ipv4),
+    f("OXM_OF_IPV4_SRC", Field::NwSrc, S::Ipv4, true, P::Ipv4),
     f("nw_dst", Field::NwDst, S::Ipv4, true, P::Ipv4OrArp),
     f("ip_dst", Field::NwDst, S::Ipv4, true, P::Ipv4),
     f("NXM_OF_IP_DST", Field::NwDst, S::Ipv4, true, P::Ipv4),
+    f("OXM_OF_IPV4_DST", Field::NwDst, S::Ipv4, true, P::Ipv4),
     f("ipv6_src", Field::Ipv6Src, S::Ipv6, true, P::Ipv6),
     f("NXM_NX_IPV6_SRC", Field::Ipv6Src, S::Ipv6, true, P::Ipv6),
+    f("OXM_OF_IPV6_SRC", Field::Ipv6Src, S::Ipv6, true, P::Ipv6),
     f("ipv6_dst", Field::Ipv6Dst, S::Ipv6, true, P::Ipv6),
     f("NXM_NX_IPV6_DST", Field::Ipv6Dst, S::Ipv6, true, P::Ipv6),
+    f("OXM_OF_IPV6_DST", Field::Ipv6Dst, S::Ipv6, true, P::Ipv6),
     f("ipv6_label", Field::Ipv6Label, S::Hex, true, P::Ipv6),
     f("NXM_NX_IPV6_LABEL", Field::Ipv6Label, S::Hex, true, P::Ipv6),
+    f(
+        "OXM_OF_IPV6_FLABEL",
+        Field::Ipv6Label,
+        S::Hex,
+        true,
+        P::Ipv6,
+    ),
     f("nw_proto", Field::NwProto, S::Decimal, false, P::IpAny),
     f("ip_proto", Field::NwProto, S::Decimal, false, P::IpAny),
     f(
@@ -190,12 +256,21 @@ const NAMES: &[FieldName] = &[
         false,
         P::IpAny,
     ),
+    f(
+        "OXM_OF_IP_PROTO",
+        Field::NwProto,
+        S::Decimal,
+        false,
+        P::IpAny,
+    ),
     f("nw_tos", Field::NwTos, S::Decimal, false, P::IpAny),
     f("NXM_OF_IP_TOS", Field::NwTos, S::Decimal, false, P::IpAny),
     f("ip_dscp", Field::IpDscp, S::Decimal, false, P::IpAny),
+    f("OXM_OF_IP_DSCP", Field::IpDscp, S::Decimal, false, P::IpAny),
     f("nw_ecn", Field::NwEcn, S::Decimal, false, P::IpAny),
     f("ip_ecn", Field::NwEcn, S::Decimal, false, P::IpAny),
     f("NXM_NX_IP_ECN", Field::NwEcn, S::Decimal, false, P::IpAny),
+    f("OXM_OF_IP_ECN", Field::NwEcn, S::Decimal, false, P::IpAny),
     f("nw_ttl", Field::NwTtl, S::Decimal, false, P::IpAny),
     f("NXM_NX_IP_TTL", Field::NwTtl, S::Decimal, false, P::IpAny),
     f("nw_frag", Field::NwFrag, S::Frag, true, P::IpAny),
@@ -205,12 +280,16 @@ const NAMES: &[FieldName] = &[
     f("tp_dst", Field::TpDst, S::Decimal, true, P::L4),
     f("tcp_src", Field::TpSrc, S::Decimal, true, P::Tcp),
     f("NXM_OF_TCP_SRC", Field::TpSrc, S::Decimal, true, P::Tcp),
+    f("OXM_OF_TCP_SRC", Field::TpSrc, S::Decimal, true, P::Tcp),
     f("tcp_dst", Field::TpDst, S::Decimal, true, P::Tcp),
     f("NXM_OF_TCP_DST", Field::TpDst, S::Decimal, true, P::Tcp),
+    f("OXM_OF_TCP_DST", Field::TpDst, S::Decimal, true, P::Tcp),
     f("udp_src", Field::TpSrc, S::Decimal, true, P::Udp),
     f("NXM_OF_UDP_SRC", Field::TpSrc, S::Decimal, true, P::Udp),
+    f("OXM_OF_UDP_SRC", Field::TpSrc, S::Decimal, true, P::Udp),
     f("udp_dst", Field::TpDst, S::Decimal, true, P::Udp),
     f("NXM_OF_UDP_DST", Field::TpDst, S::Decimal, true, P::Udp),
+    f("OXM_OF_UDP_DST", Field::TpDst, S::Decimal, true, P::Udp),
     f("sctp_src", Field::TpSrc, S::Decimal, true, P::Sctp),
     f("OXM_OF_SCTP_SRC", Field::TpSrc, S::Decimal, true, P::Sctp),
     f("sctp_dst", Field::TpDst, S::Decimal, true, P::Sctp),
@@ -223,7 +302,15 @@ const NAMES: &[FieldName] = &[
         true,
         P::Tcp,
     ),
-    f("icmp_type", Field::IcmpType, S::Decimal, false, P::Icmp),
+    f(
+        "OXM_OF_TCP_FLAGS",
+        Field::TcpFlags,
+        S::TcpFlags,
+        true,
+        P::Tcp,
+    ),
+    // OVS accepts `icmp_type`/`icmp_code` under `icmp6` too: they name the same storage.
+    f("icmp_type", Field::IcmpType, S::Decimal, false, P::IcmpAny),
     f(
         "NXM_OF_ICMP_TYPE",
         Field::IcmpType,
@@ -231,7 +318,7 @@ const NAMES: &[FieldName] = &[
         false,
         P::Icmp,
     ),
-    f("icmp_code", Field::IcmpCode, S::Decimal, false, P::Icmp),
+    f("icmp_code", Field::IcmpCode, S::Decimal, false, P::IcmpAny),
     f(
         "NXM_OF_ICMP_CODE",
         Field::IcmpCode,
@@ -271,22 +358,91 @@ const NAMES: &[FieldName] = &[
     f("NXM_NX_ND_SLL", Field::NdSll, S::Mac, true, P::NdSolicit),
     f("nd_tll", Field::NdTll, S::Mac, true, P::NdAdvert),
     f("NXM_NX_ND_TLL", Field::NdTll, S::Mac, true, P::NdAdvert),
+    f(
+        "OXM_OF_ICMPV4_TYPE",
+        Field::IcmpType,
+        S::Decimal,
+        false,
+        P::Icmp,
+    ),
+    f(
+        "OXM_OF_ICMPV4_CODE",
+        Field::IcmpCode,
+        S::Decimal,
+        false,
+        P::Icmp,
+    ),
+    f(
+        "OXM_OF_ICMPV6_TYPE",
+        Field::IcmpType,
+        S::Decimal,
+        false,
+        P::Icmpv6,
+    ),
+    f(
+        "OXM_OF_ICMPV6_CODE",
+        Field::IcmpCode,
+        S::Decimal,
+        false,
+        P::Icmpv6,
+    ),
+    f("OXM_OF_ARP_OP", Field::ArpOp, S::Decimal, false, P::Arp),
+    f("OXM_OF_ARP_SPA", Field::ArpSpa, S::Ipv4, true, P::Arp),
+    f("OXM_OF_ARP_TPA", Field::ArpTpa, S::Ipv4, true, P::Arp),
+    f("OXM_OF_ARP_SHA", Field::ArpSha, S::Mac, true, P::Arp),
+    f("OXM_OF_ARP_THA", Field::ArpTha, S::Mac, true, P::Arp),
+    f(
+        "OXM_OF_IPV6_ND_TARGET",
+        Field::NdTarget,
+        S::Ipv6,
+        true,
+        P::Nd,
+    ),
+    f(
+        "OXM_OF_IPV6_ND_SLL",
+        Field::NdSll,
+        S::Mac,
+        true,
+        P::NdSolicit,
+    ),
+    f(
+        "OXM_OF_IPV6_ND_TLL",
+        Field::NdTll,
+        S::Mac,
+        true,
+        P::NdAdvert,
+    ),
 ];
 
-/// Looks a field name up (case-sensitive, as OVS).
-pub(crate) fn lookup(name: &str) -> Option<FieldName> {
-    if let Some(n) = name
-        .strip_prefix("reg")
-        .or_else(|| name.strip_prefix("NXM_NX_REG"))
+/// The register number after one of `prefixes`, if below `limit` (no leading zeros).
+fn reg_number(name: &str, prefixes: &[&str], limit: u8) -> Option<u8> {
+    prefixes
+        .iter()
+        .find_map(|p| name.strip_prefix(p))
         .filter(|n| {
             !n.is_empty()
                 && n.bytes().all(|b| b.is_ascii_digit())
                 && !(n.len() > 1 && n.starts_with('0'))
         })
         .and_then(|n| n.parse::<u8>().ok())
-        .filter(|n| *n < 16)
-    {
+        .filter(|n| *n < limit)
+}
+
+/// Looks a field name up (case-sensitive, as OVS).
+pub(crate) fn lookup(name: &str) -> Option<FieldName> {
+    if let Some(n) = reg_number(name, &["reg", "NXM_NX_REG"], 16) {
         return Some(f("reg", Field::Reg(n), S::Hex, true, P::None));
+    }
+    let wide = |n: u8, regs: u8| {
+        let mut d = f("xreg", Field::Reg(n * regs), S::Hex, true, P::None);
+        d.regs = regs;
+        d
+    };
+    if let Some(n) = reg_number(name, &["xreg", "OXM_OF_PKT_REG"], 8) {
+        return Some(wide(n, 2));
+    }
+    if let Some(n) = reg_number(name, &["xxreg", "NXM_NX_XXREG"], 4) {
+        return Some(wide(n, 4));
     }
     NAMES.iter().find(|d| d.name == name).copied()
 }

@@ -535,8 +535,13 @@ pub fn format_action(a: &OfAction, names: &dyn PortNames) -> String {
 
 /// `NAME[]`, `NAME[a]` or `NAME[a..b]`.
 pub fn format_subfield(s: &SubField) -> String {
-    let name = s.field.name();
-    if s.start == 0 && s.end + 1 == s.field.bits() {
+    // `in_port` names OVS's 16-bit field; bits above 15 need the 32-bit OXM name.
+    let (name, bits) = match s.field {
+        Field::InPort if s.end < 16 => ("in_port", 16),
+        Field::InPort => ("in_port_oxm", 32),
+        f => (f.name(), f.bits()),
+    };
+    if s.start == 0 && s.end + 1 == bits {
         format!("{name}[]")
     } else if s.start == s.end {
         format!("{name}[{}]", s.start)

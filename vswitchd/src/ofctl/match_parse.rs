@@ -8,7 +8,7 @@
 
 use super::PortNames;
 use super::error::OfctlError;
-use super::fields::{self, Prereq, Syntax};
+use super::fields::{self, FieldName, Prereq, Syntax};
 use super::lex::{self, parse_port, parse_uint_bits};
 use crate::ofproto::Match;
 use fastpath::flow::Field;
@@ -115,20 +115,33 @@ impl<'n> MatchBuilder<'n> {
             };
             return Err(OfctlError::bad_value(key, value, why));
         }
-        self.set(key, desc.field, desc.syntax, value)?;
+        self.set(key, &desc, value)?;
         if desc.prereq != Prereq::None {
             self.used.push((key.to_owned(), desc.prereq));
         }
         Ok(true)
     }
 
-    fn set(
-        &mut self,
-        key: &str,
-        field: Field,
-        syntax: Syntax,
-        value: &str,
-    ) -> Result<(), OfctlError> {
+    fn set(&mut self, key: &str, desc: &FieldName, value: &str) -> Result<(), OfctlError> {
+        let (field, syntax) = (desc.field, desc.syntax);
+        if desc.regs > 0 || desc.width > 0 && syntax != Syntax::Port {
+            // A name that sees part of a field (`vlan_vid`) or several registers (`xreg0`).
+            let bits = desc.bits();
+            let (v, mask) = match value.split_once('/') {
+                Some((v, m)) => (
+                    parse_uint_bits(key, v, bits)?,
+                    parse_uint_bits(key, m, bits)?,
+                ),
+                None => (parse_uint_bits(key, value, bits)?, desc.full_mask()),
+            };
+            for (f, v, m) in split_wide(desc, v, mask) {
+                // A register the extended name does not constrain keeps its own match.
+                if m != 0 || desc.regs == 0 {
+                    self.m.set_field_masked(f, v, m);
+                }
+            }
+            return Ok(());
+        }
         match (field, syntax) {
             (Field::DlVlan, _) => {
                 let v = parse_uint_bits(key, value, 16)? as u16;
@@ -258,6 +271,24 @@ impl<'n> MatchBuilder<'n> {
     }
 }
 
+/// The (field, value, mask) pieces a value of `desc` writes: the field itself, or for an
+/// extended register each 32-bit register it spans (most significant first).
+pub(crate) fn split_wide(desc: &FieldName, v: u128, mask: u128) -> Vec<(Field, u128, u128)> {
+    let Field::Reg(base) = desc.field else {
+        return vec![(desc.field, v, mask)];
+    };
+    if desc.regs == 0 {
+        return vec![(desc.field, v, mask)];
+    }
+    (0..desc.regs)
+        .map(|i| {
+            let shift = 32 * (desc.regs - 1 - i) as u32;
+            let part = |x: u128| (x >> shift) & 0xffff_ffff;
+            (Field::Reg(base + i), part(v), part(mask))
+        })
+        .collect()
+}
+
 /// Parses a flags value: `+a-b` (masked), `a|b` (exactly these), or `0xV[/0xM]`.
 pub(crate) fn parse_flags(
     key: &str,
@@ -381,7 +412,7 @@ mod tests {
         assert_eq!(e.to_string(), "nw_src requires ip or arp");
         assert!(build(&[("arp", ""), ("nw_src", "1.2.3.4")]).is_ok());
         let e = build(&[("tcp", ""), ("icmp_type", "3")]).unwrap_err();
-        assert_eq!(e.to_string(), "icmp_type requires icmp");
+        assert_eq!(e.to_string(), "icmp_type requires icmp or icmp6");
         assert!(
             build(&[
                 ("icmp6", ""),

@@ -27,6 +27,7 @@ mod format;
 mod lex;
 mod match_parse;
 mod packet;
+mod subfield;
 
 pub use error::OfctlError;
 pub use format::{
@@ -214,8 +215,8 @@ pub fn parse_flow(
                         return Err(not_allowed("a flow to add cannot have a cookie mask"));
                     }
                     (Some((c, m)), _) => {
-                        spec.cookie = lex::parse_uint_bits(key, c, 64)? as u64;
-                        spec.cookie_mask = lex::parse_uint_bits(key, m, 64)? as u64;
+                        spec.cookie = parse_cookie(key, c)?;
+                        spec.cookie_mask = parse_cookie(key, m)?;
                         spec.cookie &= spec.cookie_mask;
                     }
                     (None, FlowSyntax::MatchOnly) => {
@@ -224,6 +225,9 @@ pub fn parse_flow(
                     (None, _) => spec.cookie = num(64)? as u64,
                 }
             }
+            // What dump-flows prints besides the flow: ignored, as OVS does, so that its
+            // output feeds back into add-flows / replace-flows.
+            "duration" | "n_packets" | "n_bytes" | "idle_age" | "hard_age" => {}
             "out_port" => {
                 if syntax != FlowSyntax::MatchOnly {
                     return Err(not_allowed("out_port selects flows to delete or dump"));
@@ -261,6 +265,14 @@ pub fn parse_flow(
         (None, FlowSyntax::MatchOnly) => {}
     }
     Ok(spec)
+}
+
+/// A cookie or cookie mask: a 64-bit number, or `-1` for all ones (ovs-ofctl(8)).
+fn parse_cookie(key: &str, v: &str) -> Result<u64, OfctlError> {
+    if v == "-1" {
+        return Ok(u64::MAX);
+    }
+    Ok(lex::parse_uint_bits(key, v, 64)? as u64)
 }
 
 /// Splits at `actions=` / `action=` (at an item boundary): (match, actions).

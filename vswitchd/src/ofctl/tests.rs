@@ -188,7 +188,7 @@ fn error_messages_name_the_token() {
     );
     assert_eq!(
         err("tcp,icmp_type=3,actions=drop"),
-        "icmp_type requires icmp"
+        "icmp_type requires icmp or icmp6"
     );
     assert_eq!(
         err("ip,tcp_flags=syn,actions=drop"),
@@ -882,4 +882,91 @@ fn a_cookie_given_twice_is_refused() {
         parse_flow(&printed, &NoNames, FlowSyntax::Modify).unwrap(),
         d
     );
+}
+
+/// Issue 13 / issue 20: spellings OVS 3.1 accepts for fields we implement.
+#[test]
+fn ovs_aliases_and_field_widths() {
+    // vlan_vid is the VID plus the present bit (0x1000), as OXM_OF_VLAN_VID.
+    let s = add("vlan_vid=0x100a,actions=drop");
+    assert_eq!(
+        (s.m.key.vlan_tci, s.m.mask.vlan_tci),
+        (VLAN_CFI | 10, 0x1fff)
+    );
+    let s = add("vlan_vid=0x1000/0x1000,vlan_pcp=3,actions=drop");
+    assert_eq!((s.m.key.vlan_tci, s.m.mask.vlan_tci), (0x7000, 0xf000));
+    assert_eq!(
+        add("OXM_OF_VLAN_VID=0x1005,actions=drop").m.key.vlan_tci,
+        0x1005
+    );
+    assert!(parse_flow("vlan_vid=0x2000,actions=drop", &NoNames, FlowSyntax::Add).is_err());
+    // OXM names and the 32-bit OXM in_port.
+    let a = add("tcp,OXM_OF_IPV4_SRC=10.0.0.0/8,OXM_OF_TCP_DST=80,actions=drop");
+    let b = add("tcp,nw_src=10.0.0.0/8,tp_dst=80,actions=drop");
+    assert_eq!(a.m, b.m);
+    assert_eq!(
+        add("OXM_OF_IN_PORT=3,actions=drop").m,
+        add("in_port=3,actions=drop").m
+    );
+    // NXM_OF_IN_PORT and in_port are 16 bits in move/load; in_port_oxm is 32.
+    let s = add("actions=move:NXM_OF_IN_PORT[]->NXM_NX_REG0[0..15],move:in_port[]->reg1[0..15]");
+    assert_eq!(
+        s.actions[0],
+        OfAction::Move {
+            src: SubField {
+                field: Field::InPort,
+                start: 0,
+                end: 15
+            },
+            dst: SubField {
+                field: Field::Reg(0),
+                start: 0,
+                end: 15
+            },
+        }
+    );
+    assert_eq!(add(&format_flow(&s, &NoNames)), s);
+    let s = add("actions=move:in_port_oxm[]->reg1[]");
+    assert_eq!(add(&format_flow(&s, &NoNames)), s);
+    assert!(err("actions=move:in_port[]->reg1[]").contains("16 bits"));
+    // xreg / xxreg in matches and actions.
+    let s = add("xreg0=0x100000002,actions=load:0x300000004->xreg1");
+    assert_eq!((s.m.key.regs[0], s.m.key.regs[1]), (1, 2));
+    assert_eq!((s.m.mask.regs[0], s.m.mask.regs[1]), (u32::MAX, u32::MAX));
+    assert_eq!(s.actions.len(), 2);
+    assert_eq!(add(&format_flow(&s, &NoNames)), s);
+    let s = add("xxreg1=0x5/0xff,actions=drop");
+    assert_eq!(
+        (s.m.key.regs[7], s.m.mask.regs[7], s.m.mask.regs[4]),
+        (5, 0xff, 0)
+    );
+    // icmp_type under icmp6 names icmpv6_type (one storage).
+    assert_eq!(
+        add("icmp6,icmp_type=128,actions=drop").m,
+        add("icmp6,icmpv6_type=128,actions=drop").m
+    );
+}
+
+/// Issue 20 items 3 and 4: dump-flows output feeds back; `cookie=C/-1`.
+#[test]
+fn dump_flows_statistics_are_ignored_and_cookie_mask_minus_one() {
+    let line = "cookie=0x5, duration=12.345s, table=1, n_packets=7, n_bytes=700, idle_age=3, \
+                hard_age=4, priority=10,ip actions=drop";
+    let s = add(line);
+    assert_eq!((s.cookie, s.table, s.priority), (5, 1, 10));
+    let d = parse_flow("cookie=0x1234/-1", &NoNames, FlowSyntax::MatchOnly).unwrap();
+    assert_eq!((d.cookie, d.cookie_mask), (0x1234, u64::MAX));
+}
+
+/// OVS's action check: a packet carries at most two VLAN headers (found by the differential
+/// test: OVS refuses a third push with OFPBAC_BAD_TAG).
+#[test]
+fn vlan_stack_checks_follow_ovs() {
+    add("ip,actions=strip_vlan");
+    add("dl_vlan=10,actions=pop_vlan");
+    add("vlan_vid=0x1000/0x1000,actions=pop_vlan");
+    add("ip,actions=push_vlan:0x8100,pop_vlan");
+    add("ip,actions=push_vlan:0x8100,push_vlan:0x8100");
+    assert!(err("dl_vlan=10,actions=push_vlan:0x8100,push_vlan:0x8100").contains("2 VLAN"));
+    assert!(err("dl_vlan_pcp=0,actions=push_vlan:0x8100,push_vlan:0x8100").contains("2 VLAN"));
 }

@@ -152,14 +152,15 @@ pub fn move_field(
 
 /// `push_vlan:tpid`: a new outer tag with VID 0 and PCP 0 (the old outer tag becomes the
 /// inner one). The packet's existing tags are un-wildcarded: the pushed result depends on them.
+///
+/// The key tracks two tags. A push onto two forgets the innermost one, as OVS's flow does
+/// (its `flow_push_vlan_uninit` shifts the innermost out); the flow mod check already refuses
+/// a third push within one action list, so only resubmits get here.
 pub fn push_vlan(flow: &mut FlowKey, wc: &mut FlowMask, tpid: u16) -> Result<(), XlateError> {
     wc.vlan_tci |= VLAN_CFI;
     if flow.has_vlan() {
         wc.vlan_tci = 0xffff;
         wc.vlan_tci_inner |= VLAN_CFI;
-        if flow.vlan_tci_inner & VLAN_CFI != 0 {
-            return Err(XlateError::TooManyVlans);
-        }
         flow.vlan_tci_inner = flow.vlan_tci;
     } else {
         // An untagged packet has no inner tag, whatever the field holds.
@@ -277,10 +278,11 @@ mod tests {
         assert_eq!(k.vlan_tci, VLAN_CFI);
         assert_eq!(k.vlan_tci_inner, VLAN_CFI | 10 | (5 << 13));
         assert_eq!(k.vlan_qinq, 1);
-        assert_eq!(
-            push_vlan(&mut k, &mut wc, 0x8100),
-            Err(XlateError::TooManyVlans)
-        );
+        // A third tag: the innermost is forgotten, as in OVS (found by the differential test,
+        // where the translation used to fail and drop the packet).
+        let mut k3 = k;
+        push_vlan(&mut k3, &mut wc, 0x8100).unwrap();
+        assert_eq!((k3.vlan_tci, k3.vlan_tci_inner), (VLAN_CFI, VLAN_CFI));
         pop_vlan(&mut k, &mut wc);
         assert_eq!(k.vlan_tci, VLAN_CFI | 10 | (5 << 13));
         assert_eq!(k.vlan_tci_inner, 0);

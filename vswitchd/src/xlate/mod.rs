@@ -46,7 +46,7 @@ use crate::ofproto::action::{OfAction, ofpp};
 use crate::ofproto::{FlowTables, Rule};
 use crate::trace::{Step, Trace};
 use fastpath::action::{CtAction, DpAction};
-use fastpath::flow::key::FRAG_MASK;
+use fastpath::flow::key::{FRAG_MASK, VLAN_CFI, ct_state, ipproto};
 use fastpath::flow::{FlowKey, FlowMask};
 use fastpath::upcall::Translation;
 use std::collections::{BTreeMap, HashMap};
@@ -310,6 +310,7 @@ impl<'a, 't> Xlator<'a, 't> {
         if key.is_ip() {
             mask.nw_frag |= FRAG_MASK;
         }
+        nest_mask(key, &mut mask);
         Translation {
             actions: std::mem::take(&mut self.actions),
             mask,
@@ -464,11 +465,17 @@ impl<'a, 't> Xlator<'a, 't> {
                 }
                 OfAction::Ct(ct) => self.ct(ct)?,
                 OfAction::CtClear => {
-                    self.flow.ct_state = 0;
-                    self.flow.ct_zone = 0;
-                    self.flow.ct_mark = 0;
-                    self.flow.ct_label = [0; 16];
-                    self.actions.push(DpAction::CtClear);
+                    // As OVS: only a tracked packet has conntrack state to clear; for an
+                    // untracked one the action does nothing (and the answer depended on the
+                    // tracked bit).
+                    self.wc.ct_state |= ct_state::TRK;
+                    if self.flow.ct_state & ct_state::TRK != 0 {
+                        self.flow.ct_state = 0;
+                        self.flow.ct_zone = 0;
+                        self.flow.ct_mark = 0;
+                        self.flow.ct_label = [0; 16];
+                        self.actions.push(DpAction::CtClear);
+                    }
                 }
             }
         }
@@ -534,6 +541,27 @@ impl<'a, 't> Xlator<'a, 't> {
             ));
         }
         Ok(())
+    }
+}
+
+/// Makes a megaflow mask respect header nesting, as OVS's `xlate_wc_finish` does: a masked
+/// transport bit pins the IP protocol (and any bit of the protocol pins all of it), ICMP
+/// type/code are 8-bit so only their low bytes stay, and a masked VLAN bit pins the tag's
+/// presence. Every change adds bits, or drops bits that are constant (zero) for every
+/// packet the rest of the mask admits, so the megaflow stays sound; it only reads like the
+/// datapath flow OVS would install (`nw_proto=6`, not one stray bit of it).
+fn nest_mask(key: &FlowKey, mask: &mut FlowMask) {
+    let l4 = mask.tp_src != 0 || mask.tp_dst != 0 || mask.tcp_flags != 0;
+    let l4 = l4 || mask.nd_target != [0; 16];
+    if key.is_ip() && (l4 || mask.nw_proto != 0) {
+        mask.nw_proto = 0xff;
+        if key.nw_proto == ipproto::ICMP || key.nw_proto == ipproto::ICMPV6 {
+            mask.tp_src &= 0xff;
+            mask.tp_dst &= 0xff;
+        }
+    }
+    if mask.vlan_tci != 0 {
+        mask.vlan_tci |= VLAN_CFI;
     }
 }
 
