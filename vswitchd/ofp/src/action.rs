@@ -41,7 +41,10 @@ pub fn port_to_of10(p: u32) -> Option<u16> {
 }
 
 fn of10_port(p: u32) -> Result<u16, EncodeError> {
-    port_to_of10(p).ok_or(EncodeError::NotInVersion("a port above 0xff00", Version::Of10))
+    port_to_of10(p).ok_or(EncodeError::NotInVersion(
+        "a port above 0xff00",
+        Version::Of10,
+    ))
 }
 
 /// A bit range of a field as Nicira actions carry it: `ofs_nbits = ofs << 6 | (n_bits - 1)`.
@@ -70,7 +73,9 @@ impl SubField {
     /// The bits lie within the field.
     pub fn check(&self) -> Result<(), DecodeError> {
         if self.n_bits == 0 || u32::from(self.ofs) + u32::from(self.n_bits) > self.field.bits() {
-            return Err(DecodeError::BadActionArgument("bit range outside the field"));
+            return Err(DecodeError::BadActionArgument(
+                "bit range outside the field",
+            ));
         }
         Ok(())
     }
@@ -80,9 +85,15 @@ impl SubField {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Action {
     /// `output:port` (`max_len` for the controller port).
-    Output { port: u32, max_len: u16 },
+    Output {
+        port: u32,
+        max_len: u16,
+    },
     /// OpenFlow 1.0 `enqueue:port:queue`.
-    Enqueue { port: u32, queue: u32 },
+    Enqueue {
+        port: u32,
+        queue: u32,
+    },
     SetVlanVid(u16),
     SetVlanPcp(u8),
     /// `strip_vlan` (1.0) / `pop_vlan` (1.1+).
@@ -183,11 +194,7 @@ pub(crate) fn encode_field_header(w: &mut Writer, f: FieldId) {
 }
 
 /// Reads a list of actions filling `r`.
-pub fn decode_actions(
-    r: Reader<'_>,
-    v: Version,
-    depth: usize,
-) -> Result<Vec<Action>, DecodeError> {
+pub fn decode_actions(r: Reader<'_>, v: Version, depth: usize) -> Result<Vec<Action>, DecodeError> {
     if depth >= MAX_DEPTH {
         return Err(DecodeError::TooDeep);
     }
@@ -302,7 +309,9 @@ fn decode_action(r: &mut Reader<'_>, v: Version, depth: usize) -> Result<Action,
         at::SET_FIELD if !of10 => {
             let e = field::decode_entry(&mut b)?;
             if e.mask.is_some() && v < Version::Of15 {
-                return Err(DecodeError::BadActionArgument("masked set_field before OpenFlow 1.5"));
+                return Err(DecodeError::BadActionArgument(
+                    "masked set_field before OpenFlow 1.5",
+                ));
             }
             Action::SetField(e)
         }

@@ -20,7 +20,7 @@ pub const NXET_VENDOR: u16 = 0xb0c2;
 pub const OFPET_EXPERIMENTER: u16 = 0xffff;
 
 /// The wire form of an error in one version.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Triplet {
     /// `ofp_error_msg.type/code`.
     Std(u16, u16),
@@ -326,6 +326,10 @@ mod tests {
         for v in Version::ALL {
             let mut seen = std::collections::HashMap::new();
             for e in ErrorCode::all() {
+                // OVS gives OpenFlow 1.0's "is secondary" the code of "permission denied".
+                if v == Version::Of10 && e == ErrorCode::BadRequestIsSecondary {
+                    continue;
+                }
                 if let Some(t) = e.wire_exact(v) {
                     assert_eq!(seen.insert(t, e), None, "{e:?} reuses {t:?} in {v:?}");
                     assert_eq!(ErrorCode::from_wire(v, t), Some(e));

@@ -484,7 +484,9 @@ pub fn width_mask(width: u8) -> u128 {
 
 fn read_value(r: &mut Reader<'_>, width: u8) -> Result<u128, DecodeError> {
     let bytes = r.take(usize::from(width))?;
-    Ok(bytes.iter().fold(0u128, |acc, &b| (acc << 8) | u128::from(b)))
+    Ok(bytes
+        .iter()
+        .fold(0u128, |acc, &b| (acc << 8) | u128::from(b)))
 }
 
 fn write_value(w: &mut Writer, v: u128, width: u8) {
@@ -627,7 +629,7 @@ mod tests {
         assert_eq!(FieldId::InPort.header(false), 0x8000_0004);
         assert_eq!(FieldId::EthSrc.header(true), 0x8000_090c);
         assert_eq!(FieldId::CtState.header(true), 0x0001_d308);
-        assert_eq!(FieldId::OnfTcpFlags.header(true), 0xffff_5408);
+        assert_eq!(FieldId::OnfTcpFlags.header(true), 0xffff_5508);
     }
 
     #[test]
@@ -637,7 +639,8 @@ mod tests {
             0x00, 0x01, 0x00, 0x1e, // type OXM, length 30
             0x80, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x01, // in_port
             0x80, 0x00, 0x0a, 0x02, 0x08, 0x00, // eth_type
-            0x80, 0x00, 0x17, 0x08, 0x0a, 0x00, 0x00, 0x00, 0xff, 0x00, 0x00, 0x00, // ip_src/8
+            0x80, 0x00, 0x17, 0x08, 0x0a, 0x00, 0x00, 0x00, 0xff, 0x00, 0x00,
+            0x00, // ip_src/8
             0x00, 0x00, // pad
         ];
         let mut r = Reader::new(&bytes, "t");

@@ -35,10 +35,7 @@ impl Instruction {
 }
 
 /// Reads the instructions filling `r`.
-pub fn decode_instructions(
-    mut r: Reader<'_>,
-    v: Version,
-) -> Result<Vec<Instruction>, DecodeError> {
+pub fn decode_instructions(mut r: Reader<'_>, v: Version) -> Result<Vec<Instruction>, DecodeError> {
     let mut out: Vec<Instruction> = Vec::new();
     while !r.is_empty() {
         let mut head = Reader::new(r.peek_rest(), "instruction header");

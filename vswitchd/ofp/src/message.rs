@@ -254,7 +254,11 @@ fn wire_of(m: &Message, v: Version) -> Result<Wire, EncodeError> {
                 } else {
                     ONFT_BUNDLE_CONTROL
                 }),
-                _ => Wire::Std(if add { t::BUNDLE_ADD } else { t::BUNDLE_CONTROL }),
+                _ => Wire::Std(if add {
+                    t::BUNDLE_ADD
+                } else {
+                    t::BUNDLE_CONTROL
+                }),
             }
         }
         M::NxRoleRequest(_) => Wire::Nx(nxt::ROLE_REQUEST),
@@ -292,9 +296,12 @@ fn decode_nested(buf: &[u8], depth: usize) -> Result<(Header, Message), DecodeEr
     let v = match Version::from_wire(h.version) {
         Some(v) => v,
         None if h.typ == t::HELLO => {
-            return Ok((h, Message::Hello {
-                bitmap: decode_hello(r)?,
-            }));
+            return Ok((
+                h,
+                Message::Hello {
+                    bitmap: decode_hello(r)?,
+                },
+            ));
         }
         None => return Err(DecodeError::BadVersion(h.version)),
     };
@@ -372,9 +379,7 @@ fn decode_body(
         t::GET_ASYNC_REPLY if !of10 => M::GetAsyncReply(AsyncConfig::decode(&mut r, v)?),
         t::SET_ASYNC if !of10 => M::SetAsync(AsyncConfig::decode(&mut r, v)?),
         t::BUNDLE_CONTROL if v >= Version::Of14 => M::BundleControl(BundleCtrl::decode(&mut r)?),
-        t::BUNDLE_ADD if v >= Version::Of14 => {
-            M::BundleAdd(BundleAdd::decode(&mut r, depth)?)
-        }
+        t::BUNDLE_ADD if v >= Version::Of14 => M::BundleAdd(BundleAdd::decode(&mut r, depth)?),
         other => return Err(DecodeError::BadType(other)),
     };
     Ok(m)
@@ -398,7 +403,12 @@ fn decode_multipart(h: &Header, v: Version, mut r: Reader<'_>) -> Result<Message
     } else {
         None
     };
-    let request = h.typ == if of10 { t::V10_STATS_REQUEST } else { t::MULTIPART_REQUEST };
+    let request = h.typ
+        == if of10 {
+            t::V10_STATS_REQUEST
+        } else {
+            t::MULTIPART_REQUEST
+        };
     Ok(if request {
         Message::MultipartRequest {
             flags,

@@ -5,7 +5,8 @@
 //! Replies that are arrays (flows, tables, ports, queues, port descriptions) are decoded entry
 //! by entry, each entry's own length bounding it. Group, meter and table-features bodies are
 //! kept as raw bytes ([`MpReply::Raw`]): the switch has neither groups nor meters yet and
-//! answers those requests with empty bodies, which need no structure.
+//! answers those requests with empty bodies, which need no structure. Table-features entries
+//! are typed, their property lists raw.
 
 use crate::action::{decode_actions, encode_actions, port_from_of10, port_to_of10};
 use crate::field::{self, MatchEntry};
@@ -35,6 +36,9 @@ pub mod mp {
     pub const EXPERIMENTER: u16 = 0xffff;
 }
 
+/// `OFPP_ANY` / `OFPG_ANY`.
+const ANY: u32 = 0xffff_ffff;
+
 /// Nicira stats subtypes (`NXST_*`).
 pub const NXST_FLOW: u32 = 0;
 pub const NXST_AGGREGATE: u32 = 1;
@@ -59,14 +63,31 @@ pub enum MpRequest {
     NxFlow(FlowStatsRequest),
     NxAggregate(FlowStatsRequest),
     Table,
-    PortStats { port_no: u32 },
-    Queue { port_no: u32, queue_id: u32 },
-    PortDesc,
-    Group { group_id: u32 },
-    GroupDesc,
+    PortStats {
+        port_no: u32,
+    },
+    Queue {
+        port_no: u32,
+        queue_id: u32,
+    },
+    /// `port_no` is OpenFlow 1.5's filter; earlier versions have none (`OFPP_ANY`).
+    PortDesc {
+        port_no: u32,
+    },
+    Group {
+        group_id: u32,
+    },
+    /// `group_id` is OpenFlow 1.5's filter; earlier versions have none (`OFPG_ANY`).
+    GroupDesc {
+        group_id: u32,
+    },
     GroupFeatures,
-    Meter { meter_id: u32 },
-    MeterConfig { meter_id: u32 },
+    Meter {
+        meter_id: u32,
+    },
+    MeterConfig {
+        meter_id: u32,
+    },
     MeterFeatures,
     /// A table-features request; a non-empty body asks to change the tables.
     TableFeatures(Vec<u8>),
@@ -153,6 +174,69 @@ pub struct QueueStats {
     pub duration_nsec: u32,
 }
 
+/// One `ofp_table_features` entry; its properties are carried as their raw bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct TableFeatures {
+    pub table_id: u8,
+    /// 1.5 `OFPTFC_*` (0 before).
+    pub command: u8,
+    pub name: String,
+    pub metadata_match: u64,
+    pub metadata_write: u64,
+    pub capabilities: u32,
+    pub max_entries: u32,
+    /// The property list, a multiple of 8 bytes.
+    pub properties: Vec<u8>,
+}
+
+impl TableFeatures {
+    fn decode(r: &mut Reader<'_>) -> Result<TableFeatures, DecodeError> {
+        let len = usize::from(Reader::new(r.peek_rest(), "table features").u16()?);
+        if len < 64 || len % 8 != 0 {
+            return Err(DecodeError::BadLength {
+                what: "table features",
+                len,
+            });
+        }
+        let mut b = r.sub(len, "table features")?;
+        b.skip(2)?;
+        let table_id = b.u8()?;
+        let command = b.u8()?;
+        b.skip(4)?;
+        Ok(TableFeatures {
+            table_id,
+            command,
+            name: b.string(32)?,
+            metadata_match: b.u64()?,
+            metadata_write: b.u64()?,
+            capabilities: b.u32()?,
+            max_entries: b.u32()?,
+            properties: b.rest().to_vec(),
+        })
+    }
+
+    fn encode(&self, w: &mut Writer) -> Result<(), EncodeError> {
+        if !self.properties.len().is_multiple_of(8) {
+            return Err(EncodeError::NotInVersion(
+                "unpadded table-feature properties",
+                Version::Of13,
+            ));
+        }
+        let start = w.len();
+        w.u16(0);
+        w.u8(self.table_id);
+        w.u8(self.command);
+        w.zeros(4);
+        w.string(&self.name, 32);
+        w.u64(self.metadata_match);
+        w.u64(self.metadata_write);
+        w.u32(self.capabilities);
+        w.u32(self.max_entries);
+        w.bytes(&self.properties);
+        w.patch_len(start, start)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum MpReply {
     Desc(Desc),
@@ -164,8 +248,12 @@ pub enum MpReply {
     PortStats(Vec<PortStats>),
     Queue(Vec<QueueStats>),
     PortDesc(Vec<PortDesc>),
+    TableFeatures(Vec<TableFeatures>),
     /// Group, meter and table-features replies: `mp_type` and the body as sent.
-    Raw { mp_type: u16, body: Vec<u8> },
+    Raw {
+        mp_type: u16,
+        body: Vec<u8>,
+    },
 }
 
 impl MpRequest {
@@ -181,9 +269,9 @@ impl MpRequest {
             Table => (mp::TABLE, None),
             PortStats { .. } => (mp::PORT_STATS, None),
             Queue { .. } => (mp::QUEUE, None),
-            PortDesc => (mp::PORT_DESC, None),
+            PortDesc { .. } => (mp::PORT_DESC, None),
             Group { .. } => (mp::GROUP, None),
-            GroupDesc => (mp::GROUP_DESC, None),
+            GroupDesc { .. } => (mp::GROUP_DESC, None),
             GroupFeatures => (mp::GROUP_FEATURES, None),
             Meter { .. } => (mp::METER, None),
             MeterConfig { .. } => (mp::METER_CONFIG, None),
@@ -206,6 +294,7 @@ impl MpReply {
             PortStats(_) => (mp::PORT_STATS, None),
             Queue(_) => (mp::QUEUE, None),
             PortDesc(_) => (mp::PORT_DESC, None),
+            TableFeatures(_) => (mp::TABLE_FEATURES, None),
             Raw { mp_type, .. } => (*mp_type, None),
         }
     }
@@ -339,18 +428,16 @@ pub fn decode_request(
                 queue_id: r.u32()?,
             }
         }
-        (mp::PORT_DESC, _) => MpRequest::PortDesc,
-        (mp::GROUP, _) if !of10 => MpRequest::Group {
-            group_id: r.u32()?,
+        (mp::PORT_DESC, _) => MpRequest::PortDesc {
+            port_no: if v >= Version::Of15 { r.u32()? } else { ANY },
         },
-        (mp::GROUP_DESC, _) if !of10 => MpRequest::GroupDesc,
+        (mp::GROUP, _) if !of10 => MpRequest::Group { group_id: r.u32()? },
+        (mp::GROUP_DESC, _) if !of10 => MpRequest::GroupDesc {
+            group_id: if v >= Version::Of15 { r.u32()? } else { ANY },
+        },
         (mp::GROUP_FEATURES, _) if !of10 => MpRequest::GroupFeatures,
-        (mp::METER, _) if !of10 => MpRequest::Meter {
-            meter_id: r.u32()?,
-        },
-        (mp::METER_CONFIG, _) if !of10 => MpRequest::MeterConfig {
-            meter_id: r.u32()?,
-        },
+        (mp::METER, _) if !of10 => MpRequest::Meter { meter_id: r.u32()? },
+        (mp::METER_CONFIG, _) if !of10 => MpRequest::MeterConfig { meter_id: r.u32()? },
         (mp::METER_FEATURES, _) if !of10 => MpRequest::MeterFeatures,
         (mp::TABLE_FEATURES, _) if !of10 => MpRequest::TableFeatures(r.rest().to_vec()),
         _ => return Err(DecodeError::BadMultipart(typ)),
@@ -360,10 +447,16 @@ pub fn decode_request(
 pub fn encode_request(w: &mut Writer, req: &MpRequest, v: Version) -> Result<(), EncodeError> {
     let of10 = v == Version::Of10;
     match req {
+        MpRequest::PortDesc { port_no: id } | MpRequest::GroupDesc { group_id: id } => {
+            if v >= Version::Of15 {
+                w.u32(*id);
+                w.zeros(4);
+            } else if *id != ANY {
+                return Err(EncodeError::NotInVersion("a port or group filter", v));
+            }
+        }
         MpRequest::Desc
         | MpRequest::Table
-        | MpRequest::PortDesc
-        | MpRequest::GroupDesc
         | MpRequest::GroupFeatures
         | MpRequest::MeterFeatures => {}
         MpRequest::Flow(f) | MpRequest::Aggregate(f) => {
@@ -417,11 +510,7 @@ pub fn encode_request(w: &mut Writer, req: &MpRequest, v: Version) -> Result<(),
     Ok(())
 }
 
-fn decode_flow_stats(
-    r: &mut Reader<'_>,
-    v: Version,
-    nx: bool,
-) -> Result<FlowStats, DecodeError> {
+fn decode_flow_stats(r: &mut Reader<'_>, v: Version, nx: bool) -> Result<FlowStats, DecodeError> {
     let len = usize::from(Reader::new(r.peek_rest(), "flow stats").u16()?);
     if len < 8 {
         return Err(DecodeError::BadLength {
@@ -807,15 +896,16 @@ pub fn decode_reply(
             MpReply::NxFlow(array(r, |r| decode_flow_stats(r, v, true))?)
         }
         (mp::AGGREGATE, _) => MpReply::Aggregate(decode_aggregate(&mut r)?),
-        (mp::EXPERIMENTER, Some(NXST_AGGREGATE)) => {
-            MpReply::NxAggregate(decode_aggregate(&mut r)?)
-        }
+        (mp::EXPERIMENTER, Some(NXST_AGGREGATE)) => MpReply::NxAggregate(decode_aggregate(&mut r)?),
         (mp::EXPERIMENTER, Some(sub)) => return Err(DecodeError::BadSubtype(sub)),
         (mp::TABLE, _) => MpReply::Table(array(r, |r| decode_table_stats(r, v))?),
         (mp::PORT_STATS, _) => MpReply::PortStats(array(r, |r| decode_port_stats(r, v))?),
         (mp::QUEUE, _) => MpReply::Queue(array(r, |r| decode_queue_stats(r, v))?),
         (mp::PORT_DESC, _) => MpReply::PortDesc(array(r, |r| PortDesc::decode(r, v))?),
-        (mp::GROUP..=mp::TABLE_FEATURES, _) if v != Version::Of10 => MpReply::Raw {
+        (mp::TABLE_FEATURES, _) if v != Version::Of10 => {
+            MpReply::TableFeatures(array(r, TableFeatures::decode)?)
+        }
+        (mp::GROUP..=mp::METER_FEATURES, _) if v != Version::Of10 => MpReply::Raw {
             mp_type: typ,
             body: r.rest().to_vec(),
         },
@@ -875,6 +965,11 @@ pub fn encode_reply(w: &mut Writer, rep: &MpReply, v: Version) -> Result<(), Enc
         MpReply::PortDesc(ps) => {
             for p in ps {
                 p.encode(w, v)?;
+            }
+        }
+        MpReply::TableFeatures(ts) => {
+            for t in ts {
+                t.encode(w)?;
             }
         }
         MpReply::Raw { body, .. } => w.bytes(body),

@@ -93,10 +93,10 @@ impl PortDesc {
     pub fn encode(&self, w: &mut Writer, v: Version) -> Result<(), EncodeError> {
         match v {
             Version::Of10 => {
-                w.u16(port_to_of10(self.port_no).ok_or(EncodeError::NotInVersion(
-                    "a port above 0xff00",
-                    v,
-                ))?);
+                w.u16(
+                    port_to_of10(self.port_no)
+                        .ok_or(EncodeError::NotInVersion("a port above 0xff00", v))?,
+                );
                 w.bytes(&self.hw_addr);
                 w.string(&self.name, 16);
                 for x in [
@@ -176,7 +176,11 @@ mod tests {
             max_speed: 0,
             ..PortDesc::default()
         };
-        for (v, len) in [(Version::Of10, 48), (Version::Of13, 64), (Version::Of14, 72)] {
+        for (v, len) in [
+            (Version::Of10, 48),
+            (Version::Of13, 64),
+            (Version::Of14, 72),
+        ] {
             let mut w = Writer::new();
             p.encode(&mut w, v).unwrap();
             assert_eq!(w.len(), len, "{v:?}");

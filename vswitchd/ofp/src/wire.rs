@@ -175,8 +175,7 @@ impl Writer {
     /// Writes the length of everything since `start` into the 16-bit slot at `at`, failing
     /// when it does not fit.
     pub fn patch_len(&mut self, at: usize, start: usize) -> Result<(), crate::EncodeError> {
-        let len =
-            u16::try_from(self.buf.len() - start).map_err(|_| crate::EncodeError::TooLong)?;
+        let len = u16::try_from(self.buf.len() - start).map_err(|_| crate::EncodeError::TooLong)?;
         self.patch_u16(at, len);
         Ok(())
     }

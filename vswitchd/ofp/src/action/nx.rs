@@ -96,7 +96,10 @@ pub struct Controller2 {
 /// Where a `learn` spec takes its bits from.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum LearnSrc {
-    Field { field: FieldId, ofs: u16 },
+    Field {
+        field: FieldId,
+        ofs: u16,
+    },
     /// The immediate, `2 * ceil(n_bits / 16)` bytes as on the wire.
     Imm(Vec<u8>),
 }
@@ -164,7 +167,10 @@ pub enum NxAction {
         dst: FieldId,
     },
     /// `load:value->dst[..]`.
-    RegLoad { dst: SubField, value: u64 },
+    RegLoad {
+        dst: SubField,
+        value: u64,
+    },
     /// `set_field` with a mask before OpenFlow 1.5 (`NXAST_REG_LOAD2`).
     RegLoad2(MatchEntry),
     /// `note:..`; trailing zero bytes (the padding) are not kept.
@@ -178,18 +184,27 @@ pub enum NxAction {
         dst: SubField,
     },
     Bundle(Bundle),
-    OutputReg { src: SubField, max_len: u16 },
+    OutputReg {
+        src: SubField,
+        max_len: u16,
+    },
     Learn(Learn),
     Exit,
     DecTtlCntIds(Vec<u16>),
-    FinTimeout { idle: u16, hard: u16 },
+    FinTimeout {
+        idle: u16,
+        hard: u16,
+    },
     Controller {
         max_len: u16,
         controller_id: u16,
         reason: u8,
     },
     Controller2(Controller2),
-    WriteMetadata { metadata: u64, mask: u64 },
+    WriteMetadata {
+        metadata: u64,
+        mask: u64,
+    },
     StackPush(SubField),
     StackPop(SubField),
     Sample {
@@ -198,13 +213,23 @@ pub enum NxAction {
         obs_domain_id: u32,
         obs_point_id: u32,
     },
-    Conjunction { clause: u8, n_clauses: u8, id: u32 },
+    Conjunction {
+        clause: u8,
+        n_clauses: u8,
+        id: u32,
+    },
     Ct(Ct),
     Nat(Nat),
-    OutputTrunc { port: u32, max_len: u32 },
+    OutputTrunc {
+        port: u32,
+        max_len: u32,
+    },
     Clone(Vec<Action>),
     CtClear,
-    CheckPktLarger { pkt_len: u16, dst: SubField },
+    CheckPktLarger {
+        pkt_len: u16,
+        dst: SubField,
+    },
 }
 
 fn zero_tail(r: &Reader<'_>) -> Result<(), DecodeError> {
@@ -216,11 +241,7 @@ fn zero_tail(r: &Reader<'_>) -> Result<(), DecodeError> {
 }
 
 /// Decodes the body after the vendor id (`r` starts at the subtype).
-pub(super) fn decode(
-    r: &mut Reader<'_>,
-    v: Version,
-    depth: usize,
-) -> Result<Action, DecodeError> {
+pub(super) fn decode(r: &mut Reader<'_>, v: Version, depth: usize) -> Result<Action, DecodeError> {
     let sub = r.u16()?;
     // Body length after the 10-byte header.
     let blen = r.remaining();
@@ -297,7 +318,9 @@ pub(super) fn decode(
             let dst = SubField::from_ofs_nbits(f, ofs_nbits)?;
             let value = r.u64()?;
             if dst.n_bits < 64 && value >> dst.n_bits != 0 {
-                return Err(DecodeError::BadActionArgument("reg_load value wider than its field"));
+                return Err(DecodeError::BadActionArgument(
+                    "reg_load value wider than its field",
+                ));
             }
             nx(NxAction::RegLoad { dst, value })
         }
@@ -453,8 +476,10 @@ pub(super) fn decode(
             let clause = r.u8()?;
             let n_clauses = r.u8()?;
             let id = r.u32()?;
-            if n_clauses < 2 || n_clauses > 64 || clause >= n_clauses {
-                return Err(DecodeError::BadActionArgument("conjunction clause out of range"));
+            if !(2..=64).contains(&n_clauses) || clause >= n_clauses {
+                return Err(DecodeError::BadActionArgument(
+                    "conjunction clause out of range",
+                ));
             }
             nx(NxAction::Conjunction {
                 clause,
@@ -654,7 +679,10 @@ fn nx_begin(w: &mut Writer, sub: u16) -> usize {
 }
 
 fn of10_port(p: u32, v: Version) -> Result<u16, EncodeError> {
-    port_to_of10(p).ok_or(EncodeError::NotInVersion("a 32-bit port in a Nicira action", v))
+    port_to_of10(p).ok_or(EncodeError::NotInVersion(
+        "a 32-bit port in a Nicira action",
+        v,
+    ))
 }
 
 /// Encodes the standard actions that OpenFlow 1.0 carries as Nicira actions.

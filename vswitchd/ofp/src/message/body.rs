@@ -5,12 +5,12 @@
 //! version's layout. Fields a version lacks take fixed values on decode (OpenFlow 1.0's
 //! `out_group` is `OFPG_ANY`), so every decoded value re-encodes to the same bytes.
 
-use super::{Match, Message, decode_nested, get_port, put_port};
 use super::{
-    Action, DecodeError, EncodeError, FieldId, Instruction, Match10, MatchEntry, PortDesc,
-    Reader, Version, Writer, as_of10_actions, decode_actions, decode_instructions,
-    encode_actions, encode_instructions, field, of10_insts, prop,
+    Action, DecodeError, EncodeError, FieldId, Instruction, Match10, MatchEntry, PortDesc, Reader,
+    Version, Writer, as_of10_actions, decode_actions, decode_instructions, encode_actions,
+    encode_instructions, field, of10_insts, prop,
 };
+use super::{Match, Message, decode_nested, get_port, put_port};
 
 /// `OFPG_ANY`.
 pub const OFPG_ANY: u32 = 0xffff_ffff;
@@ -336,10 +336,7 @@ impl PacketOut {
                 len_at = w.len();
                 w.u16(0);
                 w.zeros(2);
-                let mut fields = vec![MatchEntry::exact(
-                    FieldId::InPort,
-                    u128::from(self.in_port),
-                )];
+                let mut fields = vec![MatchEntry::exact(FieldId::InPort, u128::from(self.in_port))];
                 fields.extend(self.fields.iter().copied());
                 field::encode_oxm_match(w, &fields)?;
             }
