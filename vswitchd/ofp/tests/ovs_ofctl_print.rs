@@ -18,6 +18,14 @@ use ofp::{Instruction, Message, Version};
 
 fn check(m: &Message, v: Version, want: &str) {
     let bytes = ofp::encode(m, v, 0x42).unwrap_or_else(|e| panic!("encode {m:?}: {e}"));
+    if let Some(dir) = std::env::var_os("OFP_SEED_DIR") {
+        let name = format!(
+            "encoded_{:?}_{}",
+            v,
+            bytes.len() * 256 + usize::from(bytes[1])
+        );
+        let _ = std::fs::write(std::path::Path::new(&dir).join(name), &bytes);
+    }
     let got = ofp_print(&bytes);
     assert_eq!(got.trim_end(), want.trim_end(), "{v:?} {m:?}");
     // And back.

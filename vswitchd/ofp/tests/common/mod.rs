@@ -276,6 +276,11 @@ fn serve(
                     conn.write_all(&out)?;
                 }
             }
+            if let Some(dir) = std::env::var_os("OFP_SEED_DIR") {
+                // Seeds for the ofp_decode fuzz target: every message ovs-ofctl sends.
+                let name = format!("ovs_ofctl_{:016x}", fnv1a(&bytes));
+                let _ = std::fs::write(std::path::Path::new(&dir).join(name), &bytes);
+            }
             messages.lock().unwrap().push(Received { bytes, decoded });
         }
         match conn.read(&mut chunk)? {
@@ -283,4 +288,10 @@ fn serve(
             n => buf.extend_from_slice(&chunk[..n]),
         }
     }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
