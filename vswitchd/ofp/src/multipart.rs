@@ -460,6 +460,9 @@ pub fn encode_request(w: &mut Writer, req: &MpRequest, v: Version) -> Result<(),
         | MpRequest::GroupFeatures
         | MpRequest::MeterFeatures => {}
         MpRequest::Flow(f) | MpRequest::Aggregate(f) => {
+            if of10 && (f.out_group != ANY || f.cookie != 0 || f.cookie_mask != 0) {
+                return Err(EncodeError::NotInVersion("out_group or cookie filters", v));
+            }
             if of10 {
                 match &f.match_ {
                     Match::Of10(m) => m.encode(w),
@@ -480,6 +483,9 @@ pub fn encode_request(w: &mut Writer, req: &MpRequest, v: Version) -> Result<(),
             }
         }
         MpRequest::NxFlow(f) | MpRequest::NxAggregate(f) => {
+            if f.out_group != ANY || f.cookie != 0 || f.cookie_mask != 0 {
+                return Err(EncodeError::NotInVersion("out_group or cookie filters", v));
+            }
             put_port(w, f.out_port, Version::Of10)?;
             let len_at = w.len();
             w.u16(0);
@@ -602,6 +608,17 @@ fn encode_flow_stats(
     v: Version,
     nx: bool,
 ) -> Result<(), EncodeError> {
+    let ages = fs.idle_age != 0 || fs.hard_age != 0;
+    let unrepresentable = if nx {
+        fs.flags != 0 || fs.importance != 0
+    } else if v == Version::Of10 {
+        fs.flags != 0 || fs.importance != 0 || ages
+    } else {
+        ages || (fs.importance != 0 && v < Version::Of14)
+    };
+    if unrepresentable {
+        return Err(EncodeError::NotInVersion("these flow stats", v));
+    }
     let start = w.len();
     w.u16(0);
     w.u8(fs.table_id);
@@ -749,6 +766,9 @@ fn decode_port_stats(r: &mut Reader<'_>, v: Version) -> Result<PortStats, Decode
 }
 
 fn encode_port_stats(w: &mut Writer, p: &PortStats, v: Version) -> Result<(), EncodeError> {
+    if v == Version::Of10 && (p.duration_sec != 0 || p.duration_nsec != 0) {
+        return Err(EncodeError::NotInVersion("port stats duration", v));
+    }
     let start = w.len();
     match v {
         Version::Of10 => {
@@ -838,6 +858,9 @@ fn decode_queue_stats(r: &mut Reader<'_>, v: Version) -> Result<QueueStats, Deco
 }
 
 fn encode_queue_stats(w: &mut Writer, q: &QueueStats, v: Version) -> Result<(), EncodeError> {
+    if v == Version::Of10 && (q.duration_sec != 0 || q.duration_nsec != 0) {
+        return Err(EncodeError::NotInVersion("queue stats duration", v));
+    }
     let start = w.len();
     match v {
         Version::Of10 => {
@@ -940,6 +963,11 @@ pub fn encode_reply(w: &mut Writer, rep: &MpReply, v: Version) -> Result<(), Enc
         }
         MpReply::Table(ts) => {
             for t in ts {
+                if v != Version::Of10
+                    && (!t.name.is_empty() || t.wildcards != 0 || t.max_entries != 0)
+                {
+                    return Err(EncodeError::NotInVersion("table name or limits", v));
+                }
                 w.u8(t.table_id);
                 w.zeros(3);
                 if v == Version::Of10 {

@@ -64,11 +64,10 @@ impl Features {
         w.u64(self.datapath_id);
         w.u32(self.n_buffers);
         w.u8(self.n_tables);
-        w.u8(if v == Version::Of10 {
-            0
-        } else {
-            self.auxiliary_id
-        });
+        if v == Version::Of10 && self.auxiliary_id != 0 {
+            return Err(EncodeError::NotInVersion("auxiliary_id", v));
+        }
+        w.u8(self.auxiliary_id);
         w.zeros(2);
         w.u32(self.capabilities);
         w.u32(self.actions);
@@ -154,8 +153,10 @@ impl PacketIn {
         w.u32(self.buffer_id);
         w.u16(self.total_len);
         if v == Version::Of10 {
+            if self.table_id != 0 || self.cookie != 0 {
+                return Err(EncodeError::NotInVersion("packet-in table_id or cookie", v));
+            }
             let port = match self.fields.as_slice() {
-                [] => 0,
                 [e] if e.field == FieldId::InPort && e.mask.is_none() => {
                     u32::try_from(e.value).unwrap_or(u32::MAX)
                 }
@@ -239,6 +240,9 @@ impl FlowRemoved {
     pub(super) fn encode(&self, w: &mut Writer, v: Version) -> Result<(), EncodeError> {
         match (v, &self.match_) {
             (Version::Of10, Match::Of10(m)) => {
+                if self.table_id != 0 || self.hard_timeout != 0 {
+                    return Err(EncodeError::NotInVersion("table_id or hard_timeout", v));
+                }
                 m.encode(w);
                 w.u64(self.cookie);
                 w.u16(self.priority);
@@ -451,7 +455,22 @@ impl FlowMod {
         })
     }
 
+    /// Fields a version (or the Nicira form) cannot carry must hold their fixed value.
+    fn check_representable(&self, v: Version, nx: bool) -> Result<(), EncodeError> {
+        let old = v == Version::Of10 || nx;
+        if (old && (self.cookie_mask != 0 || self.out_group != OFPG_ANY))
+            || (self.importance != 0 && (old || v < Version::Of14))
+        {
+            return Err(EncodeError::NotInVersion(
+                "cookie_mask, out_group or importance",
+                v,
+            ));
+        }
+        Ok(())
+    }
+
     pub(super) fn encode(&self, w: &mut Writer, v: Version) -> Result<(), EncodeError> {
+        self.check_representable(v, false)?;
         if v == Version::Of10 {
             let Match::Of10(m) = &self.match_ else {
                 return Err(EncodeError::NotInVersion("an OXM match", v));
@@ -523,6 +542,7 @@ impl FlowMod {
     }
 
     pub(super) fn encode_nx(&self, w: &mut Writer) -> Result<(), EncodeError> {
+        self.check_representable(Version::Of10, true)?;
         let Match::Fields(fields) = &self.match_ else {
             return Err(EncodeError::NotInVersion(
                 "an OpenFlow 1.0 match in NXT_FLOW_MOD",
@@ -606,6 +626,11 @@ impl AsyncConfig {
 
     pub(super) fn encode(&self, w: &mut Writer, v: Version) -> Result<(), EncodeError> {
         if v == Version::Of13 {
+            if self.masks[..6].iter().any(Option::is_none)
+                || self.masks[6..].iter().any(Option::is_some)
+            {
+                return Err(EncodeError::NotInVersion("these async masks", v));
+            }
             for i in ASYNC13_ORDER {
                 w.u32(self.masks[i].unwrap_or(0));
             }
