@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod normal;
 pub mod ofctl;
 pub mod ofproto;
+pub mod openflow;
 pub mod quote;
 pub mod report;
 pub mod server;

@@ -1,0 +1,391 @@
+//! From the wire codec's types to the rule model: an OpenFlow flow-mod becomes the same
+//! [`FlowMod`] that `vswitch-ctl add-flow` produces.
+//!
+//! Match fields: each wire header maps to one model field ([`model_field`]); wire forms that
+//! name the same field (`NXM_OF_IN_PORT` and `OXM_OF_IN_PORT`, `tcp_src` and `udp_src`) land
+//! on the same storage, and OpenFlow 1.5's 64-bit `xreg` splits into its two 32-bit `reg`s.
+//! OXM `vlan_vid` (12 bits plus the "present" bit 0x1000) and `vlan_pcp` are placed in the TCI,
+//! where the present bit is the CFI bit, as in OVS.
+//!
+//! Validation is the text syntax's: the converted flow is printed in ovs-ofctl syntax and
+//! parsed back with [`crate::ofctl::parse_flow`], so prerequisites, widths and action rules are
+//! enforced by one parser whichever channel a flow came from, and a flow accepted here prints
+//! and re-parses as `vswitch-ctl dump-flows` shows it. The parser's refusal becomes
+//! `OFPBMC_BAD_PREREQ` when it is about a prerequisite and `OFPBAC_BAD_ARGUMENT` otherwise.
+//!
+//! What the model has no place for is refused with OVS's error for it: an unknown field
+//! (`OFPBMC_BAD_FIELD`), an action the pipeline does not run yet (`OFPBAC_BAD_TYPE`), an
+//! instruction other than apply-actions, write-metadata and goto-table
+//! (`OFPBIC_UNSUP_INST`).
+
+use super::OpenFlowError;
+use crate::ofctl::{FlowSpec, FlowSyntax, NoNames, TABLE_ALL, format_flow_as, parse_flow};
+use crate::ofproto::action::{CtZone, OfCt, OfNat, SetSpelling, SubField};
+use crate::ofproto::{FlowMod, FlowModCommand, Match, OfAction, ofpp};
+use fastpath::flow::Field;
+use ofp::action::{Action, CtZoneSrc, NxAction};
+use ofp::field::{FieldId, MatchEntry};
+use ofp::message::{FlowMod as WireFlowMod, Match as WireMatch, fc};
+use ofp::{ErrorCode, Instruction};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// The model field a wire field sets, or `None` for fields the switch does not match on.
+pub fn model_field(f: FieldId) -> Option<Field> {
+    use FieldId as W;
+    Some(match f {
+        W::InPort | W::NxmInPort => Field::InPort,
+        W::Metadata => Field::Metadata,
+        W::Reg(n) => Field::Reg(n),
+        W::CtState => Field::CtState,
+        W::CtZone => Field::CtZone,
+        W::CtMark => Field::CtMark,
+        W::CtLabel => Field::CtLabel,
+        W::RecircId => Field::RecircId,
+        W::EthSrc | W::NxmEthSrc => Field::DlSrc,
+        W::EthDst | W::NxmEthDst => Field::DlDst,
+        W::EthType | W::NxmEthType => Field::DlType,
+        W::VlanTci | W::VlanVid | W::VlanPcp => Field::VlanTci,
+        W::Ipv4Src | W::NxmIpSrc => Field::NwSrc,
+        W::Ipv4Dst | W::NxmIpDst => Field::NwDst,
+        W::ArpSpa | W::NxmArpSpa => Field::ArpSpa,
+        W::ArpTpa | W::NxmArpTpa => Field::ArpTpa,
+        W::ArpSha | W::NxmArpSha => Field::ArpSha,
+        W::ArpTha | W::NxmArpTha => Field::ArpTha,
+        W::ArpOp | W::NxmArpOp => Field::ArpOp,
+        W::Ipv6Src | W::NxmIpv6Src => Field::Ipv6Src,
+        W::Ipv6Dst | W::NxmIpv6Dst => Field::Ipv6Dst,
+        W::Ipv6Flabel | W::NxmIpv6Label => Field::Ipv6Label,
+        W::IpProto | W::NxmIpProto => Field::NwProto,
+        W::IpTos => Field::NwTos,
+        W::IpDscp => Field::IpDscp,
+        W::IpEcn | W::NxmIpEcn => Field::NwEcn,
+        W::IpTtl => Field::NwTtl,
+        W::IpFrag => Field::NwFrag,
+        W::TcpSrc | W::UdpSrc | W::SctpSrc | W::NxmTcpSrc | W::NxmUdpSrc => Field::TpSrc,
+        W::TcpDst | W::UdpDst | W::SctpDst | W::NxmTcpDst | W::NxmUdpDst => Field::TpDst,
+        W::Icmpv4Type | W::Icmpv6Type | W::NxmIcmpType | W::NxmIcmpv6Type => Field::IcmpType,
+        W::Icmpv4Code | W::Icmpv6Code | W::NxmIcmpCode | W::NxmIcmpv6Code => Field::IcmpCode,
+        W::TcpFlags | W::OnfTcpFlags | W::NxmTcpFlags => Field::TcpFlags,
+        W::NdTarget | W::NxmNdTarget => Field::NdTarget,
+        W::NdSll | W::NxmNdSll => Field::NdSll,
+        W::NdTll | W::NxmNdTll => Field::NdTll,
+        _ => return None,
+    })
+}
+
+fn bad_field() -> OpenFlowError {
+    OpenFlowError::Refused(ErrorCode::BadMatchField)
+}
+
+/// The (field, value, mask) triples one wire entry sets.
+fn entry_to_model(e: &MatchEntry) -> Result<Vec<(Field, u128, u128)>, OpenFlowError> {
+    let full = ofp::field::width_mask(e.field.def().width);
+    let mask = e.mask.unwrap_or(full) & full;
+    let value = e.value & mask;
+    Ok(match e.field {
+        FieldId::Xreg(n) => {
+            let lo32 = 0xffff_ffffu128;
+            vec![
+                (Field::Reg(2 * n), value >> 32, (mask >> 32) & lo32),
+                (Field::Reg(2 * n + 1), value & lo32, mask & lo32),
+            ]
+        }
+        FieldId::Xxreg(n) => (0..4)
+            .map(|i| {
+                let shift = 96 - 32 * i;
+                let reg = Field::Reg(4 * n + i as u8);
+                (
+                    reg,
+                    (value >> shift) & 0xffff_ffff,
+                    (mask >> shift) & 0xffff_ffff,
+                )
+            })
+            .collect(),
+        FieldId::VlanVid => vec![(Field::VlanTci, value & 0x1fff, mask & 0x1fff)],
+        FieldId::VlanPcp => vec![(Field::VlanTci, (value & 7) << 13, 0xe000)],
+        FieldId::NxmInPort => {
+            let port = ofp::action::port_from_of10(value as u16);
+            vec![(Field::InPort, u128::from(port), u128::from(u32::MAX))]
+        }
+        f => {
+            let model = model_field(f).ok_or_else(bad_field)?;
+            vec![(model, value, mask)]
+        }
+    })
+}
+
+/// A wire match as a model match. OpenFlow 1.0's fixed match is converted field by field.
+pub fn match_to_model(m: &WireMatch) -> Result<Match, OpenFlowError> {
+    let entries = match m {
+        WireMatch::Fields(f) => f.clone(),
+        WireMatch::Of10(m10) => super::match10::to_entries(m10),
+    };
+    let mut out = Match::CATCHALL;
+    for e in &entries {
+        for (field, value, mask) in entry_to_model(e)? {
+            let (old_v, old_m) = out.field(field);
+            out.set_field_masked(field, (old_v & !mask) | value, old_m | mask);
+        }
+    }
+    Ok(out)
+}
+
+fn sub(field: FieldId, ofs: u16, n_bits: u16) -> Result<SubField, OpenFlowError> {
+    let model = model_field(field).ok_or(OpenFlowError::Refused(ErrorCode::BadActionSetType))?;
+    let end = u32::from(ofs) + u32::from(n_bits.max(1)) - 1;
+    if end >= model.bits() {
+        return Err(OpenFlowError::Refused(ErrorCode::BadActionArgument));
+    }
+    Ok(SubField {
+        field: model,
+        start: u32::from(ofs),
+        end,
+    })
+}
+
+fn unsupported_action() -> OpenFlowError {
+    OpenFlowError::Refused(ErrorCode::BadActionType)
+}
+
+fn port_action(port: u32) -> Result<OfAction, OpenFlowError> {
+    Ok(match port {
+        ofpp::IN_PORT => OfAction::InPort,
+        ofpp::NORMAL => OfAction::Normal,
+        ofpp::FLOOD => OfAction::Flood,
+        ofpp::ALL => OfAction::All,
+        ofpp::LOCAL => OfAction::Local,
+        p if p < ofpp::MAX => OfAction::Output(p),
+        _ => return Err(OpenFlowError::Refused(ErrorCode::BadActionOutPort)),
+    })
+}
+
+fn set(field: Field, value: u128, spelling: SetSpelling) -> OfAction {
+    OfAction::SetField {
+        field,
+        value,
+        mask: field.max_value(),
+        spelling,
+    }
+}
+
+/// One wire action as model actions.
+pub fn action_to_model(a: &Action) -> Result<Vec<OfAction>, OpenFlowError> {
+    let one = |a| Ok(vec![a]);
+    match a {
+        Action::Output { port, .. } => one(port_action(*port)?),
+        Action::SetVlanVid(v) => one(OfAction::SetVlanVid(*v & 0xfff)),
+        Action::SetVlanPcp(p) => one(OfAction::SetVlanPcp(*p & 7)),
+        Action::PopVlan => one(OfAction::PopVlan),
+        Action::PushVlan(t) => one(OfAction::PushVlan(*t)),
+        Action::DecNwTtl => one(OfAction::DecTtl),
+        Action::SetDlSrc(mac) => one(set(Field::DlSrc, mac_u128(mac), SetSpelling::Mod)),
+        Action::SetDlDst(mac) => one(set(Field::DlDst, mac_u128(mac), SetSpelling::Mod)),
+        Action::SetNwSrc(ip) => one(set(Field::NwSrc, u128::from(*ip), SetSpelling::Mod)),
+        Action::SetNwDst(ip) => one(set(Field::NwDst, u128::from(*ip), SetSpelling::Mod)),
+        Action::SetNwTos(t) => one(set(Field::NwTos, u128::from(*t & 0xfc), SetSpelling::Mod)),
+        Action::SetTpSrc(p) => one(set(Field::TpSrc, u128::from(*p), SetSpelling::Mod)),
+        Action::SetTpDst(p) => one(set(Field::TpDst, u128::from(*p), SetSpelling::Mod)),
+        Action::SetField(e) | Action::Nx(NxAction::RegLoad2(e)) => {
+            if e.field == FieldId::VlanVid && e.mask.is_none() {
+                return one(OfAction::SetVlanVid((e.value & 0xfff) as u16));
+            }
+            entry_to_model(e)?
+                .into_iter()
+                .filter(|(_, _, mask)| *mask != 0)
+                .map(|(field, value, mask)| {
+                    Ok(OfAction::SetField {
+                        field,
+                        value,
+                        mask,
+                        spelling: SetSpelling::SetField,
+                    })
+                })
+                .collect()
+        }
+        Action::CopyField {
+            n_bits,
+            src_ofs,
+            dst_ofs,
+            src,
+            dst,
+        }
+        | Action::Nx(NxAction::RegMove {
+            n_bits,
+            src_ofs,
+            dst_ofs,
+            src,
+            dst,
+        }) => one(OfAction::Move {
+            src: sub(*src, *src_ofs, *n_bits)?,
+            dst: sub(*dst, *dst_ofs, *n_bits)?,
+        }),
+        Action::Nx(NxAction::RegLoad { dst, value }) => one(OfAction::Load {
+            value: u128::from(*value),
+            dst: sub(dst.field, dst.ofs, dst.n_bits)?,
+        }),
+        Action::Nx(NxAction::Resubmit {
+            in_port,
+            table,
+            ct: false,
+        }) => one(OfAction::Resubmit {
+            port: (*in_port != ofpp::IN_PORT).then_some(*in_port),
+            table: (*table != TABLE_ALL).then_some(*table),
+        }),
+        Action::Nx(NxAction::CtClear) => one(OfAction::CtClear),
+        Action::Nx(NxAction::Ct(ct)) => {
+            let zone = match ct.zone {
+                CtZoneSrc::Imm(z) => CtZone::Imm(z),
+                CtZoneSrc::Field(sf) => CtZone::Field(sub(sf.field, sf.ofs, sf.n_bits)?),
+            };
+            let mut nat = None;
+            let mut exec = Vec::new();
+            for inner in &ct.actions {
+                match inner {
+                    Action::Nx(NxAction::Nat(n)) => nat = Some(nat_to_model(n)?),
+                    other => exec.extend(action_to_model(other)?),
+                }
+            }
+            // Bits other than commit (force) and an ALG are not in the model.
+            if ct.flags & !1 != 0 || ct.alg != 0 {
+                return Err(OpenFlowError::Refused(ErrorCode::BadActionArgument));
+            }
+            one(OfAction::Ct(OfCt {
+                commit: ct.flags & 1 != 0,
+                zone,
+                table: (ct.recirc_table != TABLE_ALL).then_some(ct.recirc_table),
+                nat,
+                exec,
+            }))
+        }
+        _ => Err(unsupported_action()),
+    }
+}
+
+fn mac_u128(mac: &[u8; 6]) -> u128 {
+    mac.iter().fold(0, |acc, &b| (acc << 8) | u128::from(b))
+}
+
+fn nat_to_model(n: &ofp::action::Nat) -> Result<OfNat, OpenFlowError> {
+    let src = match n.flags & 3 {
+        0 => None,
+        1 => Some(true),
+        2 => Some(false),
+        _ => return Err(OpenFlowError::Refused(ErrorCode::BadActionArgument)),
+    };
+    let addrs = match (n.ipv4, n.ipv6) {
+        (Some((lo, hi)), None) => Some((
+            IpAddr::V4(Ipv4Addr::from(lo)),
+            IpAddr::V4(Ipv4Addr::from(hi.unwrap_or(lo))),
+        )),
+        (None, Some((lo, hi))) => Some((
+            IpAddr::V6(Ipv6Addr::from(lo)),
+            IpAddr::V6(Ipv6Addr::from(hi.unwrap_or(lo))),
+        )),
+        _ => None,
+    };
+    Ok(OfNat {
+        src,
+        addrs,
+        ports: n.proto.map(|(lo, hi)| (lo, hi.unwrap_or(lo))),
+    })
+}
+
+/// The actions of an instruction list, in execution order: apply-actions, then
+/// write-metadata (as a masked set of `metadata`), then goto-table.
+pub fn instructions_to_model(insts: &[Instruction]) -> Result<Vec<OfAction>, OpenFlowError> {
+    let mut apply = Vec::new();
+    let mut metadata = None;
+    let mut goto = None;
+    for i in insts {
+        match i {
+            Instruction::ApplyActions(acts) => {
+                for a in acts {
+                    apply.extend(action_to_model(a)?);
+                }
+            }
+            Instruction::WriteMetadata { metadata: v, mask } => {
+                metadata = Some(OfAction::SetField {
+                    field: Field::Metadata,
+                    value: u128::from(*v & *mask),
+                    mask: u128::from(*mask),
+                    spelling: SetSpelling::SetField,
+                })
+            }
+            Instruction::GotoTable(t) => goto = Some(OfAction::GotoTable(*t)),
+            Instruction::ClearActions | Instruction::WriteActions(_) | Instruction::Meter(_) => {
+                return Err(OpenFlowError::Refused(ErrorCode::BadInstructionUnsupported));
+            }
+        }
+    }
+    apply.extend(metadata);
+    apply.extend(goto);
+    if apply.is_empty() {
+        apply.push(OfAction::Drop);
+    }
+    Ok(apply)
+}
+
+/// A wire flow-mod as the model's flow-mod, validated by the text parser.
+pub fn flow_mod_to_model(fm: &WireFlowMod) -> Result<FlowMod, OpenFlowError> {
+    let (command, syntax) = match fm.command {
+        fc::ADD => (FlowModCommand::Add, FlowSyntax::Add),
+        fc::MODIFY => (FlowModCommand::Modify { strict: false }, FlowSyntax::Modify),
+        fc::MODIFY_STRICT => (FlowModCommand::Modify { strict: true }, FlowSyntax::Modify),
+        fc::DELETE => (
+            FlowModCommand::Delete { strict: false },
+            FlowSyntax::MatchOnly,
+        ),
+        fc::DELETE_STRICT => (
+            FlowModCommand::Delete { strict: true },
+            FlowSyntax::MatchOnly,
+        ),
+        _ => return Err(OpenFlowError::Refused(ErrorCode::FlowModBadCommand)),
+    };
+    if fm.command == fc::ADD && fm.table_id == TABLE_ALL {
+        return Err(OpenFlowError::Refused(ErrorCode::FlowModBadTableId));
+    }
+    let deleting = matches!(command, FlowModCommand::Delete { .. });
+    let mut spec = FlowSpec::new(syntax);
+    spec.table = fm.table_id;
+    spec.priority = fm.priority;
+    spec.cookie = fm.cookie;
+    spec.cookie_mask = fm.cookie_mask;
+    spec.idle_timeout = fm.idle_timeout;
+    spec.hard_timeout = fm.hard_timeout;
+    spec.out_port = (deleting && fm.out_port != ofpp::ANY).then_some(fm.out_port);
+    spec.m = match_to_model(&fm.match_)?;
+    spec.actions = if deleting {
+        Vec::new()
+    } else {
+        instructions_to_model(&fm.instructions)?
+    };
+    // One validation path: print in ovs-ofctl syntax and parse back.
+    let text = format_flow_as(&spec, syntax, &NoNames);
+    let parsed = parse_flow(&text, &NoNames, syntax).map_err(|e| {
+        let msg = e.to_string();
+        OpenFlowError::Invalid {
+            code: if msg.contains("requires") {
+                ErrorCode::BadMatchPrereq
+            } else {
+                ErrorCode::BadActionArgument
+            },
+            flow: text.clone(),
+            why: msg,
+        }
+    })?;
+    Ok(FlowMod {
+        command,
+        spec: FlowSpec {
+            // Fields the text form cannot carry for every command.
+            table: fm.table_id,
+            cookie: fm.cookie,
+            cookie_mask: fm.cookie_mask,
+            out_port: spec.out_port,
+            ..parsed
+        },
+        table_any: fm.table_id == TABLE_ALL,
+    })
+}
+
+#[cfg(test)]
+mod tests;
