@@ -4,8 +4,10 @@
 //! Every column value is a [`Datum`]: a set of atoms or a map from atoms to atoms. A scalar
 //! column (exactly one value) is a set of one; an optional column is a set of zero or one.
 //! Keeping one representation makes the update2 diff rule uniform: a modify carries the
-//! symmetric difference of sets and the changed pairs of maps, except for true scalars, whose
-//! new value replaces the old (see [`Datum::apply_diff`]).
+//! symmetric difference of sets and the changed pairs of maps, except for columns of at most
+//! one element (scalars and optionals), whose new value replaces the old (see
+//! [`Datum::apply_diff`]; this is what ovsdb-server 3.1 sends, checked by the tests against
+//! it).
 //!
 //! Atoms order totally (reals by `total_cmp`), so sets and maps are `BTreeSet`/`BTreeMap`:
 //! equal data compare equal whatever order the server listed them in, and the JSON a datum
@@ -361,12 +363,12 @@ impl Datum {
         }
     }
 
-    /// Applies an update2 "modify" diff for a column of type `t`: a true scalar takes the
-    /// new value; a set toggles each listed element (the diff is the symmetric difference);
+    /// Applies an update2 "modify" diff for a column of type `t`: a column of at most one
+    /// element takes the new value; a set toggles each listed element (the diff is the symmetric difference);
     /// a map removes a listed pair whose key and value it has, replaces the value of a listed
     /// key it has with another value, and adds a listed key it lacks.
     pub fn apply_diff(&mut self, diff: Datum, t: &ColumnType) -> Result<(), DataError> {
-        if t.is_scalar() {
+        if !t.is_composite() {
             *self = diff;
             return Ok(());
         }
@@ -494,14 +496,20 @@ mod tests {
         d.apply_diff(Datum::one(Atom::Integer(5)), &scalar).unwrap();
         assert_eq!(d, Datum::one(Atom::Integer(5)));
 
-        // Optional columns diff as sets: {1} -> {2} arrives as {1, 2}.
+        // Optional columns take the new value too: {1} -> {2} arrives as 2, {2} -> {} as [].
         let opt = ty(json!({"key": "integer", "min": 0, "max": 1}));
         let mut d = Datum::one(Atom::Integer(1));
-        d.apply_diff(Datum::set([Atom::Integer(1), Atom::Integer(2)]), &opt)
-            .unwrap();
-        assert_eq!(d, Datum::one(Atom::Integer(2)));
         d.apply_diff(Datum::one(Atom::Integer(2)), &opt).unwrap();
+        assert_eq!(d, Datum::one(Atom::Integer(2)));
+        d.apply_diff(Datum::empty_set(), &opt).unwrap();
         assert!(d.is_empty());
+
+        // Sets of more than one element diff as the symmetric difference.
+        let set_t = ty(json!({"key": "integer", "min": 0, "max": 4096}));
+        let mut d = Datum::set([Atom::Integer(1), Atom::Integer(2)]);
+        d.apply_diff(Datum::set([Atom::Integer(2), Atom::Integer(3)]), &set_t)
+            .unwrap();
+        assert_eq!(d, Datum::set([Atom::Integer(1), Atom::Integer(3)]));
 
         let map_t = ty(json!({"key": "string", "value": "string", "min": 0, "max": "unlimited"}));
         let mut m = Datum::string_map([("keep", "1"), ("drop", "2"), ("change", "3")]);

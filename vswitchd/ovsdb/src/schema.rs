@@ -138,9 +138,15 @@ impl ColumnType {
         }
     }
 
-    /// Exactly one value and no map: the only kind whose update2 diff is the new value.
+    /// Exactly one value and no map.
     pub fn is_scalar(&self) -> bool {
         self.value.is_none() && self.min == 1 && self.max == Some(1)
+    }
+
+    /// Can hold more than one element (OVS's "composite"): the kinds whose update2 diff is
+    /// a set or map difference; a column of at most one element gets its new value instead.
+    pub fn is_composite(&self) -> bool {
+        self.max.is_none_or(|m| m > 1)
     }
 
     pub fn from_json(v: &Value) -> Result<ColumnType, SchemaError> {

@@ -1,0 +1,710 @@
+//! The connection: one tokio task that keeps a session with ovsdb-server alive and the
+//! replica current, reconnecting with backoff for as long as the [`Client`] lives.
+//!
+//! A session: `get_schema` for the database and for `_Server`; `set_db_change_aware`;
+//! `monitor_cond` on `_Server.Database` (so the client sees the database's own state);
+//! `monitor_cond_since` on the replicated tables with the last transaction id seen. If the
+//! server still has that transaction, only later changes arrive and the replica carries on;
+//! otherwise the full contents arrive and replace the replica in one step. Readers therefore
+//! never see an empty or half-built replica across a server restart: the old state stays
+//! until the new one is complete. Updates (`update3`) are applied as they arrive, echo
+//! requests are answered, and an echo is sent when the server is quiet; a server silent for
+//! two probe intervals is dropped.
+//!
+//! Anything malformed from the server (bad framing, oversized message, a reply or update that
+//! does not parse or does not fit the replica) ends the session, never the task: the client
+//! reconnects, and after an update that did not fit it asks for everything again.
+//! Transactions are sent only while a session is up; one whose session ends before the reply
+//! fails with [`ClientError::Disconnected`] (it may or may not have committed, as in OVS's IDL).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::data::Uuid;
+use crate::framing::{DEFAULT_MAX_MESSAGE, Framer, FramingError, encode};
+use crate::monitor::{
+    MonitorError, MonitorRequests, RowUpdate, monitor_cond_params, monitor_cond_since_params,
+    parse_since_reply, parse_table_updates, parse_update,
+};
+use crate::ops::{OpResult, Operation, OpsError, TransactReply, transact_params};
+use crate::replica::{Replica, ReplicaError};
+use crate::rpc::{Message, RpcError};
+use crate::schema::{DatabaseSchema, SchemaError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("'{0}' is not unix:PATH or tcp:HOST:PORT")]
+    BadRemote(String),
+    #[error("not connected to the database server")]
+    NotConnected,
+    #[error("the session ended before the transaction's reply")]
+    Disconnected,
+    #[error("the client was stopped")]
+    Stopped,
+    #[error("server refused the request: {0}")]
+    Refused(String),
+    #[error(transparent)]
+    Transaction(#[from] OpsError),
+}
+
+/// Why a session ended.
+#[derive(Debug, thiserror::Error)]
+enum SessionError {
+    #[error("connect: {0}")]
+    Connect(std::io::Error),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("server closed the connection")]
+    Closed,
+    #[error("server sent nothing for {0:?}")]
+    Silent(Duration),
+    #[error(transparent)]
+    Framing(#[from] FramingError),
+    #[error(transparent)]
+    Rpc(#[from] RpcError),
+    #[error("schema: {0}")]
+    Schema(#[from] SchemaError),
+    #[error("update: {0}")]
+    Monitor(#[from] MonitorError),
+    #[error("replica out of step: {0}")]
+    Replica(#[from] ReplicaError),
+    #[error("server refused {what}: {error}")]
+    Refused { what: &'static str, error: String },
+    #[error("server cancelled the monitor")]
+    Cancelled,
+    #[error("server no longer serves database '{0}'")]
+    DatabaseGone(String),
+}
+
+/// Where the server listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Remote {
+    Unix(PathBuf),
+    Tcp(String),
+}
+
+impl FromStr for Remote {
+    type Err = ClientError;
+    fn from_str(s: &str) -> Result<Remote, ClientError> {
+        if let Some(p) = s.strip_prefix("unix:").filter(|p| !p.is_empty()) {
+            return Ok(Remote::Unix(PathBuf::from(p)));
+        }
+        if let Some(a) = s.strip_prefix("tcp:")
+            && let Some((host, port)) = a.rsplit_once(':')
+            && !host.is_empty()
+            && port.parse::<u16>().is_ok()
+        {
+            return Ok(Remote::Tcp(a.to_owned()));
+        }
+        Err(ClientError::BadRemote(s.chars().take(200).collect()))
+    }
+}
+
+impl fmt::Display for Remote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Remote::Unix(p) => write!(f, "unix:{}", p.display()),
+            Remote::Tcp(a) => write!(f, "tcp:{a}"),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    pub remote: Remote,
+    pub database: String,
+    /// Tables to replicate (all their columns).
+    pub tables: Vec<String>,
+    pub max_message: usize,
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+    /// Send an echo after this long without a message; drop the session after twice that.
+    pub probe_interval: Duration,
+}
+
+impl ClientConfig {
+    /// The Open_vSwitch database with the tables a switch uses.
+    pub fn vswitch(remote: Remote) -> ClientConfig {
+        ClientConfig {
+            remote,
+            database: "Open_vSwitch".into(),
+            tables: crate::replica::VSWITCH_TABLES
+                .iter()
+                .map(|t| t.to_string())
+                .collect(),
+            max_message: DEFAULT_MAX_MESSAGE,
+            backoff_min: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(4),
+            probe_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What the client is doing, published on every change.
+#[derive(Clone, Debug, Default)]
+pub struct Status {
+    /// A session is up and the replica is current.
+    pub connected: bool,
+    /// Sessions that reached a current replica.
+    pub sessions: u64,
+    /// Bumped on every change to the replica.
+    pub seqno: u64,
+    /// The last transaction the replica includes (when the server reports one).
+    pub last_txn_id: Option<Uuid>,
+    /// Why the last session ended or the last connect failed.
+    pub last_error: Option<String>,
+    /// Of the sessions that reached a current replica, those that resumed from the last
+    /// transaction id instead of receiving everything.
+    pub resumed: u64,
+}
+
+struct Shared {
+    replica: RwLock<Option<Replica>>,
+    server: RwLock<Option<Replica>>,
+    status: watch::Sender<Status>,
+}
+
+type TxnReply = oneshot::Sender<Result<Vec<OpResult>, ClientError>>;
+
+enum Command {
+    Transact(Vec<Operation>, TxnReply),
+}
+
+/// A handle on the connection task; dropping it stops the task.
+pub struct Client {
+    shared: Arc<Shared>,
+    commands: mpsc::UnboundedSender<Command>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Client {
+    /// Starts the connection task on the current tokio runtime.
+    pub fn start(config: ClientConfig) -> Client {
+        let (status, _) = watch::channel(Status::default());
+        let shared = Arc::new(Shared {
+            replica: RwLock::new(None),
+            server: RwLock::new(None),
+            status,
+        });
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(run(config, shared.clone(), rx));
+        Client {
+            shared,
+            commands: tx,
+            task,
+        }
+    }
+
+    /// The replica (`None` until the first session delivered it). Hold the guard briefly:
+    /// updates wait for it.
+    pub fn replica(&self) -> RwLockReadGuard<'_, Option<Replica>> {
+        self.shared
+            .replica
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The `_Server` database's replica (its `Database` table).
+    pub fn server_replica(&self) -> RwLockReadGuard<'_, Option<Replica>> {
+        self.shared.server.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn status(&self) -> Status {
+        self.shared.status.borrow().clone()
+    }
+
+    /// A receiver that wakes on every status change (replica changes bump `seqno`).
+    pub fn subscribe(&self) -> watch::Receiver<Status> {
+        self.shared.status.subscribe()
+    }
+
+    /// Runs a transaction; the reply comes after the server sent the update it caused, so
+    /// the replica already shows the transaction's effect when this returns.
+    pub async fn transact(&self, ops: Vec<Operation>) -> Result<Vec<OpResult>, ClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Transact(ops, tx))
+            .map_err(|_| ClientError::Stopped)?;
+        rx.await.map_err(|_| ClientError::Stopped)?
+    }
+}
+
+fn publish(shared: &Shared, f: impl FnOnce(&mut Status)) {
+    shared.status.send_modify(f);
+}
+
+async fn run(
+    config: ClientConfig,
+    shared: Arc<Shared>,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+) {
+    let mut last_txn: Option<Uuid> = None;
+    let mut backoff = config.backoff_min;
+    loop {
+        let mut reached = false;
+        let result = match &config.remote {
+            Remote::Unix(p) => match tokio::net::UnixStream::connect(p).await {
+                Ok(s) => {
+                    session(
+                        s,
+                        &config,
+                        &shared,
+                        &mut commands,
+                        &mut last_txn,
+                        &mut reached,
+                    )
+                    .await
+                }
+                Err(e) => Err(SessionError::Connect(e)),
+            },
+            Remote::Tcp(a) => match tokio::net::TcpStream::connect(a.as_str()).await {
+                Ok(s) => {
+                    let _ = s.set_nodelay(true);
+                    session(
+                        s,
+                        &config,
+                        &shared,
+                        &mut commands,
+                        &mut last_txn,
+                        &mut reached,
+                    )
+                    .await
+                }
+                Err(e) => Err(SessionError::Connect(e)),
+            },
+        };
+        let Err(e) = result else {
+            return; // the Client was dropped
+        };
+        if matches!(e, SessionError::Replica(_) | SessionError::Monitor(_)) {
+            // The replica may not match the server: start over from the full contents.
+            last_txn = None;
+        }
+        if reached {
+            backoff = config.backoff_min;
+            tracing::warn!(remote = %config.remote, error = %e, "ovsdb session ended");
+        } else {
+            tracing::debug!(remote = %config.remote, error = %e, "ovsdb connect failed");
+        }
+        publish(&shared, |s| {
+            s.connected = false;
+            s.last_error = Some(e.to_string());
+        });
+        // Fail transactions asked for while disconnected; stop if the Client is gone.
+        let sleep = tokio::time::sleep(backoff);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                _ = &mut sleep => break,
+                cmd = commands.recv() => match cmd {
+                    Some(Command::Transact(_, reply)) => {
+                        let _ = reply.send(Err(ClientError::NotConnected));
+                    }
+                    None => return,
+                },
+            }
+        }
+        backoff = (backoff * 2).min(config.backoff_max);
+    }
+}
+
+enum Pending {
+    Schema,
+    ServerSchema,
+    ChangeAware,
+    ServerMonitor,
+    Monitor,
+    Echo,
+    Transact(usize, TxnReply),
+}
+
+const SERVER_DB: &str = "_Server";
+const MONITOR_ID: &str = "vswitch";
+const SERVER_MONITOR_ID: &str = "vswitch-server";
+
+struct Session<'a, W> {
+    wr: W,
+    config: &'a ClientConfig,
+    shared: &'a Shared,
+    next_id: u64,
+    pending: HashMap<u64, Pending>,
+    schema: Option<DatabaseSchema>,
+    server_schema: Option<DatabaseSchema>,
+    monitoring: bool,
+}
+
+impl<W: AsyncWrite + Unpin> Session<'_, W> {
+    async fn send(&mut self, method: &str, params: Value, p: Pending) -> Result<(), SessionError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.pending.insert(id, p);
+        let msg = Message::request(id, method, params).to_json();
+        self.wr.write_all(&encode(&msg)).await?;
+        Ok(())
+    }
+
+    async fn reply(&mut self, msg: Message) -> Result<(), SessionError> {
+        self.wr.write_all(&encode(&msg.to_json())).await?;
+        Ok(())
+    }
+
+    /// Starts both monitors once both schemas are known.
+    async fn start_monitors(&mut self, last_txn: Option<Uuid>) -> Result<(), SessionError> {
+        let (Some(_), Some(_)) = (&self.schema, &self.server_schema) else {
+            return Ok(());
+        };
+        let server_req = MonitorRequests::from([("Database".to_string(), vec![])]);
+        self.send(
+            "monitor_cond",
+            monitor_cond_params(SERVER_DB, &json!(SERVER_MONITOR_ID), &server_req),
+            Pending::ServerMonitor,
+        )
+        .await?;
+        let req: MonitorRequests = self
+            .config
+            .tables
+            .iter()
+            .map(|t| (t.clone(), vec![]))
+            .collect();
+        let params =
+            monitor_cond_since_params(&self.config.database, &json!(MONITOR_ID), &req, last_txn);
+        self.send("monitor_cond_since", params, Pending::Monitor)
+            .await
+    }
+}
+
+fn refused(what: &'static str, error: &Value) -> SessionError {
+    SessionError::Refused {
+        what,
+        error: error.to_string().chars().take(300).collect(),
+    }
+}
+
+fn bump(shared: &Shared, last_txn: Option<Uuid>) {
+    publish(shared, |s| {
+        s.seqno += 1;
+        if last_txn.is_some() {
+            s.last_txn_id = last_txn;
+        }
+    });
+}
+
+/// Checks the `_Server.Database` row of our database, if the server reported one.
+fn check_server(shared: &Shared, db: &str) -> Result<(), SessionError> {
+    let server = shared.server.read().unwrap_or_else(|e| e.into_inner());
+    let Some(r) = server.as_ref() else {
+        return Ok(());
+    };
+    let rows: Vec<_> = r.rows("Database").collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    if !rows.iter().any(|row| row.str("name") == db) {
+        return Err(SessionError::DatabaseGone(db.to_owned()));
+    }
+    Ok(())
+}
+
+async fn session<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    config: &ClientConfig,
+    shared: &Shared,
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+    last_txn: &mut Option<Uuid>,
+    reached: &mut bool,
+) -> Result<(), SessionError> {
+    let (mut rd, wr) = tokio::io::split(stream);
+    let mut s = Session {
+        wr,
+        config,
+        shared,
+        next_id: 1,
+        pending: HashMap::new(),
+        schema: None,
+        server_schema: None,
+        monitoring: false,
+    };
+    let result = session_loop(&mut s, &mut rd, commands, last_txn, reached).await;
+    for (_, p) in s.pending.drain() {
+        if let Pending::Transact(_, reply) = p {
+            let _ = reply.send(Err(ClientError::Disconnected));
+        }
+    }
+    result
+}
+
+async fn session_loop<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+    s: &mut Session<'_, W>,
+    rd: &mut R,
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+    last_txn: &mut Option<Uuid>,
+    reached: &mut bool,
+) -> Result<(), SessionError> {
+    let config = s.config;
+    let mut framer = Framer::new(config.max_message);
+    s.send("get_schema", json!([config.database]), Pending::Schema)
+        .await?;
+    s.send("get_schema", json!([SERVER_DB]), Pending::ServerSchema)
+        .await?;
+    s.send("set_db_change_aware", json!([true]), Pending::ChangeAware)
+        .await?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut last_rx = tokio::time::Instant::now();
+    let mut probe = tokio::time::interval(config.probe_interval);
+    probe.reset();
+    loop {
+        tokio::select! {
+            n = rd.read(&mut buf) => {
+                let n = n?;
+                if n == 0 {
+                    return Err(SessionError::Closed);
+                }
+                last_rx = tokio::time::Instant::now();
+                framer.push(&buf[..n])?;
+                while let Some(v) = framer.next_message()? {
+                    handle(s, Message::from_json(v)?, last_txn, reached).await?;
+                }
+            }
+            cmd = commands.recv() => match cmd {
+                Some(Command::Transact(ops, reply)) => {
+                    if !s.monitoring {
+                        let _ = reply.send(Err(ClientError::NotConnected));
+                        continue;
+                    }
+                    let n = ops.len();
+                    let params = transact_params(&config.database, &ops);
+                    s.send("transact", params, Pending::Transact(n, reply)).await?;
+                }
+                None => return Ok(()),
+            },
+            _ = probe.tick() => {
+                let quiet = last_rx.elapsed();
+                if quiet >= config.probe_interval * 2 {
+                    return Err(SessionError::Silent(quiet));
+                }
+                if quiet >= config.probe_interval {
+                    s.send("echo", json!([]), Pending::Echo).await?;
+                }
+            }
+        }
+    }
+}
+
+async fn handle<W: AsyncWrite + Unpin>(
+    s: &mut Session<'_, W>,
+    msg: Message,
+    last_txn: &mut Option<Uuid>,
+    reached: &mut bool,
+) -> Result<(), SessionError> {
+    let shared = s.shared;
+    match msg {
+        Message::Request { id, method, params } => {
+            let reply = if method == "echo" {
+                Message::Reply { id, result: params }
+            } else {
+                Message::Error {
+                    id,
+                    error: json!("unknown method"),
+                }
+            };
+            s.reply(reply).await
+        }
+        Message::Notification { method, params } => match method.as_str() {
+            "update3" | "update2" => {
+                let is_server = params.get(0).and_then(Value::as_str) == Some(SERVER_MONITOR_ID);
+                let schema = if is_server {
+                    &s.server_schema
+                } else {
+                    &s.schema
+                };
+                let Some(schema) = schema else {
+                    return Err(SessionError::Monitor(MonitorError::Malformed(
+                        "update before schema",
+                    )));
+                };
+                let n = parse_update(&method, &params, schema)?;
+                if is_server {
+                    apply_to(&shared.server, n.updates)?;
+                    check_server(shared, &s.config.database)?;
+                    return Ok(());
+                }
+                if !s.monitoring {
+                    return Err(SessionError::Monitor(MonitorError::Malformed(
+                        "update before monitor reply",
+                    )));
+                }
+                apply_to(&shared.replica, n.updates)?;
+                if let Some(t) = n.last_txn_id.filter(|t| !t.is_zero()) {
+                    *last_txn = Some(t);
+                }
+                bump(shared, *last_txn);
+                Ok(())
+            }
+            "monitor_canceled" => Err(SessionError::Cancelled),
+            _ => Ok(()),
+        },
+        Message::Reply { id, result } => {
+            let Some(p) = id.as_u64().and_then(|i| s.pending.remove(&i)) else {
+                return Ok(());
+            };
+            match p {
+                Pending::Schema => {
+                    let schema = DatabaseSchema::from_json(&result)?;
+                    let same = shared
+                        .replica
+                        .read()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .as_ref()
+                        .is_some_and(|r| r.schema() == &schema);
+                    if !same {
+                        // A new schema: ask for everything; the old replica stays readable
+                        // until the full contents replace it.
+                        *last_txn = None;
+                    }
+                    s.schema = Some(schema);
+                    s.start_monitors(*last_txn).await
+                }
+                Pending::ServerSchema => {
+                    s.server_schema = Some(DatabaseSchema::from_json(&result)?);
+                    s.start_monitors(*last_txn).await
+                }
+                Pending::ServerMonitor => {
+                    let schema = s
+                        .server_schema
+                        .as_ref()
+                        .ok_or(MonitorError::Malformed("reply"))?;
+                    let updates = parse_table_updates(&result, schema)?;
+                    let mut fresh = Replica::new(schema.clone(), ["Database".to_string()]);
+                    fresh.apply(updates)?;
+                    *shared.server.write().unwrap_or_else(|e| e.into_inner()) = Some(fresh);
+                    check_server(shared, &s.config.database)
+                }
+                Pending::Monitor => {
+                    let schema = s.schema.as_ref().ok_or(MonitorError::Malformed("reply"))?;
+                    let reply = parse_since_reply(&result, schema)?;
+                    let resumed = reply.found && last_txn.is_some();
+                    {
+                        let mut slot = shared.replica.write().unwrap_or_else(|e| e.into_inner());
+                        match slot.as_mut() {
+                            Some(r) if resumed => r.apply(reply.updates)?,
+                            _ => {
+                                let mut fresh =
+                                    Replica::new(schema.clone(), s.config.tables.iter().cloned());
+                                fresh.apply(only_initial(reply.updates))?;
+                                *slot = Some(fresh);
+                            }
+                        }
+                    }
+                    *last_txn = Some(reply.last_txn_id).filter(|t| !t.is_zero());
+                    s.monitoring = true;
+                    *reached = true;
+                    publish(shared, |st| {
+                        st.connected = true;
+                        st.sessions += 1;
+                        st.resumed += u64::from(resumed);
+                        st.last_error = None;
+                    });
+                    bump(shared, *last_txn);
+                    Ok(())
+                }
+                Pending::ChangeAware | Pending::Echo => Ok(()),
+                Pending::Transact(n, reply) => {
+                    let _ = reply.send(TransactReply::parse(&result, n).map_err(ClientError::from));
+                    Ok(())
+                }
+            }
+        }
+        Message::Error { id, error } => {
+            let Some(p) = id.as_u64().and_then(|i| s.pending.remove(&i)) else {
+                return Ok(());
+            };
+            match p {
+                Pending::Transact(_, reply) => {
+                    let _ = reply.send(Err(ClientError::Refused(error.to_string())));
+                    Ok(())
+                }
+                // Older servers lack these; the session works without them.
+                Pending::ChangeAware | Pending::Echo => Ok(()),
+                Pending::ServerSchema => Err(refused("get_schema _Server", &error)),
+                Pending::Schema => Err(refused("get_schema", &error)),
+                Pending::ServerMonitor => Err(refused("monitor_cond", &error)),
+                Pending::Monitor => Err(refused("monitor_cond_since", &error)),
+            }
+        }
+    }
+}
+
+/// A full resend lists every row as `initial`; make a modify or delete in it (which a
+/// server would not send) fail the apply rather than be skipped.
+fn only_initial(u: crate::monitor::TableUpdates) -> crate::monitor::TableUpdates {
+    u.into_iter()
+        .map(|(t, rows)| {
+            let rows = rows
+                .into_iter()
+                .map(|(id, r)| match r {
+                    RowUpdate::Insert(c) => (id, RowUpdate::Initial(c)),
+                    other => (id, other),
+                })
+                .collect();
+            (t, rows)
+        })
+        .collect()
+}
+
+fn apply_to(
+    slot: &RwLock<Option<Replica>>,
+    updates: crate::monitor::TableUpdates,
+) -> Result<(), SessionError> {
+    let mut g = slot.write().unwrap_or_else(|e| e.into_inner());
+    match g.as_mut() {
+        Some(r) => Ok(r.apply(updates)?),
+        None => Err(SessionError::Monitor(MonitorError::Malformed(
+            "update before monitor reply",
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remotes_parse() {
+        assert_eq!(
+            "unix:/run/db.sock".parse::<Remote>().unwrap(),
+            Remote::Unix("/run/db.sock".into())
+        );
+        assert_eq!(
+            "tcp:127.0.0.1:6640".parse::<Remote>().unwrap(),
+            Remote::Tcp("127.0.0.1:6640".into())
+        );
+        assert_eq!(
+            "tcp:[::1]:6640".parse::<Remote>().unwrap().to_string(),
+            "tcp:[::1]:6640"
+        );
+        for bad in [
+            "unix:",
+            "tcp:1.2.3.4",
+            "tcp::80",
+            "ssl:1.2.3.4:6640",
+            "tcp:h:99999",
+            "",
+        ] {
+            assert!(bad.parse::<Remote>().is_err(), "{bad}");
+        }
+    }
+}
