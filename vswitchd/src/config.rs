@@ -85,6 +85,10 @@ pub struct Cli {
     /// PEM CA certificate(s) that client certificates must chain to (clients must present one).
     #[arg(long, value_name = "FILE")]
     pub tls_client_ca: Option<PathBuf>,
+    /// Take bridges and ports from this ovsdb-server's Open_vSwitch database and report
+    /// back to it, as ovs-vswitchd does (`unix:PATH` or `tcp:IP:PORT`).
+    #[arg(long, value_name = "unix:PATH|tcp:IP:PORT")]
+    pub ovsdb: Option<ovsdb::Remote>,
 }
 
 /// Where to listen for gRPC.
@@ -126,6 +130,7 @@ pub struct Config {
     pub log: String,
     pub log_format: LogFormat,
     pub tls: Option<TlsFiles>,
+    pub ovsdb: Option<ovsdb::Remote>,
 }
 
 /// The default config database path (DESIGN §4).
@@ -263,6 +268,7 @@ impl Config {
             log: cli.log,
             log_format: cli.log_format,
             tls,
+            ovsdb: cli.ovsdb,
         })
     }
 }

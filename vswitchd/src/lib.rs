@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod normal;
 pub mod ofctl;
 pub mod ofproto;
+pub mod ovsdb_sync;
 pub mod server;
 pub mod store;
 pub mod switch;

@@ -85,9 +85,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             None => None,
         };
+        let ovsdb_task = config
+            .ovsdb
+            .clone()
+            .map(|remote| tokio::spawn(vswitchd::ovsdb_sync::run(remote, Arc::clone(&shared))));
         let ready = || tracing::info!("vswitchd ready");
         server::serve(&config, Arc::clone(&shared), ready, shutdown_signal()?).await?;
         if let Some(task) = metrics_task {
+            task.abort();
+        }
+        if let Some(task) = ovsdb_task {
             task.abort();
         }
         anyhow::Ok(())

@@ -1,0 +1,223 @@
+//! `vswitchd --ovsdb`: the daemon configured by ovs-vsctl through a real ovsdb-server
+//! (issue 18). ovs-vsctl runs without `--no-wait`, so every command below returns only once
+//! vswitchd has applied it and set `cur_cfg`; the checks read back what vswitchd wrote.
+//! Names carry the `od` tag (devices are real: a TAP and the bridge's internal port).
+
+#[path = "../ovsdb/tests/common/mod.rs"]
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{OdServer, missing_ovs};
+
+/// A vswitchd following `server`, killed by PID on drop.
+struct Vswitchd(Child);
+
+impl Vswitchd {
+    fn start(server: &OdServer, state: &Path) -> Vswitchd {
+        let log = std::fs::File::create(state.join("vswitchd.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_vswitchd"))
+            .arg("--db")
+            .arg(state.join("vswitch.db"))
+            .arg("--listen")
+            .arg(format!("unix:{}", state.join("vswitchd.sock").display()))
+            .arg("--ovsdb")
+            .arg(server.remote())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Vswitchd(child)
+    }
+}
+
+impl Drop for Vswitchd {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// ovs-vsctl that waits for vswitchd (no --no-wait); returns (stdout, stderr).
+fn vsctl_wait(server: &OdServer, args: &[&str]) -> (String, String) {
+    let out = Command::new("ovs-vsctl")
+        .arg(format!("--db={}", server.remote()))
+        .arg("--timeout=20")
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "ovs-vsctl {args:?}: {stderr}");
+    (
+        String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+        stderr,
+    )
+}
+
+fn get(server: &OdServer, args: &[&str]) -> String {
+    server.vsctl(&[&["get"], args].concat())
+}
+
+fn link_exists(name: &str) -> bool {
+    Command::new("ip")
+        .args(["link", "show", name])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn ovs_vsctl_drives_vswitchd_through_ovsdb() {
+    if missing_ovs().is_some() {
+        return;
+    }
+    let server = OdServer::start();
+    let state = tempfile::Builder::new().prefix("od-vs-").tempdir().unwrap();
+    let daemon = Vswitchd::start(&server, state.path());
+
+    // The brief's command, verbatim but for the names.
+    let (_, err) = vsctl_wait(
+        &server,
+        &[
+            "add-br",
+            "odbr0",
+            "--",
+            "add-port",
+            "odbr0",
+            "odt1",
+            "--",
+            "set",
+            "Interface",
+            "odt1",
+            "type=tap",
+            "ofport_request=5",
+        ],
+    );
+    assert!(!err.contains("Error detected"), "{err}");
+    assert_eq!(get(&server, &["Interface", "odt1", "ofport"]), "5");
+    assert_eq!(get(&server, &["Interface", "odbr0", "ofport"]), "65534");
+    assert_eq!(get(&server, &["Interface", "odt1", "error"]), "[]");
+    assert!(link_exists("odt1"), "the TAP device exists");
+    let cfg = get(&server, &["Open_vSwitch", ".", "next_cfg"]);
+    assert_eq!(get(&server, &["Open_vSwitch", ".", "cur_cfg"]), cfg);
+    assert!(get(&server, &["Open_vSwitch", ".", "ovs_version"]).contains("vswitch"));
+    assert!(get(&server, &["Open_vSwitch", ".", "iface_types"]).contains("tap"));
+    let dps = server.vsctl(&["--columns=capabilities", "list", "Datapath"]);
+    assert!(dps.contains("ct_flush=\"true\""), "{dps}");
+
+    // Automatic numbers, VLAN settings, and rows vswitchd cannot apply: each gets its
+    // error, and the rest of the same transaction still applies.
+    let (_, err) = vsctl_wait(
+        &server,
+        &[
+            "add-port",
+            "odbr0",
+            "odd1",
+            "tag=10",
+            "--",
+            "set",
+            "Interface",
+            "odd1",
+            "type=dummy",
+            "--",
+            "add-port",
+            "odbr0",
+            "odx",
+            "--",
+            "set",
+            "Interface",
+            "odx",
+            "type=nosuchtype",
+            "--",
+            "add-port",
+            "odbr0",
+            "odd2",
+            "--",
+            "set",
+            "Interface",
+            "odd2",
+            "type=dummy",
+            "ofport_request=5",
+        ],
+    );
+    assert!(
+        err.contains("odx"),
+        "ovs-vsctl reports the failed interface: {err}"
+    );
+    assert_eq!(get(&server, &["Interface", "odd1", "ofport"]), "1");
+    assert!(get(&server, &["Interface", "odx", "error"]).contains("unsupported type"));
+    assert_eq!(get(&server, &["Interface", "odx", "ofport"]), "-1");
+    assert!(get(&server, &["Interface", "odd2", "error"]).contains("already used"));
+    assert_eq!(get(&server, &["Interface", "odd1", "link_state"]), "up");
+
+    // Changes: re-tag in place, fix the clash, delete a port (its device goes too).
+    vsctl_wait(
+        &server,
+        &[
+            "set",
+            "Port",
+            "odd1",
+            "tag=20",
+            "--",
+            "set",
+            "Interface",
+            "odd2",
+            "ofport_request=6",
+            "--",
+            "del-port",
+            "odbr0",
+            "odx",
+            "--",
+            "del-port",
+            "odbr0",
+            "odt1",
+        ],
+    );
+    assert_eq!(get(&server, &["Interface", "odd2", "ofport"]), "6");
+    assert_eq!(get(&server, &["Interface", "odd2", "error"]), "[]");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while link_exists("odt1") {
+        assert!(
+            Instant::now() < deadline,
+            "odt1 still exists after del-port"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // Statistics arrive within a few seconds.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while get(&server, &["Interface", "odd1", "statistics"]) == "{}" {
+        assert!(Instant::now() < deadline, "no statistics written");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // A vswitchd restart keeps the ofports.
+    drop(daemon);
+    let _daemon = Vswitchd::start(&server, state.path());
+    vsctl_wait(
+        &server,
+        &[
+            "add-port",
+            "odbr0",
+            "odd3",
+            "--",
+            "set",
+            "Interface",
+            "odd3",
+            "type=dummy",
+        ],
+    );
+    assert_eq!(get(&server, &["Interface", "odd1", "ofport"]), "1");
+    assert_eq!(get(&server, &["Interface", "odd2", "ofport"]), "6");
+    assert_eq!(get(&server, &["Interface", "odd3", "ofport"]), "2");
+
+    vsctl_wait(&server, &["del-br", "odbr0"]);
+    assert!(
+        !link_exists("odbr0"),
+        "the bridge's internal port went with it"
+    );
+}
