@@ -304,3 +304,146 @@ fn vlan_settings(w: &DesiredPort) -> Vec<(String, String)> {
     };
     vec![("tag".into(), tag), ("trunks".into(), trunks)]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ovsdb::DatabaseSchema;
+    use ovsdb::monitor::parse_table_updates;
+    use serde_json::json;
+
+    /// The columns of vswitch.ovsschema that the plan reads.
+    const SCHEMA: &str = r#"{"name": "Open_vSwitch", "version": "8.3.1", "tables": {
+      "Open_vSwitch": {"columns": {
+        "bridges": {"type": {"key": {"type": "uuid", "refTable": "Bridge"}, "min": 0, "max": "unlimited"}}}},
+      "Bridge": {"columns": {
+        "name": {"type": "string"}, "datapath_type": {"type": "string"},
+        "ports": {"type": {"key": {"type": "uuid", "refTable": "Port"}, "min": 0, "max": "unlimited"}}}},
+      "Port": {"columns": {
+        "name": {"type": "string"},
+        "interfaces": {"type": {"key": {"type": "uuid", "refTable": "Interface"}, "min": 1, "max": "unlimited"}},
+        "tag": {"type": {"key": "integer", "min": 0, "max": 1}},
+        "trunks": {"type": {"key": "integer", "min": 0, "max": 4096}}}},
+      "Interface": {"columns": {
+        "name": {"type": "string"}, "type": {"type": "string"},
+        "options": {"type": {"key": "string", "value": "string", "min": 0, "max": "unlimited"}},
+        "ofport_request": {"type": {"key": "integer", "min": 0, "max": 1}},
+        "mtu_request": {"type": {"key": "integer", "min": 0, "max": 1}}}}}}"#;
+
+    fn u(n: u8) -> String {
+        format!("00000000-0000-0000-0000-0000000000{n:02x}")
+    }
+
+    fn uuid(n: u8) -> Uuid {
+        u(n).parse().unwrap()
+    }
+
+    fn refs(ns: &[u8]) -> serde_json::Value {
+        json!([
+            "set",
+            ns.iter()
+                .map(|n| json!(["uuid", u(*n)]))
+                .collect::<Vec<_>>()
+        ])
+    }
+
+    fn replica() -> Replica {
+        let s = DatabaseSchema::parse(SCHEMA).unwrap();
+        let mut r = Replica::new(s.clone(), s.tables.keys().cloned());
+        let mut ports = serde_json::Map::new();
+        let mut ifaces = serde_json::Map::new();
+        let mut port = |n: u8, name: &str, ifs: &[u8], extra: serde_json::Value| {
+            let mut row = json!({"name": name, "interfaces": refs(ifs)});
+            row.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            ports.insert(u(n), json!({"initial": row}));
+        };
+        port(0x10, "br0", &[0x20], json!({}));
+        port(
+            0x11,
+            "t1",
+            &[0x21],
+            json!({"tag": 10, "trunks": ["set", [1, 2]]}),
+        );
+        port(0x12, "bond0", &[0x22, 0x23], json!({}));
+        port(0x13, "vx0", &[0x24], json!({}));
+        port(0x14, "p0", &[0x25], json!({}));
+        port(0x15, "pa", &[0x26], json!({}));
+        port(0x16, "q1", &[0x27], json!({}));
+        let mut iface = |n: u8, name: &str, ty: &str, extra: serde_json::Value| {
+            let mut row = json!({"name": name, "type": ty});
+            row.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            ifaces.insert(u(n), json!({"initial": row}));
+        };
+        iface(0x20, "br0", "internal", json!({}));
+        iface(
+            0x21,
+            "t1",
+            "tap",
+            json!({"ofport_request": 5, "mtu_request": 9000}),
+        );
+        iface(0x22, "e1", "", json!({}));
+        iface(0x23, "e2", "", json!({}));
+        iface(0x24, "vx0", "vxlan", json!({}));
+        iface(0x25, "other", "dummy", json!({}));
+        iface(
+            0x26,
+            "pa",
+            "patch",
+            json!({"options": ["map", [["peer", "pb"]]]}),
+        );
+        iface(0x27, "q1", "dummy", json!({}));
+        let updates = json!({
+            "Open_vSwitch": {u(1): {"initial": {"bridges": refs(&[2, 3])}}},
+            "Bridge": {
+                u(2): {"initial": {"name": "br0", "datapath_type": "netdev",
+                                   "ports": refs(&[0x10, 0x11, 0x12, 0x13, 0x14, 0x15])}},
+                u(3): {"initial": {"name": "br1", "datapath_type": "dpdk", "ports": refs(&[0x16])}}},
+            "Port": ports,
+            "Interface": ifaces,
+        });
+        r.apply(parse_table_updates(&updates, &s).unwrap()).unwrap();
+        r
+    }
+
+    #[test]
+    fn reads_bridges_ports_and_what_cannot_be_applied() {
+        let d = Desired::from_replica(&replica());
+        assert_eq!(d.bridges.keys().collect::<Vec<_>>(), ["br0"]);
+        let br0 = &d.bridges["br0"];
+        assert_eq!(br0.local_iface, Some(uuid(0x20)));
+        assert_eq!(br0.ports.keys().collect::<Vec<_>>(), ["pa", "t1"]);
+        let t1 = &br0.ports["t1"];
+        assert_eq!(
+            (t1.kind, t1.ofport_request, t1.tag, t1.trunks.clone()),
+            (PortKind::Tap, 5, Some(10), vec![1, 2])
+        );
+        assert_eq!(t1.options.get("mtu").map(String::as_str), Some("9000"));
+        assert_eq!(
+            br0.ports["pa"].options.get("peer").map(String::as_str),
+            Some("pb")
+        );
+        let err = |n| d.errors.get(&uuid(n)).cloned().unwrap_or_default();
+        assert!(
+            err(0x22).contains("bonds are not supported"),
+            "{}",
+            err(0x22)
+        );
+        assert!(err(0x23).contains("bonds are not supported"));
+        assert!(
+            err(0x24).contains("unsupported type 'vxlan'"),
+            "{}",
+            err(0x24)
+        );
+        assert!(
+            err(0x25).contains("must be named like its port"),
+            "{}",
+            err(0x25)
+        );
+        assert!(err(0x27).contains("datapath type 'dpdk'"), "{}", err(0x27));
+        assert_eq!(d.errors.len(), 5, "{:?}", d.errors);
+    }
+}
