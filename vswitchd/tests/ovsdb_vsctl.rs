@@ -6,6 +6,7 @@
 #[path = "../ovsdb/tests/common/mod.rs"]
 mod common;
 
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -13,12 +14,19 @@ use std::time::{Duration, Instant};
 use common::{OdServer, missing_ovs};
 
 /// A vswitchd following `server`, killed by PID on drop.
-struct Vswitchd(Child);
+struct Vswitchd(Child, u16);
 
 impl Vswitchd {
     fn start(server: &OdServer, state: &Path) -> Vswitchd {
         let log = std::fs::File::create(state.join("vswitchd.log")).unwrap();
+        let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let child = Command::new(env!("CARGO_BIN_EXE_vswitchd"))
+            .arg("--metrics")
+            .arg(format!("127.0.0.1:{metrics_port}"))
             .arg("--db")
             .arg(state.join("vswitch.db"))
             .arg("--listen")
@@ -30,7 +38,28 @@ impl Vswitchd {
             .stderr(log)
             .spawn()
             .unwrap();
-        Vswitchd(child)
+        Vswitchd(child, metrics_port)
+    }
+
+    /// The value of an unlabelled Prometheus gauge.
+    fn metric(&self, name: &str) -> Option<String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut s = loop {
+            match std::net::TcpStream::connect(("127.0.0.1", self.1)) {
+                Ok(s) => break s,
+                Err(e) => {
+                    assert!(Instant::now() < deadline, "metrics endpoint: {e}");
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        };
+        s.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        let mut body = String::new();
+        s.read_to_string(&mut body).unwrap();
+        body.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .map(str::to_owned)
     }
 }
 
@@ -68,6 +97,18 @@ fn link_exists(name: &str) -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// Waits for a device to disappear (the switch closes devices after the change is applied).
+fn wait_gone(name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while link_exists(name) {
+        assert!(
+            Instant::now() < deadline,
+            "{name} still exists after its deletion"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]
@@ -179,14 +220,7 @@ fn ovs_vsctl_drives_vswitchd_through_ovsdb() {
     );
     assert_eq!(get(&server, &["Interface", "odd2", "ofport"]), "6");
     assert_eq!(get(&server, &["Interface", "odd2", "error"]), "[]");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while link_exists("odt1") {
-        assert!(
-            Instant::now() < deadline,
-            "odt1 still exists after del-port"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_gone("odt1");
 
     // Statistics arrive within a few seconds.
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -194,6 +228,21 @@ fn ovs_vsctl_drives_vswitchd_through_ovsdb() {
         assert!(Instant::now() < deadline, "no statistics written");
         std::thread::sleep(Duration::from_millis(200));
     }
+
+    // other_config knobs: set, then removed (back to the default).
+    vsctl_wait(
+        &server,
+        &["set", "Open_vSwitch", ".", "other_config:flow-limit=1000"],
+    );
+    assert_eq!(daemon.metric("vswitch_flow_limit").as_deref(), Some("1000"));
+    vsctl_wait(
+        &server,
+        &["remove", "Open_vSwitch", ".", "other_config", "flow-limit"],
+    );
+    assert_eq!(
+        daemon.metric("vswitch_flow_limit").as_deref(),
+        Some("200000")
+    );
 
     // A vswitchd restart keeps the ofports.
     drop(daemon);
@@ -216,8 +265,5 @@ fn ovs_vsctl_drives_vswitchd_through_ovsdb() {
     assert_eq!(get(&server, &["Interface", "odd3", "ofport"]), "2");
 
     vsctl_wait(&server, &["del-br", "odbr0"]);
-    assert!(
-        !link_exists("odbr0"),
-        "the bridge's internal port went with it"
-    );
+    wait_gone("odbr0");
 }

@@ -4,7 +4,8 @@
 //! The [`ovsdb`] client keeps a replica of the database. On every change, and every few
 //! seconds for counters, one round runs: read what the database asks for
 //! ([`plan::Desired`]), make the switch match it through the same `Switch` calls the gRPC API
-//! uses ([`plan::converge`]), then write back what ovs-vswitchd reports ([`report`]): ofports,
+//! uses ([`plan::converge`], and `other_config:flow-limit` through
+//! [`plan::converge_settings`]), then write back what ovs-vswitchd reports ([`report`]): ofports,
 //! errors, link states, statistics, and `cur_cfg = next_cfg`, which is what a waiting
 //! `ovs-vsctl` returns on. Rounds are idempotent: a round with nothing to change writes
 //! nothing (the write-back only sends columns whose value differs), so the loop settles.
@@ -57,6 +58,7 @@ pub async fn run(remote: Remote, shared: Arc<Shared>) {
             let cfg = replica.open_vswitch().map(|o| o.next_cfg()).unwrap_or(0);
             let want = plan::Desired::from_replica(&replica);
             let mut sw = shared.lock();
+            plan::converge_settings(&mut sw, &want);
             let errors = plan::converge(&mut sw, &want);
             for (iface, why) in want.errors.iter().chain(&errors) {
                 tracing::warn!(%iface, error = %why, "ovsdb: interface not applied");

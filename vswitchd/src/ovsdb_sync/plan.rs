@@ -15,7 +15,7 @@ use ovsdb::Uuid;
 use ovsdb::replica::{Interface, Replica};
 
 use crate::store::PortKind;
-use crate::switch::{PortSpec, Switch, validate_name};
+use crate::switch::{PortSpec, SETTING_KEYS, Settings, Switch, validate_name};
 
 /// Bridge datapath types that all mean vswitch's one userspace datapath.
 pub const DATAPATH_TYPES: [&str; 3] = ["", "system", "netdev"];
@@ -48,6 +48,9 @@ pub struct Desired {
     pub bridges: BTreeMap<String, DesiredBridge>,
     /// Interface row -> why it is not applied.
     pub errors: BTreeMap<Uuid, String>,
+    /// Switch settings from `Open_vSwitch.other_config` (only the keys vswitch knows; a
+    /// missing key means its default).
+    pub settings: BTreeMap<String, String>,
 }
 
 fn kind_of(t: &str) -> Option<PortKind> {
@@ -80,6 +83,12 @@ impl Desired {
         let Some(root) = r.open_vswitch() else {
             return d;
         };
+        let other_config = root.other_config();
+        for key in SETTING_KEYS {
+            if let Some(v) = other_config.get(key) {
+                d.settings.insert(key.to_owned(), (*v).to_owned());
+            }
+        }
         // Names are switch-wide (bridges and ports share one namespace).
         let mut taken: BTreeMap<String, String> = BTreeMap::new();
         let mut bridges: Vec<_> = root
@@ -288,6 +297,32 @@ pub fn converge(sw: &mut Switch, want: &Desired) -> BTreeMap<Uuid, String> {
     errors
 }
 
+/// Puts the database's `other_config` knobs in force; a key the database lacks goes back
+/// to its default. A bad value is logged and leaves the setting as it was (the root row has
+/// no error column; ovs-vswitchd logs too).
+pub fn converge_settings(sw: &mut Switch, want: &Desired) {
+    let defaults = Settings::default();
+    for key in SETTING_KEYS {
+        let wanted = want
+            .settings
+            .get(key)
+            .cloned()
+            .or_else(|| defaults.get(key))
+            .unwrap_or_default();
+        if sw.settings().get(key).as_deref() == Some(wanted.as_str()) {
+            continue;
+        }
+        let value = if want.settings.contains_key(key) {
+            wanted
+        } else {
+            String::new()
+        };
+        if let Err(e) = sw.set_settings(&[(key.to_owned(), value.clone())]) {
+            tracing::warn!(key, value, error = %e, "ovsdb: other_config setting not applied");
+        }
+    }
+}
+
 fn vlan_settings(w: &DesiredPort) -> Vec<(String, String)> {
     let tag = w
         .tag
@@ -315,6 +350,7 @@ mod tests {
     /// The columns of vswitch.ovsschema that the plan reads.
     const SCHEMA: &str = r#"{"name": "Open_vSwitch", "version": "8.3.1", "tables": {
       "Open_vSwitch": {"columns": {
+        "other_config": {"type": {"key": "string", "value": "string", "min": 0, "max": "unlimited"}},
         "bridges": {"type": {"key": {"type": "uuid", "refTable": "Bridge"}, "min": 0, "max": "unlimited"}}}},
       "Bridge": {"columns": {
         "name": {"type": "string"}, "datapath_type": {"type": "string"},
@@ -397,7 +433,8 @@ mod tests {
         );
         iface(0x27, "q1", "dummy", json!({}));
         let updates = json!({
-            "Open_vSwitch": {u(1): {"initial": {"bridges": refs(&[2, 3])}}},
+            "Open_vSwitch": {u(1): {"initial": {"bridges": refs(&[2, 3]),
+                "other_config": ["map", [["flow-limit", "1000"], ["unknown-knob", "x"]]]}}},
             "Bridge": {
                 u(2): {"initial": {"name": "br0", "datapath_type": "netdev",
                                    "ports": refs(&[0x10, 0x11, 0x12, 0x13, 0x14, 0x15])}},
@@ -445,5 +482,9 @@ mod tests {
         );
         assert!(err(0x27).contains("datapath type 'dpdk'"), "{}", err(0x27));
         assert_eq!(d.errors.len(), 5, "{:?}", d.errors);
+        assert_eq!(
+            d.settings,
+            BTreeMap::from([("flow-limit".to_owned(), "1000".to_owned())])
+        );
     }
 }
