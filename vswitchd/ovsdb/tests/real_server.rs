@@ -327,3 +327,37 @@ async fn survives_server_restart_without_losing_state() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follows_the_database_over_tcp() {
+    if missing_ovs().is_some() {
+        return;
+    }
+    let server = OdServer::start();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let ctl = server.dir.path().join("ovsdb-server.ctl");
+    let st = std::process::Command::new("ovs-appctl")
+        .arg("-t")
+        .arg(&ctl)
+        .arg("ovsdb-server/add-remote")
+        .arg(format!("ptcp:{port}:127.0.0.1"))
+        .status()
+        .unwrap();
+    assert!(st.success(), "ovs-appctl add-remote");
+    let remote: Remote = format!("tcp:127.0.0.1:{port}").parse().unwrap();
+    let client = Client::start(ClientConfig::vswitch(remote));
+    wait_for(&client, "the Open_vSwitch row over tcp", |r| {
+        r.open_vswitch().is_some()
+    })
+    .await;
+    server.vsctl(&["add-br", "br0"]);
+    wait_for(&client, "br0 over tcp", |r| {
+        r.bridge_by_name("br0").is_some()
+    })
+    .await;
+    assert_eq!(client.status().sessions, 1);
+}
