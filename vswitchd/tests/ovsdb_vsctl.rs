@@ -116,7 +116,7 @@ fn ovs_vsctl_drives_vswitchd_through_ovsdb() {
     if missing_ovs().is_some() {
         return;
     }
-    let server = OdServer::start();
+    let mut server = OdServer::start();
     let state = tempfile::Builder::new().prefix("od-vs-").tempdir().unwrap();
     let daemon = Vswitchd::start(&server, state.path());
 
@@ -263,6 +263,24 @@ fn ovs_vsctl_drives_vswitchd_through_ovsdb() {
     assert_eq!(get(&server, &["Interface", "odd1", "ofport"]), "1");
     assert_eq!(get(&server, &["Interface", "odd2", "ofport"]), "6");
     assert_eq!(get(&server, &["Interface", "odd3", "ofport"]), "2");
+
+    // So does an ovsdb-server restart: vswitchd reconnects and goes on applying changes.
+    server.restart();
+    vsctl_wait(
+        &server,
+        &[
+            "add-port",
+            "odbr0",
+            "odd4",
+            "--",
+            "set",
+            "Interface",
+            "odd4",
+            "type=dummy",
+        ],
+    );
+    assert_eq!(get(&server, &["Interface", "odd4", "ofport"]), "3");
+    assert_eq!(get(&server, &["Interface", "odd1", "ofport"]), "1");
 
     vsctl_wait(&server, &["del-br", "odbr0"]);
     wait_gone("odbr0");
