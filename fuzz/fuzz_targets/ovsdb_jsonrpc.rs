@@ -47,7 +47,9 @@ fn schema() -> &'static DatabaseSchema {
 
 fn check_datums(updates: &TableUpdates, schema: &DatabaseSchema) {
     for (table, rows) in updates {
-        let ts = schema.table(table).expect("parsed tables are in the schema");
+        let ts = schema
+            .table(table)
+            .expect("parsed tables are in the schema");
         for u in rows.values() {
             let cols = match u {
                 RowUpdate::Initial(c) | RowUpdate::Insert(c) | RowUpdate::Modify(c) => c,
@@ -66,7 +68,11 @@ fn check_datums(updates: &TableUpdates, schema: &DatabaseSchema) {
 fn apply(replica: &mut Replica, updates: TableUpdates) {
     let before = format!("{replica:?}");
     if replica.apply(updates).is_err() {
-        assert_eq!(before, format!("{replica:?}"), "a rejected update changed the replica");
+        assert_eq!(
+            before,
+            format!("{replica:?}"),
+            "a rejected update changed the replica"
+        );
     }
 }
 
