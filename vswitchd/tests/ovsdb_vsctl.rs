@@ -143,6 +143,16 @@ fn ovs_vsctl_drives_vswitchd_through_ovsdb() {
     assert_eq!(get(&server, &["Interface", "odbr0", "ofport"]), "65534");
     assert_eq!(get(&server, &["Interface", "odt1", "error"]), "[]");
     assert!(link_exists("odt1"), "the TAP device exists");
+    let ifindex = std::fs::read_to_string("/sys/class/net/odt1/ifindex").unwrap();
+    assert_eq!(
+        get(&server, &["Interface", "odt1", "ifindex"]),
+        ifindex.trim()
+    );
+    let mac = std::fs::read_to_string("/sys/class/net/odt1/address").unwrap();
+    assert_eq!(
+        get(&server, &["Interface", "odt1", "mac_in_use"]),
+        format!("\"{}\"", mac.trim())
+    );
     let cfg = get(&server, &["Open_vSwitch", ".", "next_cfg"]);
     assert_eq!(get(&server, &["Open_vSwitch", ".", "cur_cfg"]), cfg);
     assert!(get(&server, &["Open_vSwitch", ".", "ovs_version"]).contains("vswitch"));

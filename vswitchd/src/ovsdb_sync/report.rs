@@ -2,7 +2,8 @@
 //!
 //! Per Interface row: `ofport` (the switch's number; OpenFlow LOCAL for the bridge-named
 //! internal port; -1 with `error` set for an interface that could not be applied, as OVS
-//! does), `admin_state`, `link_state` and, on the periodic round, `statistics`. On the
+//! does), `admin_state`, `link_state`, the kernel device's `ifindex`, `mtu`, `mac_in_use`
+//! and `link_speed` (none for ports without one), and, on the periodic round, `statistics`. On the
 //! root row: `cur_cfg` (the `next_cfg` just applied, which is what `ovs-vsctl` waits for),
 //! the switch's identity and the types it implements, and one Datapath row per datapath
 //! type in use with the capabilities the userspace datapath really has.
@@ -57,6 +58,38 @@ fn os_release() -> (Option<String>, Option<String>) {
     (get("ID"), get("VERSION_ID"))
 }
 
+/// What the kernel says about a port's device (`/sys/class/net/NAME`); all `None` for a
+/// port with no kernel device (dummy, patch).
+#[derive(Debug, Default, PartialEq)]
+struct Device {
+    ifindex: Option<i64>,
+    mtu: Option<i64>,
+    mac: Option<String>,
+    speed_bps: Option<i64>,
+}
+
+impl Device {
+    fn read(name: &str) -> Device {
+        // Names are validated interface names (no '/'), so this stays inside the directory.
+        let dir = std::path::Path::new("/sys/class/net").join(name);
+        let read = |f: &str| {
+            std::fs::read_to_string(dir.join(f))
+                .ok()
+                .map(|s| s.trim().to_owned())
+        };
+        let num = |f: &str| read(f).and_then(|v| v.parse::<i64>().ok());
+        Device {
+            ifindex: num("ifindex"),
+            mtu: num("mtu"),
+            mac: read("address").filter(|m| !m.is_empty()),
+            // Mb/s; -1 or unreadable when the driver does not know (TAP, veth down).
+            speed_bps: num("speed")
+                .filter(|s| *s > 0)
+                .map(|s| s.saturating_mul(1_000_000)),
+        }
+    }
+}
+
 /// The write-back for one round: `errors` are the interfaces that could not be applied,
 /// `cfg` the `next_cfg` the round applied, `stats` whether to write counters too.
 pub fn write_back(
@@ -96,11 +129,16 @@ pub fn write_back(
             };
             let report = reports.get(name);
             let up = report.is_some_and(|p| p.up);
+            let dev = Device::read(name);
             let state = InterfaceState {
                 ofport: Some(i64::from(ofport)),
                 error: None,
                 admin_state: Some("up"),
                 link_state: Some(if up { "up" } else { "down" }),
+                link_speed: dev.speed_bps,
+                mtu: dev.mtu,
+                mac_in_use: dev.mac,
+                ifindex: dev.ifindex,
                 ..Default::default()
             };
             t.interface_state(r, iface, &state);
