@@ -99,6 +99,18 @@ fn link_exists(name: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Deletes a link this test created, by name, however the test ends.
+struct LinkGuard(&'static str);
+
+impl Drop for LinkGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", self.0])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
 /// Waits for a device to disappear (the switch closes devices after the change is applied).
 fn wait_gone(name: &str) {
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -238,6 +250,28 @@ fn ovs_vsctl_drives_vswitchd_through_ovsdb() {
         assert!(Instant::now() < deadline, "no statistics written");
         std::thread::sleep(Duration::from_millis(200));
     }
+
+    // A system port whose device does not exist yet: configured, with an error, until the
+    // device appears.
+    vsctl_wait(&server, &["add-port", "odbr0", "odmiss"]);
+    assert!(get(&server, &["Interface", "odmiss", "error"]).contains("No such device"));
+    let st = Command::new("ip")
+        .args([
+            "link", "add", "odmiss", "type", "veth", "peer", "name", "odmissp",
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success(), "ip link add odmiss");
+    let _veth = LinkGuard("odmiss");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while get(&server, &["Interface", "odmiss", "error"]) != "[]" {
+        assert!(
+            Instant::now() < deadline,
+            "error not cleared once the device exists"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    vsctl_wait(&server, &["del-port", "odbr0", "odmiss"]);
 
     // other_config knobs: set, then removed (back to the default).
     vsctl_wait(

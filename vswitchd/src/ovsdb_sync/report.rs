@@ -15,6 +15,7 @@ use ovsdb::replica::Replica;
 use ovsdb::txn::{InterfaceState, SystemInfo, TxnBuilder};
 
 use super::plan::{DATAPATH_TYPES, Desired, IFACE_TYPES};
+use crate::store::PortKind;
 use crate::switch::Switch;
 
 /// OpenFlow LOCAL as the Interface table spells it (OpenFlow 1.0's 16-bit number, which
@@ -115,12 +116,12 @@ pub fn write_back(
         let rows = wb
             .ports
             .iter()
-            .map(|(n, w)| (n.as_str(), w.iface, br.port(n).map(|p| p.ofport)))
+            .map(|(n, w)| (n.as_str(), w.iface, br.port(n).map(|p| p.ofport), w.kind))
             .chain(
                 wb.local_iface
-                    .map(|i| (bname.as_str(), i, Some(OFPP_LOCAL_16))),
+                    .map(|i| (bname.as_str(), i, Some(OFPP_LOCAL_16), PortKind::Internal)),
             );
-        for (name, iface, ofport) in rows {
+        for (name, iface, ofport, kind) in rows {
             if errors.contains_key(&iface) || want.errors.contains_key(&iface) {
                 continue;
             }
@@ -130,9 +131,13 @@ pub fn write_back(
             let report = reports.get(name);
             let up = report.is_some_and(|p| p.up);
             let dev = Device::read(name);
+            // A system port whose device is missing stays configured (it comes back when
+            // the device appears) but says why it does not work, as OVS does.
+            let missing = kind == PortKind::System && dev.ifindex.is_none();
             let state = InterfaceState {
                 ofport: Some(i64::from(ofport)),
-                error: None,
+                error: missing
+                    .then(|| format!("could not open network device {name} (No such device)")),
                 admin_state: Some("up"),
                 link_state: Some(if up { "up" } else { "down" }),
                 link_speed: dev.speed_bps,
