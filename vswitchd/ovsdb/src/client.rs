@@ -161,10 +161,16 @@ pub struct Status {
     pub last_txn_id: Option<Uuid>,
     /// Why the last session ended or the last connect failed.
     pub last_error: Option<String>,
+    /// The last [`ERROR_HISTORY`] reasons sessions ended or connects failed, oldest first
+    /// (a subscriber may miss intermediate statuses; this keeps them for diagnosis).
+    pub recent_errors: Vec<String>,
     /// Of the sessions that reached a current replica, those that resumed from the last
     /// transaction id instead of receiving everything.
     pub resumed: u64,
 }
+
+/// How many session-ending errors [`Status::recent_errors`] keeps.
+pub const ERROR_HISTORY: usize = 8;
 
 struct Shared {
     replica: RwLock<Option<Replica>>,
@@ -303,6 +309,10 @@ async fn run(
         publish(&shared, |s| {
             s.connected = false;
             s.last_error = Some(e.to_string());
+            if s.recent_errors.len() >= ERROR_HISTORY {
+                s.recent_errors.remove(0);
+            }
+            s.recent_errors.push(e.to_string());
         });
         // Fail transactions asked for while disconnected; stop if the Client is gone.
         let sleep = tokio::time::sleep(backoff);

@@ -5,10 +5,9 @@
 
 mod common;
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{OdServer, missing_ovs, wait_for, wait_status};
@@ -113,20 +112,6 @@ async fn malformed_and_oversized_messages_close_the_session_and_it_reconnects() 
     config.backoff_max = Duration::from_millis(200);
     let client = Client::start(config);
 
-    // Record every reason a session ended.
-    let errors = Arc::new(Mutex::new(BTreeSet::new()));
-    let watcher = {
-        let errors = errors.clone();
-        let mut rx = client.subscribe();
-        tokio::spawn(async move {
-            while rx.changed().await.is_ok() {
-                if let Some(e) = rx.borrow_and_update().last_error.clone() {
-                    errors.lock().unwrap().insert(e);
-                }
-            }
-        })
-    };
-
     wait_for(&client, "br0 through the relay", |r| {
         r.bridge_by_name("br0").is_some()
     })
@@ -159,7 +144,7 @@ async fn malformed_and_oversized_messages_close_the_session_and_it_reconnects() 
         .await
         .unwrap();
 
-    let errors = errors.lock().unwrap().clone();
+    let errors = client.status().recent_errors;
     let seen = |needle: &str| errors.iter().any(|e| e.contains(needle));
     for needle in [
         "longer than the 1048576-byte limit",
@@ -172,6 +157,5 @@ async fn malformed_and_oversized_messages_close_the_session_and_it_reconnects() 
             "no session ended with {needle:?}: {errors:#?}"
         );
     }
-    watcher.abort();
     proxy.abort();
 }
