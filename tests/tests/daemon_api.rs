@@ -586,7 +586,10 @@ fn second_daemon_on_the_same_socket_or_db_is_refused() {
     let status = wait_exit(&mut c.0, Duration::from_secs(10)).expect("second daemon exits");
     assert!(!status.success());
     let text = std::fs::read_to_string(&log).unwrap();
-    assert!(text.contains("is in use by another process (another vswitchd"), "{text}");
+    assert!(
+        text.contains("is in use by another process (another vswitchd"),
+        "{text}"
+    );
     // Said once: the message does not repeat its cause.
     assert_eq!(text.matches("in use").count(), 1, "{text}");
 }

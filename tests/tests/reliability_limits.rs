@@ -111,7 +111,10 @@ fn descriptor_floods_leave_every_listener_serving() {
             logs()
         );
         assert_eq!(out.stdout, "br0\n");
-        println!("list-br over {server} with the flood held: {:?}", t.elapsed());
+        println!(
+            "list-br over {server} with the flood held: {:?}",
+            t.elapsed()
+        );
     }
     // Metrics: once the idle connects time out (5 s), a scrape is answered.
     let t = Instant::now();
@@ -139,7 +142,10 @@ fn descriptor_floods_leave_every_listener_serving() {
 
 #[test]
 fn stalled_dump_readers_keep_memory_bounded() {
-    let dir = tempfile::Builder::new().prefix("lk-dump").tempdir().unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("lk-dump")
+        .tempdir()
+        .unwrap();
     let d = Daemon::start(
         &dir.path().join("conf.db"),
         &dir.path().join("run/vswitchd.sock"),
@@ -148,7 +154,8 @@ fn stalled_dump_readers_keep_memory_bounded() {
     d.ctl(&["add-br", "br0"]).ok();
     let n = 100_000;
     let file = flow_file(dir.path(), n, 1);
-    d.ctl(&["replace-flows", "br0", file.to_str().unwrap()]).ok();
+    d.ctl(&["replace-flows", "br0", file.to_str().unwrap()])
+        .ok();
     let before = rss_kib(d.pid());
     // Readers that never read: vswitch-ctl writing into a pipe nobody drains.
     let server = format!("unix:{}", d.socket.display());
@@ -248,7 +255,9 @@ fn health_checks_answer_during_a_long_replace() {
                 }
             }));
         }
-        let _ = diag.datapath_stats(proto::v1::DatapathStatsRequest {}).await;
+        let _ = diag
+            .datapath_stats(proto::v1::DatapathStatsRequest {})
+            .await;
         let start = Instant::now();
         let mut lat = Vec::new();
         loop {
@@ -286,6 +295,14 @@ fn health_checks_answer_during_a_long_replace() {
         p(0.99),
         sorted.last().unwrap()
     );
-    assert!(sorted.len() >= 20, "too few health checks: {}", sorted.len());
-    assert!(p(0.99) < Duration::from_millis(100), "health p99 {:?}", p(0.99));
+    assert!(
+        sorted.len() >= 20,
+        "too few health checks: {}",
+        sorted.len()
+    );
+    assert!(
+        p(0.99) < Duration::from_millis(100),
+        "health p99 {:?}",
+        p(0.99)
+    );
 }

@@ -92,6 +92,10 @@ pub struct Cli {
     /// PEM CA certificate(s) that client certificates must chain to (clients must present one).
     #[arg(long, value_name = "FILE")]
     pub tls_client_ca: Option<PathBuf>,
+    /// Take bridges and ports from this ovsdb-server's Open_vSwitch database and report
+    /// back to it, as ovs-vswitchd does (`unix:PATH` or `tcp:IP:PORT`).
+    #[arg(long, value_name = "unix:PATH|tcp:IP:PORT")]
+    pub ovsdb: Option<ovsdb::Remote>,
 }
 
 /// Where to listen for gRPC.
@@ -135,6 +139,7 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     /// Group id the unix sockets are given (`--listen-group`).
     pub listen_group: Option<u32>,
+    pub ovsdb: Option<ovsdb::Remote>,
 }
 
 /// The default config database path (DESIGN §4).
@@ -274,6 +279,7 @@ impl Config {
             log_format: cli.log_format,
             tls,
             listen_group,
+            ovsdb: cli.ovsdb,
         })
     }
 }

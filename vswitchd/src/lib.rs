@@ -21,6 +21,7 @@ pub mod normal;
 pub mod ofctl;
 pub mod ofproto;
 pub mod openflow;
+pub mod ovsdb_sync;
 pub mod quote;
 pub mod report;
 pub mod server;

@@ -85,6 +85,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             None => None,
         };
+        let ovsdb_task = config
+            .ovsdb
+            .clone()
+            .map(|remote| tokio::spawn(vswitchd::ovsdb_sync::run(remote, Arc::clone(&shared))));
         let ready = || tracing::info!("vswitchd ready");
         let server = server::serve(&config, Arc::clone(&shared), ready, shutdown_signal()?);
         match metrics_task {
@@ -103,6 +107,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             },
             None => server.await?,
+        }
+        if let Some(task) = ovsdb_task {
+            task.abort();
         }
         anyhow::Ok(())
     });

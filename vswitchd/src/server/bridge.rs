@@ -90,8 +90,7 @@ pub fn fail_mode_from_pb(v: i32) -> Result<Option<FailMode>, Status> {
 
 /// Link state of every port of `bridge`, by name, as the dataplane sees it now.
 fn links(dp: &Dataplane, bridge: &str) -> HashMap<String, bool> {
-    dp
-        .port_reports(bridge, None)
+    dp.port_reports(bridge, None)
         .map(|rs| rs.into_iter().map(|r| (r.name, r.up)).collect())
         .unwrap_or_default()
 }

@@ -97,6 +97,16 @@ impl Shared {
         self.switch.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Runs `f` with the switch locked and publishes the new view afterwards, for control
+    /// planes other than the gRPC handlers (the OVSDB sync). Blocks: call only on the blocking
+    /// pool.
+    pub fn with_switch<R>(&self, f: impl FnOnce(&mut Switch) -> R) -> R {
+        let mut sw = self.lock();
+        let r = f(&mut sw);
+        self.view.store(Arc::new(sw.view()));
+        r
+    }
+
     /// Runs a mutation on the blocking pool with the switch locked, then publishes the new
     /// view before returning (so a client that changed something sees it on its next read).
     async fn mutate<R, F>(self: &Arc<Self>, f: F) -> Result<R, Status>
@@ -105,15 +115,10 @@ impl Shared {
         F: FnOnce(&mut Switch) -> Result<R, SwitchError> + Send + 'static,
     {
         let shared = Arc::clone(self);
-        tokio::task::spawn_blocking(move || {
-            let mut sw = shared.lock();
-            let r = f(&mut sw);
-            shared.view.store(Arc::new(sw.view()));
-            r
-        })
-        .await
-        .map_err(|e| Status::internal(format!("request handler failed: {e}")))?
-        .map_err(status)
+        tokio::task::spawn_blocking(move || shared.with_switch(f))
+            .await
+            .map_err(|e| Status::internal(format!("request handler failed: {e}")))?
+            .map_err(status)
     }
 
     /// Runs a read that may wait on the dataplane's locks (dumps, trace, counters) on the

@@ -1,0 +1,331 @@
+//! `vswitchd --ovsdb`: the daemon configured by ovs-vsctl through a real ovsdb-server
+//! (issue 18). ovs-vsctl runs without `--no-wait`, so every command below returns only once
+//! vswitchd has applied it and set `cur_cfg`; the checks read back what vswitchd wrote.
+//! Names carry the `od` tag (devices are real: a TAP and the bridge's internal port).
+
+#[path = "../ovsdb/tests/common/mod.rs"]
+mod common;
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{OdServer, missing_ovs};
+
+/// A vswitchd following `server`, killed by PID on drop.
+struct Vswitchd(Child, u16);
+
+impl Vswitchd {
+    fn start(server: &OdServer, state: &Path) -> Vswitchd {
+        let log = std::fs::File::create(state.join("vswitchd.log")).unwrap();
+        let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_vswitchd"))
+            .arg("--metrics")
+            .arg(format!("127.0.0.1:{metrics_port}"))
+            .arg("--db")
+            .arg(state.join("vswitch.db"))
+            .arg("--listen")
+            .arg(format!("unix:{}", state.join("vswitchd.sock").display()))
+            .arg("--ovsdb")
+            .arg(server.remote())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Vswitchd(child, metrics_port)
+    }
+
+    /// The value of an unlabelled Prometheus gauge.
+    fn metric(&self, name: &str) -> Option<String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut s = loop {
+            match std::net::TcpStream::connect(("127.0.0.1", self.1)) {
+                Ok(s) => break s,
+                Err(e) => {
+                    assert!(Instant::now() < deadline, "metrics endpoint: {e}");
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        };
+        s.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        let mut body = String::new();
+        s.read_to_string(&mut body).unwrap();
+        body.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .map(str::to_owned)
+    }
+}
+
+impl Drop for Vswitchd {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// ovs-vsctl that waits for vswitchd (no --no-wait); returns (stdout, stderr).
+fn vsctl_wait(server: &OdServer, args: &[&str]) -> (String, String) {
+    let out = Command::new("ovs-vsctl")
+        .arg(format!("--db={}", server.remote()))
+        .arg("--timeout=20")
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "ovs-vsctl {args:?}: {stderr}");
+    (
+        String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+        stderr,
+    )
+}
+
+fn get(server: &OdServer, args: &[&str]) -> String {
+    server.vsctl(&[&["get"], args].concat())
+}
+
+fn link_exists(name: &str) -> bool {
+    Command::new("ip")
+        .args(["link", "show", name])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Deletes a link this test created, by name, however the test ends.
+struct LinkGuard(&'static str);
+
+impl Drop for LinkGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", self.0])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Waits for a device to disappear (the switch closes devices after the change is applied).
+fn wait_gone(name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while link_exists(name) {
+        assert!(
+            Instant::now() < deadline,
+            "{name} still exists after its deletion"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn ovs_vsctl_drives_vswitchd_through_ovsdb() {
+    if missing_ovs().is_some() {
+        return;
+    }
+    let mut server = OdServer::start();
+    let state = tempfile::Builder::new().prefix("od-vs-").tempdir().unwrap();
+    let daemon = Vswitchd::start(&server, state.path());
+
+    // The brief's command, verbatim but for the names.
+    let (_, err) = vsctl_wait(
+        &server,
+        &[
+            "add-br",
+            "odbr0",
+            "--",
+            "add-port",
+            "odbr0",
+            "odt1",
+            "--",
+            "set",
+            "Interface",
+            "odt1",
+            "type=tap",
+            "ofport_request=5",
+        ],
+    );
+    assert!(!err.contains("Error detected"), "{err}");
+    assert_eq!(get(&server, &["Interface", "odt1", "ofport"]), "5");
+    assert_eq!(get(&server, &["Interface", "odbr0", "ofport"]), "65534");
+    assert_eq!(get(&server, &["Interface", "odt1", "error"]), "[]");
+    assert!(link_exists("odt1"), "the TAP device exists");
+    let ifindex = std::fs::read_to_string("/sys/class/net/odt1/ifindex").unwrap();
+    assert_eq!(
+        get(&server, &["Interface", "odt1", "ifindex"]),
+        ifindex.trim()
+    );
+    let mac = std::fs::read_to_string("/sys/class/net/odt1/address").unwrap();
+    assert_eq!(
+        get(&server, &["Interface", "odt1", "mac_in_use"]),
+        format!("\"{}\"", mac.trim())
+    );
+    let cfg = get(&server, &["Open_vSwitch", ".", "next_cfg"]);
+    assert_eq!(get(&server, &["Open_vSwitch", ".", "cur_cfg"]), cfg);
+    assert!(get(&server, &["Open_vSwitch", ".", "ovs_version"]).contains("vswitch"));
+    assert!(get(&server, &["Open_vSwitch", ".", "iface_types"]).contains("tap"));
+    let dps = server.vsctl(&["--columns=capabilities", "list", "Datapath"]);
+    assert!(dps.contains("ct_flush=\"true\""), "{dps}");
+
+    // Automatic numbers, VLAN settings, and rows vswitchd cannot apply: each gets its
+    // error, and the rest of the same transaction still applies.
+    let (_, err) = vsctl_wait(
+        &server,
+        &[
+            "add-port",
+            "odbr0",
+            "odd1",
+            "tag=10",
+            "--",
+            "set",
+            "Interface",
+            "odd1",
+            "type=dummy",
+            "--",
+            "add-port",
+            "odbr0",
+            "odx",
+            "--",
+            "set",
+            "Interface",
+            "odx",
+            "type=nosuchtype",
+            "--",
+            "add-port",
+            "odbr0",
+            "odd2",
+            "--",
+            "set",
+            "Interface",
+            "odd2",
+            "type=dummy",
+            "ofport_request=5",
+        ],
+    );
+    assert!(
+        err.contains("odx"),
+        "ovs-vsctl reports the failed interface: {err}"
+    );
+    assert_eq!(get(&server, &["Interface", "odd1", "ofport"]), "1");
+    assert!(get(&server, &["Interface", "odx", "error"]).contains("unsupported type"));
+    assert_eq!(get(&server, &["Interface", "odx", "ofport"]), "-1");
+    assert!(get(&server, &["Interface", "odd2", "error"]).contains("already used"));
+    assert_eq!(get(&server, &["Interface", "odd1", "link_state"]), "up");
+
+    // Changes: re-tag in place, fix the clash, delete a port (its device goes too).
+    vsctl_wait(
+        &server,
+        &[
+            "set",
+            "Port",
+            "odd1",
+            "tag=20",
+            "--",
+            "set",
+            "Interface",
+            "odd2",
+            "ofport_request=6",
+            "--",
+            "del-port",
+            "odbr0",
+            "odx",
+            "--",
+            "del-port",
+            "odbr0",
+            "odt1",
+        ],
+    );
+    assert_eq!(get(&server, &["Interface", "odd2", "ofport"]), "6");
+    assert_eq!(get(&server, &["Interface", "odd2", "error"]), "[]");
+    wait_gone("odt1");
+
+    // Statistics arrive within a few seconds.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while get(&server, &["Interface", "odd1", "statistics"]) == "{}" {
+        assert!(Instant::now() < deadline, "no statistics written");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // A system port whose device does not exist yet: configured, with an error, until the
+    // device appears.
+    vsctl_wait(&server, &["add-port", "odbr0", "odmiss"]);
+    assert!(get(&server, &["Interface", "odmiss", "error"]).contains("No such device"));
+    let st = Command::new("ip")
+        .args([
+            "link", "add", "odmiss", "type", "veth", "peer", "name", "odmissp",
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success(), "ip link add odmiss");
+    let _veth = LinkGuard("odmiss");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while get(&server, &["Interface", "odmiss", "error"]) != "[]" {
+        assert!(
+            Instant::now() < deadline,
+            "error not cleared once the device exists"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    vsctl_wait(&server, &["del-port", "odbr0", "odmiss"]);
+
+    // other_config knobs: set, then removed (back to the default).
+    vsctl_wait(
+        &server,
+        &["set", "Open_vSwitch", ".", "other_config:flow-limit=1000"],
+    );
+    assert_eq!(daemon.metric("vswitch_flow_limit").as_deref(), Some("1000"));
+    vsctl_wait(
+        &server,
+        &["remove", "Open_vSwitch", ".", "other_config", "flow-limit"],
+    );
+    assert_eq!(
+        daemon.metric("vswitch_flow_limit").as_deref(),
+        Some("200000")
+    );
+
+    // A vswitchd restart keeps the ofports.
+    drop(daemon);
+    let _daemon = Vswitchd::start(&server, state.path());
+    vsctl_wait(
+        &server,
+        &[
+            "add-port",
+            "odbr0",
+            "odd3",
+            "--",
+            "set",
+            "Interface",
+            "odd3",
+            "type=dummy",
+        ],
+    );
+    assert_eq!(get(&server, &["Interface", "odd1", "ofport"]), "1");
+    assert_eq!(get(&server, &["Interface", "odd2", "ofport"]), "6");
+    assert_eq!(get(&server, &["Interface", "odd3", "ofport"]), "2");
+
+    // So does an ovsdb-server restart: vswitchd reconnects and goes on applying changes.
+    server.restart();
+    vsctl_wait(
+        &server,
+        &[
+            "add-port",
+            "odbr0",
+            "odd4",
+            "--",
+            "set",
+            "Interface",
+            "odd4",
+            "type=dummy",
+        ],
+    );
+    assert_eq!(get(&server, &["Interface", "odd4", "ofport"]), "3");
+    assert_eq!(get(&server, &["Interface", "odd1", "ofport"]), "1");
+
+    vsctl_wait(&server, &["del-br", "odbr0"]);
+    wait_gone("odbr0");
+}
