@@ -109,6 +109,9 @@ fn entry_to_model(e: &MatchEntry) -> Result<Vec<(Field, u128, u128)>, OpenFlowEr
         }
         f => {
             let model = model_field(f).ok_or_else(bad_field)?;
+            // An exact wire field is exact in the model, whatever its storage width
+            // (ICMP type is one byte on the wire, two in the flow key).
+            let mask = if e.mask.is_none() { u128::MAX } else { mask };
             vec![(model, value, mask)]
         }
     })
@@ -196,7 +199,7 @@ pub fn action_to_model(a: &Action) -> Result<Vec<OfAction>, OpenFlowError> {
                     Ok(OfAction::SetField {
                         field,
                         value,
-                        mask,
+                        mask: mask & field.max_value(),
                         spelling: SetSpelling::SetField,
                     })
                 })

@@ -3,6 +3,7 @@
 //!
 //! - [`convert`] turns flow-mods into the model's [`crate::ofproto::FlowMod`], validated by the
 //!   same parser as `vswitch-ctl`, so there is one rule model whatever channel changed it.
+//! - [`to_wire`] is the way back, for flow-stats replies and flow-removed messages.
 //! - [`conn`] runs one connection: hello and version negotiation, echo keepalive, errors for
 //!   what cannot be decoded, barrier ordering, and multipart replies split to fit 64 KiB. It is
 //!   pure — bytes and the current time in, bytes and requests out — so every protocol rule is
@@ -13,6 +14,7 @@
 pub mod conn;
 pub mod convert;
 pub mod match10;
+pub mod to_wire;
 
 use ofp::ErrorCode;
 
