@@ -99,6 +99,13 @@ ctl dump-flows "$br"
 ctl dump-megaflows
 ctl datapath-stats
 
+say "dpctl-show maps the datapath port numbers above to the bridge's OpenFlow ports"
+ctl dpctl-show | tee "$work/dpctl-show"
+grep -q ": $tap1 (tap; bridge $br, ofport 1)" "$work/dpctl-show" || {
+    echo "walkthrough: dpctl-show does not list OpenFlow port 1 of $br" >&2
+    exit 1
+}
+
 say "Remove the rule: the ping works again"
 ctl del-flows "$br" "icmp"
 ip netns exec "$ns1" ping -c 3 -i 0.2 -W 2 10.240.0.2

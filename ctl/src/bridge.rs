@@ -96,6 +96,25 @@ pub async fn show(ctx: &Ctx) -> anyhow::Result<()> {
     })
 }
 
+pub async fn dpctl_show(ctx: &Ctx) -> anyhow::Result<()> {
+    let mut c = BridgeServiceClient::new(ctx.channel().await?);
+    let r = c.show(pb::ShowRequest {}).await.map_err(rpc)?.into_inner();
+    let ports: Vec<_> = r
+        .bridges
+        .iter()
+        .flat_map(|b| {
+            b.ports.iter().filter_map(move |p| {
+                p.dp_port.map(|no| {
+                    json!({"dp_port": no, "name": p.name, "bridge": b.name, "ofport": p.ofport})
+                })
+            })
+        })
+        .collect();
+    emit(ctx.format, json!({"ports": ports}), || {
+        crate::output::dpctl_text(&r.bridges)
+    })
+}
+
 pub async fn add_port(ctx: &Ctx, a: AddPortArgs) -> anyhow::Result<()> {
     let options = a
         .options
@@ -110,6 +129,7 @@ pub async fn add_port(ctx: &Ctx, a: AddPortArgs) -> anyhow::Result<()> {
         trunks: a.trunks,
         options,
         link_up: None,
+        dp_port: None,
     };
     let mut c = BridgeServiceClient::new(ctx.channel().await?);
     let r = c

@@ -103,6 +103,10 @@ pub enum Command {
     ListBr,
     /// Show every bridge and its ports.
     Show,
+    /// Show datapath port numbers (those of trace's `Datapath actions` and `dump-megaflows`)
+    /// with the bridge and OpenFlow port each belongs to, like `ovs-appctl dpctl/show`.
+    #[command(name = "dpctl-show")]
+    DpctlShow,
     /// Add a port to a bridge.
     #[command(name = "add-port")]
     AddPort(AddPortArgs),

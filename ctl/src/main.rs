@@ -126,6 +126,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::DelBr { bridge } => bridge::del_br(&ctx, bridge).await,
         Command::ListBr => bridge::list_br(&ctx).await,
         Command::Show => bridge::show(&ctx).await,
+        Command::DpctlShow => bridge::dpctl_show(&ctx).await,
         Command::AddPort(a) => bridge::add_port(&ctx, a).await,
         Command::DelPort { bridge, port } => bridge::del_port(&ctx, bridge, port).await,
         Command::ListPorts { bridge } => bridge::list_ports(&ctx, bridge).await,

@@ -70,6 +70,7 @@ pub fn port_json(p: &pb::Port) -> Value {
         "trunks": p.trunks,
         "options": options,
         "link": p.link_up.map(|up| if up { "up" } else { "down" }),
+        "dp_port": p.dp_port,
     })
 }
 
@@ -77,6 +78,32 @@ fn sorted(m: &std::collections::HashMap<String, String>) -> Vec<(&String, &Strin
     let mut v: Vec<_> = m.iter().collect();
     v.sort();
     v
+}
+
+/// `ovs-appctl dpctl/show`-style text: every attached port by datapath number, with the
+/// bridge and OpenFlow number it has there (the map between trace's `Datapath actions` or
+/// `dump-megaflows` and the flow tables).
+pub fn dpctl_text(bridges: &[pb::Bridge]) -> String {
+    let mut ports: Vec<(u32, &pb::Bridge, &pb::Port)> = bridges
+        .iter()
+        .flat_map(|b| {
+            b.ports
+                .iter()
+                .filter_map(move |p| p.dp_port.map(|no| (no, b, p)))
+        })
+        .collect();
+    ports.sort_by_key(|(no, _, _)| *no);
+    let mut s = String::from("vswitch@datapath:\n");
+    for (no, b, p) in ports {
+        s += &format!(
+            "  port {no}: {} ({}; bridge {}, ofport {})\n",
+            p.name,
+            port_type_name(p.r#type),
+            b.name,
+            ofport_name(p.ofport)
+        );
+    }
+    s
 }
 
 /// `ovs-vsctl show`-style text for a bridge.
@@ -268,6 +295,7 @@ mod tests {
             trunks: vec![10, 20],
             options: [("peer".to_owned(), "q1".to_owned())].into(),
             link_up: None,
+            dp_port: None,
         };
         let mut b = pb::Bridge {
             name: "br0".into(),

@@ -102,10 +102,13 @@ pub fn format_ct_state(bits: u8) -> String {
 /// Traces `key` (a datapath key, first pass) through `ctx`, following recirculations with
 /// the given conntrack states (then [`DEFAULT_CT_NEXT`]).
 pub fn trace_packet(ctx: &XlateCtx<'_>, key: &FlowKey, ct_next: &[u8]) -> TraceReport {
-    // Port numbers, not names, as ofproto/trace prints them (DESIGN §6).
+    // Port numbers, not names, as ofproto/trace prints them (DESIGN §6), and OpenFlow ones:
+    // only the datapath actions speak in datapath port numbers.
     let names = &NoNames;
+    let ports = ctx.bridge.ports;
+    let flow = |k: &FlowKey| format_packet(&openflow_view(k, ports), names);
     let mut report = TraceReport {
-        flow: format_packet(key, names),
+        flow: flow(key),
         passes: Vec::new(),
     };
     let mut next_states = ct_next.iter().copied();
@@ -122,14 +125,16 @@ pub fn trace_packet(ctx: &XlateCtx<'_>, key: &FlowKey, ct_next: &[u8]) -> TraceR
             megaflow: None,
             datapath_actions: "drop".into(),
             outputs: Vec::new(),
+            final_flow: None,
             error: None,
             resume,
         };
         match result {
             Ok(tr) => {
-                pass.megaflow = Some(format_megaflow(&k, &tr.mask));
+                pass.megaflow = Some(format_megaflow(&openflow_view(&k, ports), &tr.mask));
                 pass.datapath_actions = format_actions(&tr.actions);
                 pass.outputs = t.outputs;
+                pass.final_flow = t.final_flow.as_ref().map(flow);
                 for rp in t.recircs {
                     if level + 1 > MAX_RECIRC_DEPTH {
                         pass.error = Some(format!(
@@ -143,7 +148,7 @@ pub fn trace_packet(ctx: &XlateCtx<'_>, key: &FlowKey, ct_next: &[u8]) -> TraceR
                     let resume = Resume {
                         recirc_id: format!("{:#x}", rp.id),
                         ct_state: format_ct_state(state),
-                        flow: format_packet(&next, names),
+                        flow: flow(&next),
                     };
                     queue.push_back((next, Some(resume), level + 1));
                 }
@@ -153,6 +158,16 @@ pub fn trace_packet(ctx: &XlateCtx<'_>, key: &FlowKey, ct_next: &[u8]) -> TraceR
         report.passes.push(pass);
     }
     report
+}
+
+/// `k` with its datapath in_port replaced by the bridge's OpenFlow number for that port (a
+/// port of another bridge, or none, keeps the number it has).
+fn openflow_view(k: &FlowKey, ports: &PortMap) -> FlowKey {
+    let mut k = *k;
+    if let Some(of) = ports.ofport_of_dp(k.in_port) {
+        k.in_port = of;
+    }
+    k
 }
 
 /// The packet as it comes back from conntrack: the recirculation id, the chosen state, the
@@ -326,6 +341,8 @@ pub struct Trace {
     pub outputs: Vec<u32>,
     /// Recirculations this pass requested, in order, with the packet as it is at each.
     pub recircs: Vec<RecircPoint>,
+    /// The packet after the pass's actions changed it (set by a translation that completed).
+    pub final_flow: Option<FlowKey>,
     /// Index in `steps` of each rule whose actions are running, innermost last.
     open: Vec<usize>,
     /// Notes made so far.
@@ -386,6 +403,10 @@ pub struct Pass {
     pub datapath_actions: String,
     /// OpenFlow ports the packet leaves on, in order.
     pub outputs: Vec<u32>,
+    /// The packet as the pass's actions left it (registers and metadata included), in
+    /// OpenFlow terms; `None` when translation failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub final_flow: Option<String>,
     /// Why translation failed, if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -418,6 +439,14 @@ impl TraceReport {
             write_steps(&mut s, &pass.steps);
             if let Some(e) = &pass.error {
                 let _ = writeln!(s, "Translation failed: {e}; the packet is dropped");
+            }
+            if let Some(f) = &pass.final_flow {
+                let entering = pass.resume.as_ref().map_or(&self.flow, |r| &r.flow);
+                if f == entering {
+                    let _ = writeln!(s, "Final flow: unchanged");
+                } else {
+                    let _ = writeln!(s, "Final flow: {f}");
+                }
             }
             if let Some(m) = &pass.megaflow {
                 let _ = writeln!(s, "Megaflow: {m}");
@@ -520,6 +549,7 @@ mod tests {
                 megaflow: Some("recirc_id=0,eth,tcp,in_port=1,nw_src=10.0.1.0/24,nw_dst=10.0.0.0/24,nw_tos=0,nw_frag=no,tp_dst=80".into()),
                 datapath_actions: "set(ipv4(tos=0x20/0xfc)),2".into(),
                 outputs: vec![2],
+                final_flow: None,
                 error: None,
                 resume: None,
             }],
@@ -586,6 +616,7 @@ Datapath actions: set(ipv4(tos=0x20/0xfc)),2
                     megaflow: None,
                     datapath_actions: "drop".into(),
                     outputs: vec![],
+                    final_flow: None,
                     error: Some("resubmit depth exceeded (64 levels)".into()),
                     resume: None,
                 },
@@ -594,6 +625,7 @@ Datapath actions: set(ipv4(tos=0x20/0xfc)),2
                     megaflow: Some("recirc_id=0x1,eth,in_port=1".into()),
                     datapath_actions: "drop".into(),
                     outputs: vec![],
+                    final_flow: None,
                     error: None,
                     resume: Some(Resume {
                         recirc_id: "0x1".into(),

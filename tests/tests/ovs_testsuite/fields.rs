@@ -263,6 +263,9 @@ pub(crate) fn format_fields(f: &Fields) -> String {
                 _ => "later",
             }
             .to_owned(),
+            // ICMP type and code are 8-bit fields of the packet that OVS keeps in the 16-bit
+            // tp_src/tp_dst: a probe that flips their upper bits is the same packet.
+            Kind::Int if name.starts_with("icmp") => format!("{:#x}", b.value & 0xff),
             Kind::Int => format!("{:#x}", b.value),
         };
         items.push(format!("{name}={v}"));

@@ -275,7 +275,7 @@ impl UpcallHandler for SlowPath {
             if f.error.installs_drop() {
                 Ok(Translation {
                     actions: Vec::new(),
-                    mask: f.mask,
+                    mask: *f.mask,
                 })
             } else {
                 Err(UpcallError::TranslationFailed)

@@ -608,6 +608,9 @@ fn gen_flow(d: &mut Draw, with_actions: bool) -> String {
     }
     if with_actions {
         let mut acts: Vec<String> = Vec::new();
+        // The parser refuses a third VLAN header (as OVS): with the match's possible tag, one
+        // push per list stays within two.
+        let mut pushed = false;
         for _ in 0..d.n(6) {
             let a = match d.n(20) {
                 0 => format!("output:{}", 1 + d.n(100)),
@@ -641,7 +644,10 @@ fn gen_flow(d: &mut Draw, with_actions: bool) -> String {
                         15 + n
                     )
                 }
-                7 => "push_vlan:0x8100".to_owned(),
+                7 if !pushed => {
+                    pushed = true;
+                    "push_vlan:0x8100".to_owned()
+                }
                 8 => format!("mod_vlan_vid:{},mod_vlan_pcp:{}", d.n(4096), d.n(8)),
                 9 => d
                     .pick(&["pop_vlan", "strip_vlan", "dec_ttl", "ct_clear"])

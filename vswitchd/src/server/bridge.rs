@@ -66,6 +66,7 @@ pub fn port_to_pb(r: &PortRecord) -> pb::Port {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         link_up: None,
+        dp_port: None,
     }
 }
 
@@ -88,17 +89,29 @@ pub fn fail_mode_from_pb(v: i32) -> Result<Option<FailMode>, Status> {
     }
 }
 
-/// Link state of every port of `bridge`, by name, as the dataplane sees it now.
-fn links(dp: &Dataplane, bridge: &str) -> HashMap<String, bool> {
+/// Link state and datapath port number of every port of `bridge`, by name, as the
+/// dataplane sees them now.
+fn links(dp: &Dataplane, bridge: &str) -> HashMap<String, (bool, Option<u32>)> {
     dp.port_reports(bridge, None)
-        .map(|rs| rs.into_iter().map(|r| (r.name, r.up)).collect())
+        .map(|rs| {
+            rs.into_iter()
+                .map(|r| {
+                    let no = dp.dp_port_of(&r.name);
+                    (r.name, (r.up, no))
+                })
+                .collect()
+        })
         .unwrap_or_default()
 }
 
-/// A port as configured, with its link state.
-fn port_with_link(r: &PortRecord, links: &HashMap<String, bool>) -> pb::Port {
+/// A port as configured, with its link state and datapath port number.
+fn port_with_link(r: &PortRecord, links: &HashMap<String, (bool, Option<u32>)>) -> pb::Port {
+    let (link_up, dp_port) = links
+        .get(&r.name)
+        .map_or((None, None), |(up, no)| (Some(*up), *no));
     pb::Port {
-        link_up: links.get(&r.name).copied(),
+        link_up,
+        dp_port,
         ..port_to_pb(r)
     }
 }

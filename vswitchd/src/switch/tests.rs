@@ -504,6 +504,67 @@ fn trace_runs_the_bridge_tables() {
     ));
 }
 
+/// Issue 20: a trace speaks OpenFlow (the bridge's port numbers) everywhere but in the
+/// datapath actions, and shows the packet as the actions left it (`Final flow:`).
+#[test]
+fn trace_uses_openflow_numbers_and_shows_the_final_flow() {
+    let fx = Fixture::new();
+    let mut sw = fx.open();
+    // Another bridge first, so br0's datapath port numbers differ from its OpenFlow ones.
+    sw.add_bridge("br1").unwrap();
+    sw.add_port("br1", spec("x1")).unwrap();
+    sw.add_port("br1", spec("x2")).unwrap();
+    sw.add_bridge("br0").unwrap();
+    sw.add_port("br0", spec("a1")).unwrap();
+    sw.add_port("br0", spec("a2")).unwrap();
+    sw.flow_command(
+        "br0",
+        FlowCommand::AddMany(&lines(&[
+            "priority=10,in_port=1,ip,actions=load:0x7->reg0,mod_nw_tos:32,output:2",
+            "priority=10,in_port=2,ip,actions=output:1",
+        ])),
+    )
+    .unwrap();
+    let dp_a1 = sw.dataplane().dp_port_of("a1").unwrap();
+    let dp_a2 = sw.dataplane().dp_port_of("a2").unwrap();
+    assert!(dp_a1 != 1 && dp_a2 != 2, "datapath numbers {dp_a1} {dp_a2}");
+    let packet = "in_port=a1,dl_src=00:00:00:00:00:01,dl_dst=00:00:00:00:00:02,ip,nw_src=10.0.0.1,nw_dst=10.0.0.2";
+    let report = sw.trace("br0", packet, &[]).unwrap();
+    let text = report.to_text();
+    assert!(text.starts_with("Flow: ip,in_port=1,"), "{text}");
+    assert!(
+        text.contains("Megaflow: recirc_id=0,eth,ip,in_port=1,"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(&format!(
+            "Datapath actions: set(ipv4(tos=0x20/0xfc)),{dp_a2}\n"
+        )),
+        "{text}"
+    );
+    assert_eq!(report.passes[0].outputs, [2]);
+    let last = text.lines().rev().nth(2).unwrap();
+    assert!(
+        last.starts_with("Final flow: ip,reg0=0x7,in_port=1,")
+            || (last.starts_with("Final flow: ") && last.contains("reg0=0x7")),
+        "{text}"
+    );
+    assert!(last.contains("nw_tos=32"), "{text}");
+    assert!(
+        report.to_json().contains("\"final_flow\":"),
+        "{}",
+        report.to_json()
+    );
+    // Actions that change nothing: OVS's "unchanged".
+    let back = "in_port=a2,dl_src=00:00:00:00:00:02,dl_dst=00:00:00:00:00:01,ip,nw_src=10.0.0.2,nw_dst=10.0.0.1";
+    let text = sw.trace("br0", back, &[]).unwrap().to_text();
+    assert!(text.contains("\nFinal flow: unchanged\n"), "{text}");
+    assert!(
+        text.ends_with(&format!("Datapath actions: {dp_a1}\n")),
+        "{text}"
+    );
+}
+
 #[test]
 fn patch_ports_continue_in_the_peer_bridge() {
     let fx = Fixture::new();

@@ -43,12 +43,13 @@ pub enum XlateError {
 }
 
 /// A failed translation with the mask of every key bit it consulted before failing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct XlateFailure {
     pub error: XlateError,
     /// What the translation had consulted when it failed: every packet that agrees with the
-    /// key under it fails the same way.
-    pub mask: FlowMask,
+    /// key under it fails the same way. Boxed: failures are rare, and the error side of a
+    /// `Result` stays small.
+    pub mask: Box<FlowMask>,
 }
 
 impl XlateError {

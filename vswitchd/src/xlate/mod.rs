@@ -217,7 +217,7 @@ pub fn translate_or_fail(ctx: &XlateCtx<'_>, key: &FlowKey) -> Result<Translatio
         Ok(()) => Ok(t),
         Err(error) => Err(XlateFailure {
             error,
-            mask: t.mask,
+            mask: Box::new(t.mask),
         }),
     }
 }
@@ -311,6 +311,9 @@ impl<'a, 't> Xlator<'a, 't> {
             mask.nw_frag |= FRAG_MASK;
         }
         nest_mask(key, &mut mask);
+        if let Some(t) = self.trace.as_deref_mut() {
+            t.final_flow = Some(self.flow);
+        }
         Translation {
             actions: std::mem::take(&mut self.actions),
             mask,
