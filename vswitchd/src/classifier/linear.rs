@@ -7,7 +7,7 @@
 
 use fastpath::flow::{FlowKey, FlowMask};
 
-use crate::ofproto::flow_match::Match;
+use super::flow_match::Match;
 
 #[derive(Clone)]
 struct LinearRule<T> {

@@ -34,6 +34,7 @@
 //! prefix, once in that field's trie. `order` lists every non-empty subtable by descending
 //! best rank. Lookups take `&self`, never allocate and never lock.
 
+pub mod flow_match;
 mod linear;
 mod prefix;
 mod stage;
@@ -48,7 +49,7 @@ use std::collections::HashMap;
 
 use fastpath::flow::{FlowKey, FlowMask};
 
-use crate::ofproto::flow_match::Match;
+pub use flow_match::Match;
 pub use linear::LinearClassifier;
 use prefix::{N_TRIES, TrieCtx, TrieField};
 pub use stage::Stage;

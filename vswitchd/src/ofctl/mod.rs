@@ -38,7 +38,6 @@ pub use packet::parse_packet;
 #[cfg(test)]
 mod tests;
 
-use crate::ofproto::{Match, OfAction};
 use lex::split_items;
 use match_parse::MatchBuilder;
 use std::collections::HashMap;
@@ -104,29 +103,7 @@ impl PortNames for PortMap {
     }
 }
 
-/// The default rule priority.
-pub const DEFAULT_PRIORITY: u16 = 32768;
-/// `table=255`: every table (the default for matching-only and modify syntax, as ovs-ofctl).
-pub const TABLE_ALL: u8 = 255;
-
-/// A parsed flow: the fields of an OpenFlow flow-mod.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct FlowSpec {
-    /// Table; [`TABLE_ALL`] in matching-only / modify syntax when none was given.
-    pub table: u8,
-    pub priority: u16,
-    /// The rule's cookie (add), or with `cookie_mask` the cookie to select (modify, delete).
-    /// Modify with `cookie_mask == 0` and a nonzero `cookie` sets the modified rules' cookie.
-    pub cookie: u64,
-    pub cookie_mask: u64,
-    pub idle_timeout: u16,
-    pub hard_timeout: u16,
-    /// Delete / dump only rules with an output to this port.
-    pub out_port: Option<u32>,
-    pub m: Match,
-    pub actions: Vec<OfAction>,
-}
-
+pub use crate::ofproto::spec::{DEFAULT_PRIORITY, FlowSpec, TABLE_ALL};
 /// Which command a flow is for (what keys it may have).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FlowSyntax {
@@ -139,23 +116,14 @@ pub enum FlowSyntax {
 }
 
 impl FlowSpec {
-    /// A catch-all spec with the defaults of `syntax` and no actions.
+    /// A catch-all spec with the defaults of `syntax` and no actions: table 0 for adding, every
+    /// table for selecting.
     pub fn new(syntax: FlowSyntax) -> FlowSpec {
-        FlowSpec {
-            table: if syntax == FlowSyntax::Add {
-                0
-            } else {
-                TABLE_ALL
-            },
-            priority: DEFAULT_PRIORITY,
-            cookie: 0,
-            cookie_mask: 0,
-            idle_timeout: 0,
-            hard_timeout: 0,
-            out_port: None,
-            m: Match::CATCHALL,
-            actions: Vec::new(),
-        }
+        FlowSpec::catch_all(if syntax == FlowSyntax::Add {
+            0
+        } else {
+            TABLE_ALL
+        })
     }
 }
 

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::ofproto::action::{CtZone, OfCt, OfNat, SetSpelling};
+use crate::ofproto::{Match, OfAction};
 use crate::ofproto::{SubField, ofpp};
 use fastpath::flow::Field;
 use fastpath::flow::key::{VLAN_CFI, ct_state, ethertype, ipproto};

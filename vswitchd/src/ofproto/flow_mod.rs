@@ -19,8 +19,8 @@
 //! - `table_any` (or `spec.table == 255`) selects every table for modify and delete.
 
 use super::rule::{Rule, RuleStats};
+use super::spec::{FlowSpec, TABLE_ALL};
 use crate::classifier::Classifier;
-use crate::ofctl::{FlowSpec, TABLE_ALL};
 use crate::ofproto::action::N_TABLES;
 use crate::ofproto::{Match, OfAction};
 use std::collections::HashMap;

@@ -4,13 +4,14 @@
 //! 255 tables of rules; xlate runs a flow through them and produces datapath actions.
 
 pub mod action;
-pub mod flow_match;
 pub mod flow_mod;
 pub mod rule;
+pub mod spec;
 pub mod table;
 
+pub use crate::classifier::flow_match::{self, Match};
 pub use action::{OfAction, SubField, ofpp};
-pub use flow_match::Match;
 pub use flow_mod::{Applied, FlowMod, FlowModCommand, FlowModError};
 pub use rule::{Rule, RuleStats};
+pub use spec::{FlowSpec, TABLE_ALL};
 pub use table::{FlowTables, Planned, StalePlan};

@@ -7,7 +7,7 @@
 //! `RuleStats` handle, so counters survive it (OpenFlow 1.3) even while a revalidator is still
 //! crediting the old `Arc`; an add that replaces a rule starts fresh counters.
 
-use crate::ofctl::{FlowSpec, TABLE_ALL};
+use super::spec::{FlowSpec, TABLE_ALL};
 use crate::ofproto::{Match, OfAction, ofpp};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

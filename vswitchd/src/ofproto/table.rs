@@ -12,8 +12,8 @@
 
 use super::flow_mod::{Applied, FlowMod, FlowModError, Op, Plan};
 use super::rule::Rule;
+use super::spec::{FlowSpec, TABLE_ALL};
 use crate::classifier::Classifier;
-use crate::ofctl::{FlowSpec, TABLE_ALL};
 use crate::ofproto::Match;
 use crate::ofproto::action::N_TABLES;
 use fastpath::flow::{FlowKey, FlowMask};
@@ -304,7 +304,7 @@ impl FlowTables {
 
     /// Every rule, in dump order.
     pub fn rules(&self) -> Vec<Arc<Rule>> {
-        self.dump(&FlowSpec::new(crate::ofctl::FlowSyntax::MatchOnly))
+        self.dump(&FlowSpec::catch_all(TABLE_ALL))
     }
 
     /// The rule with exactly this match and priority in `table`.

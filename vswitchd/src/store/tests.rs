@@ -314,7 +314,8 @@ fn acknowledged_writes_survive_sigkill() {
     let stdout = child.stdout.take().unwrap();
     let mut guard = KillOnDrop(child);
     let mut acked = Vec::new();
-    for line in BufReader::new(stdout).lines() {
+    let mut lines = BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
         let line = line.unwrap();
         if let Some(n) = line.strip_prefix("ack ") {
             acked.push(n.parse::<u64>().unwrap());
@@ -327,6 +328,12 @@ fn acknowledged_writes_survive_sigkill() {
     }
     guard.0.wait().unwrap();
     assert_eq!(acked.len(), 40, "child stopped early");
+    // The child ran on while we read: every ack it printed before the signal is in the pipe.
+    for line in lines {
+        if let Some(n) = line.unwrap().strip_prefix("ack ") {
+            acked.push(n.parse::<u64>().unwrap());
+        }
+    }
 
     let store = Store::open(&path).expect("database opens cleanly after SIGKILL");
     let snap = store.load().unwrap();

@@ -36,15 +36,16 @@ pub mod ct;
 pub mod error;
 pub mod fields;
 pub mod output;
+pub mod record;
 
 pub use ct::{FrozenState, RecircTable};
 pub use error::{XlateError, XlateFailure};
 pub use output::{LearningSwitch, NormalHandler};
+pub use record::{Step, Trace};
 
 use crate::ofctl::{NoNames, PortNames, format_action, format_match};
 use crate::ofproto::action::{OfAction, ofpp};
 use crate::ofproto::{FlowTables, Rule};
-use crate::trace::{Step, Trace};
 use fastpath::action::{CtAction, DpAction};
 use fastpath::flow::key::{FRAG_MASK, VLAN_CFI, ct_state, ipproto};
 use fastpath::flow::{FlowKey, FlowMask};
