@@ -91,7 +91,7 @@ fn commit() -> CtAction {
 }
 
 fn exec(ct: &Conntrack, f: &mut [u8], key: &mut FlowKey, a: &CtAction) -> CtVerdict {
-    ct.execute(f, L3, L3 + 20, key, a, 1)
+    ct.track_frame(f, L3, key, a, 1)
 }
 
 /// A tracker holding connections `0..n`, answered once so they are established.

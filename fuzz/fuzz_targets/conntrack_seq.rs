@@ -506,7 +506,7 @@ fn run_packet(ct: &Conntrack, frame: &mut [u8], l3: usize, action: &CtAction, no
     let before = frame.to_vec();
     let mut key = FlowKey::ZERO;
     key.ct_state = 0xff;
-    let verdict = ct.execute(frame, l3, 0, &mut key, action, now);
+    let verdict = ct.track_frame(frame, l3, &mut key, action, now);
     assert_eq!(frame.len(), before.len());
     let s = key.ct_state;
     assert_ne!(s & ct_state::TRK, 0, "{verdict:?} without +trk: {s:#x}");

@@ -419,7 +419,7 @@ pub(crate) mod tests {
         now: u64,
     ) -> (CtVerdict, FlowKey) {
         let mut key = FlowKey::ZERO;
-        let v = ct.execute(f, 14, 0, &mut key, action, now);
+        let v = ct.track_frame(f, 14, &mut key, action, now);
         (v, key)
     }
 

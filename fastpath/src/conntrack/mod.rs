@@ -2,7 +2,7 @@
 //!
 //! # What
 //!
-//! [`Conntrack::execute`] runs one packet through conntrack the way OVS's `ct` action does:
+//! [`Conntrack::track_frame`] (and the datapath's [`ConntrackHook`] method) runs one packet through conntrack the way OVS's `ct` action does:
 //! find the packet's connection in its zone (or, for an ICMP error, the connection it quotes),
 //! advance the protocol state machine (TCP with sequence-window validation), create the
 //! connection if the action commits, apply NAT to the frame in place, and write `ct_state`,
@@ -297,16 +297,16 @@ impl Conntrack {
         };
     }
 
-    /// Runs one packet through conntrack as the `ct` action does. See the module docs for the
-    /// resulting `ct_state`. `frame` is the Ethernet frame, `l3` the IP header offset (`_l4` is
-    /// recomputed here, as conntrack must also walk IPv6 extension headers); NAT rewrites the
-    /// frame in place with checksums fixed. Writes `ct_state`, `ct_zone`, `ct_mark` and
-    /// `ct_label` into `key`.
-    pub fn execute(
+    /// Runs one frame through conntrack as the `ct` action does, outside the datapath (tests,
+    /// benchmarks, fuzzing); the datapath calls the [`ConntrackHook`] method instead. See the
+    /// module docs for the resulting `ct_state`. `frame` is the Ethernet frame, `l3` the IP
+    /// header offset (conntrack finds L4 itself, as it must also walk IPv6 extension headers);
+    /// NAT rewrites the frame in place with checksums fixed. Writes `ct_state`, `ct_zone`,
+    /// `ct_mark` and `ct_label` into `key`.
+    pub fn track_frame(
         &self,
         frame: &mut [u8],
         l3: usize,
-        _l4: usize,
         key: &mut FlowKey,
         action: &CtAction,
         now_ms: u64,

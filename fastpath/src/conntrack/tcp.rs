@@ -513,7 +513,7 @@ mod tests {
     }
 }
 
-/// The same scenarios end to end: frames through `Conntrack::execute`, checking `ct_state`.
+/// The same scenarios end to end: frames through `Conntrack::track_frame`, checking `ct_state`.
 #[cfg(test)]
 mod frame_tests {
     use super::super::key::tests::{commit, ipv4_frame, ipv6_frame, run, tcp, track};

@@ -164,7 +164,7 @@ fn untrackable_packets_are_invalid_and_counted() {
     let mut tiny = [0u8; 4];
     let mut key = FlowKey::ZERO;
     assert_eq!(
-        ct.execute(&mut tiny, 14, 34, &mut key, &commit(0), 0),
+        ct.track_frame(&mut tiny, 14, &mut key, &commit(0), 0),
         CtVerdict::Invalid(CtInvalid::NotIp)
     );
     assert_eq!(ct.stats().invalid_total(), 4);

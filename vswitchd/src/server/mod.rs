@@ -69,7 +69,7 @@ pub struct Shared {
     pub(crate) dumps: Arc<tokio::sync::Semaphore>,
     /// RPC outcome counters, rendered by the metrics endpoint.
     pub rpcs: RpcCounters,
-    /// Datapath threads requested on the command line (the datapath is not wired yet).
+    /// Datapath threads the daemon runs (`--pmd-threads`), reported by datapath-stats.
     pub pmd_threads: u32,
 }
 

@@ -16,8 +16,12 @@
 //!   a time into caller-provided buffers: headers copied, IPv4 total length/id/checksum,
 //!   IPv6 payload length, TCP sequence numbers and flags (CWR only on the first segment, FIN
 //!   and PSH only on the last) and full L4 checksums rewritten.
-//! - [`finalize`] combines both for the datapath, taking segment buffers from a
-//!   [`PacketPool`].
+//! - [`finalize_each`] combines both for a port that cannot pass offloads on (TAP and
+//!   AF_PACKET ports call it when they send): the finished frame, or each segment, is built
+//!   in the port's scratch buffer and handed to the port's writer.
+//! - [`finalize`] does the same work into packets taken from a [`PacketPool`]. No port uses
+//!   it today; the `offload_complete` fuzz target checks the two against each other, which is
+//!   why it is kept (a port that queues segments rather than writing them at once would use it).
 //!
 //! Nothing here allocates or does I/O. Invalid offload metadata never panics: it yields an
 //! [`OffloadDrop`] reason that the caller counts.
