@@ -599,7 +599,7 @@ fn split_range(s: &str) -> Option<(&str, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ofctl::{NoNames, PortMap};
+    use crate::ofctl::{NameMap, NoNames};
     use crate::ofproto::SubField;
     use fastpath::flow::key::ipproto;
 
@@ -628,7 +628,7 @@ mod tests {
                 OfAction::InPort
             ]
         );
-        let names = PortMap::from_pairs([("vm1", 5)]);
+        let names = NameMap::from_pairs([("vm1", 5)]);
         assert_eq!(
             parse_actions("vm1,output:vm1", &tcp(), 0, &names).unwrap(),
             vec![OfAction::Output(5), OfAction::Output(5)]

@@ -65,20 +65,20 @@ impl PortNames for NoNames {
 
 /// A simple two-way map of port names.
 #[derive(Clone, Debug, Default)]
-pub struct PortMap {
+pub struct NameMap {
     by_name: HashMap<String, u32>,
     by_number: HashMap<u32, String>,
 }
 
-impl PortMap {
+impl NameMap {
     /// An empty map.
-    pub fn new() -> PortMap {
-        PortMap::default()
+    pub fn new() -> NameMap {
+        NameMap::default()
     }
 
     /// Builds a map from `(name, number)` pairs.
-    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, u32)>) -> PortMap {
-        let mut m = PortMap::new();
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, u32)>) -> NameMap {
+        let mut m = NameMap::new();
         for (name, n) in pairs {
             m.insert(name, n);
         }
@@ -94,7 +94,7 @@ impl PortMap {
     }
 }
 
-impl PortNames for PortMap {
+impl PortNames for NameMap {
     fn number(&self, name: &str) -> Option<u32> {
         self.by_name.get(name).copied()
     }

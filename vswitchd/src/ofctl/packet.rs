@@ -50,7 +50,7 @@ pub fn parse_packet(s: &str, names: &dyn PortNames) -> Result<FlowKey, OfctlErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ofctl::{NoNames, PortMap, format_packet};
+    use crate::ofctl::{NameMap, NoNames, format_packet};
     use fastpath::flow::key::{VLAN_CFI, ct_state, ethertype, ipproto};
 
     #[test]
@@ -87,7 +87,7 @@ mod tests {
         assert_eq!(k.ct_state, ct_state::TRK | ct_state::EST);
         let k = parse_packet("ip,ct_state=+trk+new-est", &NoNames).unwrap();
         assert_eq!(k.ct_state, ct_state::TRK | ct_state::NEW);
-        let k = parse_packet("in_port=vm1,ip", &PortMap::from_pairs([("vm1", 4)])).unwrap();
+        let k = parse_packet("in_port=vm1,ip", &NameMap::from_pairs([("vm1", 4)])).unwrap();
         assert_eq!(k.in_port, 4);
     }
 

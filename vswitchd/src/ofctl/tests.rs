@@ -148,7 +148,7 @@ fn every_match_field_prints_in_ovs_order() {
 
 #[test]
 fn port_names_resolve_and_print() {
-    let names = PortMap::from_pairs([("vm1", 1), ("vm2", 2)]);
+    let names = NameMap::from_pairs([("vm1", 1), ("vm2", 2)]);
     let s = parse_flow(
         "in_port=vm1,actions=output:vm2,resubmit(vm1,3)",
         &names,
@@ -771,7 +771,7 @@ proptest! {
 
     #[test]
     fn add_flows_roundtrip(entropy in prop::collection::vec(any::<u32>(), 64)) {
-        let names = PortMap::from_pairs([("vm1", 11)]);
+        let names = NameMap::from_pairs([("vm1", 11)]);
         let text = gen_flow(&mut Draw(&entropy, 0), true);
         let spec = parse_flow(&text, &names, FlowSyntax::Add)
             .map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
@@ -785,7 +785,7 @@ proptest! {
 
     #[test]
     fn match_only_specs_roundtrip(entropy in prop::collection::vec(any::<u32>(), 64)) {
-        let names = PortMap::from_pairs([("vm1", 11)]);
+        let names = NameMap::from_pairs([("vm1", 11)]);
         let mut d = Draw(&entropy, 0);
         let mut text = gen_flow(&mut d, false);
         if d.coin() { text.push_str(&format!(",cookie={:#x}/{:#x},out_port={}", d.n(99), d.n(99), 1 + d.n(9))); }
