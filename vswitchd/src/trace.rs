@@ -30,6 +30,7 @@ use fastpath::upcall::Translation;
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::fmt::Write as _;
+use std::net::IpAddr;
 
 /// Recirculations a trace follows in a row before giving up (a `ct(table=N)` that always
 /// recirculates again would otherwise never end; the datapath bounds it the same way).
@@ -172,9 +173,28 @@ fn openflow_view(k: &FlowKey, ports: &PortMap) -> FlowKey {
 }
 
 /// The packet as it comes back from conntrack: the recirculation id, the chosen state, the
-/// zone, and the mark / label a committing ct set. (NAT is not simulated: addresses stay.)
+/// zone, and the mark / label a committing ct set. NAT is simulated as ofproto/trace does
+/// (`ofproto_trace_recirc_node`): a `nat(src=...)` / `nat(dst=...)` with an address range
+/// rewrites that address to the first of the range, and the port to the range's first port
+/// if one is given; the conntrack state is left as `--ct-next` chose it.
 fn recirculated(rp: &RecircPoint, state: u8) -> FlowKey {
     let mut k = rp.packet;
+    if let Some(nat) = rp.ct.nat
+        && let (Some(src), Some((addr, _))) = (nat.src, nat.addrs)
+    {
+        let port = nat.ports.map(|(min, _)| min).filter(|p| *p != 0);
+        match (addr, src) {
+            (IpAddr::V4(a), true) => k.nw_src = u32::from(a),
+            (IpAddr::V4(a), false) => k.nw_dst = u32::from(a),
+            (IpAddr::V6(a), true) => k.ipv6_src = a.octets(),
+            (IpAddr::V6(a), false) => k.ipv6_dst = a.octets(),
+        }
+        match (port, src) {
+            (Some(p), true) => k.tp_src = p,
+            (Some(p), false) => k.tp_dst = p,
+            (None, _) => {}
+        }
+    }
     k.recirc_id = rp.id;
     k.ct_state = state;
     k.ct_zone = rp.ct.zone;
@@ -235,8 +255,8 @@ impl OfflineBridge {
         }
         let mut mods = Vec::new();
         for (i, line) in flows_text.lines().enumerate() {
-            let l = line.trim();
-            if l.is_empty() || l.starts_with('#') {
+            let l = crate::ofctl::flow_line(line);
+            if l.is_empty() {
                 continue;
             }
             let spec =

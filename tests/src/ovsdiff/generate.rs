@@ -4,9 +4,12 @@
 //! ports, TTLs), so packets hit rules often, and masks are chosen so they sometimes straddle
 //! the pool's values (CIDR, dotted, non-contiguous). Every field and action is written in a
 //! randomly chosen dialect that OVS 3.1's `ovs-ofctl` accepts: OpenFlow 1.0 names and their
-//! OXM aliases in matches (`dl_vlan`/`vlan_vid`/`vlan_tci`, `nw_tos`/`ip_dscp`, `xreg`), NXM and
-//! OXM names in `move`/`load`/`set_field`. A rule's match always carries the prerequisites of
-//! its fields and actions, so both switches must accept every table.
+//! OXM aliases in matches (`dl_vlan`/`vlan_vid`/`vlan_tci`, `nw_tos`/`ip_dscp`, `xreg`), the
+//! protocol aliases (`ip4`, `ipv4`, `ip6`), subfield matches (`reg1[4..7]=3`, `tp_dst[15]=1`),
+//! NXM and OXM names in `move`/`load`/`set_field`, and now and then a trailing `# comment`. A
+//! rule's match always carries the prerequisites of its fields and actions, so both switches
+//! must accept every table. Packets include IP fragments (first and later), which OVS looks up
+//! with L4 ports 0.
 
 /// splitmix64: small, seedable, reproducible across platforms.
 pub struct Rng(u64);
@@ -128,7 +131,11 @@ pub fn case(seed: u64) -> Case {
         // Two rules of one priority that both match a packet make OVS's choice undefined:
         // every rule of a table gets its own priority.
         if used.insert((table, priority)) {
-            flows.push(text);
+            if r.pct(5) {
+                flows.push(format!("{text}  # rule {}", flows.len()));
+            } else {
+                flows.push(text);
+            }
         }
     }
     // A catch-all in table 0 now and then, so most packets reach later tables.
@@ -158,10 +165,10 @@ fn rule(r: &mut Rng) -> (u8, u16, String) {
         Proto::Any => {}
         Proto::Arp => m.push("arp".into()),
         Proto::Ip => m.push(
-            r.pick(&["ip", "dl_type=0x0800", "eth_type=0x800"])
+            r.pick(&["ip", "dl_type=0x0800", "eth_type=0x800", "ip4", "ipv4"])
                 .to_string(),
         ),
-        Proto::Ip6 => m.push(r.pick(&["ipv6", "dl_type=0x86dd"]).to_string()),
+        Proto::Ip6 => m.push(r.pick(&["ipv6", "dl_type=0x86dd", "ip6"]).to_string()),
         Proto::Tcp => m.push("tcp".into()),
         Proto::Udp => m.push(
             r.pick(&["udp", "ip,nw_proto=17", "ip,ip_proto=17"])
@@ -237,7 +244,7 @@ fn port_masked(r: &mut Rng) -> String {
 }
 
 fn match_field(r: &mut Rng, proto: Proto, table: u8) -> Option<String> {
-    let k = r.below(16);
+    let k = r.below(18);
     Some(match k {
         0 => format!("in_port={}", 1 + r.below(N_PORTS as usize)),
         1 => format!("{}={}", r.pick(&["dl_src", "eth_src"]), mac_masked(r)),
@@ -317,6 +324,33 @@ fn match_field(r: &mut Rng, proto: Proto, table: u8) -> Option<String> {
             .to_string(),
         14 if table > 0 => format!("ct_zone={}", r.pick(&[0, 5])),
         15 if table > 0 => format!("ct_mark={:#x}", r.below(3)),
+        // Subfield matches: the bits of a field, right-aligned value.
+        16 => {
+            let n = r.below(4);
+            match r.below(3) {
+                0 => format!("reg{n}[]={:#x}", r.below(4)),
+                1 => format!("reg{n}[{}]=1", r.below(3)),
+                _ => format!("NXM_NX_REG{n}[0..3]={}", r.below(4)),
+            }
+        }
+        17 if proto.is_l4() => {
+            let l4 = proto.l4_name();
+            let name = *r.pick(&["tp_src", "tp_dst", "src", "dst"]);
+            let name = if name.starts_with("tp_") {
+                name.to_string()
+            } else {
+                format!("{l4}_{name}")
+            };
+            match r.below(3) {
+                0 => format!("{name}[15]=1"),
+                1 => format!("{name}[8..15]=0"),
+                _ => format!("{name}[0..3]={}", r.below(16)),
+            }
+        }
+        17 if proto.is_ip4() => format!(
+            "{}[24..31]=10",
+            r.pick(&["nw_src", "nw_dst", "ip_src", "NXM_OF_IP_DST"])
+        ),
         _ => return None,
     })
 }
@@ -367,8 +401,16 @@ fn actions(r: &mut Rng, proto: Proto, table: u8, vlan_match: bool) -> Vec<String
             5 if ip => format!("set_field:{}->nw_ttl", r.pick(&TTLS)),
             6 => {
                 let n = r.below(4);
-                match r.below(6) {
+                match r.below(7) {
                     0 => format!("set_field:{:#x}->reg{n}", r.below(4)),
+                    5 if proto.is_l4() => {
+                        let l4 = proto.l4_name().to_uppercase();
+                        format!(
+                            "move:{}_{l4}_{}[]->reg{n}[0..15]",
+                            r.pick(&["NXM_OF", "OXM_OF"]),
+                            r.pick(&["SRC", "DST"])
+                        )
+                    }
                     1 => format!("load:{:#x}->NXM_NX_REG{n}[0..7]", r.below(4)),
                     2 => format!("load:{:#x}->xreg{}[]", r.below(4), n / 2),
                     3 => "move:NXM_OF_IN_PORT[]->NXM_NX_REG0[0..15]".into(),
@@ -393,7 +435,13 @@ fn actions(r: &mut Rng, proto: Proto, table: u8, vlan_match: bool) -> Vec<String
             },
             8 | 9 if table + 1 < N_TABLES => {
                 let t = table + 1 + r.below((N_TABLES - table - 1) as usize) as u8;
-                format!("resubmit(,{t})")
+                // resubmit(PORT,TABLE) looks up as if from PORT; the actions of the rule it
+                // finds still see the real in_port (`in_port` output, in_port matches).
+                if r.pct(30) {
+                    format!("resubmit({},{t})", 1 + r.below(N_PORTS as usize))
+                } else {
+                    format!("resubmit(,{t})")
+                }
             }
             10 if ip && table + 1 < N_TABLES => {
                 let t = table + 1 + r.below((N_TABLES - table - 1) as usize) as u8;
@@ -434,11 +482,21 @@ fn packet(r: &mut Rng) -> String {
         p.push(format!("dl_vlan_pcp={}", r.below(3)));
     }
     let proto = *r.pick(&PROTOS[1..]);
+    // IP fragments: a first fragment carries its L4 header, a later one none.
+    let frag = match r.below(20) {
+        0 => Some("first"),
+        1 => Some("later"),
+        _ => None,
+    };
     let ip_common = |r: &mut Rng, p: &mut Vec<String>| {
         p.push(format!("nw_tos={}", r.pick(&DSCPS) << 2));
         p.push(format!("nw_ecn={}", r.below(4)));
         p.push(format!("nw_ttl={}", r.pick(&TTLS)));
+        if let Some(f) = frag {
+            p.push(format!("nw_frag={f}"));
+        }
     };
+    let later = frag == Some("later") && proto != Proto::Arp;
     match proto {
         Proto::Arp => {
             p.push("arp".into());
@@ -473,6 +531,9 @@ fn packet(r: &mut Rng) -> String {
             ip_common(r, &mut p);
         }
     }
+    if later {
+        return p.join(",");
+    }
     if proto.is_l4() {
         let l4 = proto.l4_name();
         p.push(format!("{l4}_src={}", r.pick(&L4PORTS)));
@@ -502,5 +563,46 @@ mod tests {
         assert_eq!(a.packets, b.packets);
         assert_ne!(case(8).flows, a.flows);
         assert!(a.flows.len() >= 3 && a.packets.len() == 12);
+    }
+
+    #[test]
+    fn every_dialect_turns_up() {
+        let cases: Vec<Case> = (1..400).map(case).collect();
+        let flows: Vec<&str> = cases
+            .iter()
+            .flat_map(|c| c.flows.iter().map(String::as_str))
+            .collect();
+        let packets: Vec<&str> = cases
+            .iter()
+            .flat_map(|c| c.packets.iter().map(String::as_str))
+            .collect();
+        for want in [
+            "ip6,",
+            "ip4,",
+            "ipv4,",
+            "]=1",
+            "[8..15]=0",
+            "[24..31]=10",
+            "  # rule",
+            "OXM_OF_",
+        ] {
+            assert!(
+                flows.iter().any(|f| f.contains(want)),
+                "no flow with {want}"
+            );
+        }
+        assert!(
+            flows.iter().any(|f| f.contains("resubmit(1,")
+                || f.contains("resubmit(2,")
+                || f.contains("resubmit(3,")
+                || f.contains("resubmit(4,")),
+            "no resubmit(PORT,TABLE)"
+        );
+        for want in ["nw_frag=first", "nw_frag=later"] {
+            assert!(
+                packets.iter().any(|p| p.contains(want)),
+                "no packet with {want}"
+            );
+        }
     }
 }

@@ -241,6 +241,8 @@ impl OvsSandbox {
         self.run("ovs-ofctl", &["-O", "OpenFlow15", "del-flows", &mgmt])
             .map_err(|e| e.to_string())?;
         for flow in flows {
+            // add-flow takes one flow, without the comment add-flows would strip.
+            let flow = flow.split('#').next().unwrap_or_default().trim();
             let mut last = String::new();
             let ok = ["OpenFlow15", "OpenFlow10", "OpenFlow13"].iter().any(|v| {
                 match self.run("ovs-ofctl", &["-O", v, "add-flow", &mgmt, flow]) {

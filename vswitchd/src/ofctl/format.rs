@@ -6,9 +6,8 @@
 //! `ipv6_src` for IPv6), then TOS/TTL/frag and L4 (`icmp_type` for ICMP). Integers print as OVS
 //! prints them (ports decimal, registers `0x..`, masks `/0x..`, prefixes `/N`). Everything printed
 //! parses back to the same value: `parse(print(x)) == x` is a tested property.
-//!
-//! One deliberate difference: ICMPv6 type/code print as `icmpv6_type`/`icmpv6_code`, where OVS
-//! prints `icmp_type`, because OVS's own parser rejects the latter under `icmp6`.
+//! ICMPv6 type and code print as `icmp_type`/`icmp_code` too, as OVS 3.1 prints them (its
+//! parser, like ours, takes them under `icmp6`).
 
 use super::PortNames;
 use super::fields::{self, Syntax};
@@ -224,6 +223,7 @@ fn write_match(
                 ethertype::IPV4 => out.push("ip".to_owned()),
                 ethertype::IPV6 => out.push("ipv6".to_owned()),
                 ethertype::ARP => out.push("arp".to_owned()),
+                super::match_parse::RARP => out.push("rarp".to_owned()),
                 _ => skip_type = false,
             }
         }
@@ -348,16 +348,25 @@ fn write_match(
     if let Some(f) = frag {
         out.push(format!("nw_frag={f}"));
     }
-    let (src, dst) = match (dl_type, k.nw_proto) {
-        (ethertype::IPV4, ipproto::ICMP) => ("icmp_type", "icmp_code"),
-        (ethertype::IPV6, ipproto::ICMPV6) => ("icmpv6_type", "icmpv6_code"),
-        _ => ("tp_src", "tp_dst"),
+    let icmp = matches!(
+        (dl_type, k.nw_proto),
+        (ethertype::IPV4, ipproto::ICMP) | (ethertype::IPV6, ipproto::ICMPV6)
+    );
+    let (src, dst) = if icmp {
+        ("icmp_type", "icmp_code")
+    } else {
+        ("tp_src", "tp_dst")
     };
+    // ICMP type and code are one byte each in the packet: a megaflow that matches all 8 bits
+    // (xlate keeps them to 8) is exact, and prints as OVS prints its exact 16-bit mask.
+    let l4_mask = |m: u16| if icmp && m & 0xff == 0xff { 0xffff } else { m };
     if m.tp_src != 0 {
-        out.push(be_masked(src, k.tp_src as u128, m.tp_src as u128, 0xffff));
+        let mask = l4_mask(m.tp_src) as u128;
+        out.push(be_masked(src, k.tp_src as u128, mask, 0xffff));
     }
     if m.tp_dst != 0 {
-        out.push(be_masked(dst, k.tp_dst as u128, m.tp_dst as u128, 0xffff));
+        let mask = l4_mask(m.tp_dst) as u128;
+        out.push(be_masked(dst, k.tp_dst as u128, mask, 0xffff));
     }
     if dl_type == ethertype::IPV6 && k.nw_proto == ipproto::ICMPV6 {
         push_ipv6(out, "nd_target", get(Field::NdTarget));

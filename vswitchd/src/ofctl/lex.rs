@@ -267,7 +267,8 @@ const RESERVED_PORTS: [(&str, u32); 8] = [
 /// Parses a port: a number, a reserved name (any case) or a port name from `names`.
 pub(crate) fn parse_port(s: &str, names: &dyn PortNames) -> Option<u32> {
     if let Some(n) = parse_uint(s) {
-        return u32::try_from(n).ok().filter(|n| *n != 0);
+        // Port 0 is no port, but OVS parses it (`in_port=0`, `output:0`, `resubmit:0`).
+        return u32::try_from(n).ok();
     }
     if let Some((_, n)) = RESERVED_PORTS
         .iter()
@@ -374,7 +375,7 @@ mod tests {
         assert_eq!(parse_port("LOCAL", &NoNames), Some(ofpp::LOCAL));
         assert_eq!(parse_port("normal", &NoNames), Some(ofpp::NORMAL));
         assert_eq!(parse_port("7", &NoNames), Some(7));
-        assert_eq!(parse_port("0", &NoNames), None);
+        assert_eq!(parse_port("0", &NoNames), Some(0));
         assert_eq!(parse_port("p1", &NoNames), None);
         assert_eq!(format_port(ofpp::LOCAL, &NoNames), "LOCAL");
         assert_eq!(format_port(7, &NoNames), "7");

@@ -10,6 +10,7 @@ use super::PortNames;
 use super::error::OfctlError;
 use super::fields::{self, FieldName, Prereq, Syntax};
 use super::lex::{self, parse_port, parse_uint_bits};
+use super::subfield;
 use crate::ofproto::Match;
 use fastpath::flow::Field;
 use fastpath::flow::key::{
@@ -50,11 +51,16 @@ const FRAG_KEYWORDS: [(&str, u8, u8); 5] = [
     ("not_later", 0, FRAG_LATER),
 ];
 
-/// Protocol shorthands: (name, dl_type, nw_proto).
-const SHORTHANDS: [(&str, u16, Option<u8>); 11] = [
+/// Protocol shorthands: (name, dl_type, nw_proto), with OVS's aliases (`parse_protocol` in
+/// lib/ofp-protocol.c): `ipv4`/`ip4`, `ip6`. (`eth`, any Ethernet frame, is every packet here.)
+const SHORTHANDS: [(&str, u16, Option<u8>); 15] = [
     ("ip", ethertype::IPV4, None),
+    ("ipv4", ethertype::IPV4, None),
+    ("ip4", ethertype::IPV4, None),
     ("ipv6", ethertype::IPV6, None),
+    ("ip6", ethertype::IPV6, None),
     ("arp", ethertype::ARP, None),
+    ("rarp", RARP, None),
     ("tcp", ethertype::IPV4, Some(ipproto::TCP)),
     ("udp", ethertype::IPV4, Some(ipproto::UDP)),
     ("sctp", ethertype::IPV4, Some(ipproto::SCTP)),
@@ -64,6 +70,9 @@ const SHORTHANDS: [(&str, u16, Option<u8>); 11] = [
     ("sctp6", ethertype::IPV6, Some(ipproto::SCTP)),
     ("icmp6", ethertype::IPV6, Some(ipproto::ICMPV6)),
 ];
+
+/// The ethertype of RARP (the `rarp` shorthand).
+pub(crate) const RARP: u16 = 0x8035;
 
 /// Builds a [`Match`] (or, in packet mode, an exact flow) from items.
 pub(crate) struct MatchBuilder<'n> {
@@ -86,6 +95,9 @@ impl<'n> MatchBuilder<'n> {
 
     /// Applies one item. Returns `Ok(false)` if `key` is not a match field or shorthand.
     pub(crate) fn item(&mut self, key: &str, value: &str, bare: bool) -> Result<bool, OfctlError> {
+        if bare && key == "eth" && !self.packet {
+            return Ok(true);
+        }
         if bare && let Some((_, dl_type, proto)) = SHORTHANDS.iter().find(|(n, _, _)| *n == key) {
             self.m.set_field(Field::DlType, *dl_type as u128);
             if let Some(p) = proto {
@@ -100,6 +112,9 @@ impl<'n> MatchBuilder<'n> {
             let v = parse_uint_bits(key, value, 32)?;
             self.m.set_field(Field::RecircId, v);
             return Ok(true);
+        }
+        if !self.packet && key.ends_with(']') && key.contains('[') {
+            return self.subfield(key, value, bare).map(|()| true);
         }
         let Some(desc) = fields::lookup(key) else {
             return Ok(false);
@@ -248,6 +263,49 @@ impl<'n> MatchBuilder<'n> {
                 let mask = if self.packet { 0xff } else { mask };
                 self.m.set_field_masked(field, v as u128, mask as u128);
             }
+        }
+        Ok(())
+    }
+
+    /// `FIELD[]=V`, `FIELD[i..j]=V`, `FIELD[i]=V`: matches those bits of the field to the
+    /// integer `V` (right-aligned), keeping what earlier items matched in its other bits, as
+    /// OVS's `parse_subfield` does. A field that cannot be masked can only be given whole, and
+    /// only if its width is whole bytes (OVS refuses `dl_vlan[]` and `ip_dscp[]` too).
+    fn subfield(&mut self, key: &str, value: &str, bare: bool) -> Result<(), OfctlError> {
+        let (desc, pieces) = subfield::parse_pieces(key)?;
+        if bare {
+            return Err(OfctlError::bad_value(key, "", "a value is required"));
+        }
+        let total: u32 = pieces.iter().map(|p| p.n_bits()).sum();
+        let mut v = parse_uint_bits(key, value, total)?;
+        if !desc.maskable {
+            let whole = total == desc.bits() && pieces[0].start == 0;
+            if !whole || desc.bits() % 8 != 0 {
+                return Err(OfctlError::bad_value(
+                    key,
+                    value,
+                    "this field cannot be masked, so only whole bytes of all of it can be matched",
+                ));
+            }
+            self.set(key, &desc, &v.to_string())?;
+        } else {
+            for p in &pieces {
+                let n = p.n_bits();
+                let ones = if n >= 128 {
+                    u128::MAX
+                } else {
+                    (1u128 << n) - 1
+                };
+                let bits = ones << p.start;
+                let (old, old_mask) = self.m.field(p.field);
+                let part = (v & ones) << p.start;
+                self.m
+                    .set_field_masked(p.field, (old & !bits) | part, old_mask | bits);
+                v = if n >= 128 { 0 } else { v >> n };
+            }
+        }
+        if desc.prereq != Prereq::None {
+            self.used.push((key.to_owned(), desc.prereq));
         }
         Ok(())
     }

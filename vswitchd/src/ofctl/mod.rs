@@ -127,6 +127,13 @@ impl FlowSpec {
     }
 }
 
+/// The flow on one line of a flow file, as `ovs-ofctl add-flows` reads it: everything from the
+/// first `#` is a comment, and the white space around the rest is dropped. Empty for a blank
+/// or comment-only line.
+pub fn flow_line(line: &str) -> &str {
+    line.split_once('#').map_or(line, |(flow, _)| flow).trim()
+}
+
 /// Parses a flow: `[table=N,][priority=N,][cookie=C[/MASK],][idle_timeout=S,][hard_timeout=S,]
 /// [out_port=P,]MATCH[,actions=ACTIONS]` per `syntax`.
 pub fn parse_flow(

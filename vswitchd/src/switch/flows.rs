@@ -76,8 +76,8 @@ fn parse_lines(
     let mut specs = Vec::new();
     let mut line_nos = Vec::new();
     for (i, line) in lines.iter().enumerate() {
-        let l = line.trim();
-        if l.is_empty() || l.starts_with('#') {
+        let l = crate::ofctl::flow_line(line);
+        if l.is_empty() {
             continue;
         }
         let spec = parse_flow(l, names, FlowSyntax::Add)

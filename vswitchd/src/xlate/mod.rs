@@ -47,7 +47,7 @@ use crate::ofctl::{NoNames, PortNames, format_action, format_match};
 use crate::ofproto::action::{OfAction, ofpp};
 use crate::ofproto::{FlowTables, Rule};
 use fastpath::action::{CtAction, DpAction};
-use fastpath::flow::key::{FRAG_MASK, VLAN_CFI, ct_state, ipproto};
+use fastpath::flow::key::{FRAG_ANY, FRAG_MASK, VLAN_CFI, ct_state, ipproto};
 use fastpath::flow::{FlowKey, FlowMask};
 use fastpath::upcall::Translation;
 use std::collections::{BTreeMap, HashMap};
@@ -210,6 +210,8 @@ pub fn translate(
 
 /// As [`translate`] (no trace), but a failure comes with the mask of what the translation had
 /// consulted, for the drop megaflow the upcall installs ([`XlateError::installs_drop`]).
+// The failure is as large as the mask it carries, like the success; both are moved once.
+#[allow(clippy::result_large_err)]
 pub fn translate_or_fail(ctx: &XlateCtx<'_>, key: &FlowKey) -> Result<Translation, XlateFailure> {
     let mut x = Xlator::new(ctx, key, None);
     let r = x.run(key);
@@ -329,6 +331,16 @@ impl<'a, 't> Xlator<'a, 't> {
 
     /// Looks `self.flow` up in `table` of the current bridge and runs the matching rule.
     fn xlate_table(&mut self, table: u8) -> Result<(), XlateError> {
+        self.xlate_table_from(table, None)
+    }
+
+    /// [`Xlator::xlate_table`], looking the rule up as if the packet had come in on `in_port`
+    /// (`resubmit(PORT,TABLE)`). As OVS's `rule_dpif_lookup_from_table`, the port is only for
+    /// the lookup: the rule's actions see the real input port again (so `in_port` and `normal`
+    /// behave as expected), and an IP fragment is looked up with L4 ports 0 (OVS's default
+    /// fragment handling, `normal`: a first fragment's ports do not take part in the lookup,
+    /// though actions that read them still see them).
+    fn xlate_table_from(&mut self, table: u8, in_port: Option<u32>) -> Result<(), XlateError> {
         if self.depth >= MAX_DEPTH {
             return Err(XlateError::ResubmitDepthExceeded(MAX_DEPTH));
         }
@@ -337,17 +349,25 @@ impl<'a, 't> Xlator<'a, 't> {
             return Err(XlateError::TooManyResubmits(MAX_RESUBMITS));
         }
         let bridge_name = self.bridge.name;
+        let mut lookup = self.flow;
+        if let Some(p) = in_port {
+            lookup.in_port = p;
+        }
+        if lookup.is_ip() && lookup.nw_frag & FRAG_ANY != 0 {
+            lookup.tp_src = 0;
+            lookup.tp_dst = 0;
+        }
         if self
             .stack
             .iter()
-            .any(|(b, t, f)| *b == bridge_name && *t == table && *f == self.flow)
+            .any(|(b, t, f)| *b == bridge_name && *t == table && *f == lookup)
         {
             return Err(XlateError::ResubmitLoop(table));
         }
         let rule: Option<Arc<Rule>> = self
             .bridge
             .tables
-            .lookup(table, &self.flow, Some(&mut self.wc))
+            .lookup(table, &lookup, Some(&mut self.wc))
             .cloned();
         let depth = self.nesting;
         let bridge = (self.bridge.name != self.first_bridge).then(|| self.bridge.name.to_string());
@@ -398,7 +418,7 @@ impl<'a, 't> Xlator<'a, 't> {
         }
         let saved_table = self.table;
         self.table = table;
-        self.stack.push((bridge_name, table, self.flow));
+        self.stack.push((bridge_name, table, lookup));
         let r = self.do_actions(&rule.actions);
         self.stack.pop();
         self.table = saved_table;
@@ -453,18 +473,13 @@ impl<'a, 't> Xlator<'a, 't> {
                     return Ok(());
                 }
                 OfAction::Resubmit { port, table } => {
-                    let old = self.flow.in_port;
-                    if let Some(p) = port {
-                        self.flow.in_port = *p;
-                    }
                     let target = table.unwrap_or(self.table);
                     let deepens = usize::from(target <= self.table);
                     self.depth += deepens;
                     self.nesting += 1;
-                    let r = self.xlate_table(target);
+                    let r = self.xlate_table_from(target, *port);
                     self.depth -= deepens;
                     self.nesting -= 1;
-                    self.flow.in_port = old;
                     r?;
                 }
                 OfAction::Ct(ct) => self.ct(ct)?,
