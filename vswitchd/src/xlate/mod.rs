@@ -64,6 +64,11 @@ pub enum PortKind {
     Datapath(u32),
     /// A patch port: output continues in `bridge` as if received on its port `ofport`.
     Patch { bridge: String, ofport: u32 },
+    /// A tunnel port: datapath port `dp`, encapsulating as `cfg` says.
+    Tunnel {
+        dp: u32,
+        cfg: fastpath::port::tunnel::TunnelConfig,
+    },
 }
 
 /// One port of a bridge, as xlate sees it.
@@ -268,6 +273,19 @@ impl<'a, 't> Xlator<'a, 't> {
         x.wc.dl_type = 0xffff;
         if key.is_ip() {
             x.wc.nw_frag = FRAG_MASK;
+        }
+        if key.has_tunnel() {
+            // OVS's tnl_wc_init: a packet from a tunnel matches its key, outer addresses, the
+            // flags that describe the header, and the outer TOS (ECN may be copied inward).
+            x.wc.tun_id = u64::MAX;
+            x.wc.tun_src = u32::MAX;
+            x.wc.tun_dst = u32::MAX;
+            x.wc.tun_ipv6_src = [0xff; 16];
+            x.wc.tun_ipv6_dst = [0xff; 16];
+            x.wc.tun_flags = fastpath::flow::key::tun_flags::DF
+                | fastpath::flow::key::tun_flags::CSUM
+                | fastpath::flow::key::tun_flags::KEY;
+            x.wc.tun_tos = u8::MAX;
         }
         x
     }
