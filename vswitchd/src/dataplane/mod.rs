@@ -29,7 +29,6 @@ use crate::ofproto::flow_mod::{Applied, FlowMod, FlowModError};
 use crate::ofproto::ofpp;
 use crate::ofproto::rule::Rule;
 use crate::trace::{TraceError, TraceReport, parse_ct_state, trace_packet};
-use crate::xlate::PortKind;
 use fastpath::conntrack::{Conntrack, Sweeper};
 use fastpath::dpif::pmd::{PmdAssignment, PmdThread};
 use fastpath::dpif::{Datapath, DpConfig, DpStats, MegaflowDump, PortDpStats};
@@ -732,7 +731,7 @@ impl Dataplane {
         let mut key = crate::ofctl::parse_packet(packet, &b.ports).map_err(TraceError::Packet)?;
         // The datapath sees datapath port numbers.
         if let Some(p) = b.ports.get(key.in_port)
-            && let PortKind::Datapath(no) = p.kind
+            && let Some(no) = p.kind.dp()
         {
             key.in_port = no;
         }

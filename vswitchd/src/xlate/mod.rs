@@ -71,6 +71,16 @@ pub enum PortKind {
     },
 }
 
+impl PortKind {
+    /// The datapath port number, for ports that have one.
+    pub fn dp(&self) -> Option<u32> {
+        match self {
+            PortKind::Datapath(dp) | PortKind::Tunnel { dp, .. } => Some(*dp),
+            PortKind::Patch { .. } => None,
+        }
+    }
+}
+
 /// One port of a bridge, as xlate sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct XPort {
@@ -97,11 +107,11 @@ impl PortMap {
     pub fn insert(&mut self, port: XPort) {
         if let Some(old) = self.by_ofport.remove(&port.ofport) {
             self.by_name.remove(&old.name);
-            if let PortKind::Datapath(dp) = old.kind {
+            if let Some(dp) = old.kind.dp() {
                 self.by_dp.remove(&dp);
             }
         }
-        if let PortKind::Datapath(dp) = port.kind {
+        if let Some(dp) = port.kind.dp() {
             self.by_dp.insert(dp, port.ofport);
         }
         self.by_name.insert(port.name.clone(), port.ofport);

@@ -229,11 +229,14 @@ impl Xlator<'_, '_> {
             None => fastpath::port::tunnel::DEFAULT_TTL,
         };
         t.tp_dst = cfg.dst_port;
-        self.wc.tun_gbp_id = !0;
-        self.wc.tun_gbp_flags = !0;
-        t.gbp_id = self.flow.tun_gbp_id;
-        t.gbp_flags = self.flow.tun_gbp_flags;
-        t.flags = 0;
+        if self.flow.has_tunnel() {
+            self.wc.tun_gbp_id = !0;
+            self.wc.tun_gbp_flags = !0;
+            self.wc.tun_flags |= tun_flags::OAM;
+            t.gbp_id = self.flow.tun_gbp_id;
+            t.gbp_flags = self.flow.tun_gbp_flags;
+            t.flags |= self.flow.tun_flags & tun_flags::OAM;
+        }
         if cfg.df {
             t.flags |= tun_flags::DF;
         }
@@ -243,8 +246,6 @@ impl Xlator<'_, '_> {
         if cfg.key.is_none_or(|k| k != 0) || cfg.kind != fastpath::port::tunnel::TunnelKind::Gre {
             t.flags |= tun_flags::KEY;
         }
-        self.wc.tun_flags |= tun_flags::OAM;
-        t.flags |= self.flow.tun_flags & tun_flags::OAM;
         if cfg.kind == fastpath::port::tunnel::TunnelKind::Gre {
             t.tp_dst = 0;
         }
