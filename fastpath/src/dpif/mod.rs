@@ -381,7 +381,12 @@ impl Datapath {
     /// Processes packets from a demultiplexing port (a tunnel endpoint), each of which says
     /// which datapath port it was received on (`Packet::in_port`) and carries its tunnel
     /// metadata.
-    pub fn process_demuxed_batch(&self, ctx: &mut PmdContext, batch: &mut Vec<Packet>, now_ms: u64) {
+    pub fn process_demuxed_batch(
+        &self,
+        ctx: &mut PmdContext,
+        batch: &mut Vec<Packet>,
+        now_ms: u64,
+    ) {
         let n = batch.len() as u64;
         for packet in batch.drain(..) {
             let in_port = packet.in_port;

@@ -172,13 +172,19 @@ mod tests {
     fn reads_fields() {
         let h = Header::new_checked(&KEYED[..]).unwrap();
         assert_eq!(h.protocol(), PROTO_ETHERNET);
-        assert_eq!((h.key(), h.checksum(), h.seq()), (Some(0x0102_0304), None, None));
+        assert_eq!(
+            (h.key(), h.checksum(), h.seq()),
+            (Some(0x0102_0304), None, None)
+        );
         assert_eq!(h.payload(), &[0xaa, 0xbb]);
         let all = [
             0xb0, 0, 0x65, 0x58, 0x12, 0x34, 0, 0, 0, 0, 0, 9, 0, 0, 0, 5,
         ];
         let h = Header::new_checked(&all[..]).unwrap();
-        assert_eq!((h.checksum(), h.key(), h.seq()), (Some(0x1234), Some(9), Some(5)));
+        assert_eq!(
+            (h.checksum(), h.key(), h.seq()),
+            (Some(0x1234), Some(9), Some(5))
+        );
         assert!(h.payload().is_empty());
     }
 

@@ -122,7 +122,10 @@ mod tests {
         assert_eq!(h.gbp_flags(), 0);
         assert_eq!(h.payload(), &[0xaa, 0xbb]);
         let g = Header::new_checked(&GBP[..]).unwrap();
-        assert_eq!((g.vni(), g.gbp_id(), g.gbp_flags()), (7, Some(0x0102), 0x40));
+        assert_eq!(
+            (g.vni(), g.gbp_id(), g.gbp_flags()),
+            (7, Some(0x0102), 0x40)
+        );
     }
 
     #[test]

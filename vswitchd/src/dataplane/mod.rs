@@ -400,7 +400,10 @@ impl Dataplane {
     /// Opens the device behind `cfg` and attaches it to the datapath: its datapath number
     /// and, for a dummy port, the test handle. A tunnel port also attaches its endpoint (the
     /// receiving socket) when it is the first port to use it. `Ok(None)`: no device (patch).
-    fn attach_device(&self, cfg: &PortConfig) -> Result<Option<(u32, Option<DummyHandle>)>, String> {
+    fn attach_device(
+        &self,
+        cfg: &PortConfig,
+    ) -> Result<Option<(u32, Option<DummyHandle>)>, String> {
         if let PortType::Tunnel(tc) = &cfg.kind
             && !self.dummy_devices
         {
@@ -409,7 +412,11 @@ impl Dataplane {
                 .tunnels
                 .add(tc, no, |endpoint| {
                     let eno = self.free_dp_no(ofpp::MAX);
-                    tracing::info!(endpoint = fastpath::port::Port::name(&endpoint), dp = eno, "tunnel endpoint opened");
+                    tracing::info!(
+                        endpoint = fastpath::port::Port::name(&endpoint),
+                        dp = eno,
+                        "tunnel endpoint opened"
+                    );
                     self.dp
                         .add_port(eno, Box::new(endpoint))
                         .map(|()| eno)

@@ -401,18 +401,41 @@ fn write_match(
 /// The `tun_*` fields, in OVS's `format_flow_tunnel` order.
 fn write_tunnel(out: &mut Vec<String>, k: &FlowKey, m: &FlowMask) {
     if m.tun_id != 0 {
-        out.push(uint_masked("tun_id", k.tun_id.into(), m.tun_id.into(), u64::MAX.into()));
+        out.push(uint_masked(
+            "tun_id",
+            k.tun_id.into(),
+            m.tun_id.into(),
+            u64::MAX.into(),
+        ));
     }
     push_ipv4(out, "tun_src", k.tun_src, m.tun_src);
     push_ipv4(out, "tun_dst", k.tun_dst, m.tun_dst);
     let v6 = |a: [u8; 16]| u128::from_be_bytes(a);
-    push_ipv6(out, "tun_ipv6_src", (v6(k.tun_ipv6_src), v6(m.tun_ipv6_src)));
-    push_ipv6(out, "tun_ipv6_dst", (v6(k.tun_ipv6_dst), v6(m.tun_ipv6_dst)));
+    push_ipv6(
+        out,
+        "tun_ipv6_src",
+        (v6(k.tun_ipv6_src), v6(m.tun_ipv6_src)),
+    );
+    push_ipv6(
+        out,
+        "tun_ipv6_dst",
+        (v6(k.tun_ipv6_dst), v6(m.tun_ipv6_dst)),
+    );
     if m.tun_gbp_id != 0 {
-        out.push(be_masked("tun_gbp_id", k.tun_gbp_id.into(), m.tun_gbp_id.into(), 0xffff));
+        out.push(be_masked(
+            "tun_gbp_id",
+            k.tun_gbp_id.into(),
+            m.tun_gbp_id.into(),
+            0xffff,
+        ));
     }
     if m.tun_gbp_flags != 0 {
-        out.push(uint_masked("tun_gbp_flags", k.tun_gbp_flags.into(), m.tun_gbp_flags.into(), 0xff));
+        out.push(uint_masked(
+            "tun_gbp_flags",
+            k.tun_gbp_flags.into(),
+            m.tun_gbp_flags.into(),
+            0xff,
+        ));
     }
     if m.tun_tos != 0 {
         out.push(format!("tun_tos={}", k.tun_tos));

@@ -105,17 +105,19 @@ pub fn port_config(p: &PortRecord) -> PortConfig {
             let kind = p.kind.tunnel().unwrap_or(TunnelKind::Vxlan);
             // Stored ports were validated (check_options); a record that somehow fails is a
             // flow-based tunnel that claims nothing it was not asked for.
-            PortType::Tunnel(TunnelConfig::from_options(kind, &p.options).unwrap_or(TunnelConfig {
-                kind,
-                remote: None,
-                local: None,
-                key: Some(0),
-                dst_port: kind.default_port(),
-                csum: false,
-                tos: Some(0),
-                ttl: Some(fastpath::port::tunnel::DEFAULT_TTL),
-                df: true,
-            }))
+            PortType::Tunnel(
+                TunnelConfig::from_options(kind, &p.options).unwrap_or(TunnelConfig {
+                    kind,
+                    remote: None,
+                    local: None,
+                    key: Some(0),
+                    dst_port: kind.default_port(),
+                    csum: false,
+                    tos: Some(0),
+                    ttl: Some(fastpath::port::tunnel::DEFAULT_TTL),
+                    df: true,
+                }),
+            )
         }
     };
     PortConfig {

@@ -288,10 +288,13 @@ impl<'a, 't> Xlator<'a, 't> {
             // OVS's tnl_wc_init: a packet from a tunnel matches its key, outer addresses, the
             // flags that describe the header, and the outer TOS (ECN may be copied inward).
             x.wc.tun_id = u64::MAX;
-            x.wc.tun_src = u32::MAX;
-            x.wc.tun_dst = u32::MAX;
-            x.wc.tun_ipv6_src = [0xff; 16];
-            x.wc.tun_ipv6_dst = [0xff; 16];
+            if key.tun_dst != 0 {
+                x.wc.tun_src = u32::MAX;
+                x.wc.tun_dst = u32::MAX;
+            } else {
+                x.wc.tun_ipv6_src = [0xff; 16];
+                x.wc.tun_ipv6_dst = [0xff; 16];
+            }
             x.wc.tun_flags = fastpath::flow::key::tun_flags::DF
                 | fastpath::flow::key::tun_flags::CSUM
                 | fastpath::flow::key::tun_flags::KEY;

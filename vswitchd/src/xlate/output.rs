@@ -21,8 +21,8 @@ use crate::ofproto::action::ofpp;
 use fastpath::action::DpAction;
 use fastpath::flow::TunnelMeta;
 use fastpath::flow::key::tun_flags;
-use fastpath::port::tunnel::TunnelConfig;
 use fastpath::flow::key::{VLAN_CFI, VLAN_PCP_MASK, VLAN_VID_MASK};
+use fastpath::port::tunnel::TunnelConfig;
 use std::sync::Mutex;
 
 /// The `normal` action's decision maker (a bridge's MAC-learning switch).

@@ -15,7 +15,8 @@ pub const MAX_HEADER: usize = 16;
 pub fn encap_header(kind: TunnelKind, meta: &TunnelMeta, out: &mut [u8; MAX_HEADER]) -> usize {
     match kind {
         TunnelKind::Vxlan => {
-            let gbp = (meta.gbp_id != 0 || meta.gbp_flags != 0).then_some((meta.gbp_flags, meta.gbp_id));
+            let gbp =
+                (meta.gbp_id != 0 || meta.gbp_flags != 0).then_some((meta.gbp_flags, meta.gbp_id));
             vxlan::Header::new_unchecked(&mut out[..]).emit(meta.id as u32, gbp);
             vxlan::HEADER_LEN
         }
@@ -134,7 +135,10 @@ mod tests {
             let n = encap_header(kind, &m, &mut hdr);
             let mut got = TunnelMeta::default();
             assert_eq!(decap(kind, &hdr[..n], &mut got), Ok(n), "{kind}");
-            assert_eq!((got.id, got.flags & tun_flags::KEY), (0x1234, tun_flags::KEY));
+            assert_eq!(
+                (got.id, got.flags & tun_flags::KEY),
+                (0x1234, tun_flags::KEY)
+            );
         }
     }
 
@@ -156,21 +160,52 @@ mod tests {
     #[test]
     fn bad_headers_are_reasons_not_panics() {
         let mut m = TunnelMeta::default();
-        assert_eq!(decap(TunnelKind::Vxlan, &[8, 0, 0], &mut m), Err(TunnelDrop::Truncated));
-        assert_eq!(decap(TunnelKind::Vxlan, &[0; 8], &mut m), Err(TunnelDrop::BadHeader));
+        assert_eq!(
+            decap(TunnelKind::Vxlan, &[8, 0, 0], &mut m),
+            Err(TunnelDrop::Truncated)
+        );
+        assert_eq!(
+            decap(TunnelKind::Vxlan, &[0; 8], &mut m),
+            Err(TunnelDrop::BadHeader)
+        );
         // Geneve: option area says 4 bytes, the option says 8.
         let lying = [1, 0, 0x65, 0x58, 0, 0, 1, 0, 0, 1, 0, 2];
-        assert_eq!(decap(TunnelKind::Geneve, &lying, &mut m), Err(TunnelDrop::BadOptions));
+        assert_eq!(
+            decap(TunnelKind::Geneve, &lying, &mut m),
+            Err(TunnelDrop::BadOptions)
+        );
         let critical = [1, 0, 0x65, 0x58, 0, 0, 1, 0, 0, 1, 0x80, 0];
-        assert_eq!(decap(TunnelKind::Geneve, &critical, &mut m), Err(TunnelDrop::CriticalOption));
+        assert_eq!(
+            decap(TunnelKind::Geneve, &critical, &mut m),
+            Err(TunnelDrop::CriticalOption)
+        );
         let benign = [1, 0, 0x65, 0x58, 0, 0, 1, 0, 0, 1, 0x01, 0];
         assert_eq!(decap(TunnelKind::Geneve, &benign, &mut m), Ok(12));
         let ipv4 = [0, 0, 0x08, 0x00, 0, 0, 1, 0];
-        assert_eq!(decap(TunnelKind::Geneve, &ipv4, &mut m), Err(TunnelDrop::NotEthernet));
-        assert_eq!(decap(TunnelKind::Geneve, &[0x40, 0, 0x65, 0x58, 0, 0, 1, 0], &mut m), Err(TunnelDrop::BadHeader));
-        assert_eq!(decap(TunnelKind::Gre, &[0x20, 0, 0x65, 0x58, 1], &mut m), Err(TunnelDrop::Truncated));
-        assert_eq!(decap(TunnelKind::Gre, &[0, 1, 0x65, 0x58], &mut m), Err(TunnelDrop::BadHeader));
-        assert_eq!(decap(TunnelKind::Gre, &[0, 0, 0x08, 0x00], &mut m), Err(TunnelDrop::NotEthernet));
+        assert_eq!(
+            decap(TunnelKind::Geneve, &ipv4, &mut m),
+            Err(TunnelDrop::NotEthernet)
+        );
+        assert_eq!(
+            decap(
+                TunnelKind::Geneve,
+                &[0x40, 0, 0x65, 0x58, 0, 0, 1, 0],
+                &mut m
+            ),
+            Err(TunnelDrop::BadHeader)
+        );
+        assert_eq!(
+            decap(TunnelKind::Gre, &[0x20, 0, 0x65, 0x58, 1], &mut m),
+            Err(TunnelDrop::Truncated)
+        );
+        assert_eq!(
+            decap(TunnelKind::Gre, &[0, 1, 0x65, 0x58], &mut m),
+            Err(TunnelDrop::BadHeader)
+        );
+        assert_eq!(
+            decap(TunnelKind::Gre, &[0, 0, 0x08, 0x00], &mut m),
+            Err(TunnelDrop::NotEthernet)
+        );
         // Every truncation of every valid header.
         for kind in [TunnelKind::Vxlan, TunnelKind::Geneve, TunnelKind::Gre] {
             let mut hdr = [0u8; MAX_HEADER];

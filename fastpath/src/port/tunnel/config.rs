@@ -110,9 +110,14 @@ impl TunnelConfig {
                     have_remote = true;
                     c.remote = match v {
                         "flow" => None,
-                        _ => Some(v.parse().map_err(|_| bad(k, v, "expected an IP address or flow"))?),
+                        _ => Some(
+                            v.parse()
+                                .map_err(|_| bad(k, v, "expected an IP address or flow"))?,
+                        ),
                     };
-                    if c.remote.is_some_and(|a| a.is_unspecified() || a.is_multicast()) {
+                    if c.remote
+                        .is_some_and(|a| a.is_unspecified() || a.is_multicast())
+                    {
                         return Err(bad(k, v, "must be a unicast address"));
                     }
                 }
@@ -123,7 +128,8 @@ impl TunnelConfig {
                     c.key = match v {
                         "flow" => None,
                         _ => {
-                            let n = parse_u64(v).ok_or_else(|| bad(k, v, "expected a number or flow"))?;
+                            let n = parse_u64(v)
+                                .ok_or_else(|| bad(k, v, "expected a number or flow"))?;
                             if n > kind.max_key() {
                                 return Err(bad(k, v, kind.key_range()));
                             }
@@ -146,7 +152,10 @@ impl TunnelConfig {
                 "tos" => {
                     c.tos = match v {
                         "inherit" => None,
-                        _ => Some(v.parse().map_err(|_| bad(k, v, "expected 0..255 or inherit"))?),
+                        _ => Some(
+                            v.parse()
+                                .map_err(|_| bad(k, v, "expected 0..255 or inherit"))?,
+                        ),
                     }
                 }
                 "ttl" => {
@@ -181,7 +190,9 @@ mod tests {
     use super::*;
 
     fn opts(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
-        kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -189,7 +200,10 @@ mod tests {
         let c = TunnelConfig::from_options(TunnelKind::Vxlan, &opts(&[("remote_ip", "10.0.0.2")]))
             .unwrap();
         assert_eq!(c.remote, Some("10.0.0.2".parse().unwrap()));
-        assert_eq!((c.key, c.dst_port, c.csum, c.df), (Some(0), 4789, false, true));
+        assert_eq!(
+            (c.key, c.dst_port, c.csum, c.df),
+            (Some(0), 4789, false, true)
+        );
         assert_eq!((c.tos, c.ttl), (Some(0), Some(64)));
         let g = TunnelConfig::from_options(TunnelKind::Geneve, &opts(&[("remote_ip", "flow")]))
             .unwrap();
@@ -212,37 +226,75 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!((c.key, c.dst_port, c.csum, c.tos, c.ttl, c.df), (None, 8472, true, None, None, false));
-        let k = TunnelConfig::from_options(TunnelKind::Gre, &opts(&[("remote_ip", "1.2.3.4"), ("key", "0x10")]))
-            .unwrap();
+        assert_eq!(
+            (c.key, c.dst_port, c.csum, c.tos, c.ttl, c.df),
+            (None, 8472, true, None, None, false)
+        );
+        let k = TunnelConfig::from_options(
+            TunnelKind::Gre,
+            &opts(&[("remote_ip", "1.2.3.4"), ("key", "0x10")]),
+        )
+        .unwrap();
         assert_eq!(k.key, Some(16));
     }
 
     #[test]
     fn refuses_bad_options() {
-        let e = |kind, kv: &[(&str, &str)]| TunnelConfig::from_options(kind, &opts(kv)).unwrap_err();
-        assert_eq!(e(TunnelKind::Vxlan, &[]), ConfigError::NoRemote(TunnelKind::Vxlan));
-        assert!(matches!(e(TunnelKind::Vxlan, &[("remote_ip", "nope")]), ConfigError::BadValue { .. }));
-        assert!(matches!(e(TunnelKind::Vxlan, &[("remote_ip", "0.0.0.0")]), ConfigError::BadValue { .. }));
-        assert!(matches!(
-            e(TunnelKind::Vxlan, &[("remote_ip", "1.1.1.1"), ("key", "16777216")]),
-            ConfigError::BadValue { .. }
-        ));
-        assert!(matches!(
-            e(TunnelKind::Gre, &[("remote_ip", "1.1.1.1"), ("dst_port", "1")]),
-            ConfigError::BadValue { .. }
-        ));
-        assert!(matches!(e(TunnelKind::Vxlan, &[("remote_ip", "1.1.1.1"), ("ttl", "0")]), ConfigError::BadValue { .. }));
+        let e =
+            |kind, kv: &[(&str, &str)]| TunnelConfig::from_options(kind, &opts(kv)).unwrap_err();
         assert_eq!(
-            e(TunnelKind::Vxlan, &[("remote_ip", "1.1.1.1"), ("remote_port", "1")]),
+            e(TunnelKind::Vxlan, &[]),
+            ConfigError::NoRemote(TunnelKind::Vxlan)
+        );
+        assert!(matches!(
+            e(TunnelKind::Vxlan, &[("remote_ip", "nope")]),
+            ConfigError::BadValue { .. }
+        ));
+        assert!(matches!(
+            e(TunnelKind::Vxlan, &[("remote_ip", "0.0.0.0")]),
+            ConfigError::BadValue { .. }
+        ));
+        assert!(matches!(
+            e(
+                TunnelKind::Vxlan,
+                &[("remote_ip", "1.1.1.1"), ("key", "16777216")]
+            ),
+            ConfigError::BadValue { .. }
+        ));
+        assert!(matches!(
+            e(
+                TunnelKind::Gre,
+                &[("remote_ip", "1.1.1.1"), ("dst_port", "1")]
+            ),
+            ConfigError::BadValue { .. }
+        ));
+        assert!(matches!(
+            e(TunnelKind::Vxlan, &[("remote_ip", "1.1.1.1"), ("ttl", "0")]),
+            ConfigError::BadValue { .. }
+        ));
+        assert_eq!(
+            e(
+                TunnelKind::Vxlan,
+                &[("remote_ip", "1.1.1.1"), ("remote_port", "1")]
+            ),
             ConfigError::Unknown("remote_port".into())
         );
         assert_eq!(
-            e(TunnelKind::Vxlan, &[("remote_ip", "1.1.1.1"), ("local_ip", "fd00::1")]),
+            e(
+                TunnelKind::Vxlan,
+                &[("remote_ip", "1.1.1.1"), ("local_ip", "fd00::1")]
+            ),
             ConfigError::MixedFamilies
         );
         // The messages name the problem.
-        let msg = e(TunnelKind::Vxlan, &[("remote_ip", "1.1.1.1"), ("csum", "yes")]).to_string();
-        assert!(msg.contains("'csum'") && msg.contains("true or false"), "{msg}");
+        let msg = e(
+            TunnelKind::Vxlan,
+            &[("remote_ip", "1.1.1.1"), ("csum", "yes")],
+        )
+        .to_string();
+        assert!(
+            msg.contains("'csum'") && msg.contains("true or false"),
+            "{msg}"
+        );
     }
 }

@@ -56,11 +56,36 @@ mod tests {
     fn exact_remote_beats_exact_key_beats_flow() {
         let d = Demux {
             routes: vec![
-                Route { remote: None, local: None, key: None, dp_no: 1 },
-                Route { remote: None, local: None, key: Some(5), dp_no: 2 },
-                Route { remote: Some(ip("10.0.0.2")), local: None, key: None, dp_no: 3 },
-                Route { remote: Some(ip("10.0.0.2")), local: None, key: Some(5), dp_no: 4 },
-                Route { remote: Some(ip("10.0.0.3")), local: Some(ip("10.0.0.1")), key: Some(0), dp_no: 5 },
+                Route {
+                    remote: None,
+                    local: None,
+                    key: None,
+                    dp_no: 1,
+                },
+                Route {
+                    remote: None,
+                    local: None,
+                    key: Some(5),
+                    dp_no: 2,
+                },
+                Route {
+                    remote: Some(ip("10.0.0.2")),
+                    local: None,
+                    key: None,
+                    dp_no: 3,
+                },
+                Route {
+                    remote: Some(ip("10.0.0.2")),
+                    local: None,
+                    key: Some(5),
+                    dp_no: 4,
+                },
+                Route {
+                    remote: Some(ip("10.0.0.3")),
+                    local: Some(ip("10.0.0.1")),
+                    key: Some(0),
+                    dp_no: 5,
+                },
             ],
         };
         assert_eq!(d.lookup(ip("10.0.0.2"), None, 5), Some(4));
@@ -75,7 +100,12 @@ mod tests {
     #[test]
     fn unknown_remote_or_key_finds_nothing_without_flow_ports() {
         let d = Demux {
-            routes: vec![Route { remote: Some(ip("fd00::2")), local: None, key: Some(1), dp_no: 9 }],
+            routes: vec![Route {
+                remote: Some(ip("fd00::2")),
+                local: None,
+                key: Some(1),
+                dp_no: 9,
+            }],
         };
         assert_eq!(d.lookup(ip("fd00::2"), None, 1), Some(9));
         assert_eq!(d.lookup(ip("fd00::2"), None, 2), None);

@@ -88,7 +88,14 @@ impl Registry {
         dp_no: u32,
         attach: impl FnOnce(EndpointPort) -> io::Result<u32>,
     ) -> io::Result<Arc<Endpoint>> {
-        let key = (cfg.kind, if cfg.kind == TunnelKind::Gre { 0 } else { cfg.dst_port });
+        let key = (
+            cfg.kind,
+            if cfg.kind == TunnelKind::Gre {
+                0
+            } else {
+                cfg.dst_port
+            },
+        );
         let mut eps = self.endpoints.lock().unwrap_or_else(|e| e.into_inner());
         let ep = match eps.get(&key) {
             Some((ep, _)) => Arc::clone(ep),
@@ -163,17 +170,26 @@ impl EndpointPort {
         };
         let (src, dst, skip) = match self.ep.kind {
             TunnelKind::Gre => {
-                let ip = ipv4::Packet::new_checked(pkt.data()).map_err(|_| TunnelDrop::Truncated)?;
+                let ip =
+                    ipv4::Packet::new_checked(pkt.data()).map_err(|_| TunnelDrop::Truncated)?;
                 meta.tos = ip.tos();
                 meta.ttl = ip.ttl();
                 if ip.is_fragment() {
                     return Err(TunnelDrop::BadHeader);
                 }
-                (IpAddr::V4(ip.src_addr()), Some(IpAddr::V4(ip.dst_addr())), ip.header_len())
+                (
+                    IpAddr::V4(ip.src_addr()),
+                    Some(IpAddr::V4(ip.dst_addr())),
+                    ip.header_len(),
+                )
             }
             _ => (info.src, info.dst, 0),
         };
-        let hlen = codec::decap(self.ep.kind, pkt.data().get(skip..).unwrap_or(&[]), &mut meta)?;
+        let hlen = codec::decap(
+            self.ep.kind,
+            pkt.data().get(skip..).unwrap_or(&[]),
+            &mut meta,
+        )?;
         if ip_is_v4(src) {
             meta.set_src(src);
             meta.set_dst(dst.unwrap_or(IpAddr::V4(core::net::Ipv4Addr::BROADCAST)));
@@ -185,7 +201,9 @@ impl EndpointPort {
             meta.ttl = 1;
         }
         let no = demux.lookup(src, dst, meta.id).ok_or(TunnelDrop::NoPort)?;
-        if pkt.len() < skip + hlen + crate::wire::ethernet::HEADER_LEN || !pkt.remove_gap(0, skip + hlen) {
+        if pkt.len() < skip + hlen + crate::wire::ethernet::HEADER_LEN
+            || !pkt.remove_gap(0, skip + hlen)
+        {
             return Err(TunnelDrop::Truncated);
         }
         pkt.tunnel = meta;
@@ -204,12 +222,13 @@ impl Port for EndpointPort {
     }
 
     fn recv_batch(&mut self, bufs: &mut [Packet]) -> Result<usize, PortError> {
-        let n = sock::recv_batch(self.ep.rx.as_raw_fd(), bufs, &mut self.info).map_err(|source| {
-            PortError::Io {
-                port: self.name.clone(),
-                source,
-            }
-        })?;
+        let n =
+            sock::recv_batch(self.ep.rx.as_raw_fd(), bufs, &mut self.info).map_err(|source| {
+                PortError::Io {
+                    port: self.name.clone(),
+                    source,
+                }
+            })?;
         if n == 0 {
             return Ok(0);
         }
@@ -352,7 +371,9 @@ pub fn inner_hash(frame: &[u8]) -> u32 {
             h = (h ^ u32::from(*x)).wrapping_mul(0x0100_0193);
         }
     };
-    let ty = frame.get(12..14).map_or(0, |t| u16::from_be_bytes([t[0], t[1]]));
+    let ty = frame
+        .get(12..14)
+        .map_or(0, |t| u16::from_be_bytes([t[0], t[1]]));
     match ty {
         0x0800 => {
             let ihl = frame.get(14).map_or(20, |b| usize::from(b & 0x0f) * 4);
@@ -400,7 +421,8 @@ impl Port for TunnelPort {
             }
             slot[i] = inner_hash(p.data()) as usize;
         }
-        let groups: [(bool, bool); 4] = [(false, false), (false, true), (true, false), (true, true)];
+        let groups: [(bool, bool); 4] =
+            [(false, false), (false, true), (true, false), (true, true)];
         for (csum, df) in groups {
             let fds: Vec<RawFd> = match self.sockets(csum, df) {
                 Ok(s) => s.iter().map(AsRawFd::as_raw_fd).collect(),
@@ -452,7 +474,9 @@ impl TunnelPort {
         TxMsg {
             hdr,
             frame,
-            dst: t.dst_addr().unwrap_or(IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED)),
+            dst: t
+                .dst_addr()
+                .unwrap_or(IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED)),
             port: match self.cfg.kind {
                 TunnelKind::Gre => 0,
                 _ if t.tp_dst != 0 => t.tp_dst,

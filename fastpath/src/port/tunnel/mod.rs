@@ -51,7 +51,9 @@ mod sock;
 
 pub use config::{ConfigError, DEFAULT_TTL, OPTIONS, TunnelConfig};
 pub use demux::{Demux, Route};
-pub use endpoint::{Endpoint, EndpointKey, EndpointPort, Registry, TX_SOCKETS, TunnelPort, inner_hash};
+pub use endpoint::{
+    Endpoint, EndpointKey, EndpointPort, Registry, TX_SOCKETS, TunnelPort, inner_hash,
+};
 
 use core::fmt;
 

@@ -17,7 +17,12 @@ fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
-fn setsockopt_int(fd: RawFd, level: libc::c_int, name: libc::c_int, v: libc::c_int) -> io::Result<()> {
+fn setsockopt_int(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    v: libc::c_int,
+) -> io::Result<()> {
     // SAFETY: `v` is a valid int for the duration of the call; the kernel copies it.
     check(unsafe {
         libc::setsockopt(
@@ -33,7 +38,9 @@ fn setsockopt_int(fd: RawFd, level: libc::c_int, name: libc::c_int, v: libc::c_i
 
 fn socket(family: libc::c_int, ty: libc::c_int, proto: libc::c_int) -> io::Result<OwnedFd> {
     // SAFETY: plain socket(2); the descriptor is owned by the OwnedFd below.
-    let fd = check(unsafe { libc::socket(family, ty | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, proto) })?;
+    let fd = check(unsafe {
+        libc::socket(family, ty | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, proto)
+    })?;
     // SAFETY: `fd` was just returned by socket(2) and belongs to nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
@@ -43,7 +50,10 @@ const SOCK_BUF: libc::c_int = 8 << 20;
 
 fn big_buffers(fd: RawFd) {
     // Best effort: FORCE needs CAP_NET_ADMIN; the plain option is capped by rmem_max.
-    for (force, plain) in [(libc::SO_RCVBUFFORCE, libc::SO_RCVBUF), (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF)] {
+    for (force, plain) in [
+        (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
+        (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
+    ] {
         if setsockopt_int(fd, libc::SOL_SOCKET, force, SOCK_BUF).is_err() {
             let _ = setsockopt_int(fd, libc::SOL_SOCKET, plain, SOCK_BUF);
         }
@@ -73,7 +83,11 @@ pub fn udp_rx(port: u16) -> io::Result<(OwnedFd, bool)> {
             let sin = sockaddr_v4(Ipv4Addr::UNSPECIFIED, port);
             // SAFETY: `sin` is a valid sockaddr_in of the length given.
             check(unsafe {
-                libc::bind(fd, (&sin as *const libc::sockaddr_in).cast(), core::mem::size_of_val(&sin) as u32)
+                libc::bind(
+                    fd,
+                    (&sin as *const libc::sockaddr_in).cast(),
+                    core::mem::size_of_val(&sin) as u32,
+                )
             })?;
             ask_for_rx_metadata(fd, false)?;
             big_buffers(fd);
@@ -89,7 +103,11 @@ fn udp_rx6(port: u16) -> io::Result<OwnedFd> {
     let sin6 = sockaddr_v6(Ipv6Addr::UNSPECIFIED, port);
     // SAFETY: `sin6` is a valid sockaddr_in6 of the length given.
     check(unsafe {
-        libc::bind(fd, (&sin6 as *const libc::sockaddr_in6).cast(), core::mem::size_of_val(&sin6) as u32)
+        libc::bind(
+            fd,
+            (&sin6 as *const libc::sockaddr_in6).cast(),
+            core::mem::size_of_val(&sin6) as u32,
+        )
     })?;
     ask_for_rx_metadata(fd, true)?;
     big_buffers(fd);
@@ -100,14 +118,26 @@ fn udp_rx6(port: u16) -> io::Result<OwnedFd> {
 /// receiving socket's family, with the outer checksum (IPv4 only: IPv6 UDP always has one)
 /// and the don't-fragment policy fixed.
 pub fn udp_tx(v6: bool, csum: bool, df: bool) -> io::Result<OwnedFd> {
-    let s = socket(if v6 { libc::AF_INET6 } else { libc::AF_INET }, libc::SOCK_DGRAM, 0)?;
+    let s = socket(
+        if v6 { libc::AF_INET6 } else { libc::AF_INET },
+        libc::SOCK_DGRAM,
+        0,
+    )?;
     let fd = s.as_raw_fd();
     if v6 {
         setsockopt_int(fd, libc::SOL_IPV6, libc::IPV6_V6ONLY, 0)?;
-        let pmtu = if df { libc::IPV6_PMTUDISC_DO } else { libc::IPV6_PMTUDISC_DONT };
+        let pmtu = if df {
+            libc::IPV6_PMTUDISC_DO
+        } else {
+            libc::IPV6_PMTUDISC_DONT
+        };
         setsockopt_int(fd, libc::SOL_IPV6, libc::IPV6_MTU_DISCOVER, pmtu)?;
     }
-    let pmtu = if df { libc::IP_PMTUDISC_DO } else { libc::IP_PMTUDISC_DONT };
+    let pmtu = if df {
+        libc::IP_PMTUDISC_DO
+    } else {
+        libc::IP_PMTUDISC_DONT
+    };
     setsockopt_int(fd, libc::SOL_IP, libc::IP_MTU_DISCOVER, pmtu)?;
     if !csum {
         setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_NO_CHECK, 1)?;
@@ -118,13 +148,21 @@ pub fn udp_tx(v6: bool, csum: bool, df: bool) -> io::Result<OwnedFd> {
         let sin6 = sockaddr_v6(Ipv6Addr::UNSPECIFIED, 0);
         // SAFETY: `sin6` is a valid sockaddr_in6 of the length given.
         check(unsafe {
-            libc::bind(fd, (&sin6 as *const libc::sockaddr_in6).cast(), core::mem::size_of_val(&sin6) as u32)
+            libc::bind(
+                fd,
+                (&sin6 as *const libc::sockaddr_in6).cast(),
+                core::mem::size_of_val(&sin6) as u32,
+            )
         })?;
     } else {
         let sin = sockaddr_v4(Ipv4Addr::UNSPECIFIED, 0);
         // SAFETY: `sin` is a valid sockaddr_in of the length given.
         check(unsafe {
-            libc::bind(fd, (&sin as *const libc::sockaddr_in).cast(), core::mem::size_of_val(&sin) as u32)
+            libc::bind(
+                fd,
+                (&sin as *const libc::sockaddr_in).cast(),
+                core::mem::size_of_val(&sin) as u32,
+            )
         })?;
     }
     Ok(s)
@@ -134,16 +172,32 @@ pub fn udp_tx(v6: bool, csum: bool, df: bool) -> io::Result<OwnedFd> {
 /// its IP header; sends GRE header + frame, the kernel adding the IP header. A socket only
 /// used for sending gets a filter that drops everything it would receive.
 pub fn gre_raw(receive: bool, df: bool) -> io::Result<OwnedFd> {
-    let s = socket(libc::AF_INET, libc::SOCK_RAW, libc::c_int::from(crate::wire::gre::IPPROTO_GRE))?;
+    let s = socket(
+        libc::AF_INET,
+        libc::SOCK_RAW,
+        libc::c_int::from(crate::wire::gre::IPPROTO_GRE),
+    )?;
     let fd = s.as_raw_fd();
-    let pmtu = if df { libc::IP_PMTUDISC_DO } else { libc::IP_PMTUDISC_DONT };
+    let pmtu = if df {
+        libc::IP_PMTUDISC_DO
+    } else {
+        libc::IP_PMTUDISC_DONT
+    };
     setsockopt_int(fd, libc::SOL_IP, libc::IP_MTU_DISCOVER, pmtu)?;
     big_buffers(fd);
     if receive {
         setsockopt_int(fd, libc::SOL_IP, libc::IP_PKTINFO, 1)?;
     } else {
-        let mut drop_all = [libc::sock_filter { code: 0x06, jt: 0, jf: 0, k: 0 }]; // BPF_RET|BPF_K 0
-        let prog = libc::sock_fprog { len: 1, filter: drop_all.as_mut_ptr() };
+        let mut drop_all = [libc::sock_filter {
+            code: 0x06,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        }]; // BPF_RET|BPF_K 0
+        let prog = libc::sock_fprog {
+            len: 1,
+            filter: drop_all.as_mut_ptr(),
+        };
         // SAFETY: `prog` points at a valid one-instruction filter for the call; the kernel
         // copies it.
         check(unsafe {
@@ -163,7 +217,9 @@ fn sockaddr_v4(a: Ipv4Addr, port: u16) -> libc::sockaddr_in {
     libc::sockaddr_in {
         sin_family: libc::AF_INET as libc::sa_family_t,
         sin_port: port.to_be(),
-        sin_addr: libc::in_addr { s_addr: u32::from(a).to_be() },
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(a).to_be(),
+        },
         sin_zero: [0; 8],
     }
 }
@@ -173,7 +229,9 @@ fn sockaddr_v6(a: Ipv6Addr, port: u16) -> libc::sockaddr_in6 {
         sin6_family: libc::AF_INET6 as libc::sa_family_t,
         sin6_port: port.to_be(),
         sin6_flowinfo: 0,
-        sin6_addr: libc::in6_addr { s6_addr: a.octets() },
+        sin6_addr: libc::in6_addr {
+            s6_addr: a.octets(),
+        },
         sin6_scope_id: 0,
     }
 }
@@ -243,7 +301,13 @@ pub fn recv_batch(fd: RawFd, bufs: &mut [Packet], info: &mut [RxInfo]) -> io::Re
     // SAFETY: every header points at buffers (name, iovec → the packet's receive space,
     // control) that stay alive and exclusively borrowed for the call; `n` headers are set.
     let r = unsafe {
-        libc::recvmmsg(fd, hdrs.as_mut_ptr(), n as u32, libc::MSG_DONTWAIT, core::ptr::null_mut())
+        libc::recvmmsg(
+            fd,
+            hdrs.as_mut_ptr(),
+            n as u32,
+            libc::MSG_DONTWAIT,
+            core::ptr::null_mut(),
+        )
     };
     if r < 0 {
         let e = io::Error::last_os_error();
@@ -379,7 +443,10 @@ pub fn send_batch(fd: RawFd, v6: bool, msgs: &[TxMsg<'_>]) -> io::Result<usize> 
                 (*c).cmsg_level = level;
                 (*c).cmsg_type = ty;
                 (*c).cmsg_len = libc::CMSG_LEN(core::mem::size_of::<libc::c_int>() as u32) as _;
-                core::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<libc::c_int>(), libc::c_int::from(v));
+                core::ptr::write_unaligned(
+                    libc::CMSG_DATA(c).cast::<libc::c_int>(),
+                    libc::c_int::from(v),
+                );
                 used += libc::CMSG_SPACE(core::mem::size_of::<libc::c_int>() as u32) as usize;
                 c = libc::CMSG_NXTHDR(h, c);
             }
