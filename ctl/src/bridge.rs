@@ -38,6 +38,9 @@ fn port_type(t: Option<PortTypeArg>) -> pb::PortType {
         Some(PortTypeArg::Internal) => pb::PortType::Internal,
         Some(PortTypeArg::Patch) => pb::PortType::Patch,
         Some(PortTypeArg::Dummy) => pb::PortType::Dummy,
+        Some(PortTypeArg::Vxlan) => pb::PortType::Vxlan,
+        Some(PortTypeArg::Geneve) => pb::PortType::Geneve,
+        Some(PortTypeArg::Gre) => pb::PortType::Gre,
     }
 }
 

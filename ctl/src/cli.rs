@@ -54,6 +54,13 @@ pub enum PortTypeArg {
     Patch,
     /// In-memory, for tests.
     Dummy,
+    /// A VXLAN tunnel (needs --option remote_ip=IP|flow; key, local_ip, dst_port, csum, tos,
+    /// ttl, df_default as in OVS).
+    Vxlan,
+    /// A Geneve tunnel (same options).
+    Geneve,
+    /// A GRE tunnel carrying Ethernet (same options but dst_port).
+    Gre,
 }
 
 /// Fail modes.

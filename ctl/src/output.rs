@@ -52,6 +52,9 @@ pub fn port_type_name(t: i32) -> &'static str {
         Ok(pb::PortType::Internal) => "internal",
         Ok(pb::PortType::Patch) => "patch",
         Ok(pb::PortType::Dummy) => "dummy",
+        Ok(pb::PortType::Vxlan) => "vxlan",
+        Ok(pb::PortType::Geneve) => "geneve",
+        Ok(pb::PortType::Gre) => "gre",
         Ok(pb::PortType::System | pb::PortType::Unspecified) | Err(_) => "system",
     }
 }

@@ -41,6 +41,9 @@ pub struct Packet {
     pub in_port: u32,
     /// Offload state carried from the input port.
     pub offload: Offload,
+    /// Tunnel metadata: set by a tunnel endpoint on receive, by `set(tunnel(...))` before an
+    /// output to a tunnel port.
+    pub tunnel: crate::flow::TunnelMeta,
 }
 
 impl core::fmt::Debug for Packet {
@@ -61,6 +64,7 @@ impl Packet {
             len: 0,
             in_port: 0,
             offload: Offload::default(),
+            tunnel: crate::flow::TunnelMeta::default(),
         }
     }
 
@@ -102,6 +106,7 @@ impl Packet {
         self.len = 0;
         self.in_port = 0;
         self.offload = Offload::default();
+        self.tunnel = crate::flow::TunnelMeta::default();
     }
 
     /// The whole space from the frame start to the end of the buffer, for a receive call to

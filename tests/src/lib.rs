@@ -154,12 +154,36 @@ impl Daemon {
     /// Starts `vswitchd --db DB --listen unix:SOCKET EXTRA...` and waits until the socket
     /// accepts connections. Logs go to `LOG` (beside the db).
     pub fn start(db: &Path, socket: &Path, extra: &[&str]) -> Daemon {
+        Self::start_in(None, db, socket, extra)
+    }
+
+    /// [`Daemon::start`] inside network namespace `netns` (`ip netns exec NS vswitchd ...`,
+    /// which execs: the child's PID is the daemon's), so that its tunnels use that
+    /// namespace's addresses and routes.
+    pub fn start_in(netns: Option<&str>, db: &Path, socket: &Path, extra: &[&str]) -> Daemon {
         let log = db.with_extension("log");
-        let child = Self::spawn(
-            db,
-            &log,
-            &[&["--listen", &format!("unix:{}", socket.display())], extra].concat(),
-        );
+        let listen = format!("unix:{}", socket.display());
+        let args = [&["--listen", listen.as_str()], extra].concat();
+        let child = match netns {
+            None => Self::spawn(db, &log, &args),
+            Some(ns) => {
+                if let Some(dir) = log.parent() {
+                    std::fs::create_dir_all(dir).expect("create log directory");
+                }
+                let stderr = std::fs::File::create(&log).expect("create log file");
+                Command::new("ip")
+                    .args(["netns", "exec", ns])
+                    .arg(&binaries().vswitchd)
+                    .arg("--db")
+                    .arg(db)
+                    .args(&args)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(stderr)
+                    .spawn()
+                    .expect("spawn vswitchd in a namespace")
+            }
+        };
         let mut d = Daemon {
             child: Some(child),
             db: db.to_owned(),

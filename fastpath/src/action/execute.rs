@@ -234,6 +234,7 @@ pub fn execute<E: ExecEnv>(
                 }
             },
             DpAction::CtClear => own_meta.get_or_insert(*meta).clear_ct(),
+            DpAction::SetTunnel(t) => packet.tunnel = *t,
         }
         i += 1;
     }

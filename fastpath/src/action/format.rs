@@ -59,8 +59,61 @@ impl Display for DpAction {
             DpAction::Ct(ct) => fmt_ct(f, ct),
             DpAction::CtClear => f.write_str("ct_clear"),
             DpAction::Recirc(id) => write!(f, "recirc({})", CHex(*id as u128)),
+            DpAction::SetTunnel(t) => {
+                f.write_str("set(")?;
+                fmt_tunnel(f, t)?;
+                f.write_char(')')
+            }
         }
     }
+}
+
+/// OVS's `tunnel(tun_id=0x5,src=..,dst=..,ttl=64,tp_dst=4789,flags(df|key))`.
+pub fn fmt_tunnel(f: &mut dyn Write, t: &crate::flow::TunnelMeta) -> fmt::Result {
+    use std::net::Ipv4Addr;
+    write!(f, "tunnel(tun_id={:#x}", t.id)?;
+    if t.src != 0 {
+        write!(f, ",src={}", Ipv4Addr::from(t.src))?;
+    }
+    if t.dst != 0 {
+        write!(f, ",dst={}", Ipv4Addr::from(t.dst))?;
+    }
+    if t.ipv6_src != [0; 16] {
+        write!(f, ",ipv6_src={}", Ipv6Addr::from(t.ipv6_src))?;
+    }
+    if t.ipv6_dst != [0; 16] {
+        write!(f, ",ipv6_dst={}", Ipv6Addr::from(t.ipv6_dst))?;
+    }
+    if t.tos != 0 {
+        write!(f, ",tos={}", CHex(t.tos.into()))?;
+    }
+    write!(f, ",ttl={}", t.ttl)?;
+    if t.tp_src != 0 {
+        write!(f, ",tp_src={}", t.tp_src)?;
+    }
+    if t.tp_dst != 0 {
+        write!(f, ",tp_dst={}", t.tp_dst)?;
+    }
+    if t.gbp_id != 0 || t.gbp_flags != 0 {
+        write!(
+            f,
+            ",vxlan(gbp(id={},flags={}))",
+            t.gbp_id,
+            CHex(t.gbp_flags.into())
+        )?;
+    }
+    f.write_str(",flags(")?;
+    let mut first = true;
+    for (name, bit) in crate::flow::key::tun_flags::NAMES {
+        if t.flags & bit != 0 {
+            if !first {
+                f.write_char('|')?;
+            }
+            f.write_str(name)?;
+            first = false;
+        }
+    }
+    f.write_str("))")
 }
 
 /// C's `%#x`: `0` for zero, else `0x` and lowercase hex digits.
@@ -491,6 +544,18 @@ mod tests {
         );
         assert_eq!(DpAction::CtClear.to_string(), "ct_clear");
         assert_eq!(DpAction::Recirc(1).to_string(), "recirc(0x1)");
+        let mut t = crate::flow::TunnelMeta {
+            id: 5,
+            ttl: 64,
+            tp_dst: 4789,
+            flags: crate::flow::key::tun_flags::DF | crate::flow::key::tun_flags::KEY,
+            ..Default::default()
+        };
+        t.set_dst("10.0.0.2".parse().unwrap());
+        assert_eq!(
+            DpAction::SetTunnel(t).to_string(),
+            "set(tunnel(tun_id=0x5,dst=10.0.0.2,ttl=64,tp_dst=4789,flags(df|key)))"
+        );
         assert_eq!(
             format_actions(&[DpAction::Ct(CtAction::default()), DpAction::Recirc(0x2a)]),
             "ct,recirc(0x2a)"

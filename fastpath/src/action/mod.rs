@@ -111,6 +111,9 @@ pub enum DpAction {
     CtClear,
     /// Re-enter lookup with this `recirc_id` (after `ct`, with the new ct fields in the key).
     Recirc(u32),
+    /// Set the tunnel metadata an output to a tunnel port encapsulates with (OVS's
+    /// `set(tunnel(...))`).
+    SetTunnel(crate::flow::TunnelMeta),
 }
 
 /// An action list; empty means drop.

@@ -163,5 +163,6 @@ pub(super) fn copy_packet(pool: &mut PacketPool, packet: &Packet) -> Packet {
     }
     copy.in_port = packet.in_port;
     copy.offload = packet.offload;
+    copy.tunnel = packet.tunnel;
     copy
 }

@@ -174,6 +174,7 @@ pub struct PmdContext {
     recirc: Vec<Pending>,
     misses: Vec<Miss>,
     drops: Vec<(u32, DropReason)>,
+    tunnel_drops: Vec<crate::port::tunnel::TunnelDrop>,
     out: OutputQueues,
     pool: PacketPool,
     rx: Vec<Packet>,
@@ -332,6 +333,7 @@ impl Datapath {
             recirc: Vec::with_capacity(BATCH_SIZE),
             misses: Vec::with_capacity(BATCH_SIZE),
             drops: Vec::new(),
+            tunnel_drops: Vec::new(),
             out: OutputQueues::default(),
             pool,
             rx,
@@ -376,11 +378,35 @@ impl Datapath {
         ctx.count_drops();
     }
 
+    /// Processes packets from a demultiplexing port (a tunnel endpoint), each of which says
+    /// which datapath port it was received on (`Packet::in_port`) and carries its tunnel
+    /// metadata.
+    pub fn process_demuxed_batch(
+        &self,
+        ctx: &mut PmdContext,
+        batch: &mut Vec<Packet>,
+        now_ms: u64,
+    ) {
+        let n = batch.len() as u64;
+        for packet in batch.drain(..) {
+            let in_port = packet.in_port;
+            let port = ctx.port_counters(in_port);
+            bump(&port.rx_packets, 1);
+            bump(&port.rx_bytes, packet.len() as u64);
+            self.stage(ctx, packet, PacketMeta::new(in_port), 0);
+        }
+        bump(&ctx.shared.counters.packets, n);
+        self.run(ctx, now_ms);
+        ctx.emc.sweep_step(1);
+        ctx.count_drops();
+    }
+
     /// Extracts a packet's key and queues it for lookup (or drops it as malformed).
     fn stage(&self, ctx: &mut PmdContext, packet: Packet, meta: PacketMeta, depth: u8) {
         ctx.keys.push(FlowKey::ZERO);
         let key = ctx.keys.last_mut().expect("just pushed");
         meta.write_to(key);
+        packet.tunnel.write_to(key);
         let ex = extract(packet.data(), meta.in_port, key);
         if let Some(m) = ex.malformed {
             ctx.keys.pop();

@@ -59,7 +59,7 @@ impl Datapath {
     /// Receives one batch from queue `q` of `port`, processes it and transmits the results.
     /// Returns how many packets were received.
     pub fn poll_queue(&self, ctx: &mut PmdContext, port: &DpPort, q: usize, now_ms: u64) -> usize {
-        let received = {
+        let (received, demux) = {
             let mut io = port.queue(q);
             if !io.is_up() && !io.reopen() {
                 return 0;
@@ -67,8 +67,19 @@ impl Datapath {
             for p in &mut ctx.rx {
                 p.reset();
             }
-            io.recv_batch(&mut ctx.rx).unwrap_or(0)
+            let n = io.recv_batch(&mut ctx.rx).unwrap_or(0);
+            let demux = io.demuxes();
+            if demux {
+                io.take_rx_drops(&mut ctx.tunnel_drops);
+                for reason in ctx.tunnel_drops.drain(..) {
+                    ctx.drops.push((port.no, DropReason::Tunnel(reason)));
+                }
+            }
+            (n, demux)
         };
+        if demux {
+            ctx.count_drops();
+        }
         if received == 0 {
             return 0;
         }
@@ -78,7 +89,11 @@ impl Datapath {
             let p = ctx.pool.get();
             ctx.rx.push(p);
         }
-        self.process_batch(ctx, port.no, &mut batch, now_ms);
+        if demux {
+            self.process_demuxed_batch(ctx, &mut batch, now_ms);
+        } else {
+            self.process_batch(ctx, port.no, &mut batch, now_ms);
+        }
         ctx.batch = batch;
         self.transmit(ctx);
         received

@@ -15,6 +15,7 @@
 
 use crate::action::ActionDrop;
 use crate::flow::extract::Malformed;
+use crate::port::tunnel::TunnelDrop;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 /// Why the datapath dropped a packet.
@@ -47,6 +48,9 @@ pub enum DropReason {
     /// The output port failed to send.
     #[error("the output port failed to send")]
     TxError,
+    /// A tunnel endpoint could not decapsulate or place the packet.
+    #[error("tunnel receive: {0}")]
+    Tunnel(TunnelDrop),
 }
 
 /// Reasons other than `Malformed`, in counter order (malformed reasons follow them).
@@ -64,7 +68,7 @@ const FIXED: [DropReason; 8] = [
 impl DropReason {
     /// Number of distinct reasons (size of a per-reason counter array).
     pub fn count() -> usize {
-        FIXED.len() + Malformed::ALL.len()
+        FIXED.len() + Malformed::ALL.len() + TunnelDrop::ALL.len()
     }
 
     /// Every reason, in counter order.
@@ -72,6 +76,7 @@ impl DropReason {
         FIXED
             .into_iter()
             .chain(Malformed::ALL.iter().map(|m| DropReason::Malformed(*m)))
+            .chain(TunnelDrop::ALL.iter().map(|t| DropReason::Tunnel(*t)))
     }
 
     /// This reason's position in [`DropReason::all`].
@@ -79,6 +84,11 @@ impl DropReason {
         match self {
             DropReason::Malformed(m) => {
                 FIXED.len() + Malformed::ALL.iter().position(|x| *x == m).unwrap_or(0)
+            }
+            DropReason::Tunnel(t) => {
+                FIXED.len()
+                    + Malformed::ALL.len()
+                    + TunnelDrop::ALL.iter().position(|x| *x == t).unwrap_or(0)
             }
             other => FIXED.iter().position(|x| *x == other).unwrap_or(0),
         }
@@ -88,6 +98,7 @@ impl DropReason {
     pub fn name(self) -> &'static str {
         match self {
             DropReason::Malformed(m) => m.name(),
+            DropReason::Tunnel(t) => t.name(),
             DropReason::FlowDrop => "flow_drop",
             DropReason::NoHeadroom => "no_headroom",
             DropReason::NoConntrack => "no_conntrack",

@@ -184,8 +184,8 @@ pub struct Extracted {
     pub malformed: Option<Malformed>,
 }
 
-/// Fills `key` (after resetting every packet field; `recirc_id`, ct fields, metadata and
-/// registers are left as the caller set them) from `frame` received on `in_port`.
+/// Fills `key` (after resetting every packet field; `recirc_id`, ct fields, tunnel fields, metadata
+/// and registers are left as the caller set them) from `frame` received on `in_port`.
 pub fn extract(frame: &[u8], in_port: u32, key: &mut FlowKey) -> Extracted {
     *key = FlowKey {
         recirc_id: key.recirc_id,
@@ -194,6 +194,16 @@ pub fn extract(frame: &[u8], in_port: u32, key: &mut FlowKey) -> Extracted {
         ct_zone: key.ct_zone,
         ct_mark: key.ct_mark,
         ct_label: key.ct_label,
+        tun_id: key.tun_id,
+        tun_src: key.tun_src,
+        tun_dst: key.tun_dst,
+        tun_ipv6_src: key.tun_ipv6_src,
+        tun_ipv6_dst: key.tun_ipv6_dst,
+        tun_flags: key.tun_flags,
+        tun_tos: key.tun_tos,
+        tun_ttl: key.tun_ttl,
+        tun_gbp_id: key.tun_gbp_id,
+        tun_gbp_flags: key.tun_gbp_flags,
         metadata: key.metadata,
         regs: key.regs,
         ..FlowKey::ZERO

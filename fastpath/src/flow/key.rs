@@ -75,6 +75,20 @@ pub mod ct_state {
     ];
 }
 
+/// `tun_flags` bits, with OVS's values (`FLOW_TNL_F_*`).
+pub mod tun_flags {
+    /// The packet is an OAM frame (Geneve O bit, VXLAN-GPE OAM).
+    pub const OAM: u16 = 1 << 0;
+    /// The outer IP header has (or is to get) the don't-fragment bit.
+    pub const DF: u16 = 1 << 1;
+    /// The outer header carries (or is to carry) a checksum.
+    pub const CSUM: u16 = 1 << 2;
+    /// The tunnel header carries a key (always for VXLAN and Geneve; GRE's K bit).
+    pub const KEY: u16 = 1 << 3;
+    /// Names in `tun_flags` syntax order, with their bits.
+    pub const NAMES: [(&str, u16); 4] = [("oam", OAM), ("df", DF), ("csum", CSUM), ("key", KEY)];
+}
+
 /// Well-known Ethernet types.
 pub use crate::wire::{ethertype, ipproto};
 
@@ -104,6 +118,28 @@ pub struct FlowKey {
     pub ct_mark: u32,
     /// Conntrack label (128 bits, big-endian bytes).
     pub ct_label: [u8; 16],
+    // ---- tunnel metadata (all zero unless the packet arrived through a tunnel port) ----
+    /// Tunnel key: VXLAN or Geneve VNI, GRE key.
+    pub tun_id: u64,
+    /// Outer IPv4 source.
+    pub tun_src: u32,
+    /// Outer IPv4 destination (non-zero for a packet from an IPv4 tunnel).
+    pub tun_dst: u32,
+    /// Outer IPv6 source.
+    pub tun_ipv6_src: [u8; 16],
+    /// Outer IPv6 destination (non-zero for a packet from an IPv6 tunnel).
+    pub tun_ipv6_dst: [u8; 16],
+    /// Tunnel flags ([`tun_flags`]).
+    pub tun_flags: u16,
+    /// Outer TOS / traffic class.
+    pub tun_tos: u8,
+    /// Outer TTL / hop limit.
+    pub tun_ttl: u8,
+    /// VXLAN group policy id.
+    pub tun_gbp_id: u16,
+    /// VXLAN group policy flags.
+    pub tun_gbp_flags: u8,
+    pub _pad2: u8,
     // ---- L2 ----
     pub dl_dst: [u8; 6],
     /// Ethernet type after any VLAN tags (the payload's type).
@@ -166,6 +202,17 @@ impl FlowKey {
         ct_zone: 0,
         ct_mark: 0,
         ct_label: [0; 16],
+        tun_id: 0,
+        tun_src: 0,
+        tun_dst: 0,
+        tun_ipv6_src: [0; 16],
+        tun_ipv6_dst: [0; 16],
+        tun_flags: 0,
+        tun_tos: 0,
+        tun_ttl: 0,
+        tun_gbp_id: 0,
+        tun_gbp_flags: 0,
+        _pad2: 0,
         dl_dst: [0; 6],
         dl_type: 0,
         dl_src: [0; 6],
@@ -250,6 +297,12 @@ impl FlowKey {
         self.vlan_tci & VLAN_CFI != 0
     }
 
+    /// True if the packet arrived through a tunnel (an outer destination is set).
+    #[inline]
+    pub fn has_tunnel(&self) -> bool {
+        self.tun_dst != 0 || self.tun_ipv6_dst != [0; 16]
+    }
+
     /// True for IPv4 or IPv6.
     #[inline]
     pub fn is_ip(&self) -> bool {
@@ -275,8 +328,8 @@ mod tests {
     #[test]
     fn layout_is_word_sized_and_dp_part_precedes_scratch() {
         assert_eq!(core::mem::size_of::<FlowKey>() % 8, 0);
-        assert_eq!(KEY_WORDS, 26);
-        assert_eq!(DP_KEY_WORDS, 17);
+        assert_eq!(KEY_WORDS, 33);
+        assert_eq!(DP_KEY_WORDS, 24);
     }
 
     #[test]

@@ -9,3 +9,6 @@ pub mod key;
 
 pub use field::{ALL_FIELDS, Field};
 pub use key::{DP_KEY_WORDS, FlowKey, FlowMask, KEY_WORDS};
+pub mod tunnel;
+
+pub use tunnel::TunnelMeta;

@@ -2,7 +2,8 @@
 //!
 //! One trait, [`Port`], and one file per kind: `tap` (a TAP device the switch creates and
 //! owns), `afpacket` (the `system` type: AF_PACKET on an existing interface such as a VM's
-//! `vnet0` or a veth), `dummy` (in-memory queues, for tests and benchmarks). `internal` is a
+//! `vnet0` or a veth), `dummy` (in-memory queues, for tests and benchmarks), `tunnel` (VXLAN, Geneve and GRE over
+//! the host's own IP stack). `internal` is a
 //! TAP device named after the bridge; `patch` is resolved in xlate and never touches the
 //! datapath.
 //!
@@ -14,6 +15,7 @@ pub mod dummy;
 pub mod offload;
 pub mod sys;
 pub mod tap;
+pub mod tunnel;
 pub mod uring;
 
 use crate::packet::Packet;
@@ -91,4 +93,14 @@ pub trait Port: Send {
     fn accepts_offload(&self) -> bool {
         false
     }
+
+    /// True if `recv_batch` sets each packet's `in_port` (and tunnel metadata) itself: a
+    /// tunnel endpoint, which receives for several tunnel ports on one socket.
+    fn demuxes(&self) -> bool {
+        false
+    }
+
+    /// Moves the reasons for packets the last `recv_batch` dropped before handing them over
+    /// (a tunnel endpoint's bad outer headers) into `out`, for the datapath's drop counters.
+    fn take_rx_drops(&mut self, _out: &mut Vec<tunnel::TunnelDrop>) {}
 }

@@ -42,6 +42,8 @@
 pub mod arp;
 pub mod checksum;
 pub mod ethernet;
+pub mod geneve;
+pub mod gre;
 pub mod icmp;
 pub mod icmpv6;
 pub mod ipv4;
@@ -50,6 +52,7 @@ pub mod sctp;
 pub mod tcp;
 pub mod udp;
 pub mod vlan;
+pub mod vxlan;
 
 /// Ethernet types (the values of the Ethernet header's type field) the switch knows.
 pub mod ethertype {

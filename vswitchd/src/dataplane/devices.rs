@@ -36,6 +36,9 @@ pub fn open(
 ) -> Result<Option<Opened>, PortError> {
     let port: Box<dyn Port> = match &cfg.kind {
         PortType::Patch { .. } => return Ok(None),
+        // Tunnels are attached by the dataplane (their endpoints are shared); with dummy
+        // devices they are dummies like every other port.
+        PortType::Tunnel(_) => return Ok(Some(dummy(&cfg.name))),
         _ if all_dummy => return Ok(Some(dummy(&cfg.name))),
         PortType::Dummy => return Ok(Some(dummy(&cfg.name))),
         PortType::Tap | PortType::Internal => {

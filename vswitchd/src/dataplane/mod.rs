@@ -29,7 +29,6 @@ use crate::ofproto::flow_mod::{Applied, FlowMod, FlowModError};
 use crate::ofproto::ofpp;
 use crate::ofproto::rule::Rule;
 use crate::trace::{TraceError, TraceReport, parse_ct_state, trace_packet};
-use crate::xlate::PortKind;
 use fastpath::conntrack::{Conntrack, Sweeper};
 use fastpath::dpif::pmd::{PmdAssignment, PmdThread};
 use fastpath::dpif::{Datapath, DpConfig, DpStats, MegaflowDump, PortDpStats};
@@ -134,6 +133,8 @@ pub struct Dataplane {
     threads: AtomicUsize,
     /// Rate-limited warnings about tables that floods fill (maintenance thread).
     flood: Mutex<floodwatch::FloodWatch>,
+    /// Tunnel endpoints (receiving sockets) and the tunnel ports behind them.
+    tunnels: fastpath::port::tunnel::Registry,
 }
 
 impl std::fmt::Debug for Dataplane {
@@ -168,6 +169,7 @@ impl Dataplane {
             tap_io: cfg.tap_io,
             threads: AtomicUsize::new(cfg.pmd_threads.max(1)),
             flood: Mutex::new(floodwatch::FloodWatch::default()),
+            tunnels: fastpath::port::tunnel::Registry::default(),
         })
     }
 
@@ -333,13 +335,10 @@ impl Dataplane {
             dp_no: None,
             dummy: None,
         };
-        match self.open_device(&cfg) {
-            Ok(Some(opened)) => {
-                let no = self.free_dp_no(cfg.ofport);
-                if self.dp.add_port_queues(no, opened.queues).is_ok() {
-                    dev.dp_no = Some(no);
-                }
-                dev.dummy = opened.dummy;
+        match self.attach_device(&cfg) {
+            Ok(Some((no, dummy))) => {
+                dev.dp_no = Some(no);
+                dev.dummy = dummy;
             }
             Ok(None) => {}
             Err(e) => {
@@ -391,8 +390,58 @@ impl Dataplane {
         }
         if let Some(no) = dev.and_then(|d| d.dp_no) {
             let _ = self.dp.remove_port(no);
+            if let Some(endpoint) = self.tunnels.remove(no) {
+                let _ = self.dp.remove_port(endpoint);
+            }
         }
         Ok(())
+    }
+
+    /// Opens the device behind `cfg` and attaches it to the datapath: its datapath number
+    /// and, for a dummy port, the test handle. A tunnel port also attaches its endpoint (the
+    /// receiving socket) when it is the first port to use it. `Ok(None)`: no device (patch).
+    fn attach_device(
+        &self,
+        cfg: &PortConfig,
+    ) -> Result<Option<(u32, Option<DummyHandle>)>, String> {
+        if let PortType::Tunnel(tc) = &cfg.kind
+            && !self.dummy_devices
+        {
+            let no = self.free_dp_no(cfg.ofport);
+            let ep = self
+                .tunnels
+                .add(tc, no, |endpoint| {
+                    let eno = self.free_dp_no(ofpp::MAX);
+                    tracing::info!(
+                        endpoint = fastpath::port::Port::name(&endpoint),
+                        dp = eno,
+                        "tunnel endpoint opened"
+                    );
+                    self.dp
+                        .add_port(eno, Box::new(endpoint))
+                        .map(|()| eno)
+                        .map_err(std::io::Error::other)
+                })
+                .map_err(|e| e.to_string())?;
+            let port = fastpath::port::tunnel::TunnelPort::new(&cfg.name, *tc, ep);
+            if let Err(e) = self.dp.add_port(no, Box::new(port)) {
+                if let Some(endpoint) = self.tunnels.remove(no) {
+                    let _ = self.dp.remove_port(endpoint);
+                }
+                return Err(e.to_string());
+            }
+            return Ok(Some((no, None)));
+        }
+        match self.open_device(cfg).map_err(|e| e.to_string())? {
+            Some(opened) => {
+                let no = self.free_dp_no(cfg.ofport);
+                self.dp
+                    .add_port_queues(no, opened.queues)
+                    .map_err(|e| e.to_string())?;
+                Ok(Some((no, opened.dummy)))
+            }
+            None => Ok(None),
+        }
     }
 
     /// Changes a port's VLAN settings (`--tag`, `--trunks`).
@@ -486,13 +535,12 @@ impl Dataplane {
             if matches!(cfg.kind, PortType::Patch { .. }) {
                 continue;
             }
-            if let Ok(Some(opened)) = self.open_device(&cfg) {
-                let no = self.free_dp_no(cfg.ofport);
-                if self.dp.add_port_queues(no, opened.queues).is_ok() {
+            if let Ok(Some((no, dummy))) = self.attach_device(&cfg) {
+                {
                     tracing::info!(port = %name, dp = no, "port attached");
                     if let Some(d) = lock(&self.devices).get_mut(&name) {
                         d.dp_no = Some(no);
-                        d.dummy = opened.dummy;
+                        d.dummy = dummy;
                     }
                     let mut st = self.slow.write();
                     st.dp_ports.insert(no, (bridge.clone(), cfg.ofport));
@@ -690,7 +738,7 @@ impl Dataplane {
         let mut key = crate::ofctl::parse_packet(packet, &b.ports).map_err(TraceError::Packet)?;
         // The datapath sees datapath port numbers.
         if let Some(p) = b.ports.get(key.in_port)
-            && let PortKind::Datapath(no) = p.kind
+            && let Some(no) = p.kind.dp()
         {
             key.in_port = no;
         }

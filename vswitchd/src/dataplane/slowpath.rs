@@ -35,6 +35,8 @@ pub enum PortType {
     Patch { peer: String },
     /// In-memory, for tests.
     Dummy,
+    /// A VXLAN, Geneve or GRE tunnel.
+    Tunnel(fastpath::port::tunnel::TunnelConfig),
 }
 
 /// A port as configured.
@@ -100,6 +102,9 @@ impl BridgeState {
                         ofport: *ofport,
                     })
                 }
+                PortType::Tunnel(cfg) => dp_of
+                    .get(&c.name)
+                    .map(|no| PortKind::Tunnel { dp: *no, cfg: *cfg }),
                 _ => dp_of.get(&c.name).map(|no| PortKind::Datapath(*no)),
             };
             if let Some(kind) = kind {

@@ -78,6 +78,24 @@ fn packet_mask(key: &FlowKey) -> FlowMask {
     if key.metadata != 0 {
         exact(&mut m, Field::Metadata);
     }
+    if key.has_tunnel() {
+        let v4 = key.tun_dst != 0;
+        let fields = [
+            Field::TunId,
+            if v4 { Field::TunSrc } else { Field::TunIpv6Src },
+            if v4 { Field::TunDst } else { Field::TunIpv6Dst },
+            Field::TunTos,
+            Field::TunTtl,
+            Field::TunFlags,
+        ];
+        for f in fields {
+            exact(&mut m, f);
+        }
+        if key.tun_gbp_id != 0 || key.tun_gbp_flags != 0 {
+            exact(&mut m, Field::TunGbpId);
+            exact(&mut m, Field::TunGbpFlags);
+        }
+    }
     // Port 0 is no OpenFlow port (the parser refuses `in_port=0`): a packet traced without an
     // in_port prints none, so the "Flow:" line parses back.
     if key.in_port != 0 {
@@ -238,6 +256,7 @@ fn write_match(
             ));
         }
     }
+    write_tunnel(out, k, m);
     if m.metadata != 0 {
         out.push(uint_masked(
             "metadata",
@@ -383,6 +402,64 @@ fn write_match(
                 tcp_flags_mask,
                 TCP_FLAGS_MASK,
                 &TCP_FLAG_NAMES
+            )
+        ));
+    }
+}
+
+/// The `tun_*` fields, in OVS's `format_flow_tunnel` order.
+fn write_tunnel(out: &mut Vec<String>, k: &FlowKey, m: &FlowMask) {
+    if m.tun_id != 0 {
+        out.push(uint_masked(
+            "tun_id",
+            k.tun_id.into(),
+            m.tun_id.into(),
+            u64::MAX.into(),
+        ));
+    }
+    push_ipv4(out, "tun_src", k.tun_src, m.tun_src);
+    push_ipv4(out, "tun_dst", k.tun_dst, m.tun_dst);
+    let v6 = |a: [u8; 16]| u128::from_be_bytes(a);
+    push_ipv6(
+        out,
+        "tun_ipv6_src",
+        (v6(k.tun_ipv6_src), v6(m.tun_ipv6_src)),
+    );
+    push_ipv6(
+        out,
+        "tun_ipv6_dst",
+        (v6(k.tun_ipv6_dst), v6(m.tun_ipv6_dst)),
+    );
+    if m.tun_gbp_id != 0 {
+        out.push(be_masked(
+            "tun_gbp_id",
+            k.tun_gbp_id.into(),
+            m.tun_gbp_id.into(),
+            0xffff,
+        ));
+    }
+    if m.tun_gbp_flags != 0 {
+        out.push(uint_masked(
+            "tun_gbp_flags",
+            k.tun_gbp_flags.into(),
+            m.tun_gbp_flags.into(),
+            0xff,
+        ));
+    }
+    if m.tun_tos != 0 {
+        out.push(format!("tun_tos={}", k.tun_tos));
+    }
+    if m.tun_ttl != 0 {
+        out.push(format!("tun_ttl={}", k.tun_ttl));
+    }
+    if m.tun_flags != 0 {
+        out.push(format!(
+            "tun_flags={}",
+            flags_masked(
+                k.tun_flags.into(),
+                m.tun_flags.into(),
+                0xffff,
+                &super::match_parse::tun_flag_names()
             )
         ));
     }

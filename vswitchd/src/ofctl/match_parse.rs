@@ -263,6 +263,11 @@ impl<'n> MatchBuilder<'n> {
                 let mask = if self.packet { 0xff } else { mask };
                 self.m.set_field_masked(field, v as u128, mask as u128);
             }
+            (_, Syntax::TunFlags) => {
+                let (v, mask) = parse_flags(key, value, &tun_flag_names(), 0xffff)?;
+                let mask = if self.packet { 0xffff } else { mask };
+                self.m.set_field_masked(field, v as u128, mask as u128);
+            }
         }
         Ok(())
     }
@@ -345,6 +350,11 @@ pub(crate) fn split_wide(desc: &FieldName, v: u128, mask: u128) -> Vec<(Field, u
             (Field::Reg(base + i), part(v), part(mask))
         })
         .collect()
+}
+
+/// `tun_flags` names with their bits.
+pub(crate) fn tun_flag_names() -> [(&'static str, u32); 4] {
+    fastpath::flow::key::tun_flags::NAMES.map(|(n, b)| (n, u32::from(b)))
 }
 
 /// Parses a flags value: `+a-b` (masked), `a|b` (exactly these), or `0xV[/0xM]`.

@@ -59,6 +59,9 @@ fn kind_of(t: &str) -> Option<PortKind> {
         "internal" => PortKind::Internal,
         "tap" => PortKind::Tap,
         "patch" => PortKind::Patch,
+        "vxlan" => PortKind::Vxlan,
+        "geneve" => PortKind::Geneve,
+        "gre" => PortKind::Gre,
         "dummy" => PortKind::Dummy,
         _ => return None,
     })
@@ -70,6 +73,13 @@ fn port_options(iface: &Interface<'_>, kind: PortKind) -> BTreeMap<String, Strin
         && let Some(peer) = iface.options().get("peer")
     {
         o.insert("peer".to_owned(), (*peer).to_owned());
+    }
+    if kind.tunnel().is_some() {
+        for (k, v) in iface.options().iter() {
+            if fastpath::port::tunnel::OPTIONS.contains(&k.as_ref()) {
+                o.insert((*k).to_owned(), (*v).to_owned());
+            }
+        }
     }
     if let Some(mtu) = iface.mtu_request() {
         o.insert("mtu".to_owned(), mtu.to_string());

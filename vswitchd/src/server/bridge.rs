@@ -37,6 +37,9 @@ pub fn kind_to_pb(kind: PortKind) -> pb::PortType {
         PortKind::Internal => pb::PortType::Internal,
         PortKind::Patch => pb::PortType::Patch,
         PortKind::Dummy => pb::PortType::Dummy,
+        PortKind::Vxlan => pb::PortType::Vxlan,
+        PortKind::Geneve => pb::PortType::Geneve,
+        PortKind::Gre => pb::PortType::Gre,
     }
 }
 
@@ -48,6 +51,9 @@ pub fn kind_from_pb(v: i32) -> Result<PortKind, Status> {
         Ok(pb::PortType::Internal) => Ok(PortKind::Internal),
         Ok(pb::PortType::Patch) => Ok(PortKind::Patch),
         Ok(pb::PortType::Dummy) => Ok(PortKind::Dummy),
+        Ok(pb::PortType::Vxlan) => Ok(PortKind::Vxlan),
+        Ok(pb::PortType::Geneve) => Ok(PortKind::Geneve),
+        Ok(pb::PortType::Gre) => Ok(PortKind::Gre),
         Err(_) => Err(Status::invalid_argument(format!("unknown port type {v}"))),
     }
 }

@@ -73,16 +73,25 @@ pub enum PortKind {
     Patch,
     /// In-memory, for tests.
     Dummy,
+    /// A VXLAN tunnel (`remote_ip`, `key`, ... options).
+    Vxlan,
+    /// A Geneve tunnel.
+    Geneve,
+    /// A GRE (gretap) tunnel.
+    Gre,
 }
 
 impl PortKind {
     /// Every kind, in the order they are documented.
-    pub const ALL: [PortKind; 5] = [
+    pub const ALL: [PortKind; 8] = [
         PortKind::Tap,
         PortKind::System,
         PortKind::Internal,
         PortKind::Patch,
         PortKind::Dummy,
+        PortKind::Vxlan,
+        PortKind::Geneve,
+        PortKind::Gre,
     ];
 
     /// The lowercase name used on the command line and in the database.
@@ -93,6 +102,20 @@ impl PortKind {
             PortKind::Internal => "internal",
             PortKind::Patch => "patch",
             PortKind::Dummy => "dummy",
+            PortKind::Vxlan => "vxlan",
+            PortKind::Geneve => "geneve",
+            PortKind::Gre => "gre",
+        }
+    }
+
+    /// The tunnel protocol of a tunnel port kind.
+    pub fn tunnel(self) -> Option<fastpath::port::tunnel::TunnelKind> {
+        use fastpath::port::tunnel::TunnelKind;
+        match self {
+            PortKind::Vxlan => Some(TunnelKind::Vxlan),
+            PortKind::Geneve => Some(TunnelKind::Geneve),
+            PortKind::Gre => Some(TunnelKind::Gre),
+            _ => None,
         }
     }
 }

@@ -324,6 +324,10 @@ fn check_options(r: &PortRecord) -> Result<(), SwitchError> {
             )));
         }
     }
+    if let Some(kind) = r.kind.tunnel() {
+        fastpath::port::tunnel::TunnelConfig::from_options(kind, &r.options)
+            .map_err(|e| SwitchError::Invalid(format!("{kind} port {}: {e}", r.name)))?;
+    }
     match (r.kind, r.options.get("peer")) {
         (PortKind::Patch, None) => Err(SwitchError::Invalid(format!(
             "patch port {} needs option 'peer=PORT'",

@@ -89,6 +89,8 @@ pub enum SwitchError {
     Dataplane(#[from] DataplaneError),
 }
 
+use fastpath::port::tunnel::{TunnelConfig, TunnelKind};
+
 /// The dataplane's view of a stored port.
 pub fn port_config(p: &PortRecord) -> PortConfig {
     let kind = match p.kind {
@@ -99,6 +101,24 @@ pub fn port_config(p: &PortRecord) -> PortConfig {
         PortKind::Patch => PortType::Patch {
             peer: p.options.get("peer").cloned().unwrap_or_default(),
         },
+        PortKind::Vxlan | PortKind::Geneve | PortKind::Gre => {
+            let kind = p.kind.tunnel().unwrap_or(TunnelKind::Vxlan);
+            // Stored ports were validated (check_options); a record that somehow fails is a
+            // flow-based tunnel that claims nothing it was not asked for.
+            PortType::Tunnel(
+                TunnelConfig::from_options(kind, &p.options).unwrap_or(TunnelConfig {
+                    kind,
+                    remote: None,
+                    local: None,
+                    key: Some(0),
+                    dst_port: kind.default_port(),
+                    csum: false,
+                    tos: Some(0),
+                    ttl: Some(fastpath::port::tunnel::DEFAULT_TTL),
+                    df: true,
+                }),
+            )
+        }
     };
     PortConfig {
         name: p.name.clone(),

@@ -65,6 +65,21 @@ pub enum PortKind {
     Datapath(u32),
     /// A patch port: output continues in `bridge` as if received on its port `ofport`.
     Patch { bridge: String, ofport: u32 },
+    /// A tunnel port: datapath port `dp`, encapsulating as `cfg` says.
+    Tunnel {
+        dp: u32,
+        cfg: fastpath::port::tunnel::TunnelConfig,
+    },
+}
+
+impl PortKind {
+    /// The datapath port number, for ports that have one.
+    pub fn dp(&self) -> Option<u32> {
+        match self {
+            PortKind::Datapath(dp) | PortKind::Tunnel { dp, .. } => Some(*dp),
+            PortKind::Patch { .. } => None,
+        }
+    }
 }
 
 /// One port of a bridge, as xlate sees it.
@@ -93,11 +108,11 @@ impl PortMap {
     pub fn insert(&mut self, port: XPort) {
         if let Some(old) = self.by_ofport.remove(&port.ofport) {
             self.by_name.remove(&old.name);
-            if let PortKind::Datapath(dp) = old.kind {
+            if let Some(dp) = old.kind.dp() {
                 self.by_dp.remove(&dp);
             }
         }
-        if let PortKind::Datapath(dp) = port.kind {
+        if let Some(dp) = port.kind.dp() {
             self.by_dp.insert(dp, port.ofport);
         }
         self.by_name.insert(port.name.clone(), port.ofport);
@@ -271,6 +286,22 @@ impl<'a, 't> Xlator<'a, 't> {
         x.wc.dl_type = 0xffff;
         if key.is_ip() {
             x.wc.nw_frag = FRAG_MASK;
+        }
+        if key.has_tunnel() {
+            // OVS's tnl_wc_init: a packet from a tunnel matches its key, outer addresses, the
+            // flags that describe the header, and the outer TOS (ECN may be copied inward).
+            x.wc.tun_id = u64::MAX;
+            if key.tun_dst != 0 {
+                x.wc.tun_src = u32::MAX;
+                x.wc.tun_dst = u32::MAX;
+            } else {
+                x.wc.tun_ipv6_src = [0xff; 16];
+                x.wc.tun_ipv6_dst = [0xff; 16];
+            }
+            x.wc.tun_flags = fastpath::flow::key::tun_flags::DF
+                | fastpath::flow::key::tun_flags::CSUM
+                | fastpath::flow::key::tun_flags::KEY;
+            x.wc.tun_tos = u8::MAX;
         }
         x
     }

@@ -19,7 +19,10 @@ use crate::mac_learning::MacTable;
 use crate::normal::{NormalDecision, NormalPort, decide};
 use crate::ofproto::action::ofpp;
 use fastpath::action::DpAction;
+use fastpath::flow::TunnelMeta;
+use fastpath::flow::key::tun_flags;
 use fastpath::flow::key::{VLAN_CFI, VLAN_PCP_MASK, VLAN_VID_MASK};
+use fastpath::port::tunnel::TunnelConfig;
 use std::sync::Mutex;
 
 /// The `normal` action's decision maker (a bridge's MAC-learning switch).
@@ -150,6 +153,21 @@ impl Xlator<'_, '_> {
                 }
                 Ok(())
             }
+            PortKind::Tunnel { dp, cfg } => {
+                let (dp, cfg) = (*dp, *cfg);
+                self.commit()?;
+                let t = self.tunnel_header(&cfg);
+                if t.is_set() {
+                    self.actions.push(DpAction::SetTunnel(t));
+                    self.actions.push(DpAction::Output(dp));
+                    if let Some(tr) = self.trace.as_deref_mut() {
+                        tr.outputs.push(ofport);
+                    }
+                } else {
+                    self.note(|| format!("output to tunnel port {ofport}: no remote (remote_ip=flow and tun_dst unset); dropped"));
+                }
+                Ok(())
+            }
             PortKind::Patch {
                 bridge,
                 ofport: peer_port,
@@ -158,6 +176,80 @@ impl Xlator<'_, '_> {
                 self.patch_output(&bridge, peer_port)
             }
         }
+    }
+
+    /// The tunnel metadata a packet leaves tunnel port `cfg` with (OVS's `tnl_port_send`):
+    /// the port's settings where they are fixed, the flow's `tun_*` fields where they are
+    /// `flow`; TOS and TTL `inherit` read the inner IP header. Every flow bit read is
+    /// un-wildcarded.
+    fn tunnel_header(&mut self, cfg: &TunnelConfig) -> TunnelMeta {
+        let mut t = TunnelMeta::default();
+        match cfg.remote {
+            Some(a) => t.set_dst(a),
+            None => {
+                self.wc.tun_dst = !0;
+                self.wc.tun_ipv6_dst = [0xff; 16];
+                t.dst = self.flow.tun_dst;
+                t.ipv6_dst = self.flow.tun_ipv6_dst;
+            }
+        }
+        match cfg.local {
+            Some(a) => t.set_src(a),
+            None if cfg.remote.is_none() => {
+                self.wc.tun_src = !0;
+                self.wc.tun_ipv6_src = [0xff; 16];
+                t.src = self.flow.tun_src;
+                t.ipv6_src = self.flow.tun_ipv6_src;
+            }
+            None => {}
+        }
+        t.id = match cfg.key {
+            Some(k) => k,
+            None => {
+                self.wc.tun_id = !0;
+                self.flow.tun_id
+            }
+        };
+        let ip = self.flow.is_ip();
+        self.wc.dl_type = !0;
+        t.tos = match cfg.tos {
+            Some(v) => v,
+            None if ip => {
+                self.wc.nw_tos |= 0xff;
+                self.flow.nw_tos
+            }
+            None => 0,
+        };
+        t.ttl = match cfg.ttl {
+            Some(v) => v,
+            None if ip => {
+                self.wc.nw_ttl = 0xff;
+                self.flow.nw_ttl
+            }
+            None => fastpath::port::tunnel::DEFAULT_TTL,
+        };
+        t.tp_dst = cfg.dst_port;
+        if self.flow.has_tunnel() {
+            self.wc.tun_gbp_id = !0;
+            self.wc.tun_gbp_flags = !0;
+            self.wc.tun_flags |= tun_flags::OAM;
+            t.gbp_id = self.flow.tun_gbp_id;
+            t.gbp_flags = self.flow.tun_gbp_flags;
+            t.flags |= self.flow.tun_flags & tun_flags::OAM;
+        }
+        if cfg.df {
+            t.flags |= tun_flags::DF;
+        }
+        if cfg.csum {
+            t.flags |= tun_flags::CSUM;
+        }
+        if cfg.key.is_none_or(|k| k != 0) || cfg.kind != fastpath::port::tunnel::TunnelKind::Gre {
+            t.flags |= tun_flags::KEY;
+        }
+        if cfg.kind == fastpath::port::tunnel::TunnelKind::Gre {
+            t.tp_dst = 0;
+        }
+        t
     }
 
     /// `flood` / `all`: every port but the input port (the bridge's LOCAL port included, as
