@@ -42,11 +42,15 @@ fn bridges_and_ports_text_and_json() {
     assert_eq!(d.ctl(&["add-br", "br0"]).ok(), "");
     d.ctl(&["add-br", "br1"]).ok();
     d.ctl(&["add-port", "br0", "vnet0"]).ok();
-    let p = d
+    let mut p = d
         .ctl(&[
             "--format", "json", "add-port", "br0", "tap1", "--type", "tap", "--tag", "10",
         ])
         .json();
+    // What the dataplane reports: the TAP is up and has a datapath port number.
+    let live = p.as_object_mut().unwrap();
+    assert_eq!(live.remove("link"), Some(json!("up")));
+    assert!(live.remove("dp_port").unwrap().is_u64(), "{p}");
     assert_eq!(
         p,
         json!({"name": "tap1", "type": "tap", "ofport": 2, "tag": 10, "trunks": [], "options": {}})
