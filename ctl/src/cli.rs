@@ -179,6 +179,10 @@ pub enum Command {
         /// Only this table.
         #[arg(long, value_parser = clap::value_parser!(u32).range(0..=254))]
         table: Option<u32>,
+        /// Leave out durations and counters (and a zero cookie or table), as
+        /// `ovs-ofctl --no-stats dump-flows`: the output feeds `replace-flows` back.
+        #[arg(long)]
+        no_stats: bool,
     },
     /// Show port counters.
     #[command(name = "dump-ports")]

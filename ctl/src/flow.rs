@@ -127,7 +127,13 @@ pub async fn dump_flows(
     bridge: String,
     m: Option<String>,
     table: Option<u32>,
+    no_stats: bool,
 ) -> anyhow::Result<()> {
+    let text = if no_stats {
+        crate::output::flow_text_no_stats
+    } else {
+        flow_text
+    };
     let mut c = FlowServiceClient::new(ctx.channel().await?);
     let req = pb::DumpFlowsRequest {
         bridge,
@@ -141,7 +147,7 @@ pub async fn dump_flows(
         count.inc();
         match ctx.format {
             // Text streams as it arrives; JSON needs the whole array.
-            crate::cli::Format::Text => println!("{}", flow_text(&f)),
+            crate::cli::Format::Text => println!("{}", text(&f)),
             crate::cli::Format::Json => all.push(flow_json(&f)),
         }
     }

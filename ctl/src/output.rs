@@ -151,14 +151,29 @@ pub fn secs(ms: u64) -> String {
 
 /// One `dump-flows` line in ovs-ofctl style.
 pub fn flow_text(f: &pb::FlowEntry) -> String {
-    let mut s = format!(
-        " cookie={:#x}, duration={}, table={}, n_packets={}, n_bytes={}, ",
-        f.cookie,
-        secs(f.duration_ms),
-        f.table,
-        f.packets,
-        f.bytes
-    );
+    flow_line(f, true)
+}
+
+/// `ovs-ofctl --no-stats dump-flows` style: no duration or counters, and the cookie and table
+/// only when not zero, so the lines are what `add-flows`/`replace-flows` take back.
+pub fn flow_text_no_stats(f: &pb::FlowEntry) -> String {
+    flow_line(f, false)
+}
+
+fn flow_line(f: &pb::FlowEntry, stats: bool) -> String {
+    let mut s = String::from(" ");
+    if stats || f.cookie != 0 {
+        s += &format!("cookie={:#x}, ", f.cookie);
+    }
+    if stats {
+        s += &format!("duration={}, ", secs(f.duration_ms));
+    }
+    if stats || f.table != 0 {
+        s += &format!("table={}, ", f.table);
+    }
+    if stats {
+        s += &format!("n_packets={}, n_bytes={}, ", f.packets, f.bytes);
+    }
     if f.idle_timeout != 0 {
         s += &format!("idle_timeout={}, ", f.idle_timeout);
     }
@@ -286,6 +301,18 @@ mod tests {
             " cookie=0x2a, duration=1.234s, table=1, n_packets=5, n_bytes=300, actions=output:2"
         );
         assert_eq!(flow_json(&f)["cookie"], "0x2a");
+        assert_eq!(
+            flow_text_no_stats(&f),
+            " cookie=0x2a, table=1, actions=output:2"
+        );
+        f.cookie = 0;
+        f.table = 0;
+        f.priority = 0;
+        f.hard_timeout = 5;
+        assert_eq!(
+            flow_text_no_stats(&f),
+            " hard_timeout=5, priority=0 actions=output:2"
+        );
     }
 
     #[test]
@@ -312,7 +339,26 @@ mod tests {
         );
         assert_eq!(
             port_json(&p),
-            json!({"name": "p1", "type": "patch", "ofport": 3, "tag": null, "trunks": [10, 20], "options": {"peer": "q1"}, "link": null})
+            json!({"name": "p1", "type": "patch", "ofport": 3, "tag": null, "trunks": [10, 20], "options": {"peer": "q1"}, "link": null, "dp_port": null})
+        );
+        // Patch ports have no datapath port: dpctl-show lists only attached ports.
+        assert_eq!(dpctl_text(std::slice::from_ref(&b)), "vswitch@datapath:\n");
+        let mut tap = p.clone();
+        tap.name = "t1".into();
+        tap.r#type = pb::PortType::Tap as i32;
+        tap.dp_port = Some(7);
+        let mut local = tap.clone();
+        local.name = "br0".into();
+        local.r#type = pb::PortType::Internal as i32;
+        local.ofport = 0xffff_fffe;
+        local.dp_port = Some(2);
+        let with = pb::Bridge {
+            ports: vec![tap, local],
+            ..b.clone()
+        };
+        assert_eq!(
+            dpctl_text(&[with]),
+            "vswitch@datapath:\n  port 2: br0 (internal; bridge br0, ofport LOCAL)\n  port 7: t1 (tap; bridge br0, ofport 3)\n"
         );
         b.fail_mode = pb::FailMode::Secure as i32;
         b.ports[0].link_up = Some(false);

@@ -1,10 +1,11 @@
-//! What an operator with OVS habits meets first (issue 20, items 5, 6, 7, 9, 10), end to end:
+//! What an operator with OVS habits meets first (issue 20, items 3, 5, 6, 7, 9, 10), end to end:
 //! the real `vswitchd` driven by the real `vswitch-ctl`.
 //!
 //! - fail modes: `set-fail-mode`/`get-fail-mode`/`del-fail-mode`, a secure bridge from
 //!   `add-br BR -- set Bridge BR fail_mode=secure` starts empty and drops a table miss, the
 //!   mode and its flow tables survive a restart, `set-config fail-mode=...` points at
 //!   set-fail-mode;
+//! - `dump-flows BR > f; replace-flows BR f` restores the table, with or without `--no-stats`;
 //! - `--format json` errors are one JSON object on stderr with the status code's name;
 //! - the daemon logs bridges and ports coming and going at info;
 //! - (root) a system port on a missing interface: a warning on stderr, exit 0, `show` says
@@ -165,6 +166,49 @@ fn fail_modes_are_set_durable_and_secure_bridges_start_empty() {
     assert_eq!(f[0]["actions"], json!("NORMAL"), "{f:?}");
     let e = d.ctl(&["get-fail-mode", "nosuchbr"]).err();
     assert!(e.contains("no bridge named nosuchbr"), "{e}");
+}
+
+/// OVS's backup habit: `dump-flows` output is valid `replace-flows` input (the parser skips
+/// duration, n_packets, n_bytes, idle_age and hard_age, as OVS's does), and `--no-stats`
+/// prints lines with nothing to skip.
+#[test]
+fn dump_flows_output_feeds_replace_flows_back() {
+    let env = Env::new();
+    let d = env.start(&[]);
+    d.ctl(&["add-br", "br0"]).ok();
+    let table = [
+        "cookie=0x2a,priority=100,tcp,tp_dst=80,actions=mod_nw_tos:32,goto_table:3",
+        "table=3,idle_timeout=60,priority=5,ip,nw_src=10.0.0.0/8,actions=output:7",
+        "hard_timeout=300,arp,actions=NORMAL",
+    ];
+    let file = env.dir.path().join("flows.txt");
+    std::fs::write(&file, table.join("\n")).unwrap();
+    d.ctl(&["replace-flows", "br0", file.to_str().unwrap()])
+        .ok();
+    let before = d.ctl(&["dump-flows", "br0", "--no-stats"]).ok();
+    assert!(
+        before.contains(
+            " cookie=0x2a, priority=100,tcp,tp_dst=80 actions=mod_nw_tos:32,goto_table:3\n"
+        ),
+        "{before}"
+    );
+    assert!(!before.contains("n_packets"), "{before}");
+    for args in [
+        &["dump-flows", "br0"][..],
+        &["dump-flows", "br0", "--no-stats"],
+    ] {
+        let dump = d.ctl(args).ok();
+        let saved = env.dir.path().join("saved.txt");
+        std::fs::write(&saved, &dump).unwrap();
+        d.ctl(&["del-flows", "br0"]).ok();
+        d.ctl(&["replace-flows", "br0", saved.to_str().unwrap()])
+            .ok();
+        assert_eq!(
+            d.ctl(&["dump-flows", "br0", "--no-stats"]).ok(),
+            before,
+            "{args:?} output did not restore the table:\n{dump}"
+        );
+    }
 }
 
 #[test]

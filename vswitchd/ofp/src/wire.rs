@@ -102,11 +102,21 @@ impl<'a> Reader<'a> {
         Ok(self.take(n)?.to_vec())
     }
 
-    /// Reads a NUL-padded string field of `n` bytes (OpenFlow's `char name[N]`).
+    /// Reads a NUL-padded string field of `n` bytes (OpenFlow's `char name[N]`): at most
+    /// `n - 1` bytes before the first NUL, as OVS copies it (`ovs_strlcpy`), invalid UTF-8
+    /// replaced, and cut back to `n - 1` bytes on a character boundary, so that what decodes
+    /// is exactly what [`Writer::string`] writes back.
     pub fn string(&mut self, n: usize) -> Result<String, DecodeError> {
         let raw = self.take(n)?;
-        let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
-        Ok(String::from_utf8_lossy(&raw[..end]).into_owned())
+        let max = n.saturating_sub(1);
+        let end = raw
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(raw.len())
+            .min(max);
+        let mut s = String::from_utf8_lossy(&raw[..end]).into_owned();
+        s.truncate(floor_char_boundary(&s, max));
+        Ok(s)
     }
 }
 
@@ -153,11 +163,11 @@ impl Writer {
         self.buf.resize(self.buf.len() + n, 0);
     }
 
-    /// Writes `s` NUL-padded (and truncated) to `n` bytes, keeping a terminating NUL.
+    /// Writes `s` NUL-padded to `n` bytes, keeping a terminating NUL: a longer string is cut
+    /// to `n - 1` bytes on a character boundary (never mid-character).
     pub fn string(&mut self, s: &str, n: usize) {
-        let b = s.as_bytes();
-        let k = b.len().min(n.saturating_sub(1));
-        self.bytes(&b[..k]);
+        let k = floor_char_boundary(s, n.saturating_sub(1));
+        self.bytes(&s.as_bytes()[..k]);
         self.zeros(n - k);
     }
 
@@ -217,5 +227,38 @@ mod tests {
         let mut r = Reader::new(&w.buf, "s");
         assert_eq!(r.string(8).unwrap(), "br0");
         assert_eq!(r.string(4).unwrap(), "012");
+    }
+}
+
+/// The largest index `<= max` that is a character boundary of `s`.
+fn floor_char_boundary(s: &str, max: usize) -> usize {
+    let mut i = max.min(s.len());
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+#[cfg(test)]
+mod string_tests {
+    use super::*;
+
+    /// A fuzzer-found case: a port name of replacement characters (from invalid UTF-8) and a
+    /// 16-byte name with no NUL came back different after a re-encode.
+    #[test]
+    fn strings_round_trip_after_one_decode() {
+        for raw in [
+            &[0xfd_u8; 16][..],
+            b"kkkkkkkkkkkkkkkk",
+            b"p1\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
+            "\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}".as_bytes(),
+        ] {
+            let first = Reader::new(raw, "name").string(16).unwrap();
+            assert!(first.len() <= 15, "{first:?}");
+            let mut w = Writer::new();
+            w.string(&first, 16);
+            assert_eq!(w.buf.len(), 16);
+            assert_eq!(Reader::new(&w.buf, "name").string(16).unwrap(), first);
+        }
     }
 }
