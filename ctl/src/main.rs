@@ -170,15 +170,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Restores the default action of SIGPIPE, which the Rust runtime ignores: a reader that goes
-/// away (`vswitch-ctl dump-flows br0 | head -1`) then ends this process quietly, as it ends
-/// any Unix filter, instead of every later write failing (a panic in `println!`).
+/// Ends the process quietly (status 0) when stdout's reader went away
+/// (`vswitch-ctl dump-flows br0 | head -1`), as any Unix filter ends, instead of a panic
+/// message from `println!`. SIGPIPE itself stays ignored, as the Rust runtime sets it: with
+/// its default action, a server that closes the connection while we write (a TLS handshake
+/// it refuses) would kill this process silently, with no error message at all.
 fn die_quietly_on_closed_pipe() {
-    // SAFETY: signal(2) with SIG_DFL installs no handler code; called first thing in main,
-    // before any other thread exists.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
 }
 
 fn main() -> ExitCode {

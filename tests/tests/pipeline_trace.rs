@@ -57,12 +57,20 @@ table=1,priority=100,reg0=0x1,tcp,tp_dst=80,actions=mod_nw_tos:32,output:2
         lines[2],
         " 1. priority 100, tcp,reg0=0x1,tp_dst=80 ─ mod_nw_tos:32, output:2"
     );
+    // Issue 20 added OVS's `Final flow:` line (the packet as the actions left it) where
+    // ofproto/trace prints it, before the megaflow; DESIGN §6's example predates it.
     assert_eq!(
         lines[3],
+        "Final flow: tcp,reg0=0x1,in_port=1,dl_src=00:00:00:00:00:01,dl_dst=00:00:00:00:00:02,\
+         nw_src=10.0.1.5,nw_dst=10.0.0.7,nw_tos=32,nw_ecn=0,nw_ttl=0,nw_frag=no,tp_src=1234,\
+         tp_dst=80,tcp_flags=syn"
+    );
+    assert_eq!(
+        lines[4],
         "Megaflow: recirc_id=0,eth,tcp,in_port=1,nw_src=10.0.1.0/24,nw_dst=10.0.0.0/24,nw_tos=0,nw_frag=no,tp_dst=80"
     );
-    assert_eq!(lines[4], "Datapath actions: set(ipv4(tos=0x20/0xfc)),2");
-    assert_eq!(lines.len(), 5);
+    assert_eq!(lines[5], "Datapath actions: set(ipv4(tos=0x20/0xfc)),2");
+    assert_eq!(lines.len(), 6);
 
     let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
     let pass = &v["passes"][0];

@@ -87,10 +87,24 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, MetricsError> {
         .map_err(|source| MetricsError::Bind { addr, source })
 }
 
-/// Most scrapes answered at once; further connections wait in the kernel's backlog (a
-/// scrape takes milliseconds, and an idle connect is dropped after [`READ_TIMEOUT`]), so
-/// connects to this unauthenticated port cannot use up the daemon's descriptors.
+/// Most connections served at once. A connection that has not sent its request head yet is
+/// evicted, oldest first, when a new one arrives and every slot is taken: a scraper sends its
+/// request at once, so idle connects to this unauthenticated port (which would otherwise hold
+/// the slots for [`READ_TIMEOUT`] each, with every later scrape queued behind them) can
+/// neither use up the daemon's descriptors nor keep scrapes out.
 pub const MAX_CONNECTIONS: usize = 16;
+
+/// Connections still reading their request head, oldest first: the eviction candidates.
+#[derive(Default)]
+struct Waiting {
+    next_id: u64,
+    conns: std::collections::VecDeque<(u64, tokio::task::AbortHandle)>,
+}
+
+fn lock_waiting(w: &Mutex<Waiting>) -> std::sync::MutexGuard<'_, Waiting> {
+    // Each critical section leaves the queue consistent; a poisoned lock is still sound.
+    w.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// Answers scrapes until the task is dropped; `render` produces the body of each (on the
 /// blocking pool: it reads the dataplane under its locks).
@@ -99,12 +113,10 @@ where
     F: Fn() -> String + Clone + Send + Sync + 'static,
 {
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let waiting = std::sync::Arc::new(Mutex::new(Waiting::default()));
     let mut backoff = Duration::from_millis(10);
     let mut last_warn: Option<std::time::Instant> = None;
     loop {
-        let Ok(permit) = std::sync::Arc::clone(&slots).acquire_owned().await else {
-            return;
-        };
         let stream = match listener.accept().await {
             Ok((stream, _)) => {
                 backoff = Duration::from_millis(10);
@@ -121,13 +133,33 @@ where
                 continue;
             }
         };
+        let permit = match std::sync::Arc::clone(&slots).try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                // Full: make room by evicting the oldest connection that is still silent.
+                if let Some((_, oldest)) = lock_waiting(&waiting).conns.pop_front() {
+                    oldest.abort();
+                }
+                let Ok(p) = std::sync::Arc::clone(&slots).acquire_owned().await else {
+                    return;
+                };
+                p
+            }
+        };
         let render = render.clone();
-        tokio::spawn(async move {
+        let mut w = lock_waiting(&waiting);
+        let id = w.next_id;
+        w.next_id += 1;
+        let queue = std::sync::Arc::clone(&waiting);
+        let task = tokio::spawn(async move {
             let _permit = permit;
-            if let Err(e) = answer(stream, render).await {
+            let forget = move || lock_waiting(&queue).conns.retain(|(i, _)| *i != id);
+            if let Err(e) = answer(stream, render, &forget).await {
                 tracing::debug!(error = %e, "metrics connection failed");
             }
+            forget();
         });
+        w.conns.push_back((id, task.abort_handle()));
     }
 }
 
@@ -158,7 +190,9 @@ fn route(head: &[u8]) -> Route {
     }
 }
 
-async fn answer<F>(mut stream: TcpStream, render: F) -> std::io::Result<()>
+/// Serves one connection; `spoke` is called once its request head has arrived or the wait
+/// for it ended (it is no longer an eviction candidate).
+async fn answer<F>(mut stream: TcpStream, render: F, spoke: impl Fn()) -> std::io::Result<()>
 where
     F: Fn() -> String + Send + 'static,
 {
@@ -177,6 +211,7 @@ where
     let complete = tokio::time::timeout(READ_TIMEOUT, read)
         .await
         .unwrap_or(Ok(false))?;
+    spoke();
     let is_head = head.starts_with(b"HEAD ");
     let (status, ctype, body) = match if complete {
         route(&head)
