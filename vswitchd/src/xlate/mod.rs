@@ -224,6 +224,9 @@ pub fn translate(
 
 /// As [`translate`] (no trace), but a failure comes with the mask of what the translation had
 /// consulted, for the drop megaflow the upcall installs ([`XlateError::installs_drop`]).
+// The failure carries the consulted mask (a FlowKey, 264 bytes with the tunnel fields) by
+// value like the Translation it replaces; failures are rare, so boxing buys nothing.
+#[allow(clippy::result_large_err)]
 pub fn translate_or_fail(ctx: &XlateCtx<'_>, key: &FlowKey) -> Result<Translation, XlateFailure> {
     let mut x = Xlator::new(ctx, key, None);
     let r = x.run(key);

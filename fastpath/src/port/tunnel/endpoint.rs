@@ -195,13 +195,15 @@ impl EndpointPort {
             pkt.data().get(skip..).unwrap_or(&[]),
             &mut meta,
         )?;
-        if ip_is_v4(src) {
-            meta.set_src(src);
-            meta.set_dst(dst.unwrap_or(IpAddr::V4(core::net::Ipv4Addr::BROADCAST)));
+        meta.set_src(src);
+        // The kernel reports the local address with every datagram (IP_PKTINFO); without it
+        // the packet still has tunnel metadata, with the unspecified-but-set "all ones" v4 or
+        // loopback v6 as its destination.
+        meta.set_dst(dst.unwrap_or(if src.is_ipv4() {
+            IpAddr::V4(core::net::Ipv4Addr::BROADCAST)
         } else {
-            meta.set_src(src);
-            meta.set_dst(dst.unwrap_or(IpAddr::V6(core::net::Ipv6Addr::LOCALHOST)));
-        }
+            IpAddr::V6(core::net::Ipv6Addr::LOCALHOST)
+        }));
         if meta.ttl == 0 {
             meta.ttl = 1;
         }
@@ -215,10 +217,6 @@ impl EndpointPort {
         pkt.in_port = no;
         Ok(no)
     }
-}
-
-fn ip_is_v4(a: IpAddr) -> bool {
-    a.is_ipv4()
 }
 
 impl Port for EndpointPort {

@@ -277,7 +277,7 @@ pub fn recv_batch(fd: RawFd, bufs: &mut [Packet], info: &mut [RxInfo]) -> io::Re
     if n == 0 {
         return Ok(0);
     }
-    // SAFETY (for the zeroed structs): these are plain C structs; all-zero is a valid value.
+    // SAFETY: sockaddr_in6 is a plain C struct; all-zero is a valid value.
     let mut names: [libc::sockaddr_in6; BATCH_SIZE] = unsafe { core::mem::zeroed() };
     let mut cmsgs: [CmsgBuf; BATCH_SIZE] = [[0; 16]; BATCH_SIZE];
     // SAFETY: as above.
@@ -384,7 +384,7 @@ pub fn send_batch(fd: RawFd, v6: bool, msgs: &[TxMsg<'_>]) -> io::Result<usize> 
     if n == 0 {
         return Ok(0);
     }
-    // SAFETY (for the zeroed structs): plain C structs; all-zero is a valid value.
+    // SAFETY: sockaddr_in6 is a plain C struct; all-zero is a valid value.
     let mut names6: [libc::sockaddr_in6; BATCH_SIZE] = unsafe { core::mem::zeroed() };
     // SAFETY: as above.
     let mut names4: [libc::sockaddr_in; BATCH_SIZE] = unsafe { core::mem::zeroed() };
