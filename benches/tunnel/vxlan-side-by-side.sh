@@ -64,7 +64,7 @@ run_one() {
   local udp; udp=$(ip netns exec tnlbvA iperf3 -c 10.78.0.2 -p 5302 -u -b 0 -l 64 -t "$SECS" -J 2>/dev/null |
     python3 -c 'import json,sys; e=json.load(sys.stdin)["end"]["sum"]; print("%.0f kpps received, %.1f%% lost" % (e["packets"]*(1-e["lost_percent"]/100)/e["seconds"]/1e3, e["lost_percent"]))')
   echo "$1: TCP $tcp Mbit/s; 64-byte UDP: $udp"
-  cleanup
+  [ -z "${KEEP:-}" ] && cleanup
 }
-trap cleanup EXIT
+[ -z "${KEEP:-}" ] && trap cleanup EXIT
 for what in "${@:-vswitch kernel}"; do for w in $what; do run_one "$w"; done; done
