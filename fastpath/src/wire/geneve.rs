@@ -150,7 +150,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Header<T> {
 /// Writes one option (header and `data`, whose length must be a multiple of 4 and at most
 /// 124) at the start of `out`; returns the bytes written, or `None` if it does not fit.
 pub fn emit_option(out: &mut [u8], class: u16, kind: u8, data: &[u8]) -> Option<usize> {
-    if data.len() % 4 != 0 || data.len() > 124 {
+    if !data.len().is_multiple_of(4) || data.len() > 124 {
         return None;
     }
     let total = 4 + data.len();

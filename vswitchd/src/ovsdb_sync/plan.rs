@@ -76,7 +76,7 @@ fn port_options(iface: &Interface<'_>, kind: PortKind) -> BTreeMap<String, Strin
     }
     if kind.tunnel().is_some() {
         for (k, v) in iface.options().iter() {
-            if fastpath::port::tunnel::OPTIONS.contains(&k.as_ref()) {
+            if fastpath::port::tunnel::OPTIONS.contains(k) {
                 o.insert((*k).to_owned(), (*v).to_owned());
             }
         }

@@ -225,8 +225,6 @@ pub fn translate(
 
 /// As [`translate`] (no trace), but a failure comes with the mask of what the translation had
 /// consulted, for the drop megaflow the upcall installs ([`XlateError::installs_drop`]).
-// The failure is as large as the mask it carries, like the success; both are moved once.
-#[allow(clippy::result_large_err)]
 pub fn translate_or_fail(ctx: &XlateCtx<'_>, key: &FlowKey) -> Result<Translation, XlateFailure> {
     let mut x = Xlator::new(ctx, key, None);
     let r = x.run(key);

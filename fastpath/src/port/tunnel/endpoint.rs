@@ -23,6 +23,11 @@ use std::sync::{Arc, Mutex};
 /// socket's, picked by the inner flow's hash, so ECMP in the underlay sees this many values.
 pub const TX_SOCKETS: usize = 8;
 
+/// Most bytes one UDP GSO send carries (a datagram's length must fit 16 bits).
+const GSO_MAX_BYTES: usize = 65_000;
+/// Most segments one UDP GSO send carries (the kernel's `UDP_MAX_SEGMENTS`).
+const GSO_MAX_SEGMENTS: usize = 64;
+
 /// What identifies an endpoint: the tunnel kind and its UDP port (0 for GRE).
 pub type EndpointKey = (TunnelKind, u16);
 
@@ -190,13 +195,15 @@ impl EndpointPort {
             pkt.data().get(skip..).unwrap_or(&[]),
             &mut meta,
         )?;
-        if ip_is_v4(src) {
-            meta.set_src(src);
-            meta.set_dst(dst.unwrap_or(IpAddr::V4(core::net::Ipv4Addr::BROADCAST)));
+        meta.set_src(src);
+        // The kernel reports the local address with every datagram (IP_PKTINFO); without it
+        // the packet still has tunnel metadata, with the unspecified-but-set "all ones" v4 or
+        // loopback v6 as its destination.
+        meta.set_dst(dst.unwrap_or(if src.is_ipv4() {
+            IpAddr::V4(core::net::Ipv4Addr::BROADCAST)
         } else {
-            meta.set_src(src);
-            meta.set_dst(dst.unwrap_or(IpAddr::V6(core::net::Ipv6Addr::LOCALHOST)));
-        }
+            IpAddr::V6(core::net::Ipv6Addr::LOCALHOST)
+        }));
         if meta.ttl == 0 {
             meta.ttl = 1;
         }
@@ -210,10 +217,6 @@ impl EndpointPort {
         pkt.in_port = no;
         Ok(no)
     }
-}
-
-fn ip_is_v4(a: IpAddr) -> bool {
-    a.is_ipv4()
 }
 
 impl Port for EndpointPort {
@@ -286,6 +289,8 @@ pub struct TunnelPort {
     tx: [Vec<OwnedFd>; 4],
     v6: bool,
     scratch: Vec<u8>,
+    /// The kernel refused UDP GSO once: segment and send one by one.
+    no_gso: bool,
     stats: PortStats,
     _endpoint: Arc<Endpoint>,
 }
@@ -299,6 +304,7 @@ impl TunnelPort {
             tx: Default::default(),
             v6: false,
             scratch: Vec::new(),
+            no_gso: false,
             stats: PortStats::default(),
             _endpoint: endpoint,
         }
@@ -423,7 +429,17 @@ impl Port for TunnelPort {
         }
         let groups: [(bool, bool); 4] =
             [(false, false), (false, true), (true, false), (true, true)];
+        let wanted = |csum: bool, df: bool| {
+            pkts.iter().enumerate().take(BATCH_SIZE).any(|(i, p)| {
+                slot[i] != usize::MAX
+                    && (p.tunnel.flags & tun_flags::CSUM != 0) == csum
+                    && (p.tunnel.flags & tun_flags::DF != 0) == df
+            })
+        };
         for (csum, df) in groups {
+            if !wanted(csum, df) {
+                continue;
+            }
             let fds: Vec<RawFd> = match self.sockets(csum, df) {
                 Ok(s) => s.iter().map(AsRawFd::as_raw_fd).collect(),
                 Err(_) => Vec::new(),
@@ -487,6 +503,63 @@ impl TunnelPort {
         }
     }
 
+    /// A TSO super-packet as trains of UDP GSO datagrams: each segment cut in software right
+    /// behind its own copy of the tunnel header, the train handed to the kernel in one
+    /// `sendmsg` with `UDP_SEGMENT` (at most 64 segments and 64 KB per call). False if the
+    /// packet is not segmentable this way (nothing sent), or the kernel refused GSO (then
+    /// this port stops trying and segments go one by one).
+    fn send_gso_train(&mut self, fd: RawFd, p: &Packet, buf: &mut [u8]) -> bool {
+        let o = p.offload;
+        if o.gso_type & !offload::VNET_GSO_ECN == offload::VNET_GSO_NONE {
+            return false;
+        }
+        let Ok(seg) = offload::Segmenter::new(p.data(), &o) else {
+            return false;
+        };
+        if seg.count() < 2 {
+            return false;
+        }
+        let mut hdr = [0u8; MAX_HEADER];
+        let hlen = codec::encap_header(self.cfg.kind, &p.tunnel, &mut hdr);
+        let step = hlen + seg.segment_len(0);
+        let per_call = (GSO_MAX_BYTES / step).clamp(1, GSO_MAX_SEGMENTS);
+        let m = self.msg(&hdr[..hlen], &[], &p.tunnel);
+        let mut i = 0;
+        while i < seg.count() {
+            let end = (i + per_call).min(seg.count());
+            let mut off = 0;
+            for k in i..end {
+                buf[off..off + hlen].copy_from_slice(&hdr[..hlen]);
+                match seg.write(k, &mut buf[off + hlen..]) {
+                    Ok(n) => off += hlen + n,
+                    Err(_) => {
+                        self.stats.tx_errors += 1;
+                        return true;
+                    }
+                }
+            }
+            match sock::send_gso(fd, self.v6, &buf[..off], step as u16, &m) {
+                Ok(_) => {
+                    self.stats.tx_packets += (end - i) as u64;
+                    self.stats.tx_bytes += off as u64;
+                }
+                Err(e)
+                    if i == 0
+                        && matches!(
+                            e.raw_os_error(),
+                            Some(libc::EINVAL | libc::EIO | libc::ENOPROTOOPT)
+                        ) =>
+                {
+                    self.no_gso = true;
+                    return false;
+                }
+                Err(_) => self.stats.tx_errors += (end - i) as u64,
+            }
+            i = end;
+        }
+        true
+    }
+
     /// A GSO super-packet or a partial checksum: finished in software, then each frame sent.
     fn send_offloaded(&mut self, p: &Packet) {
         if self.scratch.is_empty() {
@@ -500,6 +573,13 @@ impl TunnelPort {
         };
         let fd = fds[inner_hash(p.data()) as usize % fds.len()].as_raw_fd();
         let mut scratch = std::mem::take(&mut self.scratch);
+        if self.cfg.kind != TunnelKind::Gre
+            && !self.no_gso
+            && self.send_gso_train(fd, p, &mut scratch)
+        {
+            self.scratch = scratch;
+            return;
+        }
         let r = offload::finalize_each(p.data(), &p.offload, &mut scratch, |frame| {
             let mut hdr = [0u8; MAX_HEADER];
             let n = codec::encap_header(self.cfg.kind, &p.tunnel, &mut hdr);

@@ -277,7 +277,7 @@ pub fn recv_batch(fd: RawFd, bufs: &mut [Packet], info: &mut [RxInfo]) -> io::Re
     if n == 0 {
         return Ok(0);
     }
-    // SAFETY (for the zeroed structs): these are plain C structs; all-zero is a valid value.
+    // SAFETY: sockaddr_in6 is a plain C struct; all-zero is a valid value.
     let mut names: [libc::sockaddr_in6; BATCH_SIZE] = unsafe { core::mem::zeroed() };
     let mut cmsgs: [CmsgBuf; BATCH_SIZE] = [[0; 16]; BATCH_SIZE];
     // SAFETY: as above.
@@ -384,7 +384,7 @@ pub fn send_batch(fd: RawFd, v6: bool, msgs: &[TxMsg<'_>]) -> io::Result<usize> 
     if n == 0 {
         return Ok(0);
     }
-    // SAFETY (for the zeroed structs): plain C structs; all-zero is a valid value.
+    // SAFETY: sockaddr_in6 is a plain C struct; all-zero is a valid value.
     let mut names6: [libc::sockaddr_in6; BATCH_SIZE] = unsafe { core::mem::zeroed() };
     // SAFETY: as above.
     let mut names4: [libc::sockaddr_in; BATCH_SIZE] = unsafe { core::mem::zeroed() };
@@ -456,6 +456,84 @@ pub fn send_batch(fd: RawFd, v6: bool, msgs: &[TxMsg<'_>]) -> io::Result<usize> 
     // SAFETY: every header points at buffers (names, iovecs → the caller's header and frame
     // slices, control) that stay alive for the call; the kernel only reads them.
     let r = unsafe { libc::sendmmsg(fd, hdrs.as_mut_ptr(), n as u32, libc::MSG_DONTWAIT) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(r as usize)
+}
+
+/// `SOL_UDP` and its `UDP_SEGMENT` option (UDP GSO, Linux 4.18).
+const SOL_UDP: libc::c_int = 17;
+const UDP_SEGMENT: libc::c_int = 103;
+
+/// Sends `buf` as one UDP GSO super-datagram: the kernel (or the device) cuts it into
+/// datagrams of `seg` bytes (the last may be shorter). One call for a whole train of
+/// encapsulated segments.
+pub fn send_gso(fd: RawFd, v6: bool, buf: &[u8], seg: u16, m: &TxMsg<'_>) -> io::Result<usize> {
+    let mut iov = libc::iovec {
+        iov_base: buf.as_ptr() as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    let v4_dst = match m.dst {
+        IpAddr::V4(a) => Some(a),
+        IpAddr::V6(a) => a.to_ipv4_mapped(),
+    };
+    let mut sin6 = sockaddr_v6(Ipv6Addr::UNSPECIFIED, 0);
+    let mut sin = sockaddr_v4(Ipv4Addr::UNSPECIFIED, 0);
+    let mut cm: CmsgBuf = [0; 16];
+    // SAFETY: plain C struct; all-zero is valid.
+    let mut h: libc::msghdr = unsafe { core::mem::zeroed() };
+    if v6 {
+        sin6 = sockaddr_v6(
+            match m.dst {
+                IpAddr::V4(a) => a.to_ipv6_mapped(),
+                IpAddr::V6(a) => a,
+            },
+            m.port,
+        );
+        h.msg_name = (&mut sin6 as *mut libc::sockaddr_in6).cast();
+        h.msg_namelen = core::mem::size_of::<libc::sockaddr_in6>() as u32;
+    } else {
+        sin = sockaddr_v4(v4_dst.unwrap_or(Ipv4Addr::UNSPECIFIED), m.port);
+        h.msg_name = (&mut sin as *mut libc::sockaddr_in).cast();
+        h.msg_namelen = core::mem::size_of::<libc::sockaddr_in>() as u32;
+    }
+    h.msg_iov = &mut iov;
+    h.msg_iovlen = 1;
+    h.msg_control = cm.as_mut_ptr().cast();
+    h.msg_controllen = core::mem::size_of::<CmsgBuf>();
+    let (level, tos_ty, ttl_ty) = if v4_dst.is_some() {
+        (libc::SOL_IP, libc::IP_TOS, libc::IP_TTL)
+    } else {
+        (libc::SOL_IPV6, libc::IPV6_TCLASS, libc::IPV6_HOPLIMIT)
+    };
+    // SAFETY: the 128-byte control buffer holds the three small messages written here; the
+    // walk is bounded by msg_controllen, which is then shrunk to what was used.
+    unsafe {
+        let mut used = 0;
+        let mut c = libc::CMSG_FIRSTHDR(&h);
+        for (lvl, ty, v) in [(level, tos_ty, m.tos), (level, ttl_ty, m.ttl)] {
+            (*c).cmsg_level = lvl;
+            (*c).cmsg_type = ty;
+            (*c).cmsg_len = libc::CMSG_LEN(core::mem::size_of::<libc::c_int>() as u32) as _;
+            core::ptr::write_unaligned(
+                libc::CMSG_DATA(c).cast::<libc::c_int>(),
+                libc::c_int::from(v),
+            );
+            used += libc::CMSG_SPACE(core::mem::size_of::<libc::c_int>() as u32) as usize;
+            c = libc::CMSG_NXTHDR(&h, c);
+        }
+        (*c).cmsg_level = SOL_UDP;
+        (*c).cmsg_type = UDP_SEGMENT;
+        (*c).cmsg_len = libc::CMSG_LEN(core::mem::size_of::<u16>() as u32) as _;
+        core::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<u16>(), seg);
+        used += libc::CMSG_SPACE(core::mem::size_of::<u16>() as u32) as usize;
+        h.msg_controllen = used;
+    }
+    // SAFETY: `h` points at the address, iovec (→ `buf`) and control buffer above, all alive
+    // for the call; the kernel only reads them.
+    let r = unsafe { libc::sendmsg(fd, &h, libc::MSG_DONTWAIT) };
+    let _ = (&sin, &sin6);
     if r < 0 {
         return Err(io::Error::last_os_error());
     }
