@@ -901,6 +901,20 @@ fn ovs_aliases_and_field_widths() {
     );
     let s = add("vlan_vid=0x1000/0x1000,vlan_pcp=3,actions=drop");
     assert_eq!((s.m.key.vlan_tci, s.m.mask.vlan_tci), (0x7000, 0xf000));
+    // vlan_vid keeps a PCP matched before it (OVS: `vlan_pcp=2,vlan_vid=0x1005/0x1fff` is
+    // `dl_vlan=5,dl_vlan_pcp=2`; `vlan_pcp=0,vlan_vid=0x1000/0x1000` is `dl_vlan_pcp=0`).
+    roundtrip(
+        "vlan_pcp=2,vlan_vid=0x1005/0x1fff,actions=drop",
+        "dl_vlan=5,dl_vlan_pcp=2",
+    );
+    roundtrip(
+        "vlan_pcp=0,vlan_vid=0x1000/0x1000,actions=drop",
+        "dl_vlan_pcp=0",
+    );
+    // An extended register is set whole, as in OVS (`reg0=1,xreg0=2/0xff` is `reg1=0x2/0xff`;
+    // the other order keeps both).
+    roundtrip("reg0=1,xreg0=2/0xff,actions=drop", "reg1=0x2/0xff");
+    roundtrip("xreg0=2/0xff,reg0=1,actions=drop", "reg0=0x1,reg1=0x2/0xff");
     assert_eq!(
         add("OXM_OF_VLAN_VID=0x1005,actions=drop").m.key.vlan_tci,
         0x1005
