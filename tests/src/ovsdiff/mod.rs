@@ -338,11 +338,8 @@ pub fn ovs_passes(text: &str) -> Vec<OvsPass> {
 /// A flow or megaflow in OVS's printed syntax, as our parser takes it (`eth` dropped; a
 /// megaflow's `recirc_id` is a datapath field the match syntax lacks).
 fn ovs_flow_key(s: &str) -> Option<FlowKey> {
-    // `vlan_tci1` is the (absent) inner tag, which our trace syntax leaves out.
-    let items: Vec<&str> = s
-        .split(',')
-        .filter(|i| *i != "eth" && *i != "vlan_tci1=0x0000")
-        .collect();
+    // The inner VLAN tag (`dl_vlan1`, `vlan_tci1`) is trace packet syntax too.
+    let items: Vec<&str> = s.split(',').filter(|i| *i != "eth").collect();
     parse_packet(&items.join(","), &NoNames).ok()
 }
 
