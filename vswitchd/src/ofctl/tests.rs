@@ -1069,3 +1069,35 @@ fn port_zero_parses_as_in_ovs() {
     assert_eq!(s.actions[0], OfAction::Output(0));
     assert_eq!(add(&format_flow(&s, &NoNames)), s);
 }
+
+#[test]
+fn leading_zero_numbers_read_as_ovs_reads_them() {
+    // OVS reads field values, priorities, timeouts and cookies with strtoull(s, 0) (`010` is
+    // octal 8) but table and port numbers and bit offsets in base 10 (`010` is 10); expected
+    // values from `ovs-ofctl parse-flow` of OVS 3.1.
+    let s = add("priority=010,idle_timeout=010,cookie=010,reg3=010,actions=drop");
+    assert_eq!((s.priority, s.idle_timeout, s.cookie), (8, 8, 8));
+    assert_eq!(format_match(&s.m, &NoNames), "reg3=0x8");
+    roundtrip("tcp,tp_dst=0x10/0170,actions=drop", "tcp,tp_dst=0x10/0x78");
+    roundtrip("ip,nw_ttl=010,actions=drop", "ip,nw_ttl=8");
+    let s = add("table=010,in_port=010,actions=output:010,resubmit(010,011),goto_table:012");
+    assert_eq!(s.table, 10);
+    assert_eq!(format_match(&s.m, &NoNames), "in_port=10");
+    assert_eq!(
+        s.actions,
+        vec![
+            OfAction::Output(10),
+            OfAction::Resubmit {
+                port: Some(10),
+                table: Some(11)
+            },
+            OfAction::GotoTable(12),
+        ]
+    );
+    let s = add("tcp,actions=load:010->reg0[0..010],mod_tp_dst:010");
+    assert_eq!(
+        format_actions(&s.actions, &NoNames),
+        "load:0x8->reg0[0..10],mod_tp_dst:8"
+    );
+    assert!(err("reg0=09,actions=drop").contains("09"));
+}
