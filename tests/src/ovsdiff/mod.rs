@@ -223,10 +223,13 @@ impl OvsSandbox {
         std::fs::write(&f, flows.join("\n") + "\n").map_err(|e| e.to_string())?;
         let fs = f.display().to_string();
         let mgmt = format!("unix:{}", self.dir.path().join("fdbr.mgmt").display());
-        let first = self.run(
-            "ovs-ofctl",
-            &["-O", "OpenFlow15", "replace-flows", &mgmt, &fs],
-        );
+        // Delete everything, then add: `replace-flows` leaves behind a flow whose match it
+        // cannot delete strictly (one added through the OpenFlow 1.0 fallback below with
+        // `vlan_tci=0` reads back as `vlan_tci=0x0000/0x1fff`), which then answered for
+        // later tables of a long run.
+        self.run("ovs-ofctl", &["-O", "OpenFlow15", "del-flows", &mgmt])
+            .map_err(|e| e.to_string())?;
+        let first = self.run("ovs-ofctl", &["-O", "OpenFlow15", "add-flows", &mgmt, &fs]);
         let Err(e) = first else {
             return Ok(());
         };
