@@ -32,14 +32,22 @@ fn vswitch_agrees_with_ovs_on_random_tables() {
     let ovs = OvsSandbox::start(generate::N_PORTS).expect("OVS sandbox starts");
     let mut st = Stats::default();
     let t0 = std::time::Instant::now();
+    // FD_OVSDIFF_PRINT=1 prints every table before it runs (to reproduce by hand).
+    let print = env_u64("FD_OVSDIFF_PRINT", 0) != 0;
     for s in seed0..seed0 + n {
-        run_case(&ovs, &generate::case(s), &mut st);
+        let case = generate::case(s);
+        if print {
+            eprintln!("seed {s}:\n  {}", case.flows.join("\n  "));
+        }
+        run_case(&ovs, &case, &mut st);
     }
     eprintln!(
         "ovs differential: {st} in {:.1} s",
         t0.elapsed().as_secs_f64()
     );
-    for f in st.findings.iter().take(25) {
+    // FD_OVSDIFF_SHOW: how many findings to print (default 25).
+    let show = env_u64("FD_OVSDIFF_SHOW", 25) as usize;
+    for f in st.findings.iter().take(show) {
         eprintln!("{f}");
     }
     assert!(

@@ -713,6 +713,13 @@ fn fragments_are_looked_up_with_l4_ports_zero() {
     let flows = "tcp,tp_dst=0,actions=move:tcp_dst[]->tcp_src[],output:2";
     let (_, a) = first_pass(flows, &first);
     assert_eq!(a, "set(tcp(src=80)),2");
+    // A later fragment has no L4 header: writes to its ports are skipped (OVS's MFP_TCP
+    // prerequisite excludes later fragments), a first fragment's are done.
+    let flows =
+        "tcp,actions=mod_tp_src:1000,move:tcp_dst[]->reg0[0..15],load:0x5->tcp_dst[],output:2";
+    assert_eq!(first_pass(flows, later).1, "2");
+    let first = "in_port=1,tcp,nw_src=10.0.0.1,nw_dst=10.0.0.2,tp_src=1,tp_dst=2,nw_frag=first";
+    assert_eq!(first_pass(flows, first).1, "set(tcp(src=1000,dst=5)),2");
 }
 
 #[test]

@@ -213,8 +213,9 @@ fn recirculated(rp: &RecircPoint, state: u8) -> FlowKey {
 }
 
 /// Offline trace: a bridge `br0` with ports `p1..pN` (OpenFlow port i = datapath port i), the
-/// flows in `flows_text` (one per line; blank lines and `#` comments skipped), and `packet`
-/// in trace flow syntax. `normal` is a learning switch over the ports (all trunks, empty table).
+/// flows in `flows_text` (one per line; `#` starts a comment to the end of the line, as in
+/// ovs-ofctl), and `packet` in trace flow syntax. `normal` is a learning switch over the ports
+/// (all trunks, empty table).
 pub fn offline_trace(
     flows_text: &str,
     n_ports: u32,

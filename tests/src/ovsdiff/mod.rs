@@ -223,10 +223,13 @@ impl OvsSandbox {
         std::fs::write(&f, flows.join("\n") + "\n").map_err(|e| e.to_string())?;
         let fs = f.display().to_string();
         let mgmt = format!("unix:{}", self.dir.path().join("fdbr.mgmt").display());
-        let first = self.run(
-            "ovs-ofctl",
-            &["-O", "OpenFlow15", "replace-flows", &mgmt, &fs],
-        );
+        // Delete everything, then add: `replace-flows` leaves behind a flow whose match it
+        // cannot delete strictly (one added through the OpenFlow 1.0 fallback below with
+        // `vlan_tci=0` reads back as `vlan_tci=0x0000/0x1fff`), which then answered for
+        // later tables of a long run.
+        self.run("ovs-ofctl", &["-O", "OpenFlow15", "del-flows", &mgmt])
+            .map_err(|e| e.to_string())?;
+        let first = self.run("ovs-ofctl", &["-O", "OpenFlow15", "add-flows", &mgmt, &fs]);
         let Err(e) = first else {
             return Ok(());
         };
@@ -338,11 +341,8 @@ pub fn ovs_passes(text: &str) -> Vec<OvsPass> {
 /// A flow or megaflow in OVS's printed syntax, as our parser takes it (`eth` dropped; a
 /// megaflow's `recirc_id` is a datapath field the match syntax lacks).
 fn ovs_flow_key(s: &str) -> Option<FlowKey> {
-    // `vlan_tci1` is the (absent) inner tag, which our trace syntax leaves out.
-    let items: Vec<&str> = s
-        .split(',')
-        .filter(|i| *i != "eth" && *i != "vlan_tci1=0x0000")
-        .collect();
+    // The inner VLAN tag (`dl_vlan1`, `vlan_tci1`) is trace packet syntax too.
+    let items: Vec<&str> = s.split(',').filter(|i| *i != "eth").collect();
     parse_packet(&items.join(","), &NoNames).ok()
 }
 

@@ -9,7 +9,7 @@
 use super::PortNames;
 use super::error::OfctlError;
 use super::fields::{self, FieldName, Prereq, Syntax};
-use super::lex::{self, parse_port, parse_uint, parse_uint_bits, split_items};
+use super::lex::{self, parse_port, parse_uint, parse_uint_bits, parse_uint_bits_dec, split_items};
 use super::subfield::{self, parse_subfield};
 use crate::ofproto::action::{CtZone, OfCt, OfNat, SetSpelling};
 use crate::ofproto::{Match, OfAction, ofpp};
@@ -264,7 +264,8 @@ fn output_to(token: &str, p: u32) -> Result<OfAction, OfctlError> {
 }
 
 pub(crate) fn parse_table(key: &str, v: &str) -> Result<u8, OfctlError> {
-    let t = parse_uint_bits(key, v, 8)?;
+    // Base 10, as OVS reads table numbers (`table=010` is table 10).
+    let t = parse_uint_bits_dec(key, v, 8)?;
     if t > MAX_TABLE as u128 {
         return Err(OfctlError::bad_value(key, v, "tables are numbered 0..254"));
     }

@@ -53,6 +53,24 @@ pub fn format_packet(key: &FlowKey, names: &dyn PortNames) -> String {
     let mask = packet_mask(key);
     let mut out = Vec::new();
     write_match(&mut out, &key.masked(&mask), &mask, names, false);
+    if key.vlan_tci_inner != 0 {
+        // The inner tag follows the outer one, as in OVS's flow_format.
+        let at = out
+            .iter()
+            .rposition(|i| i.starts_with("dl_vlan") || i.starts_with("vlan_tci"))
+            .map_or(out.len(), |i| i + 1);
+        let t = key.vlan_tci_inner;
+        let inner = if t & VLAN_CFI != 0 {
+            format!(
+                "dl_vlan1={},dl_vlan_pcp1={}",
+                t & VLAN_VID_MASK,
+                t >> VLAN_PCP_SHIFT
+            )
+        } else {
+            format!("vlan_tci1=0x{t:04x}")
+        };
+        out.insert(at, inner);
+    }
     out.join(",")
 }
 

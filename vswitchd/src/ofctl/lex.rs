@@ -110,8 +110,20 @@ fn value_len(s: &str, in_parens: bool) -> Result<usize, &'static str> {
     }
 }
 
-/// Parses an unsigned integer: `0x` hexadecimal or decimal.
+/// Parses an unsigned integer as OVS reads field values, priorities, timeouts and cookies
+/// (C's `strtoull(s, 0)`): `0x` hexadecimal, a leading `0` octal (`010` is 8), else decimal.
 pub(crate) fn parse_uint(s: &str) -> Option<u128> {
+    match s.strip_prefix('0') {
+        Some(oct) if !oct.is_empty() && oct.bytes().all(|b| b.is_ascii_digit()) => {
+            u128::from_str_radix(oct, 8).ok()
+        }
+        _ => parse_uint_dec(s),
+    }
+}
+
+/// Parses an unsigned integer where OVS reads base 10 (port and table numbers, bit offsets:
+/// `010` is 10), or `0x` hexadecimal.
+pub(crate) fn parse_uint_dec(s: &str) -> Option<u128> {
     if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
         if hex.is_empty() || hex.len() > 32 {
             return None;
@@ -124,10 +136,20 @@ pub(crate) fn parse_uint(s: &str) -> Option<u128> {
     }
 }
 
-/// Parses an integer of at most `bits` bits, reporting errors against `field`.
+/// Parses an integer ([`parse_uint`]) of at most `bits` bits, reporting errors against `field`.
 pub(crate) fn parse_uint_bits(field: &str, s: &str, bits: u32) -> Result<u128, OfctlError> {
-    let v = parse_uint(s)
-        .ok_or_else(|| OfctlError::bad_value(field, s, "not a decimal or 0x-hexadecimal number"))?;
+    check_bits(field, s, bits, parse_uint(s))
+}
+
+/// [`parse_uint_bits`] for a base-10 number ([`parse_uint_dec`]).
+pub(crate) fn parse_uint_bits_dec(field: &str, s: &str, bits: u32) -> Result<u128, OfctlError> {
+    check_bits(field, s, bits, parse_uint_dec(s))
+}
+
+fn check_bits(field: &str, s: &str, bits: u32, v: Option<u128>) -> Result<u128, OfctlError> {
+    let v = v.ok_or_else(|| {
+        OfctlError::bad_value(field, s, "not a decimal, 0x-hexadecimal or 0-octal number")
+    })?;
     if bits < 128 && v >> bits != 0 {
         return Err(OfctlError::bad_value(
             field,
@@ -266,7 +288,7 @@ const RESERVED_PORTS: [(&str, u32); 8] = [
 
 /// Parses a port: a number, a reserved name (any case) or a port name from `names`.
 pub(crate) fn parse_port(s: &str, names: &dyn PortNames) -> Option<u32> {
-    if let Some(n) = parse_uint(s) {
+    if let Some(n) = parse_uint_dec(s) {
         // Port 0 is no port, but OVS parses it (`in_port=0`, `output:0`, `resubmit:0`).
         return u32::try_from(n).ok();
     }

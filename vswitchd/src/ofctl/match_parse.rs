@@ -149,11 +149,20 @@ impl<'n> MatchBuilder<'n> {
                 ),
                 None => (parse_uint_bits(key, value, bits)?, desc.full_mask()),
             };
-            for (f, v, m) in split_wide(desc, v, mask) {
-                // A register the extended name does not constrain keeps its own match.
-                if m != 0 || desc.regs == 0 {
+            if desc.regs > 0 {
+                // As OVS: an extended register is set whole, so a register it spans with a
+                // zero mask no longer matches (`reg0=1,xreg0=2/0xff` is `reg1=0x2/0xff`).
+                for (f, v, m) in split_wide(desc, v, mask) {
                     self.m.set_field_masked(f, v, m);
                 }
+            } else {
+                // A narrow name (`vlan_vid`) sets its bits and keeps the field's others
+                // (`vlan_pcp=2,vlan_vid=0x1005` matches both, as OVS's
+                // match_set_vlan_vid_masked keeps the PCP mask).
+                let (old, old_mask) = self.m.field(desc.field);
+                let keep = !desc.full_mask();
+                self.m
+                    .set_field_masked(desc.field, (old & keep) | v, (old_mask & keep) | mask);
             }
             return Ok(());
         }

@@ -4,24 +4,44 @@
 //! every field not mentioned is zero, and a protocol shorthand sets only `dl_type` (and
 //! `nw_proto`), so `ip` alone is an IPv4 packet with zero addresses. Flag fields take either
 //! form (`tcp_flags=syn|ack` or `+syn+ack`); in the latter, bits given with `-` are zero.
-//! Prerequisites hold as for a match (`tp_dst` needs `tcp`, `udp` or `sctp`).
+//! Prerequisites hold as for a match (`tp_dst` needs `tcp`, `udp` or `sctp`). A second,
+//! inner VLAN tag is `dl_vlan1=V,dl_vlan_pcp1=P` (or `vlan_tci1=0xTCI`), as ofproto/trace
+//! prints a double-tagged flow.
 
 use super::PortNames;
 use super::error::OfctlError;
-use super::lex::split_items;
+use super::lex::{parse_uint_bits, split_items};
 use super::match_parse::MatchBuilder;
 use fastpath::flow::FlowKey;
-use fastpath::flow::key::FRAG_LATER;
+use fastpath::flow::key::{FRAG_LATER, VLAN_CFI, VLAN_PCP_SHIFT};
 
 /// Parses a trace packet into a flow key.
 pub fn parse_packet(s: &str, names: &dyn PortNames) -> Result<FlowKey, OfctlError> {
     let mut b = MatchBuilder::new(names, true);
+    let mut inner = 0u16;
     for item in split_items(s)? {
         if item.delim == Some('(') {
             return Err(OfctlError::syntax(
                 item.key,
                 "a packet field takes '=VALUE'",
             ));
+        }
+        // The inner VLAN tag of a double-tagged packet, as ofproto/trace prints it.
+        match item.key {
+            "dl_vlan1" => {
+                inner |= VLAN_CFI | parse_uint_bits(item.key, item.value, 12)? as u16;
+                continue;
+            }
+            "dl_vlan_pcp1" => {
+                let pcp = parse_uint_bits(item.key, item.value, 3)? as u16;
+                inner |= VLAN_CFI | (pcp << VLAN_PCP_SHIFT);
+                continue;
+            }
+            "vlan_tci1" => {
+                inner = parse_uint_bits(item.key, item.value, 16)? as u16;
+                continue;
+            }
+            _ => {}
         }
         if !b.item(item.key, item.value, item.delim.is_none())? {
             return Err(match item.key {
@@ -35,6 +55,14 @@ pub fn parse_packet(s: &str, names: &dyn PortNames) -> Result<FlowKey, OfctlErro
         }
     }
     let mut key = b.finish()?.key;
+    if inner != 0 && key.vlan_tci & VLAN_CFI == 0 {
+        return Err(OfctlError::bad_value(
+            "dl_vlan1",
+            &format!("{inner:#06x}"),
+            "an inner VLAN tag needs an outer one (dl_vlan)",
+        ));
+    }
+    key.vlan_tci_inner = inner;
     if key.nw_frag & FRAG_LATER != 0 {
         // A non-first fragment carries no L4 header: its L4 fields are zero, as on the wire.
         key.tp_src = 0;
@@ -74,6 +102,22 @@ mod tests {
             "tcp,in_port=1,dl_src=00:00:00:00:00:01,dl_dst=00:00:00:00:00:02,nw_src=10.0.1.5,\
              nw_dst=10.0.0.7,nw_tos=0,nw_ecn=0,nw_ttl=0,nw_frag=no,tp_src=1234,tp_dst=80,tcp_flags=syn"
         );
+    }
+
+    #[test]
+    fn double_tagged_packets_print_and_parse_as_ofproto_trace() {
+        let s = "tcp,in_port=1,dl_vlan=0,dl_vlan_pcp=6,dl_vlan1=20,dl_vlan_pcp1=0,\
+                 dl_src=00:00:00:00:00:01,dl_dst=00:00:00:00:00:02,nw_src=10.0.0.1,\
+                 nw_dst=10.0.0.2,nw_tos=0,nw_ecn=0,nw_ttl=64,nw_frag=no,tp_src=1,tp_dst=2,\
+                 tcp_flags=0";
+        let k = parse_packet(s, &NoNames).unwrap();
+        assert_eq!(k.vlan_tci, VLAN_CFI | (6 << 13));
+        assert_eq!(k.vlan_tci_inner, VLAN_CFI | 20);
+        assert_eq!(format_packet(&k, &NoNames), s.replace(' ', ""));
+        // OVS prints an absent inner tag of a single-tagged flow as vlan_tci1=0x0000.
+        let k = parse_packet("in_port=1,dl_vlan=5,vlan_tci1=0x0000,ip", &NoNames).unwrap();
+        assert_eq!((k.vlan_tci, k.vlan_tci_inner), (VLAN_CFI | 5, 0));
+        assert!(parse_packet("in_port=1,dl_vlan1=5,ip", &NoNames).is_err());
     }
 
     #[test]

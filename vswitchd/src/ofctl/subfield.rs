@@ -16,7 +16,7 @@ use super::PortNames;
 use super::action_parse::{Ctx, action_prereq, check_prereq, dst_field, parse_masked, split_arrow};
 use super::error::OfctlError;
 use super::fields::{self, FieldName};
-use super::lex::{parse_uint, parse_uint_bits};
+use super::lex::{parse_uint_bits, parse_uint_dec};
 use super::match_parse::split_wide;
 use crate::ofproto::action::SetSpelling;
 use crate::ofproto::{Match, OfAction, SubField};
@@ -46,8 +46,8 @@ pub(crate) fn parse_pieces(s: &str) -> Result<(FieldName, Vec<SubField>), OfctlE
         None | Some("") => (0, bits - 1),
         Some(r) => {
             let (a, b) = r.split_once("..").unwrap_or((r, r));
-            let a = parse_uint(a).ok_or_else(|| bad("bad bit number".into()))?;
-            let b = parse_uint(b).ok_or_else(|| bad("bad bit number".into()))?;
+            let a = parse_uint_dec(a).ok_or_else(|| bad("bad bit number".into()))?;
+            let b = parse_uint_dec(b).ok_or_else(|| bad("bad bit number".into()))?;
             if a > b || b >= bits as u128 {
                 return Err(bad(format!("bits must satisfy START <= END < {bits}")));
             }

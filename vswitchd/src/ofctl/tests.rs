@@ -902,6 +902,20 @@ fn ovs_aliases_and_field_widths() {
     );
     let s = add("vlan_vid=0x1000/0x1000,vlan_pcp=3,actions=drop");
     assert_eq!((s.m.key.vlan_tci, s.m.mask.vlan_tci), (0x7000, 0xf000));
+    // vlan_vid keeps a PCP matched before it (OVS: `vlan_pcp=2,vlan_vid=0x1005/0x1fff` is
+    // `dl_vlan=5,dl_vlan_pcp=2`; `vlan_pcp=0,vlan_vid=0x1000/0x1000` is `dl_vlan_pcp=0`).
+    roundtrip(
+        "vlan_pcp=2,vlan_vid=0x1005/0x1fff,actions=drop",
+        "dl_vlan=5,dl_vlan_pcp=2",
+    );
+    roundtrip(
+        "vlan_pcp=0,vlan_vid=0x1000/0x1000,actions=drop",
+        "dl_vlan_pcp=0",
+    );
+    // An extended register is set whole, as in OVS (`reg0=1,xreg0=2/0xff` is `reg1=0x2/0xff`;
+    // the other order keeps both).
+    roundtrip("reg0=1,xreg0=2/0xff,actions=drop", "reg1=0x2/0xff");
+    roundtrip("xreg0=2/0xff,reg0=1,actions=drop", "reg0=0x1,reg1=0x2/0xff");
     assert_eq!(
         add("OXM_OF_VLAN_VID=0x1005,actions=drop").m.key.vlan_tci,
         0x1005
@@ -1055,4 +1069,36 @@ fn port_zero_parses_as_in_ovs() {
     assert_eq!(format_match(&s.m, &NoNames), "in_port=0");
     assert_eq!(s.actions[0], OfAction::Output(0));
     assert_eq!(add(&format_flow(&s, &NoNames)), s);
+}
+
+#[test]
+fn leading_zero_numbers_read_as_ovs_reads_them() {
+    // OVS reads field values, priorities, timeouts and cookies with strtoull(s, 0) (`010` is
+    // octal 8) but table and port numbers and bit offsets in base 10 (`010` is 10); expected
+    // values from `ovs-ofctl parse-flow` of OVS 3.1.
+    let s = add("priority=010,idle_timeout=010,cookie=010,reg3=010,actions=drop");
+    assert_eq!((s.priority, s.idle_timeout, s.cookie), (8, 8, 8));
+    assert_eq!(format_match(&s.m, &NoNames), "reg3=0x8");
+    roundtrip("tcp,tp_dst=0x10/0170,actions=drop", "tcp,tp_dst=0x10/0x78");
+    roundtrip("ip,nw_ttl=010,actions=drop", "ip,nw_ttl=8");
+    let s = add("table=010,in_port=010,actions=output:010,resubmit(010,011),goto_table:012");
+    assert_eq!(s.table, 10);
+    assert_eq!(format_match(&s.m, &NoNames), "in_port=10");
+    assert_eq!(
+        s.actions,
+        vec![
+            OfAction::Output(10),
+            OfAction::Resubmit {
+                port: Some(10),
+                table: Some(11)
+            },
+            OfAction::GotoTable(12),
+        ]
+    );
+    let s = add("tcp,actions=load:010->reg0[0..010],mod_tp_dst:010");
+    assert_eq!(
+        format_actions(&s.actions, &NoNames),
+        "load:0x8->reg0[0..10],mod_tp_dst:8"
+    );
+    assert!(err("reg0=09,actions=drop").contains("09"));
 }

@@ -68,7 +68,8 @@ pub struct FlowRows {
     seqs: HashMap<RuleKey, u64>,
 }
 
-/// Parses the non-blank, non-comment lines of a flow file; errors name the 1-based line.
+/// Parses the flows of a flow file (`#` to the end of a line is a comment, as in ovs-ofctl);
+/// errors name the 1-based line.
 fn parse_lines(
     lines: &[String],
     names: &dyn PortNames,

@@ -15,7 +15,7 @@
 
 use super::error::XlateError;
 use crate::ofproto::action::SubField;
-use fastpath::flow::key::{VLAN_CFI, ethertype, ipproto};
+use fastpath::flow::key::{FRAG_LATER, VLAN_CFI, ethertype, ipproto};
 use fastpath::flow::{Field, FlowKey, FlowMask};
 
 /// Why a write was skipped (shown in traces).
@@ -68,10 +68,16 @@ pub fn prereqs_ok(field: Field, flow: &FlowKey, wc: &mut FlowMask) -> bool {
         NwProto | NwTos | IpDscp | NwEcn | NwTtl | NwFrag => is_ip(flow, wc),
         Ipv6Src | Ipv6Dst | Ipv6Label => dl_type_is(flow, wc, &[ethertype::IPV6]),
         ArpOp | ArpSpa | ArpTpa | ArpSha | ArpTha => dl_type_is(flow, wc, &[ethertype::ARP, RARP]),
+        // As OVS's MFP_TCP/UDP/SCTP: a later fragment has no L4 header (nw_frag is in every IP
+        // megaflow already).
         TpSrc | TpDst => {
-            is_ip(flow, wc) && proto_is(flow, wc, &[ipproto::TCP, ipproto::UDP, ipproto::SCTP])
+            is_ip(flow, wc)
+                && proto_is(flow, wc, &[ipproto::TCP, ipproto::UDP, ipproto::SCTP])
+                && flow.nw_frag & FRAG_LATER == 0
         }
-        TcpFlags => is_ip(flow, wc) && proto_is(flow, wc, &[ipproto::TCP]),
+        TcpFlags => {
+            is_ip(flow, wc) && proto_is(flow, wc, &[ipproto::TCP]) && flow.nw_frag & FRAG_LATER == 0
+        }
         IcmpType | IcmpCode => {
             (dl_type_is(flow, wc, &[ethertype::IPV4]) && proto_is(flow, wc, &[ipproto::ICMP]))
                 || (flow.dl_type == ethertype::IPV6 && proto_is(flow, wc, &[ipproto::ICMPV6]))
