@@ -162,19 +162,63 @@ fn wire_sub(sf: &SubField) -> Result<WireSub, OpenFlowError> {
     })
 }
 
-fn set_field(f: Field, value: u128, mask: u128, v: Version) -> Result<Action, OpenFlowError> {
+/// How a register write goes on the wire, as OVS encodes it: OpenFlow 1.5 has only
+/// set-field (masked where needed); 1.2-1.4 use set-field for a whole field that came in as
+/// set-field and `reg_load` otherwise (OVS sends an action back the way it came in); 1.0
+/// uses its own set actions where they exist and `reg_load` for the rest. `reg_load2` carries
+/// what `reg_load` cannot (a non-contiguous mask, a value over 64 bits).
+fn write_field(
+    f: Field,
+    value: u128,
+    mask: u128,
+    came_as_load: bool,
+    v: Version,
+) -> Result<Action, OpenFlowError> {
     let w =
         wire_field(f, None, Some(6)).ok_or(OpenFlowError::Refused(ErrorCode::BadActionSetType))?;
-    let entry = if mask == f.max_value() {
+    let full = mask == f.max_value();
+    let entry = if full {
         MatchEntry::exact(w, value)
     } else {
         MatchEntry::masked(w, value, mask)
     };
-    Ok(if entry.mask.is_some() && v < Version::Of15 {
-        Action::Nx(NxAction::RegLoad2(entry))
-    } else {
-        Action::SetField(entry)
-    })
+    if v >= Version::Of15 || (v > Version::Of10 && full && !came_as_load) {
+        return Ok(Action::SetField(entry));
+    }
+    if v == Version::Of10 && full && !came_as_load {
+        let legacy = match f {
+            Field::DlSrc => Some(Action::SetDlSrc(mac_bytes(value))),
+            Field::DlDst => Some(Action::SetDlDst(mac_bytes(value))),
+            Field::NwSrc => Some(Action::SetNwSrc(value as u32)),
+            Field::NwDst => Some(Action::SetNwDst(value as u32)),
+            Field::NwTos => Some(Action::SetNwTos(value as u8)),
+            Field::TpSrc => Some(Action::SetTpSrc(value as u16)),
+            Field::TpDst => Some(Action::SetTpDst(value as u16)),
+            _ => None,
+        };
+        if let Some(a) = legacy {
+            return Ok(a);
+        }
+    }
+    let ofs = mask.trailing_zeros();
+    let n_bits = 128 - mask.leading_zeros() - ofs;
+    let contiguous = mask != 0 && (mask >> ofs).count_ones() == n_bits;
+    match u64::try_from(value >> ofs) {
+        Ok(v64) if contiguous => Ok(Action::Nx(NxAction::RegLoad {
+            dst: WireSub {
+                field: w,
+                ofs: ofs as u16,
+                n_bits: n_bits as u16,
+            },
+            value: v64,
+        })),
+        _ => Ok(Action::Nx(NxAction::RegLoad2(entry))),
+    }
+}
+
+fn mac_bytes(v: u128) -> [u8; 6] {
+    let b = (v as u64).to_be_bytes();
+    [b[2], b[3], b[4], b[5], b[6], b[7]]
 }
 
 fn action_to_wire(a: &OfAction, v: Version) -> Result<Option<Action>, OpenFlowError> {
@@ -192,14 +236,9 @@ fn action_to_wire(a: &OfAction, v: Version) -> Result<Option<Action>, OpenFlowEr
             value,
             mask,
             spelling: _,
-        } => set_field(*field, *value, *mask, v)?,
+        } => write_field(*field, *value, *mask, false, v)?,
         OfAction::Load { value, dst } => {
-            let dst = wire_sub(dst)?;
-            Action::Nx(NxAction::RegLoad {
-                dst,
-                value: u64::try_from(*value)
-                    .map_err(|_| OpenFlowError::Refused(ErrorCode::BadActionArgument))?,
-            })
+            write_field(dst.field, *value << dst.start, dst.mask(), true, v)?
         }
         OfAction::Move { src, dst } => {
             let (s, d) = (wire_sub(src)?, wire_sub(dst)?);
