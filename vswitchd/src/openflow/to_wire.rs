@@ -47,6 +47,9 @@ fn wire_field(f: Field, dl_type: Option<u16>, nw_proto: Option<u8>) -> Option<Fi
         Field::Ipv6Dst => W::Ipv6Dst,
         Field::Ipv6Label => W::Ipv6Flabel,
         Field::NwTtl => W::IpTtl,
+        Field::IpDscp => W::IpDscp,
+        Field::NwEcn => W::IpEcn,
+        Field::NwTos => W::IpTos,
         Field::NwFrag => W::IpFrag,
         Field::TcpFlags => W::NxmTcpFlags,
         Field::ArpSha if arp => W::ArpSha,
@@ -176,12 +179,19 @@ fn write_field(
 ) -> Result<Action, OpenFlowError> {
     let w =
         wire_field(f, None, Some(6)).ok_or(OpenFlowError::Refused(ErrorCode::BadActionSetType))?;
-    let full = mask == f.max_value();
+    let full = mask == f.max_value() || (f == Field::NwTos && mask == 0xfc);
     let entry = if full {
         MatchEntry::exact(w, value)
     } else {
         MatchEntry::masked(w, value, mask)
     };
+    if f == Field::NwTos && full && v > Version::Of10 {
+        // `mod_nw_tos` is a DSCP write from OpenFlow 1.2 on.
+        return Ok(Action::SetField(MatchEntry::exact(
+            FieldId::IpDscp,
+            value >> 2,
+        )));
+    }
     if v >= Version::Of15 || (v > Version::Of10 && full && !came_as_load) {
         return Ok(Action::SetField(entry));
     }
@@ -242,6 +252,16 @@ fn action_to_wire(a: &OfAction, v: Version) -> Result<Option<Action>, OpenFlowEr
         }
         OfAction::Move { src, dst } => {
             let (s, d) = (wire_sub(src)?, wire_sub(dst)?);
+            if v >= Version::Of15 {
+                // OpenFlow 1.5's copy-field replaces Nicira's reg_move there.
+                return Ok(Some(Action::CopyField {
+                    n_bits: s.n_bits,
+                    src_ofs: s.ofs,
+                    dst_ofs: d.ofs,
+                    src: s.field,
+                    dst: d.field,
+                }));
+            }
             Action::Nx(NxAction::RegMove {
                 n_bits: s.n_bits,
                 src_ofs: s.ofs,
@@ -251,6 +271,15 @@ fn action_to_wire(a: &OfAction, v: Version) -> Result<Option<Action>, OpenFlowEr
             })
         }
         OfAction::PushVlan(t) => Action::PushVlan(*t),
+        // From OpenFlow 1.1 on these are set-field actions (OVS pushes a tag first only in
+        // 1.0's semantics, which the model keeps: see the tests README).
+        OfAction::SetVlanVid(vid) if v > Version::Of10 => Action::SetField(MatchEntry::exact(
+            FieldId::VlanVid,
+            u128::from(*vid | 0x1000),
+        )),
+        OfAction::SetVlanPcp(p) if v > Version::Of10 => {
+            Action::SetField(MatchEntry::exact(FieldId::VlanPcp, u128::from(*p)))
+        }
         OfAction::SetVlanVid(vid) => Action::SetVlanVid(*vid),
         OfAction::SetVlanPcp(p) => Action::SetVlanPcp(*p),
         OfAction::PopVlan => Action::PopVlan,
@@ -314,6 +343,15 @@ pub fn actions_to_instructions(
     let mut goto = None;
     for a in acts {
         if let OfAction::GotoTable(t) = a {
+            if v == Version::Of10 {
+                // OpenFlow 1.0 has no instructions; OVS sends goto_table as resubmit there.
+                apply.push(Action::Nx(NxAction::Resubmit {
+                    in_port: ofpp::IN_PORT,
+                    table: *t,
+                    ct: false,
+                }));
+                continue;
+            }
             goto = Some(Instruction::GotoTable(*t));
         }
         apply.extend(action_to_wire(a, v)?);

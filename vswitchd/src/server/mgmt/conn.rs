@@ -126,7 +126,7 @@ async fn carry_out(
                 // Flow-mods in a row are applied together (see `request`).
                 let mut batch: Vec<PendingMod> = Vec::new();
                 let mut replies = Vec::new();
-                let mut push = |xid, message: &Message| match Session::convert(conn, xid, message) {
+                let mut push = |xid, message: &Message| match session.convert(conn, xid, message) {
                     Ok(p) => batch.push(p),
                     Err(r) => replies.push(r),
                 };

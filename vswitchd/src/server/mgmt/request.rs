@@ -84,6 +84,8 @@ pub struct Session {
     async_cfg: AsyncConfig,
     bundles: BTreeMap<u32, Bundle>,
     bundled: usize,
+    /// `NXT_FLOW_MOD_TABLE_ID`: OpenFlow 1.0 flow-mods carry a table in the command's high byte.
+    flow_mod_table_id: bool,
 }
 
 /// OVS's default asynchronous-message masks (1.4 property order: packet-in slave/master,
@@ -132,6 +134,7 @@ impl Session {
             async_cfg: default_async(),
             bundles: BTreeMap::new(),
             bundled: 0,
+            flow_mod_table_id: false,
         }
     }
 
@@ -151,14 +154,28 @@ impl Session {
     }
 
     /// Converts a flow-mod request, or the error reply for it.
-    pub fn convert(conn: &Conn, xid: u32, message: &Message) -> Result<PendingMod, Reply> {
-        let bytes = ofp::encode(message, Self::version(conn), xid).unwrap_or_default();
+    pub fn convert(&self, conn: &Conn, xid: u32, message: &Message) -> Result<PendingMod, Reply> {
+        let v = Self::version(conn);
+        let bytes = ofp::encode(message, v, xid).unwrap_or_default();
         let (Message::FlowMod(fm) | Message::NxFlowMod(fm)) = message else {
             return Err(Self::error(conn, xid, ErrorCode::BadRequestType, &bytes));
         };
-        match flow_mod_to_model(fm) {
+        let mut fm = fm.clone();
+        if v == Version::Of10 && !self.flow_mod_table_id {
+            // Without NXT_FLOW_MOD_TABLE_ID a 1.0 flow-mod names no table: adds go to
+            // table 0, modifies and deletes act on every table (as in OVS).
+            fm.table_id = if fm.command == ofp::message::fc::ADD {
+                0
+            } else {
+                crate::ofctl::TABLE_ALL
+            };
+        }
+        match flow_mod_to_model(&fm) {
             Ok(m) => Ok(PendingMod { xid, bytes, m }),
-            Err(e) => Err(Reply::Msg(conn.error_reply(xid, &e, &bytes))),
+            Err(e) => {
+                tracing::debug!(error = %e, "flow-mod refused");
+                Err(Reply::Msg(conn.error_reply(xid, &e, &bytes)))
+            }
         }
     }
 
@@ -222,11 +239,12 @@ impl Session {
             vec![Self::error(conn, xid, code, &bytes)]
         };
         match message {
-            Message::FlowMod(_) | Message::NxFlowMod(_) => match Self::convert(conn, xid, &message)
-            {
-                Ok(p) => self.flow_mods(conn, shared, vec![p]).await,
-                Err(r) => vec![r],
-            },
+            Message::FlowMod(_) | Message::NxFlowMod(_) => {
+                match self.convert(conn, xid, &message) {
+                    Ok(p) => self.flow_mods(conn, shared, vec![p]).await,
+                    Err(r) => vec![r],
+                }
+            }
             Message::FeaturesRequest => {
                 let view = shared.view();
                 match stats::features(&view, &self.bridge, v) {
@@ -287,8 +305,11 @@ impl Session {
                 Vec::new()
             }
             // OpenFlow 1.0 flow format: OpenFlow 1.0 (0) or NXM (2).
+            Message::NxFlowModTableId(on) => {
+                self.flow_mod_table_id = on;
+                Vec::new()
+            }
             Message::NxSetFlowFormat(0 | 2)
-            | Message::NxFlowModTableId(_)
             | Message::NxSetPacketInFormat(0..=2)
             | Message::NxSetControllerId(_) => Vec::new(),
             Message::NxTlvTableRequest => one(Message::NxTlvTableReply {
@@ -328,7 +349,7 @@ impl Session {
                 if !matches!(*add.message, Message::FlowMod(_) | Message::NxFlowMod(_)) {
                     return refuse(ErrorCode::Bundle(BFC_MSG_UNSUP), &message);
                 }
-                match Self::convert(conn, add.xid, &add.message) {
+                match self.convert(conn, add.xid, &add.message) {
                     Ok(p) => {
                         self.bundled += 1;
                         if let Some(b) = self.bundles.get_mut(&add.bundle_id) {
