@@ -761,7 +761,7 @@ fn decode_port_stats(r: &mut Reader<'_>, v: Version) -> Result<PortStats, Decode
             r.skip(4)?;
         }
         Version::Of14 | Version::Of15 => {
-            p.port_no = r.u32()?;
+            // `ofp14_port_stats`: length and padding come first.
             let len = usize::from(r.u16()?);
             if len < 80 {
                 return Err(DecodeError::BadLength {
@@ -770,6 +770,7 @@ fn decode_port_stats(r: &mut Reader<'_>, v: Version) -> Result<PortStats, Decode
                 });
             }
             r.skip(2)?;
+            p.port_no = r.u32()?;
             p.duration_sec = r.u32()?;
             p.duration_nsec = r.u32()?;
             props = Some(len - 80);
@@ -823,9 +824,9 @@ fn encode_port_stats(w: &mut Writer, p: &PortStats, v: Version) -> Result<(), En
             w.zeros(4);
         }
         Version::Of14 | Version::Of15 => {
-            w.u32(p.port_no);
             w.u16(0);
             w.zeros(2);
+            w.u32(p.port_no);
             w.u32(p.duration_sec);
             w.u32(p.duration_nsec);
         }
@@ -850,7 +851,7 @@ fn encode_port_stats(w: &mut Writer, p: &PortStats, v: Version) -> Result<(), En
             e.u64(x);
         }
         crate::prop::put(w, 0, &e.buf)?;
-        w.patch_len(start + 4, start)?;
+        w.patch_len(start, start)?;
     } else {
         for x in tail {
             w.u64(x);
