@@ -140,6 +140,9 @@ pub struct Config {
     /// Group id the unix sockets are given (`--listen-group`).
     pub listen_group: Option<u32>,
     pub ovsdb: Option<ovsdb::Remote>,
+    /// Where the bridges' OpenFlow management sockets (`BRIDGE.mgmt`) live: the directory of
+    /// `--ovsdb unix:PATH`, else of the first unix `--listen` socket (OVS's `OVS_RUNDIR`).
+    pub rundir: PathBuf,
 }
 
 /// The default config database path (DESIGN §4).
@@ -269,7 +272,9 @@ impl Config {
             listen.push(Listen::Unix(default_socket_path(env, is_root)?));
         }
         let listen_group = cli.listen_group.as_deref().map(group_id).transpose()?;
+        let rundir = rundir(cli.ovsdb.as_ref(), &listen, env, is_root)?;
         Ok(Config {
+            rundir,
             db,
             listen,
             pmd_threads: cli.pmd_threads,
@@ -282,6 +287,30 @@ impl Config {
             ovsdb: cli.ovsdb,
         })
     }
+}
+
+/// The OpenFlow run directory (see [`Config::rundir`]); with only TCP listeners, the
+/// directory of the default socket.
+fn rundir(
+    ovsdb: Option<&ovsdb::Remote>,
+    listen: &[Listen],
+    env: &dyn Fn(&str) -> Option<String>,
+    is_root: bool,
+) -> Result<PathBuf, ConfigError> {
+    let dir_of = |p: &Path| match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if let Some(ovsdb::Remote::Unix(p)) = ovsdb {
+        return Ok(dir_of(p));
+    }
+    if let Some(p) = listen.iter().find_map(|l| match l {
+        Listen::Unix(p) => Some(p),
+        Listen::Tcp { .. } => None,
+    }) {
+        return Ok(dir_of(p));
+    }
+    Ok(dir_of(&default_socket_path(env, is_root)?))
 }
 
 /// The id of group `name` (a number is taken as the id itself), looked up through NSS as
@@ -371,6 +400,33 @@ mod tests {
 
         let err = Config::resolve(cli(&[]), &none, false).unwrap_err();
         assert!(err.to_string().contains("--db PATH"), "{err}");
+    }
+
+    #[test]
+    fn rundir_follows_ovsdb_then_first_unix_listener() {
+        let none = env_of(&[]);
+        let c = Config::resolve(cli(&["--db", "/d"]), &none, true).unwrap();
+        assert_eq!(c.rundir, PathBuf::from("/run/vswitch"));
+        let args = [
+            "--db",
+            "/d",
+            "--listen",
+            "tcp:127.0.0.1:1",
+            "--listen",
+            "unix:/x/y.sock",
+        ];
+        let c = Config::resolve(cli(&args), &none, true).unwrap();
+        assert_eq!(c.rundir, PathBuf::from("/x"));
+        let args = [
+            "--db",
+            "/d",
+            "--listen",
+            "unix:/x/y.sock",
+            "--ovsdb",
+            "unix:/o/db.sock",
+        ];
+        let c = Config::resolve(cli(&args), &none, true).unwrap();
+        assert_eq!(c.rundir, PathBuf::from("/o"));
     }
 
     #[test]

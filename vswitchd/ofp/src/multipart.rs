@@ -114,7 +114,7 @@ pub struct FlowStats {
     pub flags: u16,
     /// 1.4+.
     pub importance: u16,
-    /// `NXST_FLOW` only.
+    /// `NXST_FLOW` and 1.5 (its OXS idle time): seconds idle plus one; 0 = not reported.
     pub idle_age: u16,
     pub hard_age: u16,
     pub cookie: u64,
@@ -526,6 +526,9 @@ fn decode_flow_stats(r: &mut Reader<'_>, v: Version, nx: bool) -> Result<FlowSta
     }
     let mut b = r.sub(len, "flow stats")?;
     b.skip(2)?;
+    if v >= Version::Of15 && !nx {
+        b.skip(2)?;
+    }
     let table_id = b.u8()?;
     b.skip(1)?;
     let mut fs = FlowStats {
@@ -545,7 +548,22 @@ fn decode_flow_stats(r: &mut Reader<'_>, v: Version, nx: bool) -> Result<FlowSta
         match_: Match::Fields(Vec::new()),
         instructions: Vec::new(),
     };
-    if nx {
+    if v >= Version::Of15 && !nx {
+        fs.priority = b.u16()?;
+        fs.idle_timeout = b.u16()?;
+        fs.hard_timeout = b.u16()?;
+        fs.flags = b.u16()?;
+        fs.importance = b.u16()?;
+        fs.cookie = b.u64()?;
+        fs.match_ = decode_match(&mut b, v)?;
+        let ox = Oxs::decode(&mut b)?;
+        (fs.duration_sec, fs.duration_nsec) = ox.duration.unwrap_or_default();
+        // As in NXST_FLOW, `idle_age` is one more than the age, 0 when absent.
+        fs.idle_age = ox.idle_time.map_or(0, |(s, _)| s.min(0xfffe) as u16 + 1);
+        fs.packet_count = ox.packet_count.unwrap_or_default();
+        fs.byte_count = ox.byte_count.unwrap_or_default();
+        fs.instructions = decode_instructions(b, v)?;
+    } else if nx {
         fs.duration_sec = b.u32()?;
         fs.duration_nsec = b.u32()?;
         fs.priority = b.u16()?;
@@ -613,6 +631,8 @@ fn encode_flow_stats(
         fs.flags != 0 || fs.importance != 0
     } else if v == Version::Of10 {
         fs.flags != 0 || fs.importance != 0 || ages
+    } else if v >= Version::Of15 {
+        fs.hard_age != 0
     } else {
         ages || (fs.importance != 0 && v < Version::Of14)
     };
@@ -621,6 +641,9 @@ fn encode_flow_stats(
     }
     let start = w.len();
     w.u16(0);
+    if v >= Version::Of15 && !nx {
+        w.zeros(2);
+    }
     w.u8(fs.table_id);
     w.zeros(1);
     if nx {
@@ -656,6 +679,26 @@ fn encode_flow_stats(
         w.u64(fs.byte_count);
         let acts = crate::instruction::as_of10_actions(&fs.instructions)?;
         encode_actions(w, acts, v)?;
+    } else if v >= Version::Of15 {
+        // `ofp15_flow_desc`: the counters moved into OXS stats after the match.
+        w.u16(fs.priority);
+        w.u16(fs.idle_timeout);
+        w.u16(fs.hard_timeout);
+        w.u16(fs.flags);
+        w.u16(fs.importance);
+        w.u64(fs.cookie);
+        encode_match(w, &fs.match_, v)?;
+        let mut ox = Oxs {
+            duration: Some((fs.duration_sec, fs.duration_nsec)),
+            packet_count: Some(fs.packet_count),
+            byte_count: Some(fs.byte_count),
+            ..Oxs::default()
+        };
+        if fs.idle_age != 0 {
+            ox.idle_time = Some((u32::from(fs.idle_age) - 1, 0));
+        }
+        ox.encode(w);
+        encode_instructions(w, &fs.instructions, v)?;
     } else {
         w.u32(fs.duration_sec);
         w.u32(fs.duration_nsec);
@@ -718,7 +761,7 @@ fn decode_port_stats(r: &mut Reader<'_>, v: Version) -> Result<PortStats, Decode
             r.skip(4)?;
         }
         Version::Of14 | Version::Of15 => {
-            p.port_no = r.u32()?;
+            // `ofp14_port_stats`: length and padding come first.
             let len = usize::from(r.u16()?);
             if len < 80 {
                 return Err(DecodeError::BadLength {
@@ -727,6 +770,7 @@ fn decode_port_stats(r: &mut Reader<'_>, v: Version) -> Result<PortStats, Decode
                 });
             }
             r.skip(2)?;
+            p.port_no = r.u32()?;
             p.duration_sec = r.u32()?;
             p.duration_nsec = r.u32()?;
             props = Some(len - 80);
@@ -780,9 +824,9 @@ fn encode_port_stats(w: &mut Writer, p: &PortStats, v: Version) -> Result<(), En
             w.zeros(4);
         }
         Version::Of14 | Version::Of15 => {
-            w.u32(p.port_no);
             w.u16(0);
             w.zeros(2);
+            w.u32(p.port_no);
             w.u32(p.duration_sec);
             w.u32(p.duration_nsec);
         }
@@ -807,7 +851,7 @@ fn encode_port_stats(w: &mut Writer, p: &PortStats, v: Version) -> Result<(), En
             e.u64(x);
         }
         crate::prop::put(w, 0, &e.buf)?;
-        w.patch_len(start + 4, start)?;
+        w.patch_len(start, start)?;
     } else {
         for x in tail {
             w.u64(x);
@@ -918,6 +962,14 @@ pub fn decode_reply(
         (mp::EXPERIMENTER, Some(NXST_FLOW)) => {
             MpReply::NxFlow(array(r, |r| decode_flow_stats(r, v, true))?)
         }
+        (mp::AGGREGATE, _) if v >= Version::Of15 => {
+            let ox = Oxs::decode(&mut r)?;
+            MpReply::Aggregate(Aggregate {
+                packet_count: ox.packet_count.unwrap_or_default(),
+                byte_count: ox.byte_count.unwrap_or_default(),
+                flow_count: ox.flow_count.unwrap_or_default(),
+            })
+        }
         (mp::AGGREGATE, _) => MpReply::Aggregate(decode_aggregate(&mut r)?),
         (mp::EXPERIMENTER, Some(NXST_AGGREGATE)) => MpReply::NxAggregate(decode_aggregate(&mut r)?),
         (mp::EXPERIMENTER, Some(sub)) => return Err(DecodeError::BadSubtype(sub)),
@@ -955,6 +1007,13 @@ pub fn encode_reply(w: &mut Writer, rep: &MpReply, v: Version) -> Result<(), Enc
                 encode_flow_stats(w, f, v, true)?;
             }
         }
+        MpReply::Aggregate(a) if v >= Version::Of15 => Oxs {
+            flow_count: Some(a.flow_count),
+            packet_count: Some(a.packet_count),
+            byte_count: Some(a.byte_count),
+            ..Oxs::default()
+        }
+        .encode(w),
         MpReply::Aggregate(a) | MpReply::NxAggregate(a) => {
             w.u64(a.packet_count);
             w.u64(a.byte_count);
@@ -1003,4 +1062,91 @@ pub fn encode_reply(w: &mut Writer, rep: &MpReply, v: Version) -> Result<(), Enc
         MpReply::Raw { body, .. } => w.bytes(body),
     }
     Ok(())
+}
+
+/// OpenFlow 1.5's OXS statistics (`ofp_oxs_stat`): a 4-byte header (reserved, length), then
+/// TLVs of class `OFPXSC_OPENFLOW_BASIC`, padded to 8 bytes. Unknown stats are skipped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Oxs {
+    duration: Option<(u32, u32)>,
+    idle_time: Option<(u32, u32)>,
+    flow_count: Option<u32>,
+    packet_count: Option<u64>,
+    byte_count: Option<u64>,
+}
+
+/// `OFPXSC_OPENFLOW_BASIC`.
+const OXS_CLASS: u32 = 0x8002;
+/// `OFPXST_OFB_*`.
+const OXS_DURATION: u32 = 0;
+const OXS_IDLE_TIME: u32 = 1;
+const OXS_FLOW_COUNT: u32 = 3;
+const OXS_PACKET_COUNT: u32 = 4;
+const OXS_BYTE_COUNT: u32 = 5;
+
+impl Oxs {
+    fn encode(&self, w: &mut Writer) {
+        let start = w.len();
+        w.u16(0);
+        w.u16(0);
+        let head =
+            |w: &mut Writer, field: u32, len: u32| w.u32((OXS_CLASS << 16) | (field << 9) | len);
+        if let Some((s, ns)) = self.duration {
+            head(w, OXS_DURATION, 8);
+            w.u32(s);
+            w.u32(ns);
+        }
+        if let Some((s, ns)) = self.idle_time {
+            head(w, OXS_IDLE_TIME, 8);
+            w.u32(s);
+            w.u32(ns);
+        }
+        if let Some(n) = self.flow_count {
+            head(w, OXS_FLOW_COUNT, 4);
+            w.u32(n);
+        }
+        if let Some(n) = self.packet_count {
+            head(w, OXS_PACKET_COUNT, 8);
+            w.u64(n);
+        }
+        if let Some(n) = self.byte_count {
+            head(w, OXS_BYTE_COUNT, 8);
+            w.u64(n);
+        }
+        let len = (w.len() - start) as u16;
+        w.patch_u16(start + 2, len);
+        w.pad8_from(start);
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Oxs, DecodeError> {
+        let head = Reader::new(r.peek_rest(), "OXS stats").u32()?;
+        let len = (head & 0xffff) as usize;
+        if len < 4 {
+            return Err(DecodeError::BadLength {
+                what: "OXS stats",
+                len,
+            });
+        }
+        let mut b = r.sub(len, "OXS stats")?;
+        r.skip(crate::wire::round8(len) - len)?;
+        b.skip(4)?;
+        let mut ox = Oxs::default();
+        while !b.is_empty() {
+            let h = b.u32()?;
+            let n = (h & 0xff) as usize;
+            let mut v = b.sub(n, "OXS stat")?;
+            if h >> 16 != OXS_CLASS {
+                continue;
+            }
+            match ((h >> 9) & 0x7f, n) {
+                (OXS_DURATION, 8) => ox.duration = Some((v.u32()?, v.u32()?)),
+                (OXS_IDLE_TIME, 8) => ox.idle_time = Some((v.u32()?, v.u32()?)),
+                (OXS_FLOW_COUNT, 4) => ox.flow_count = Some(v.u32()?),
+                (OXS_PACKET_COUNT, 8) => ox.packet_count = Some(v.u64()?),
+                (OXS_BYTE_COUNT, 8) => ox.byte_count = Some(v.u64()?),
+                _ => {}
+            }
+        }
+        Ok(ox)
+    }
 }

@@ -137,6 +137,30 @@ fn switch_replies_print_as_ovs_reads_them() {
         "OFPST_FLOW reply (OF1.3) (xid=0x42):\n \
          cookie=0xab, duration=7.500s, table=3, n_packets=10, n_bytes=980, priority=100,ip,in_port=1,nw_dst=10.0.0.0/24 actions=resubmit(,4),output:2",
     );
+    // OpenFlow 1.5 carries the counters as OXS statistics; `idle_age` is the age plus one.
+    let mut fs15 = flow_stats(Version::Of15);
+    fs15.idle_age = 4;
+    check(
+        &Message::MultipartReply {
+            flags: 0,
+            body: MpReply::Flow(vec![fs15]),
+        },
+        Version::Of15,
+        "OFPST_FLOW reply (OF1.5) (xid=0x42):\n \
+         cookie=0xab, duration=7.500s, table=3, n_packets=10, n_bytes=980, idle_age=3, priority=100,ip,in_port=1,nw_dst=10.0.0.0/24 actions=resubmit(,4),output:2",
+    );
+    check(
+        &Message::MultipartReply {
+            flags: 0,
+            body: MpReply::Aggregate(Aggregate {
+                packet_count: 5,
+                byte_count: 500,
+                flow_count: 2,
+            }),
+        },
+        Version::Of15,
+        "OFPST_AGGREGATE reply (OF1.5) (xid=0x42): packet_count=5 byte_count=500 flow_count=2",
+    );
     check(
         &Message::MultipartReply {
             flags: 0,

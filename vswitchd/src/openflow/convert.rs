@@ -166,7 +166,12 @@ fn set(field: Field, value: u128, spelling: SetSpelling) -> OfAction {
     OfAction::SetField {
         field,
         value,
-        mask: field.max_value(),
+        // The TOS byte's settable part is the DSCP bits, as the text syntax has it.
+        mask: if field == Field::NwTos {
+            0xfc
+        } else {
+            field.max_value()
+        },
         spelling,
     }
 }

@@ -47,6 +47,9 @@ fn wire_field(f: Field, dl_type: Option<u16>, nw_proto: Option<u8>) -> Option<Fi
         Field::Ipv6Dst => W::Ipv6Dst,
         Field::Ipv6Label => W::Ipv6Flabel,
         Field::NwTtl => W::IpTtl,
+        Field::IpDscp => W::IpDscp,
+        Field::NwEcn => W::IpEcn,
+        Field::NwTos => W::IpTos,
         Field::NwFrag => W::IpFrag,
         Field::TcpFlags => W::NxmTcpFlags,
         Field::ArpSha if arp => W::ArpSha,
@@ -162,19 +165,70 @@ fn wire_sub(sf: &SubField) -> Result<WireSub, OpenFlowError> {
     })
 }
 
-fn set_field(f: Field, value: u128, mask: u128, v: Version) -> Result<Action, OpenFlowError> {
+/// How a register write goes on the wire, as OVS encodes it: OpenFlow 1.5 has only
+/// set-field (masked where needed); 1.2-1.4 use set-field for a whole field that came in as
+/// set-field and `reg_load` otherwise (OVS sends an action back the way it came in); 1.0
+/// uses its own set actions where they exist and `reg_load` for the rest. `reg_load2` carries
+/// what `reg_load` cannot (a non-contiguous mask, a value over 64 bits).
+fn write_field(
+    f: Field,
+    value: u128,
+    mask: u128,
+    came_as_load: bool,
+    v: Version,
+) -> Result<Action, OpenFlowError> {
     let w =
         wire_field(f, None, Some(6)).ok_or(OpenFlowError::Refused(ErrorCode::BadActionSetType))?;
-    let entry = if mask == f.max_value() {
+    let full = mask == f.max_value() || (f == Field::NwTos && mask == 0xfc);
+    let entry = if full {
         MatchEntry::exact(w, value)
     } else {
         MatchEntry::masked(w, value, mask)
     };
-    Ok(if entry.mask.is_some() && v < Version::Of15 {
-        Action::Nx(NxAction::RegLoad2(entry))
-    } else {
-        Action::SetField(entry)
-    })
+    if f == Field::NwTos && full && v > Version::Of10 {
+        // `mod_nw_tos` is a DSCP write from OpenFlow 1.2 on.
+        return Ok(Action::SetField(MatchEntry::exact(
+            FieldId::IpDscp,
+            value >> 2,
+        )));
+    }
+    if v >= Version::Of15 || (v > Version::Of10 && full && !came_as_load) {
+        return Ok(Action::SetField(entry));
+    }
+    if v == Version::Of10 && full && !came_as_load {
+        let legacy = match f {
+            Field::DlSrc => Some(Action::SetDlSrc(mac_bytes(value))),
+            Field::DlDst => Some(Action::SetDlDst(mac_bytes(value))),
+            Field::NwSrc => Some(Action::SetNwSrc(value as u32)),
+            Field::NwDst => Some(Action::SetNwDst(value as u32)),
+            Field::NwTos => Some(Action::SetNwTos(value as u8)),
+            Field::TpSrc => Some(Action::SetTpSrc(value as u16)),
+            Field::TpDst => Some(Action::SetTpDst(value as u16)),
+            _ => None,
+        };
+        if let Some(a) = legacy {
+            return Ok(a);
+        }
+    }
+    let ofs = mask.trailing_zeros();
+    let n_bits = 128 - mask.leading_zeros() - ofs;
+    let contiguous = mask != 0 && (mask >> ofs).count_ones() == n_bits;
+    match u64::try_from(value >> ofs) {
+        Ok(v64) if contiguous => Ok(Action::Nx(NxAction::RegLoad {
+            dst: WireSub {
+                field: w,
+                ofs: ofs as u16,
+                n_bits: n_bits as u16,
+            },
+            value: v64,
+        })),
+        _ => Ok(Action::Nx(NxAction::RegLoad2(entry))),
+    }
+}
+
+fn mac_bytes(v: u128) -> [u8; 6] {
+    let b = (v as u64).to_be_bytes();
+    [b[2], b[3], b[4], b[5], b[6], b[7]]
 }
 
 fn action_to_wire(a: &OfAction, v: Version) -> Result<Option<Action>, OpenFlowError> {
@@ -192,17 +246,22 @@ fn action_to_wire(a: &OfAction, v: Version) -> Result<Option<Action>, OpenFlowEr
             value,
             mask,
             spelling: _,
-        } => set_field(*field, *value, *mask, v)?,
+        } => write_field(*field, *value, *mask, false, v)?,
         OfAction::Load { value, dst } => {
-            let dst = wire_sub(dst)?;
-            Action::Nx(NxAction::RegLoad {
-                dst,
-                value: u64::try_from(*value)
-                    .map_err(|_| OpenFlowError::Refused(ErrorCode::BadActionArgument))?,
-            })
+            write_field(dst.field, *value << dst.start, dst.mask(), true, v)?
         }
         OfAction::Move { src, dst } => {
             let (s, d) = (wire_sub(src)?, wire_sub(dst)?);
+            if v >= Version::Of15 {
+                // OpenFlow 1.5's copy-field replaces Nicira's reg_move there.
+                return Ok(Some(Action::CopyField {
+                    n_bits: s.n_bits,
+                    src_ofs: s.ofs,
+                    dst_ofs: d.ofs,
+                    src: s.field,
+                    dst: d.field,
+                }));
+            }
             Action::Nx(NxAction::RegMove {
                 n_bits: s.n_bits,
                 src_ofs: s.ofs,
@@ -212,6 +271,15 @@ fn action_to_wire(a: &OfAction, v: Version) -> Result<Option<Action>, OpenFlowEr
             })
         }
         OfAction::PushVlan(t) => Action::PushVlan(*t),
+        // From OpenFlow 1.1 on these are set-field actions (OVS pushes a tag first only in
+        // 1.0's semantics, which the model keeps: see the tests README).
+        OfAction::SetVlanVid(vid) if v > Version::Of10 => Action::SetField(MatchEntry::exact(
+            FieldId::VlanVid,
+            u128::from(*vid | 0x1000),
+        )),
+        OfAction::SetVlanPcp(p) if v > Version::Of10 => {
+            Action::SetField(MatchEntry::exact(FieldId::VlanPcp, u128::from(*p)))
+        }
         OfAction::SetVlanVid(vid) => Action::SetVlanVid(*vid),
         OfAction::SetVlanPcp(p) => Action::SetVlanPcp(*p),
         OfAction::PopVlan => Action::PopVlan,
@@ -275,6 +343,15 @@ pub fn actions_to_instructions(
     let mut goto = None;
     for a in acts {
         if let OfAction::GotoTable(t) = a {
+            if v == Version::Of10 {
+                // OpenFlow 1.0 has no instructions; OVS sends goto_table as resubmit there.
+                apply.push(Action::Nx(NxAction::Resubmit {
+                    in_port: ofpp::IN_PORT,
+                    table: *t,
+                    ct: false,
+                }));
+                continue;
+            }
             goto = Some(Instruction::GotoTable(*t));
         }
         apply.extend(action_to_wire(a, v)?);

@@ -29,6 +29,7 @@ mod diag;
 mod dump;
 mod flow;
 mod listen;
+pub mod mgmt;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -71,6 +72,18 @@ pub struct Shared {
     pub rpcs: RpcCounters,
     /// Datapath threads the daemon runs (`--pmd-threads`), reported by datapath-stats.
     pub pmd_threads: u32,
+    /// Called with every newly published view, with the switch still locked (so calls are
+    /// serialized and in order): the OpenFlow listeners follow the bridges through it.
+    on_publish: std::sync::OnceLock<PublishHook>,
+}
+
+/// A function run on every published view (see [`Shared::on_publish`]).
+pub struct PublishHook(Box<dyn Fn(&SwitchView) + Send + Sync>);
+
+impl std::fmt::Debug for PublishHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PublishHook")
+    }
 }
 
 impl Shared {
@@ -82,7 +95,19 @@ impl Shared {
             dumps: Arc::new(tokio::sync::Semaphore::new(dump::MAX_CONCURRENT_DUMPS)),
             rpcs: RpcCounters::default(),
             pmd_threads,
+            on_publish: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Installs the hook run on every published view (once; later calls are ignored) and
+    /// runs it on the current view.
+    pub fn on_publish(&self, f: impl Fn(&SwitchView) + Send + Sync + 'static) {
+        let _guard = self.lock();
+        if self.on_publish.set(PublishHook(Box::new(f))).is_ok()
+            && let Some(h) = self.on_publish.get()
+        {
+            (h.0)(&self.view());
+        }
     }
 
     /// The model as of the last completed mutation; never waits.
@@ -103,7 +128,11 @@ impl Shared {
     pub fn with_switch<R>(&self, f: impl FnOnce(&mut Switch) -> R) -> R {
         let mut sw = self.lock();
         let r = f(&mut sw);
-        self.view.store(Arc::new(sw.view()));
+        let view = Arc::new(sw.view());
+        self.view.store(Arc::clone(&view));
+        if let Some(h) = self.on_publish.get() {
+            (h.0)(&view);
+        }
         r
     }
 
@@ -400,7 +429,9 @@ fn code_name(code: Code) -> &'static str {
 pub fn status(e: SwitchError) -> Status {
     let msg = crate::quote::cap(crate::report::chain(&e));
     match e {
-        SwitchError::InvalidName { .. } | SwitchError::Invalid(_) => Status::invalid_argument(msg),
+        SwitchError::InvalidName { .. } | SwitchError::Invalid(_) | SwitchError::Table(_) => {
+            Status::invalid_argument(msg)
+        }
         SwitchError::BridgeNotFound(_) | SwitchError::PortNotFound { .. } => Status::not_found(msg),
         SwitchError::BridgeExists(_)
         | SwitchError::NameInUse(_)
@@ -498,6 +529,7 @@ pub async fn serve(
     for b in &bound {
         tracing::info!(listen = %b.describe(), "gRPC listening");
     }
+    let openflow = mgmt::Mgmt::start(&config.rundir, &shared);
     ready();
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -552,6 +584,7 @@ pub async fn serve(
     }
     tracing::info!("shutting down");
     expiry.abort();
+    openflow.shutdown();
     let _ = stop_tx.send(true);
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
         while let Some(r) = tasks.join_next().await {

@@ -243,6 +243,8 @@ pub(super) enum Parsed {
         mods: Vec<FlowMod>,
         line_nos: Vec<usize>,
         adds: usize,
+        /// Report table refusals as [`SwitchError::Table`] (flow-mods from OpenFlow).
+        raw_errors: bool,
     },
     /// replace-flows.
     Replace {
@@ -260,12 +262,14 @@ pub(super) fn parse(cmd: FlowCommand<'_>, names: &dyn PortNames) -> Result<Parse
         mods: vec![m],
         line_nos: Vec::new(),
         adds: 0,
+        raw_errors: false,
     };
     Ok(match cmd {
         FlowCommand::Add(s) => Parsed::Mods {
             mods: vec![FlowMod::add(one(s, FlowSyntax::Add)?)],
             line_nos: Vec::new(),
             adds: 1,
+            raw_errors: false,
         },
         FlowCommand::AddMany(lines) => {
             let (specs, line_nos) = parse_lines(lines, names)?;
@@ -273,6 +277,7 @@ pub(super) fn parse(cmd: FlowCommand<'_>, names: &dyn PortNames) -> Result<Parse
                 adds: specs.len(),
                 mods: specs.into_iter().map(FlowMod::add).collect(),
                 line_nos,
+                raw_errors: false,
             }
         }
         FlowCommand::Modify { flow, strict } => {
@@ -300,11 +305,16 @@ pub(super) fn plan(
             mods,
             line_nos,
             adds,
+            raw_errors,
         } => {
             check_room(tables.len(), *adds)?;
-            tables
-                .plan(mods, now_ms)
-                .map_err(|e| table_error(e, line_nos))
+            tables.plan(mods, now_ms).map_err(|e| {
+                if *raw_errors {
+                    SwitchError::Table(e)
+                } else {
+                    table_error(e, line_nos)
+                }
+            })
         }
         Parsed::Replace { specs, line_nos } => tables
             .plan_replace(specs, now_ms)

@@ -87,6 +87,9 @@ pub enum SwitchError {
     /// The dataplane refused a change the store accepted (e.g. an unknown bridge there).
     #[error(transparent)]
     Dataplane(#[from] DataplaneError),
+    /// The tables refused flow-mods given in the rule model (OpenFlow); nothing changed.
+    #[error(transparent)]
+    Table(crate::ofproto::FlowModError),
 }
 
 use fastpath::port::tunnel::{TunnelConfig, TunnelKind};
@@ -278,9 +281,43 @@ impl Switch {
     ) -> Result<FlowCounts, SwitchError> {
         let br = self
             .bridges
-            .get_mut(bridge)
+            .get(bridge)
             .ok_or_else(|| SwitchError::BridgeNotFound(bridge.to_owned()))?;
         let parsed = flows::parse(cmd, &br.xports)?;
+        self.run_parsed(bridge, parsed)
+    }
+
+    /// Runs flow-mods already in the rule model (from the OpenFlow channel) on `bridge`, as
+    /// one atomic, durable bundle, exactly as [`Switch::flow_command`] runs parsed text. A
+    /// refusal by the tables is [`SwitchError::Table`], whose bundle index names the flow-mod.
+    pub fn flow_mods(
+        &mut self,
+        bridge: &str,
+        mods: Vec<crate::ofproto::FlowMod>,
+    ) -> Result<FlowCounts, SwitchError> {
+        self.bridge(bridge)?;
+        let adds = mods
+            .iter()
+            .filter(|m| m.command == crate::ofproto::FlowModCommand::Add)
+            .count();
+        let parsed = flows::Parsed::Mods {
+            mods,
+            line_nos: Vec::new(),
+            adds,
+            raw_errors: true,
+        };
+        self.run_parsed(bridge, parsed)
+    }
+
+    fn run_parsed(
+        &mut self,
+        bridge: &str,
+        parsed: flows::Parsed,
+    ) -> Result<FlowCounts, SwitchError> {
+        let br = self
+            .bridges
+            .get_mut(bridge)
+            .ok_or_else(|| SwitchError::BridgeNotFound(bridge.to_owned()))?;
         let now = self.dp.slow_path().now_ms();
         let planned = self
             .dp

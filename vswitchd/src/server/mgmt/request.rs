@@ -1,0 +1,452 @@
+//! One connection's requests, carried to the switch: the session state OpenFlow keeps per
+//! connection (switch config, role, async config, open bundles) and the mapping of each
+//! request onto the switch's operations.
+//!
+//! Changes go through [`Shared::with_switch`] on the blocking pool, exactly as a gRPC
+//! `AddFlows` does: planned, committed durably, applied, caches revalidated, view published.
+//! Consecutive flow-mods that arrived together are tried as one transaction (one fsync for
+//! an `ovs-ofctl add-flows` of any size); if that transaction is refused, they are applied
+//! one by one so that each gets exactly OpenFlow's outcome — the good ones take effect, each
+//! bad one gets its error. A bundle commit is one transaction, all or nothing.
+//!
+//! Bundles hold converted flow-mods; memory is bounded by [`MAX_BUNDLES`] open bundles and
+//! [`MAX_BUNDLED`] flow-mods over all of them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use ofp::message::{AsyncConfig, BundleCtrl, Role, SwitchConfig, bct};
+use ofp::{ErrorCode, Message, Version};
+
+use super::stats::{self, Answer};
+use crate::ofproto::{FlowMod, FlowModError};
+use crate::openflow::OpenFlowError;
+use crate::openflow::conn::Conn;
+use crate::openflow::convert::flow_mod_to_model;
+use crate::server::Shared;
+use crate::switch::SwitchError;
+
+/// Most bundles open at once on one connection.
+pub const MAX_BUNDLES: usize = 64;
+/// Most flow-mods held in open bundles on one connection.
+pub const MAX_BUNDLED: usize = crate::switch::MAX_RULES_PER_BRIDGE;
+
+/// `OFPCR_ROLE_*` (OpenFlow 1.3+): nochange, equal, master, slave.
+const ROLE_NOCHANGE: u32 = 0;
+const ROLE_EQUAL: u32 = 1;
+/// `OFPBFC_*` codes used here.
+const BFC_BAD_ID: u16 = 2;
+const BFC_EXISTS: u16 = 3;
+const BFC_CLOSED: u16 = 4;
+const BFC_OUT_OF_BUNDLES: u16 = 5;
+const BFC_BAD_TYPE: u16 = 6;
+const BFC_MSG_UNSUP: u16 = 10;
+const BFC_MSG_TOO_MANY: u16 = 12;
+const BFC_MSG_FAILED: u16 = 13;
+
+/// What the connection must write for a request.
+#[derive(Debug)]
+pub enum Reply {
+    /// A complete message.
+    Msg(Vec<u8>),
+    /// A flow dump to stream ([`stats::flow_stats`] per rule).
+    Flows {
+        xid: u32,
+        nx: bool,
+        rules: Vec<Arc<crate::ofproto::Rule>>,
+        now_ms: u64,
+    },
+}
+
+/// A flow-mod as received, converted.
+#[derive(Debug)]
+pub struct PendingMod {
+    pub xid: u32,
+    /// The request's bytes (re-encoded), for an error reply.
+    pub bytes: Vec<u8>,
+    pub m: FlowMod,
+}
+
+#[derive(Debug)]
+struct Bundle {
+    closed: bool,
+    mods: Vec<PendingMod>,
+}
+
+/// Per-connection OpenFlow state.
+#[derive(Debug)]
+pub struct Session {
+    pub bridge: String,
+    config: SwitchConfig,
+    role: u32,
+    generation_id: u64,
+    nx_role: u32,
+    async_cfg: AsyncConfig,
+    bundles: BTreeMap<u32, Bundle>,
+    bundled: usize,
+    /// `NXT_FLOW_MOD_TABLE_ID`: OpenFlow 1.0 flow-mods carry a table in the command's high byte.
+    flow_mod_table_id: bool,
+}
+
+/// OVS's default asynchronous-message masks (1.4 property order: packet-in slave/master,
+/// port-status slave/master, flow-removed slave/master, ...).
+fn default_async() -> AsyncConfig {
+    let mut a = AsyncConfig::default();
+    let defaults = [0, 0x7, 0x7, 0x7, 0, 0xf];
+    for (i, m) in defaults.into_iter().enumerate() {
+        a.masks[i] = Some(m);
+    }
+    a
+}
+
+/// The OpenFlow error for a refusal by the switch.
+fn switch_error(e: &SwitchError) -> ErrorCode {
+    fn table(e: &FlowModError) -> ErrorCode {
+        match e {
+            FlowModError::NoSuchTable(_) | FlowModError::AddToAllTables => {
+                ErrorCode::FlowModBadTableId
+            }
+            FlowModError::GotoBackward { .. } | FlowModError::NoSuchTargetTable { .. } => {
+                ErrorCode::BadInstructionTableId
+            }
+            FlowModError::GotoNotLast => ErrorCode::BadInstructionUnsupported,
+            FlowModError::InBundle { source, .. } => table(source),
+        }
+    }
+    match e {
+        SwitchError::Table(t) => table(t),
+        SwitchError::Limit(_) => ErrorCode::FlowModTableFull,
+        _ => ErrorCode::FlowModEperm,
+    }
+}
+
+impl Session {
+    pub fn new(bridge: String) -> Session {
+        Session {
+            bridge,
+            config: SwitchConfig {
+                flags: 0,
+                miss_send_len: 128,
+            },
+            role: ROLE_EQUAL,
+            generation_id: u64::MAX,
+            nx_role: 0,
+            async_cfg: default_async(),
+            bundles: BTreeMap::new(),
+            bundled: 0,
+            flow_mod_table_id: false,
+        }
+    }
+
+    fn version(conn: &Conn) -> Version {
+        conn.version().unwrap_or(Version::Of10)
+    }
+
+    fn msg(conn: &Conn, xid: u32, m: &Message) -> Reply {
+        match conn.reply(xid, m) {
+            Ok(b) => Reply::Msg(b),
+            Err(e) => Reply::Msg(conn.error_reply(xid, &e, &[])),
+        }
+    }
+
+    fn error(conn: &Conn, xid: u32, code: ErrorCode, request: &[u8]) -> Reply {
+        Reply::Msg(conn.error_reply(xid, &OpenFlowError::Refused(code), request))
+    }
+
+    /// Converts a flow-mod request, or the error reply for it.
+    pub fn convert(&self, conn: &Conn, xid: u32, message: &Message) -> Result<PendingMod, Reply> {
+        let v = Self::version(conn);
+        let bytes = ofp::encode(message, v, xid).unwrap_or_default();
+        let (Message::FlowMod(fm) | Message::NxFlowMod(fm)) = message else {
+            return Err(Self::error(conn, xid, ErrorCode::BadRequestType, &bytes));
+        };
+        let mut fm = fm.clone();
+        if v == Version::Of10 && !self.flow_mod_table_id {
+            // Without NXT_FLOW_MOD_TABLE_ID a 1.0 flow-mod names no table: adds go to
+            // table 0, modifies and deletes act on every table (as in OVS).
+            fm.table_id = if fm.command == ofp::message::fc::ADD {
+                0
+            } else {
+                crate::ofctl::TABLE_ALL
+            };
+        }
+        match flow_mod_to_model(&fm) {
+            Ok(m) => Ok(PendingMod { xid, bytes, m }),
+            Err(e) => {
+                tracing::debug!(error = %e, "flow-mod refused");
+                Err(Reply::Msg(conn.error_reply(xid, &e, &bytes)))
+            }
+        }
+    }
+
+    /// Applies flow-mods that arrived in a row (see the module docs); returns the error
+    /// replies, in order.
+    pub async fn flow_mods(
+        &self,
+        conn: &Conn,
+        shared: &Arc<Shared>,
+        mods: Vec<PendingMod>,
+    ) -> Vec<Reply> {
+        if mods.is_empty() {
+            return Vec::new();
+        }
+        let bridge = self.bridge.clone();
+        let shared2 = Arc::clone(shared);
+        let outcome = tokio::task::spawn_blocking(move || {
+            shared2.with_switch(|sw| {
+                let all: Vec<FlowMod> = mods.iter().map(|p| p.m.clone()).collect();
+                if mods.len() == 1 || sw.flow_mods(&bridge, all).is_err() {
+                    // One by one: each flow-mod gets its own outcome.
+                    mods.into_iter()
+                        .filter_map(|p| match sw.flow_mods(&bridge, vec![p.m]) {
+                            Ok(_) => None,
+                            Err(e) => Some((p.xid, switch_error(&e), p.bytes, e.to_string())),
+                        })
+                        .collect::<Vec<_>>()
+                } else {
+                    Vec::new()
+                }
+            })
+        })
+        .await;
+        match outcome {
+            Ok(errors) => errors
+                .into_iter()
+                .map(|(xid, code, bytes, why)| {
+                    tracing::debug!(bridge = %self.bridge, error = %why, "flow-mod refused");
+                    Self::error(conn, xid, code, &bytes)
+                })
+                .collect(),
+            Err(e) => {
+                tracing::error!(error = %e, "flow-mod handler failed");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Handles any request other than a flow-mod outside a bundle.
+    pub async fn handle(
+        &mut self,
+        conn: &Conn,
+        shared: &Arc<Shared>,
+        xid: u32,
+        message: Message,
+    ) -> Vec<Reply> {
+        let v = Self::version(conn);
+        let one = |m: Message| vec![Self::msg(conn, xid, &m)];
+        let refuse = |code: ErrorCode, m: &Message| {
+            let bytes = ofp::encode(m, v, xid).unwrap_or_default();
+            vec![Self::error(conn, xid, code, &bytes)]
+        };
+        match message {
+            Message::FlowMod(_) | Message::NxFlowMod(_) => {
+                match self.convert(conn, xid, &message) {
+                    Ok(p) => self.flow_mods(conn, shared, vec![p]).await,
+                    Err(r) => vec![r],
+                }
+            }
+            Message::FeaturesRequest => {
+                let view = shared.view();
+                match stats::features(&view, &self.bridge, v) {
+                    Ok(f) => one(Message::FeaturesReply(f)),
+                    Err(e) => refuse(e.code(), &message),
+                }
+            }
+            Message::GetConfigRequest => one(Message::GetConfigReply(self.config)),
+            Message::SetConfig(c) => {
+                self.config = c;
+                Vec::new()
+            }
+            Message::MultipartRequest { ref body, .. } => {
+                let view = shared.view();
+                let bridge = self.bridge.clone();
+                let req = body.clone();
+                let answer = tokio::task::spawn_blocking(move || {
+                    let now = view.now_ms();
+                    stats::multipart(&view, &bridge, v, &req).map(|a| (a, now))
+                })
+                .await
+                .unwrap_or(Err(OpenFlowError::Refused(ErrorCode::BadRequestEperm)));
+                match answer {
+                    Ok((Answer::Body(b), _)) => match conn.multipart_reply(xid, b) {
+                        Ok(msgs) => msgs.into_iter().map(Reply::Msg).collect(),
+                        Err(e) => refuse(e.code(), &message),
+                    },
+                    Ok((Answer::Flows { nx, rules }, now_ms)) => vec![Reply::Flows {
+                        xid,
+                        nx,
+                        rules,
+                        now_ms,
+                    }],
+                    Err(e) => refuse(e.code(), &message),
+                }
+            }
+            Message::RoleRequest(r) => {
+                if r.role != ROLE_NOCHANGE {
+                    self.role = r.role;
+                    self.generation_id = r.generation_id;
+                }
+                one(Message::RoleReply(Role {
+                    role: self.role,
+                    generation_id: self.generation_id,
+                }))
+            }
+            Message::NxRoleRequest(r) => {
+                self.nx_role = r;
+                one(Message::NxRoleReply(r))
+            }
+            Message::GetAsyncRequest => one(Message::GetAsyncReply(self.async_cfg)),
+            Message::SetAsync(a) => {
+                for (i, m) in a.masks.iter().enumerate() {
+                    if m.is_some() {
+                        self.async_cfg.masks[i] = *m;
+                    }
+                }
+                Vec::new()
+            }
+            // OpenFlow 1.0 flow format: OpenFlow 1.0 (0) or NXM (2).
+            Message::NxFlowModTableId(on) => {
+                self.flow_mod_table_id = on;
+                Vec::new()
+            }
+            Message::NxSetFlowFormat(0 | 2)
+            | Message::NxSetPacketInFormat(0..=2)
+            | Message::NxSetControllerId(_) => Vec::new(),
+            Message::NxTlvTableRequest => one(Message::NxTlvTableReply {
+                max_option_space: 256,
+                max_fields: 64,
+                maps: Vec::new(),
+            }),
+            Message::NxCtFlushZone(zone) => {
+                if let Some(ct) = shared.view().dataplane().conntrack() {
+                    let ct = Arc::clone(ct);
+                    let _ = tokio::task::spawn_blocking(move || ct.flush(Some(zone), None)).await;
+                }
+                Vec::new()
+            }
+            Message::BundleControl(c) => self.bundle_control(conn, shared, xid, c, &message).await,
+            Message::BundleAdd(ref add) => {
+                let Some(b) = self.bundles.get(&add.bundle_id) else {
+                    // OpenFlow 1.4: adding to a bundle that is not open opens it.
+                    if self.bundles.len() >= MAX_BUNDLES {
+                        return refuse(ErrorCode::Bundle(BFC_OUT_OF_BUNDLES), &message);
+                    }
+                    self.bundles.insert(
+                        add.bundle_id,
+                        Bundle {
+                            closed: false,
+                            mods: Vec::new(),
+                        },
+                    );
+                    return Box::pin(self.handle(conn, shared, xid, message)).await;
+                };
+                if b.closed {
+                    return refuse(ErrorCode::Bundle(BFC_CLOSED), &message);
+                }
+                if self.bundled >= MAX_BUNDLED {
+                    return refuse(ErrorCode::Bundle(BFC_MSG_TOO_MANY), &message);
+                }
+                if !matches!(*add.message, Message::FlowMod(_) | Message::NxFlowMod(_)) {
+                    return refuse(ErrorCode::Bundle(BFC_MSG_UNSUP), &message);
+                }
+                match self.convert(conn, add.xid, &add.message) {
+                    Ok(p) => {
+                        self.bundled += 1;
+                        if let Some(b) = self.bundles.get_mut(&add.bundle_id) {
+                            b.mods.push(p);
+                        }
+                        Vec::new()
+                    }
+                    Err(r) => vec![r],
+                }
+            }
+            other => refuse(ErrorCode::BadRequestType, &other),
+        }
+    }
+
+    async fn bundle_control(
+        &mut self,
+        conn: &Conn,
+        shared: &Arc<Shared>,
+        xid: u32,
+        c: BundleCtrl,
+        message: &Message,
+    ) -> Vec<Reply> {
+        let v = Self::version(conn);
+        let bytes = ofp::encode(message, v, xid).unwrap_or_default();
+        let refuse = |code: u16| vec![Self::error(conn, xid, ErrorCode::Bundle(code), &bytes)];
+        let reply = |typ: u16| {
+            vec![Self::msg(
+                conn,
+                xid,
+                &Message::BundleControl(BundleCtrl { typ, ..c }),
+            )]
+        };
+        match c.typ {
+            bct::OPEN_REQUEST => {
+                if self.bundles.contains_key(&c.bundle_id) {
+                    return refuse(BFC_EXISTS);
+                }
+                if self.bundles.len() >= MAX_BUNDLES {
+                    return refuse(BFC_OUT_OF_BUNDLES);
+                }
+                self.bundles.insert(
+                    c.bundle_id,
+                    Bundle {
+                        closed: false,
+                        mods: Vec::new(),
+                    },
+                );
+                reply(bct::OPEN_REPLY)
+            }
+            bct::CLOSE_REQUEST => match self.bundles.get_mut(&c.bundle_id) {
+                None => refuse(BFC_BAD_ID),
+                Some(b) if b.closed => refuse(BFC_CLOSED),
+                Some(b) => {
+                    b.closed = true;
+                    reply(bct::CLOSE_REPLY)
+                }
+            },
+            bct::DISCARD_REQUEST => match self.bundles.remove(&c.bundle_id) {
+                None => refuse(BFC_BAD_ID),
+                Some(b) => {
+                    self.bundled -= b.mods.len();
+                    reply(bct::DISCARD_REPLY)
+                }
+            },
+            bct::COMMIT_REQUEST => {
+                let Some(b) = self.bundles.remove(&c.bundle_id) else {
+                    return refuse(BFC_BAD_ID);
+                };
+                self.bundled -= b.mods.len();
+                let bridge = self.bridge.clone();
+                let shared = Arc::clone(shared);
+                let outcome = tokio::task::spawn_blocking(move || {
+                    let (xids, mods): (Vec<_>, Vec<_>) =
+                        b.mods.into_iter().map(|p| ((p.xid, p.bytes), p.m)).unzip();
+                    let r = shared.with_switch(|sw| sw.flow_mods(&bridge, mods));
+                    r.map_err(|e| {
+                        let index = match &e {
+                            SwitchError::Table(FlowModError::InBundle { index, .. }) => *index,
+                            _ => 0,
+                        };
+                        let (x, bytes) = xids.into_iter().nth(index).unwrap_or_default();
+                        (x, bytes, switch_error(&e), e.to_string())
+                    })
+                })
+                .await;
+                match outcome {
+                    Ok(Ok(_)) => reply(bct::COMMIT_REPLY),
+                    Ok(Err((inner_xid, inner, code, why))) => {
+                        tracing::debug!(bridge = %self.bridge, error = %why, "bundle refused");
+                        let mut out = vec![Self::error(conn, inner_xid, code, &inner)];
+                        out.extend(refuse(BFC_MSG_FAILED));
+                        out
+                    }
+                    Err(_) => refuse(BFC_MSG_FAILED),
+                }
+            }
+            _ => refuse(BFC_BAD_TYPE),
+        }
+    }
+}
