@@ -51,6 +51,18 @@ pub fn stage_masks() -> [FlowMask; N_STAGES] {
     meta.ct_label = [0xff; 16];
     meta.metadata = !0;
     meta.regs = [!0; 16];
+    // Tunnel metadata is packet metadata too (OVS's first stage holds it).
+    meta.tun_id = !0;
+    meta.tun_src = !0;
+    meta.tun_dst = !0;
+    meta.tun_ipv6_src = [0xff; 16];
+    meta.tun_ipv6_dst = [0xff; 16];
+    meta.tun_flags = !0;
+    meta.tun_tos = !0;
+    meta.tun_ttl = !0;
+    meta.tun_gbp_id = !0;
+    meta.tun_gbp_flags = !0;
+    meta._pad2 = !0;
 
     let mut l2 = FlowKey::ZERO;
     l2.dl_dst = [0xff; 6];

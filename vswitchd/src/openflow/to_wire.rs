@@ -419,6 +419,22 @@ mod tests {
                                 // The spelling is text-only: both are set_field on the wire.
                                 spelling: SetSpelling::SetField,
                             },
+                            // OpenFlow 1.5 carries a load as a masked set_field (as OVS
+                            // encodes it), which decodes as one.
+                            OfAction::Load { value, dst } => {
+                                let width = dst.end - dst.start + 1;
+                                let bits = if width >= 128 {
+                                    u128::MAX
+                                } else {
+                                    (1u128 << width) - 1
+                                };
+                                OfAction::SetField {
+                                    field: dst.field,
+                                    value: value << dst.start,
+                                    mask: bits << dst.start,
+                                    spelling: SetSpelling::SetField,
+                                }
+                            }
                             x => x.clone(),
                         })
                         .collect::<Vec<_>>()

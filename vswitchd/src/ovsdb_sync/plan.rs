@@ -433,7 +433,7 @@ mod tests {
         );
         iface(0x22, "e1", "", json!({}));
         iface(0x23, "e2", "", json!({}));
-        iface(0x24, "vx0", "vxlan", json!({}));
+        iface(0x24, "vx0", "stt", json!({}));
         iface(0x25, "other", "dummy", json!({}));
         iface(
             0x26,
@@ -481,7 +481,7 @@ mod tests {
         );
         assert!(err(0x23).contains("bonds are not supported"));
         assert!(
-            err(0x24).contains("unsupported type 'vxlan'"),
+            err(0x24).contains("unsupported type 'stt'"),
             "{}",
             err(0x24)
         );
