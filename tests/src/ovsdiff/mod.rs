@@ -28,6 +28,7 @@ pub mod generate;
 pub mod replay;
 
 use fastpath::flow::FlowKey;
+use fastpath::flow::key::{VLAN_CFI, VLAN_PCP_MASK, VLAN_VID_MASK};
 use replay::replay;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -350,9 +351,25 @@ fn ovs_megaflow_mask(s: &str) -> Option<FlowKey> {
     // OVS prints ICMP type/code masked in megaflows (`icmp_type=0x8/0xf8`), which no flow
     // syntax accepts: those two go straight into the mask.
     let mut icmp = (0u16, 0u16);
+    // The inner VLAN tag (`dl_vlan1`, `dl_vlan_pcp1`, `vlan_tci1=V/M`) has no match syntax
+    // either: its mask goes straight in.
+    let mut inner = 0u16;
     let mut items = Vec::new();
     for i in s.split(',') {
         if i == "eth" || i.starts_with("recirc_id=") {
+            continue;
+        }
+        if i.starts_with("dl_vlan1=") {
+            inner |= VLAN_CFI | VLAN_VID_MASK;
+            continue;
+        }
+        if i.starts_with("dl_vlan_pcp1=") {
+            inner |= VLAN_CFI | VLAN_PCP_MASK;
+            continue;
+        }
+        if let Some(v) = i.strip_prefix("vlan_tci1=") {
+            let m = v.split_once('/').map_or("0xffff", |(_, m)| m);
+            inner |= u16::from_str_radix(m.trim_start_matches("0x"), 16).ok()?;
             continue;
         }
         let field = |v: &str| -> Option<u16> {
@@ -377,6 +394,7 @@ fn ovs_megaflow_mask(s: &str) -> Option<FlowKey> {
     let mut m = spec.m.mask;
     m.tp_src |= icmp.0;
     m.tp_dst |= icmp.1;
+    m.vlan_tci_inner |= inner;
     Some(m)
 }
 

@@ -48,7 +48,7 @@ pub fn format_megaflow(key: &FlowKey, mask: &FlowMask) -> String {
 /// Prints a packet's flow in ofproto/trace "Flow:" style (`tcp,in_port=1,dl_src=..,...`): every
 /// field the packet's protocols give it, exactly; `parse_packet` reads it back. Unlike OVS,
 /// an untagged packet's `vlan_tci=0x0000` is left out (DESIGN §6's example omits it), and so is
-/// `in_port=0` (no port; the parser refuses it).
+/// `in_port=0` (no port: a packet traced without one).
 pub fn format_packet(key: &FlowKey, names: &dyn PortNames) -> String {
     let mask = packet_mask(key);
     let mut out = Vec::new();
@@ -114,8 +114,8 @@ fn packet_mask(key: &FlowKey) -> FlowMask {
             exact(&mut m, Field::TunGbpFlags);
         }
     }
-    // Port 0 is no OpenFlow port (the parser refuses `in_port=0`): a packet traced without an
-    // in_port prints none, so the "Flow:" line parses back.
+    // Port 0 is no OpenFlow port: a packet traced without an in_port prints none (either
+    // form parses back to the same key).
     if key.in_port != 0 {
         exact(&mut m, Field::InPort);
     }

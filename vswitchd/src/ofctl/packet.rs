@@ -136,7 +136,7 @@ mod tests {
     }
 
     /// Found by the `trace_packet` fuzz target: "Flow:" lines that did not parse back. A packet
-    /// without `in_port` printed `in_port=0`, which the parser refuses; conflicting shorthands
+    /// without `in_port` printed `in_port=0`, which the parser then refused; conflicting shorthands
     /// (`icmp6,ip` is IPv4 protocol 58) printed ICMP type/code as `tp_src`/`tp_dst`, which need
     /// TCP, UDP or SCTP; a zone, mark or label without `ct_state` was not printed at all.
     #[test]
