@@ -1,0 +1,537 @@
+//! The OpenFlow channel driven by the real `ovs-ofctl` 3.1, against the real `vswitchd`, with
+//! a private OVS (its own ovsdb-server and ovs-vswitchd in a temp dir, `dummy` datapath) as
+//! the oracle for what `ovs-ofctl` must print.
+//!
+//! Every bridge, port and file is created under a temp dir or with the `ofc` prefix; the
+//! guards kill the daemons by PID on drop. Without `ovs-ofctl` (Debian `openvswitch-common`)
+//! the tests fail under `CI=true` and otherwise print `SKIPPED`.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use vswitch_tests::Daemon;
+use vswitch_tests::ovsdiff::ovs_available;
+
+const BRIDGE: &str = "ofcbr0";
+
+/// A flow table both switches and the model accept in OpenFlow 1.3 and 1.5.
+const FLOWS: &str = "\
+table=0,priority=10,in_port=1,actions=output:2
+table=0,priority=10,in_port=2,actions=output:1
+table=0,priority=20,ip,nw_dst=10.0.0.1,actions=mod_nw_tos:32,goto_table:1
+table=0,priority=30,cookie=0x5,arp,arp_tpa=10.0.0.9,actions=NORMAL
+table=1,priority=5,cookie=0x7,tcp,tp_dst=80,actions=drop
+table=1,priority=6,udp,nw_src=10.1.0.0/16,udp_dst=53,actions=set_field:0x1->reg0,load:0x3->reg2[0..3],resubmit(,2)
+table=2,priority=7,reg0=0x1,ipv6,ipv6_src=fe80::/64,actions=dec_ttl,push_vlan:0x8100,set_field:4196->vlan_vid,output:1
+table=2,priority=8,ct_state=+trk+est,ip,actions=ct(commit,zone=5,table=3),mod_dl_src:00:00:00:00:00:01
+table=3,priority=9,dl_vlan=10,actions=strip_vlan,move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],output:2
+table=3,idle_timeout=60,hard_timeout=120,priority=1,actions=drop
+";
+
+fn have_tools() -> bool {
+    if ovs_available() {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "Open vSwitch (ovs-ofctl, ovs-vswitchd, ovsdb-server) is required under CI"
+    );
+    eprintln!("SKIPPED (not run): Open vSwitch is not installed");
+    false
+}
+
+fn ofctl_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new("ovs-ofctl")
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run ovs-ofctl")
+}
+
+fn ofctl(args: &[&str]) -> Output {
+    ofctl_env(args, &[])
+}
+
+/// Runs ovs-ofctl and returns stdout, panicking with stderr on failure.
+fn ofctl_ok(args: &[&str]) -> String {
+    let o = ofctl(args);
+    assert!(
+        o.status.success(),
+        "ovs-ofctl {args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// vswitchd with bridge `ofcbr0` and dummy ports p1 (1) and p2 (2).
+struct Vs {
+    _dir: tempfile::TempDir,
+    d: Daemon,
+    run: PathBuf,
+}
+
+impl Vs {
+    fn start() -> Vs {
+        let dir = tempfile::Builder::new().prefix("ofc").tempdir().unwrap();
+        let run = dir.path().join("run");
+        let d = Daemon::start(&dir.path().join("conf.db"), &run.join("vswitchd.sock"), &[]);
+        d.ctl(&["add-br", BRIDGE]).ok();
+        for (p, n) in [("p1", "1"), ("p2", "2")] {
+            d.ctl(&["add-port", BRIDGE, p, "--type", "dummy", "--ofport", n])
+                .ok();
+        }
+        Vs { _dir: dir, d, run }
+    }
+
+    fn mgmt(&self) -> String {
+        format!("unix:{}", self.run.join(format!("{BRIDGE}.mgmt")).display())
+    }
+}
+
+/// A private OVS with the same bridge and ports, killed by PID on drop.
+struct Ovs {
+    dir: tempfile::TempDir,
+    pids: Vec<u32>,
+}
+
+impl Ovs {
+    fn run(&self, prog: &str, args: &[&str]) {
+        let d = self.dir.path();
+        let o = Command::new(prog)
+            .args(args)
+            .env("OVS_RUNDIR", d)
+            .env("OVS_LOGDIR", d)
+            .env("OVS_DBDIR", d)
+            .env("OVS_SYSCONFDIR", d)
+            .output()
+            .unwrap_or_else(|e| panic!("{prog}: {e}"));
+        assert!(
+            o.status.success(),
+            "{prog} {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+
+    fn start() -> Ovs {
+        let dir = tempfile::Builder::new()
+            .prefix("ofc-ovs")
+            .tempdir()
+            .unwrap();
+        let mut ovs = Ovs {
+            dir,
+            pids: Vec::new(),
+        };
+        let ds = ovs.dir.path().display().to_string();
+        let schema = std::env::var("OVS_PKGDATADIR").unwrap_or("/usr/share/openvswitch".into());
+        ovs.run(
+            "ovsdb-tool",
+            &[
+                "create",
+                &format!("{ds}/conf.db"),
+                &format!("{schema}/vswitch.ovsschema"),
+            ],
+        );
+        ovs.run(
+            "ovsdb-server",
+            &[
+                "--detach",
+                "--no-chdir",
+                &format!("--pidfile={ds}/ovsdb-server.pid"),
+                "-vconsole:off",
+                &format!("--log-file={ds}/ovsdb-server.log"),
+                &format!("--remote=punix:{ds}/db.sock"),
+                &format!("{ds}/conf.db"),
+            ],
+        );
+        ovs.pids
+            .push(read_pid(&ovs.dir.path().join("ovsdb-server.pid")));
+        let db = format!("--db=unix:{ds}/db.sock");
+        ovs.run("ovs-vsctl", &[&db, "--no-wait", "init"]);
+        ovs.run(
+            "ovs-vswitchd",
+            &[
+                "--detach",
+                "--no-chdir",
+                &format!("--pidfile={ds}/ovs-vswitchd.pid"),
+                "-vconsole:off",
+                &format!("--log-file={ds}/ovs-vswitchd.log"),
+                "--enable-dummy",
+                "--disable-system",
+                "--disable-system-route",
+                &format!("unix:{ds}/db.sock"),
+            ],
+        );
+        ovs.pids
+            .push(read_pid(&ovs.dir.path().join("ovs-vswitchd.pid")));
+        ovs.run(
+            "ovs-vsctl",
+            &[
+                &db,
+                "--timeout=20",
+                "add-br",
+                BRIDGE,
+                "--",
+                "set",
+                "bridge",
+                BRIDGE,
+                "datapath_type=dummy",
+                "--",
+                "add-port",
+                BRIDGE,
+                "p1",
+                "--",
+                "set",
+                "interface",
+                "p1",
+                "type=dummy",
+                "ofport_request=1",
+                "--",
+                "add-port",
+                BRIDGE,
+                "p2",
+                "--",
+                "set",
+                "interface",
+                "p2",
+                "type=dummy",
+                "ofport_request=2",
+            ],
+        );
+        let sock = ovs.dir.path().join(format!("{BRIDGE}.mgmt"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !sock.exists() {
+            assert!(Instant::now() < deadline, "OVS did not create {sock:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        ovs
+    }
+
+    fn mgmt(&self) -> String {
+        format!(
+            "unix:{}",
+            self.dir.path().join(format!("{BRIDGE}.mgmt")).display()
+        )
+    }
+}
+
+impl Drop for Ovs {
+    fn drop(&mut self) {
+        for pid in &self.pids {
+            // SAFETY: kill on a PID we started (read from its own pidfile) has no other effect.
+            unsafe { libc::kill(*pid as libc::pid_t, libc::SIGKILL) };
+        }
+    }
+}
+
+fn read_pid(p: &Path) -> u32 {
+    std::fs::read_to_string(p)
+        .unwrap_or_else(|e| panic!("{p:?}: {e}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn write_flows(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+/// `dump-flows --no-stats --sort` on both switches after the same commands, per version.
+#[test]
+fn dump_flows_equal_ovs_in_every_version() {
+    if !have_tools() {
+        return;
+    }
+    let vs = Vs::start();
+    let ovs = Ovs::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let all = write_flows(tmp.path(), "all.txt", FLOWS);
+    // OpenFlow 1.0 has no push_vlan.
+    let ten: String = FLOWS
+        .lines()
+        .filter(|l| !l.contains("push_vlan"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let ten = write_flows(tmp.path(), "ten.txt", &ten);
+    for (proto, file) in [
+        ("OpenFlow10", &ten),
+        ("OpenFlow13", &all),
+        ("OpenFlow15", &all),
+    ] {
+        let mut dumps = Vec::new();
+        for sw in [vs.mgmt(), ovs.mgmt()] {
+            ofctl_ok(&["-O", proto, "del-flows", &sw]);
+            ofctl_ok(&["-O", proto, "add-flows", &sw, file]);
+            ofctl_ok(&["-O", proto, "mod-flows", &sw, "in_port=2,actions=output:3"]);
+            ofctl_ok(&[
+                "-O",
+                proto,
+                "del-flows",
+                "--strict",
+                &sw,
+                "table=1,priority=5,tcp,tp_dst=80",
+            ]);
+            let dump = ofctl_ok(&["-O", proto, "--sort", "dump-flows", "--no-stats", &sw]);
+            let agg = ofctl_ok(&["-O", proto, "dump-aggregate", &sw, "table=0"]);
+            dumps.push((dump, agg));
+        }
+        assert_eq!(
+            dumps[0].0, dumps[1].0,
+            "{proto}: vswitch (left) vs OVS (right)"
+        );
+        assert_eq!(dumps[0].1, dumps[1].1, "{proto}: aggregate");
+        // The file's flows less the one deleted (`--sort` prints no header line).
+        let added = std::fs::read_to_string(file).unwrap().lines().count();
+        assert_eq!(dumps[0].0.lines().count(), added - 1, "{proto}: {}", dumps[0].0);
+    }
+    // The same flows, seen by vswitch-ctl.
+    let ctl = vs.d.ctl(&["dump-flows", BRIDGE]).ok();
+    assert!(
+        ctl.contains("priority=10,in_port=p2 actions=output:3"),
+        "{ctl}"
+    );
+    assert!(!ctl.contains("tp_dst=80"), "{ctl}");
+    // dump-tables and the 1.3+ table stats: identical for identical tables.
+    for proto in ["OpenFlow13", "OpenFlow15"] {
+        let a = ofctl_ok(&["-O", proto, "dump-tables", &vs.mgmt()]);
+        let b = ofctl_ok(&["-O", proto, "dump-tables", &ovs.mgmt()]);
+        assert_eq!(a, b, "{proto} dump-tables");
+    }
+}
+
+/// Flow commands from both channels, bundles, replace-flows, show, ports and the
+/// `OVS_RUNDIR` form.
+#[test]
+fn ofctl_and_vswitch_ctl_share_one_rule_model() {
+    if !have_tools() {
+        return;
+    }
+    let vs = Vs::start();
+    let s = vs.mgmt();
+    let tmp = tempfile::tempdir().unwrap();
+    // vswitch-ctl → ovs-ofctl.
+    vs.d.ctl(&[
+        "add-flow",
+        BRIDGE,
+        "table=4,priority=9,in_port=p1,actions=output:p2",
+    ])
+    .ok();
+    let dump = ofctl_ok(&["-O", "OpenFlow13", "dump-flows", &s, "table=4"]);
+    assert!(
+        dump.contains("table=4, n_packets=0, n_bytes=0, priority=9,in_port=1 actions=output:2"),
+        "{dump}"
+    );
+    // --bundle is all or nothing: a goto_table backwards refuses the whole bundle.
+    let bad = write_flows(
+        tmp.path(),
+        "bad.txt",
+        "table=5,priority=1,actions=drop\ntable=6,priority=2,actions=goto_table:5\n",
+    );
+    let o = ofctl(&["-O", "OpenFlow14", "--bundle", "add-flows", &s, &bad]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("OFPBIC_BAD_TABLE_ID"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let none = ofctl_ok(&["-O", "OpenFlow13", "dump-flows", &s, "table=5"]);
+    assert_eq!(none.lines().count(), 1, "bundle half-applied: {none}");
+    let good = write_flows(
+        tmp.path(),
+        "good.txt",
+        "table=5,priority=1,actions=drop\ntable=5,priority=2,ip,actions=goto_table:6\n",
+    );
+    ofctl_ok(&["-O", "OpenFlow15", "--bundle", "add-flows", &s, &good]);
+    let ctl = vs.d.ctl(&["dump-flows", BRIDGE, "--table", "5"]).ok();
+    assert_eq!(ctl.lines().count(), 2, "{ctl}");
+    // replace-flows replaces everything (the default NORMAL flow too).
+    let repl = write_flows(
+        tmp.path(),
+        "repl.txt",
+        "priority=3,in_port=1,actions=output:2\npriority=3,in_port=2,actions=output:1\n",
+    );
+    ofctl_ok(&["-O", "OpenFlow13", "replace-flows", &s, &repl]);
+    let ctl = vs.d.ctl(&["dump-flows", BRIDGE]).ok();
+    assert_eq!(ctl.lines().count(), 2, "{ctl}");
+    // OVS_RUNDIR plus a bridge name finds the socket, as with OVS.
+    let run = vs.run.display().to_string();
+    let o = ofctl_env(&["dump-flows", BRIDGE], &[("OVS_RUNDIR", &run)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("in_port=2 actions=output:1"));
+    // show, port descriptions and port stats in each version.
+    for proto in ["OpenFlow10", "OpenFlow13", "OpenFlow15"] {
+        let show = ofctl_ok(&["-O", proto, "show", &s]);
+        assert!(show.contains("n_tables:254"), "{show}");
+        for p in [" 1(p1): addr:", " 2(p2): addr:", " LOCAL(ofcbr0): addr:"] {
+            assert!(show.contains(p), "{proto}: {show}");
+        }
+        let desc = ofctl_ok(&["-O", proto, "dump-ports-desc", &s]);
+        assert!(desc.contains(" 2(p2): addr:"), "{desc}");
+        let ports = ofctl_ok(&["-O", proto, "dump-ports", &s]);
+        assert!(ports.contains("3 ports"), "{ports}");
+        assert!(ports.contains("port  1: rx pkts=0"), "{ports}");
+    }
+}
+
+/// Refusals: OVS's error for each, and nothing changed.
+#[test]
+fn bad_flows_get_ovs_errors() {
+    if !have_tools() {
+        return;
+    }
+    let vs = Vs::start();
+    let ovs = Ovs::start();
+    for (proto, flow) in [
+        ("OpenFlow13", "table=3,actions=goto_table:2"),
+        ("OpenFlow15", "table=7,actions=goto_table:7"),
+    ] {
+        let mut errs = Vec::new();
+        for sw in [vs.mgmt(), ovs.mgmt()] {
+            let o = ofctl(&["-O", proto, "add-flow", &sw, flow]);
+            assert!(!o.status.success(), "{proto} {flow} was accepted");
+            errs.push(String::from_utf8_lossy(&o.stderr).into_owned());
+        }
+        assert_eq!(errs[0], errs[1], "{proto} {flow}");
+    }
+    let dump = vs.d.ctl(&["dump-flows", BRIDGE]).ok();
+    assert_eq!(dump.lines().count(), 1, "{dump}");
+}
+
+/// The socket comes and goes with the bridge; a deleted bridge's clients are disconnected.
+#[test]
+fn mgmt_socket_follows_the_bridge() {
+    if !have_tools() {
+        return;
+    }
+    let vs = Vs::start();
+    let sock = vs.run.join("ofcbr1.mgmt");
+    assert!(!sock.exists());
+    vs.d.ctl(&["add-br", "ofcbr1"]).ok();
+    assert!(sock.exists(), "add-br returned before the socket existed");
+    let s = format!("unix:{}", sock.display());
+    ofctl_ok(&[
+        "-O",
+        "OpenFlow13",
+        "add-flow",
+        &s,
+        "priority=5,actions=drop",
+    ]);
+    let mut idle = UnixStream::connect(&sock).unwrap();
+    hello(&mut idle, 4);
+    vs.d.ctl(&["del-br", "ofcbr1"]).ok();
+    assert!(!sock.exists());
+    idle.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert!(
+        read_until_closed(&mut idle),
+        "connection of a deleted bridge stays open"
+    );
+}
+
+fn hello(s: &mut UnixStream, version: u8) {
+    s.write_all(&[version, 0, 0, 8, 0, 0, 0, 1]).unwrap();
+}
+
+/// Reads until EOF (true) or the read timeout (false).
+fn read_until_closed(s: &mut UnixStream) -> bool {
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Reads one OpenFlow message.
+fn read_msg(s: &mut UnixStream) -> Vec<u8> {
+    let mut h = [0u8; 8];
+    s.read_exact(&mut h).unwrap();
+    let len = usize::from(u16::from_be_bytes([h[2], h[3]]));
+    let mut m = h.to_vec();
+    m.resize(len.max(8), 0);
+    s.read_exact(&mut m[8..]).unwrap();
+    m
+}
+
+/// Malformed, truncated, oversized and unknown-version input, and 1,000 idle connections:
+/// errors or closed connections, never a crash or a hang of other clients.
+#[test]
+fn bad_input_and_idle_connections() {
+    if !have_tools() {
+        return;
+    }
+    let vs = Vs::start();
+    let path = vs.run.join(format!("{BRIDGE}.mgmt"));
+    let connect = || {
+        let s = UnixStream::connect(&path).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s
+    };
+    // A hello with no version in common (version 0): OFPET_HELLO_FAILED, then closed.
+    let mut s = connect();
+    s.write_all(&[0, 0, 0, 8, 0, 0, 0, 1]).unwrap();
+    let _our_hello = read_msg(&mut s);
+    let err = read_msg(&mut s);
+    assert_eq!((err[1], &err[8..10]), (1, &[0u8, 0][..]), "{err:?}");
+    assert!(read_until_closed(&mut s));
+    // A length below the header: closed.
+    let mut s = connect();
+    hello(&mut s, 4);
+    let _ = read_msg(&mut s);
+    s.write_all(&[4, 2, 0, 4, 0, 0, 0, 9]).unwrap();
+    assert!(read_until_closed(&mut s));
+    // A message of a type nobody knows: OFPBRC_BAD_TYPE, connection stays usable.
+    let mut s = connect();
+    hello(&mut s, 4);
+    let _ = read_msg(&mut s);
+    // Another version than the negotiated one: OFPBRC_BAD_VERSION.
+    s.write_all(&[5, 2, 0, 8, 0, 0, 0, 6]).unwrap();
+    let err = read_msg(&mut s);
+    assert_eq!((err[1], &err[8..12]), (1, &[0, 1, 0, 0][..]), "{err:?}");
+    s.write_all(&[4, 99, 0, 8, 0, 0, 0, 7]).unwrap();
+    let err = read_msg(&mut s);
+    assert_eq!(
+        (err[1], &err[4..8], &err[8..12]),
+        (1, &[0, 0, 0, 7][..], &[0, 1, 0, 1][..])
+    );
+    // A flow-mod cut short inside its match (length says 40): OFPBRC_BAD_LEN class error.
+    let mut fm = vec![4, 14, 0, 40, 0, 0, 0, 8];
+    fm.extend([0u8; 32]);
+    s.write_all(&fm).unwrap();
+    let err = read_msg(&mut s);
+    assert_eq!(err[1], 1, "an error for a truncated flow-mod: {err:?}");
+    // Echo still answered on the same connection.
+    s.write_all(&[4, 2, 0, 8, 0, 0, 0, 5]).unwrap();
+    let echo = read_msg(&mut s);
+    assert_eq!((echo[1], &echo[4..8]), (3, &[0, 0, 0, 5][..]));
+    // An oversized message (the 64 KiB maximum of garbage): an error, not a crash.
+    let mut big = vec![4, 14, 0xff, 0xff, 0, 0, 0, 6];
+    big.resize(65_535, 0xab);
+    s.write_all(&big).unwrap();
+    let err = read_msg(&mut s);
+    assert_eq!(err[1], 1, "an error for a garbage flow-mod");
+    // 1,000 idle connections (hello sent, nothing else), then a normal client still works.
+    let mut idle = Vec::new();
+    for _ in 0..1000 {
+        let mut c = UnixStream::connect(&path).unwrap();
+        hello(&mut c, 4);
+        idle.push(c);
+    }
+    let t = Instant::now();
+    let dump = ofctl_ok(&["-O", "OpenFlow13", "dump-flows", &vs.mgmt()]);
+    assert!(dump.contains("actions=NORMAL"), "{dump}");
+    eprintln!(
+        "dump-flows beside 1,000 idle connections: {:?}",
+        t.elapsed()
+    );
+    drop(idle);
+    // The daemon is alive and unchanged.
+    let ctl = vs.d.ctl(&["dump-flows", BRIDGE]).ok();
+    assert_eq!(ctl.lines().count(), 1, "{ctl}");
+}
