@@ -286,7 +286,12 @@ fn dump_flows_equal_ovs_in_every_version() {
         assert_eq!(dumps[0].1, dumps[1].1, "{proto}: aggregate");
         // The file's flows less the one deleted (`--sort` prints no header line).
         let added = std::fs::read_to_string(file).unwrap().lines().count();
-        assert_eq!(dumps[0].0.lines().count(), added - 1, "{proto}: {}", dumps[0].0);
+        assert_eq!(
+            dumps[0].0.lines().count(),
+            added - 1,
+            "{proto}: {}",
+            dumps[0].0
+        );
     }
     // The same flows, seen by vswitch-ctl.
     let ctl = vs.d.ctl(&["dump-flows", BRIDGE]).ok();
