@@ -101,6 +101,19 @@ fn ovs_cookies(text: &str) -> Vec<Vec<u64>> {
     out
 }
 
+/// OVS's `Final flow:` per pass (`None`: "unchanged").
+fn ovs_final_flows(text: &str) -> Vec<Option<String>> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("Final flow: "))
+        .map(|f| (f.trim() != "unchanged").then(|| f.trim().to_string()))
+        .collect()
+}
+
+/// The part of a final flow the tutorials' tables change: registers, VLAN, metadata.
+fn final_state(k: &FlowKey) -> ([u32; 16], u16, u64) {
+    (k.regs, k.vlan_tci, k.metadata)
+}
+
 /// One pass, as both switches saw it.
 #[derive(Debug)]
 struct Pass {
@@ -112,6 +125,8 @@ struct Pass {
     cookies: Vec<u64>,
     /// OVS's starting flow of the pass.
     start: FlowKey,
+    /// `reg0` as the pass leaves it (equal on both sides).
+    reg0: u32,
 }
 
 /// Traces `pkt` through both switches with `ct_next` and compares them pass by pass.
@@ -132,7 +147,11 @@ fn trace_both(
     let report = ours.trace(&key, &states);
     let theirs = ovs_passes(&text);
     let their_cookies = ovs_cookies(&text);
-    if theirs.len() != report.passes.len() || their_cookies.len() != theirs.len() {
+    let their_finals = ovs_final_flows(&text);
+    if theirs.len() != report.passes.len()
+        || their_cookies.len() != theirs.len()
+        || their_finals.len() != theirs.len()
+    {
         return Err(format!(
             "OVS has {} passes, we have {}\nOVS:\n{text}\nours:\n{}",
             theirs.len(),
@@ -141,10 +160,11 @@ fn trace_both(
         ));
     }
     let mut out = Vec::new();
-    for (i, ((t, o), tc)) in theirs
+    for (i, (((t, o), tc), tf)) in theirs
         .iter()
         .zip(&report.passes)
         .zip(their_cookies)
+        .zip(their_finals)
         .enumerate()
     {
         let our_start = match &o.resume {
@@ -174,12 +194,29 @@ fn trace_both(
                 report.to_text()
             ));
         }
+        // Registers and VLAN as the pass leaves them (e.g. the `reg0` table 10 loads).
+        let ovs_final = match &tf {
+            None => Some(ovs_start),
+            Some(f) => flow_key(f),
+        };
+        let our_final = o.final_flow.as_deref().and_then(flow_key);
+        let reg0 = match (ovs_final, our_final) {
+            (Some(a), Some(b)) if final_state(&a) == final_state(&b) => b.regs[0],
+            _ => {
+                return Err(format!(
+                    "pass {i}: different final flows\n  OVS:  {}\n  ours: {:?}",
+                    tf.as_deref().unwrap_or("unchanged"),
+                    o.final_flow
+                ));
+            }
+        };
         out.push(Pass {
             ovs_actions: t.actions.clone(),
             our_actions: o.datapath_actions.clone(),
             events: our_ev,
             cookies: oc,
             start: ovs_start,
+            reg0,
         });
     }
     Ok(out)
@@ -447,6 +484,26 @@ fn learned(vlan: u16, mac: &str, port: u32) -> String {
     )
 }
 
+/// `reg0` after the traces whose table-10 lookup the tutorial shows (stage, packet, value):
+/// its "Final flow: reg0=0x1,..." and the `load:0x2` that answers the reverse direction.
+const ADV_REG0: &[(&str, &str, u32)] = &[
+    (
+        "table 3 with 90:..:01 learned on p2 too",
+        "in_port=2,dl_src=90:00:00:00:00:01,dl_dst=f0:00:00:00:00:01",
+        1,
+    ),
+    (
+        "table 3 with 90:..:01 learned on p2 too",
+        "in_port=1,dl_vlan=20,dl_src=f0:00:00:00:00:01,dl_dst=90:00:00:00:00:01",
+        2,
+    ),
+    (
+        "table 3 with f0:..:01 learned on p1",
+        "in_port=1,dl_vlan=20,dl_src=f0:00:00:00:00:01,dl_dst=90:00:00:00:00:01",
+        0,
+    ),
+];
+
 /// One stage of the tutorial: the flows loaded so far and the traces run there, with the
 /// datapath actions the tutorial prints for them (where it prints them).
 struct Stage {
@@ -577,6 +634,7 @@ fn advanced_tutorial_agrees_with_ovs() {
     let ovs = OvsSandbox::start(4).expect("OVS sandbox starts");
     let mut failures = Vec::new();
     let mut traced = 0;
+    let mut reg0_checked = 0;
     for stage in advanced_stages() {
         let ours = load_both(&ovs, &stage.flows, 4);
         for (pkt, want) in &stage.traces {
@@ -601,6 +659,18 @@ fn advanced_tutorial_agrees_with_ovs() {
                 failures.push(format!("{}: {pkt}: {} passes", stage.name, passes.len()));
                 continue;
             };
+            let reg0 = ADV_REG0
+                .iter()
+                .find(|(st, p, _)| *st == stage.name && p == pkt);
+            if let Some((_, _, r)) = reg0 {
+                reg0_checked += 1;
+                if pass.reg0 != *r {
+                    failures.push(format!(
+                        "{}: {pkt}: reg0 is {:#x}, the tutorial's table 10 gives {r:#x}",
+                        stage.name, pass.reg0
+                    ));
+                }
+            }
             let Some(want) = want else {
                 continue;
             };
@@ -616,5 +686,10 @@ fn advanced_tutorial_agrees_with_ovs() {
         }
     }
     assert!(traced > 0, "nothing was traced");
+    assert_eq!(
+        reg0_checked,
+        ADV_REG0.len(),
+        "a reg0 expectation names no trace"
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
