@@ -171,10 +171,15 @@ fn to_action(a: &Act) -> DpAction {
             zone: u16::from(zone % 3),
             nat: nat.as_ref().map(|n| NatSpec {
                 src: n.src,
-                addrs: n
-                    .addr
-                    .map(|(last, two)| (addr(n.v6, last), addr(n.v6, last.saturating_add(u8::from(two))))),
-                ports: n.ports.map(|(lo, span)| (lo, lo.saturating_add(u16::from(span % 3)))),
+                addrs: n.addr.map(|(last, two)| {
+                    (
+                        addr(n.v6, last),
+                        addr(n.v6, last.saturating_add(u8::from(two))),
+                    )
+                }),
+                ports: n
+                    .ports
+                    .map(|(lo, span)| (lo, lo.saturating_add(u16::from(span % 3)))),
             }),
             mark: None,
             label: None,
@@ -247,7 +252,14 @@ fuzz_target!(|input: Input| {
         ..Recorder::default()
     };
     let packet = Packet::from_bytes(&frame);
-    execute(&mut env, packet, &headers, &PacketMeta::new(1), &actions, 1000);
+    execute(
+        &mut env,
+        packet,
+        &headers,
+        &PacketMeta::new(1),
+        &actions,
+        1000,
+    );
 
     // Accounting: copies are the sends that were not the last action; the packet itself ends
     // exactly once.

@@ -14,16 +14,16 @@
 
 use libfuzzer_sys::fuzz_target;
 use vswitchd::ofctl::{
-    FlowSpec, FlowSyntax, NoNames, PortMap, PortNames, format_flow_as, parse_flow,
+    FlowSpec, FlowSyntax, NameMap, NoNames, PortNames, format_flow_as, parse_flow,
 };
 
 const SYNTAXES: [FlowSyntax; 3] = [FlowSyntax::Add, FlowSyntax::Modify, FlowSyntax::MatchOnly];
 
-fn names() -> PortMap {
-    PortMap::from_pairs([("vm1", 11), ("p2", 2), ("uplink", 0xfffe_0001)])
+fn names() -> NameMap {
+    NameMap::from_pairs([("vm1", 11), ("p2", 2), ("uplink", 0xfffe_0001)])
 }
 
-fn check(text: &str, syntax: FlowSyntax, names: &PortMap) {
+fn check(text: &str, syntax: FlowSyntax, names: &NameMap) {
     let spec: FlowSpec = match parse_flow(text, names, syntax) {
         Ok(spec) => spec,
         Err(e) => {

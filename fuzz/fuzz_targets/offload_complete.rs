@@ -22,8 +22,8 @@ mod checks;
 use fastpath::flow::key::ipproto;
 use fastpath::packet::{Offload, Packet, PacketPool};
 use fastpath::port::offload::{
-    Finalized, OffloadDrop, VNET_GSO_ECN, VNET_GSO_TCPV4, VNET_GSO_TCPV6, VNET_GSO_UDP_L4,
-    VnetHdr, finalize, finalize_each, infer_tso, partial_checksum_offsets,
+    Finalized, OffloadDrop, VNET_GSO_ECN, VNET_GSO_TCPV4, VNET_GSO_TCPV6, VNET_GSO_UDP_L4, VnetHdr,
+    finalize, finalize_each, infer_tso, partial_checksum_offsets,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -175,7 +175,11 @@ fn check_outputs(full: &[u8], frames: &[Vec<u8>], mss: usize, v: &checks::Verdic
     let mut got = Vec::new();
     for (i, s) in frames.iter().enumerate() {
         let sv = checks::verdict(s).unwrap_or_else(|| panic!("segment {i} parses"));
-        assert!(sv.ip_ok && sv.l4_ok, "segment {i} of {} checksums", frames.len());
+        assert!(
+            sv.ip_ok && sv.l4_ok,
+            "segment {i} of {} checksums",
+            frames.len()
+        );
         assert_eq!((sv.l3, sv.l4, sv.proto), (v.l3, v.l4, v.proto));
         let payload = &s[sv.l4 + l4_hdr(s, sv.l4)..sv.end];
         assert!(frames.len() == 1 || payload.len() <= mss);

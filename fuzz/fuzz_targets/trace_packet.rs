@@ -9,11 +9,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vswitchd::ofctl::{NoNames, PortMap, PortNames, format_packet, parse_packet};
+use vswitchd::ofctl::{NameMap, NoNames, PortNames, format_packet, parse_packet};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    let names = PortMap::from_pairs([("vm1", 11), ("p2", 2), ("uplink", 0xfffe_0001)]);
+    let names = NameMap::from_pairs([("vm1", 11), ("p2", 2), ("uplink", 0xfffe_0001)]);
     let key = match parse_packet(&text, &names) {
         Ok(key) => key,
         Err(e) => {

@@ -81,11 +81,11 @@ fn bridges_and_ports_text_and_json() {
     assert_eq!(
         d.ctl(&["show"]).ok(),
         "Bridge br0\n    flows: 1\n\
-         \x20   Port vnet0\n        ofport: 1\n        type: system\n\
-         \x20   Port tap1\n        ofport: 2\n        type: tap\n        tag: 10\n\
-         \x20   Port patch0\n        ofport: 7\n        type: patch\n        options: {peer=patch1}\n\
+         \x20   Port vnet0\n        ofport: 1\n        type: system\n        link: down\n\
+         \x20   Port tap1\n        ofport: 2\n        type: tap\n        link: up\n        tag: 10\n\
+         \x20   Port patch0\n        ofport: 7\n        type: patch\n        link: up\n        options: {peer=patch1}\n\
          Bridge br1\n    flows: 1\n\
-         \x20   Port trunk0\n        ofport: 1\n        type: dummy\n        trunks: [10, 20]\n"
+         \x20   Port trunk0\n        ofport: 1\n        type: dummy\n        link: up\n        trunks: [10, 20]\n"
     );
     let set = d
         .ctl(&[

@@ -131,7 +131,10 @@ pub fn fix(frame: &mut [u8], keep_udp_zero: bool) -> bool {
         frame[at..at + 2].copy_from_slice(&c.to_be_bytes());
     }
     let after = verdict(frame).expect("fixing checksums keeps the frame judgeable");
-    assert!(after.ip_ok && after.l4_ok, "checksum oracle cannot fix its own frame");
+    assert!(
+        after.ip_ok && after.l4_ok,
+        "checksum oracle cannot fix its own frame"
+    );
     true
 }
 

@@ -122,6 +122,15 @@ impl<'n> MatchBuilder<'n> {
         if bare {
             return Err(OfctlError::bad_value(key, "", "a value is required"));
         }
+        // The outer TOS and TTL reach megaflows and traces, but no OpenFlow version can carry
+        // a match on them (OVS: no OXM or NXM), so a rule cannot use them.
+        if !self.packet && matches!(desc.field, Field::TunTos | Field::TunTtl) {
+            return Err(OfctlError::bad_value(
+                key,
+                value,
+                "no OpenFlow version can match this field (as in OVS)",
+            ));
+        }
         if value.contains('/') && (self.packet || !desc.maskable) {
             let why = if self.packet {
                 "a packet has exact values, not masks"
