@@ -287,6 +287,14 @@ fn kill_test_child_writer() {
     }
 }
 
+/// The number of an `ack N` line. With `--nocapture` the test harness prints
+/// `test NAME ... ` without a newline before the test body runs, so the first ack shares its
+/// line: look for the marker anywhere, not only at the start.
+fn ack_of(line: &str) -> Option<u64> {
+    let at = line.rfind("ack ")?;
+    line[at + 4..].trim().parse().ok()
+}
+
 #[test]
 fn acknowledged_writes_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
@@ -317,8 +325,8 @@ fn acknowledged_writes_survive_sigkill() {
     let mut lines = BufReader::new(stdout).lines();
     for line in lines.by_ref() {
         let line = line.unwrap();
-        if let Some(n) = line.strip_prefix("ack ") {
-            acked.push(n.parse::<u64>().unwrap());
+        if let Some(n) = ack_of(&line) {
+            acked.push(n);
             if acked.len() == 40 {
                 // Child::kill sends SIGKILL: no destructor or flush runs in the child.
                 guard.0.kill().unwrap();
@@ -330,8 +338,8 @@ fn acknowledged_writes_survive_sigkill() {
     assert_eq!(acked.len(), 40, "child stopped early");
     // The child ran on while we read: every ack it printed before the signal is in the pipe.
     for line in lines {
-        if let Some(n) = line.unwrap().strip_prefix("ack ") {
-            acked.push(n.parse::<u64>().unwrap());
+        if let Some(n) = ack_of(&line.unwrap()) {
+            acked.push(n);
         }
     }
 
