@@ -113,6 +113,23 @@ fn packet_mask(key: &FlowKey) -> FlowMask {
             exact(&mut m, Field::TunGbpId);
             exact(&mut m, Field::TunGbpFlags);
         }
+    } else {
+        // Tunnel fields without a tunnel destination (a trace packet written that way): each
+        // one that is set prints, so the line parses back to the same packet.
+        for f in [
+            Field::TunId,
+            Field::TunSrc,
+            Field::TunIpv6Src,
+            Field::TunTos,
+            Field::TunTtl,
+            Field::TunFlags,
+            Field::TunGbpId,
+            Field::TunGbpFlags,
+        ] {
+            if f.get(key) != 0 {
+                exact(&mut m, f);
+            }
+        }
     }
     // Port 0 is no OpenFlow port: a packet traced without an in_port prints none (either
     // form parses back to the same key).

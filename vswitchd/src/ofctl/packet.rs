@@ -104,6 +104,25 @@ mod tests {
         );
     }
 
+    /// Found by the trace_packet fuzz target: tunnel fields of a packet with no tunnel
+    /// destination were parsed but not printed, so the "Flow:" line lost them.
+    #[test]
+    fn tunnel_fields_without_a_destination_print_and_parse_back() {
+        for text in [
+            "tcp,tun_flags=1",
+            "ip,tun_id=0x5,tun_tos=3,tun_ttl=9",
+            "udp,tun_gbp_id=7",
+        ] {
+            let k = parse_packet(text, &NoNames).unwrap();
+            let printed = format_packet(&k, &NoNames);
+            assert_eq!(
+                parse_packet(&printed, &NoNames).unwrap(),
+                k,
+                "{text} -> {printed}"
+            );
+        }
+    }
+
     #[test]
     fn double_tagged_packets_print_and_parse_as_ofproto_trace() {
         let s = "tcp,in_port=1,dl_vlan=0,dl_vlan_pcp=6,dl_vlan1=20,dl_vlan_pcp1=0,\
