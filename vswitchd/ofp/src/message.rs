@@ -379,7 +379,7 @@ fn decode_body(
         t::GET_ASYNC_REPLY if !of10 => M::GetAsyncReply(AsyncConfig::decode(&mut r, v)?),
         t::SET_ASYNC if !of10 => M::SetAsync(AsyncConfig::decode(&mut r, v)?),
         t::BUNDLE_CONTROL if v >= Version::Of14 => M::BundleControl(BundleCtrl::decode(&mut r)?),
-        t::BUNDLE_ADD if v >= Version::Of14 => M::BundleAdd(BundleAdd::decode(&mut r, depth)?),
+        t::BUNDLE_ADD if v >= Version::Of14 => M::BundleAdd(BundleAdd::decode(&mut r, depth, v)?),
         other => return Err(DecodeError::BadType(other)),
     };
     Ok(m)
@@ -434,7 +434,7 @@ fn decode_experimenter(
     if vendor == ONF_VENDOR && v == Version::Of13 {
         return match sub {
             ONFT_BUNDLE_CONTROL => Ok(M::BundleControl(BundleCtrl::decode(&mut r)?)),
-            ONFT_BUNDLE_ADD => Ok(M::BundleAdd(BundleAdd::decode(&mut r, depth)?)),
+            ONFT_BUNDLE_ADD => Ok(M::BundleAdd(BundleAdd::decode(&mut r, depth, v)?)),
             _ => Err(DecodeError::BadSubtype(sub)),
         };
     }

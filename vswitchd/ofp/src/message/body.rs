@@ -697,7 +697,13 @@ pub struct BundleAdd {
 }
 
 impl BundleAdd {
-    pub(super) fn decode(r: &mut Reader<'_>, depth: usize) -> Result<BundleAdd, DecodeError> {
+    /// `v` is the bundle's own version; the bundled message must have the same one (as
+    /// OpenFlow requires), or it could not be re-encoded inside this bundle.
+    pub(super) fn decode(
+        r: &mut Reader<'_>,
+        depth: usize,
+        v: crate::Version,
+    ) -> Result<BundleAdd, DecodeError> {
         let bundle_id = r.u32()?;
         r.skip(2)?;
         let flags = r.u16()?;
@@ -716,6 +722,11 @@ impl BundleAdd {
             return Err(DecodeError::BadValue("a bundle inside a bundle"));
         }
         let (h, message) = decode_nested(inner, depth + 1)?;
+        if crate::Version::from_wire(h.version) != Some(v) {
+            return Err(DecodeError::BadValue(
+                "a bundled message of another OpenFlow version than its bundle",
+            ));
+        }
         if matches!(message, Message::BundleAdd(_) | Message::BundleControl(_)) {
             return Err(DecodeError::BadValue("a bundle inside a bundle"));
         }

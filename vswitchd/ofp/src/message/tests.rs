@@ -50,6 +50,24 @@ fn refusals() {
         decode(&nested),
         Err(DecodeError::BadValue("a bundle inside a bundle"))
     );
+    // A bundled message of another version than its bundle (found by the ofp_decode fuzz
+    // target: an OF1.0 features reply inside an OF1.5 bundle decoded but could not be
+    // re-encoded).
+    let ok = BundleAdd {
+        bundle_id: 1,
+        flags: 0,
+        xid: 2,
+        message: Box::new(Message::EchoRequest(vec![7])),
+    };
+    let mut bytes = encode(&Message::BundleAdd(ok), Version::Of15, 3).unwrap();
+    assert!(decode(&bytes).is_ok());
+    bytes[16] = 0x01; // the inner header's version: OpenFlow 1.0
+    assert_eq!(
+        decode(&bytes),
+        Err(DecodeError::BadValue(
+            "a bundled message of another OpenFlow version than its bundle"
+        ))
+    );
 }
 
 #[test]
