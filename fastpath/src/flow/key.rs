@@ -85,6 +85,8 @@ pub mod tun_flags {
     pub const CSUM: u16 = 1 << 2;
     /// The tunnel header carries a key (always for VXLAN and Geneve; GRE's K bit).
     pub const KEY: u16 = 1 << 3;
+    /// Every defined bit: a value or mask with any other bit is refused when parsed.
+    pub const ALL: u16 = OAM | DF | CSUM | KEY;
     /// Names in `tun_flags` syntax order, with their bits.
     pub const NAMES: [(&str, u16); 4] = [("oam", OAM), ("df", DF), ("csum", CSUM), ("key", KEY)];
 }

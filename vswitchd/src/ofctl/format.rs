@@ -487,13 +487,16 @@ fn write_tunnel(out: &mut Vec<String>, k: &FlowKey, m: &FlowMask) {
     if m.tun_ttl != 0 {
         out.push(format!("tun_ttl={}", k.tun_ttl));
     }
-    if m.tun_flags != 0 {
+    // Only the defined bits can be set (the parser refuses others, the ports set no others),
+    // so an exact mask over the whole u16 prints as names.
+    let all = fastpath::flow::key::tun_flags::ALL;
+    if m.tun_flags & all != 0 {
         out.push(format!(
             "tun_flags={}",
             flags_masked(
                 k.tun_flags.into(),
-                m.tun_flags.into(),
-                0xffff,
+                (m.tun_flags & all).into(),
+                all.into(),
                 &super::match_parse::tun_flag_names()
             )
         ));

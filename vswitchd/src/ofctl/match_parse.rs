@@ -282,8 +282,9 @@ impl<'n> MatchBuilder<'n> {
                 self.m.set_field_masked(field, v as u128, mask as u128);
             }
             (_, Syntax::TunFlags) => {
-                let (v, mask) = parse_flags(key, value, &tun_flag_names(), 0xffff)?;
-                let mask = if self.packet { 0xffff } else { mask };
+                let all = u32::from(fastpath::flow::key::tun_flags::ALL);
+                let (v, mask) = parse_flags(key, value, &tun_flag_names(), all)?;
+                let mask = if self.packet { all } else { mask };
                 self.m.set_field_masked(field, v as u128, mask as u128);
             }
         }

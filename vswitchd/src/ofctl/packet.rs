@@ -123,6 +123,22 @@ mod tests {
         }
     }
 
+    /// Found by the trace_packet fuzz target: `tun_flags=25` was taken with an undefined bit
+    /// (0x10) that then printed as `oam|key|0x10`, which does not parse. Like OVS, a numeric
+    /// value or mask with a bit no flag name covers is refused.
+    #[test]
+    fn tun_flags_with_undefined_bits_are_refused() {
+        let err = parse_packet("tun_flags=25", &NoNames)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tun_flags"), "{err}");
+        let k = parse_packet("tun_flags=9", &NoNames).unwrap();
+        assert_eq!(
+            format_packet(&k, &NoNames),
+            "tun_flags=oam|key,dl_src=00:00:00:00:00:00,dl_dst=00:00:00:00:00:00,dl_type=0x0000"
+        );
+    }
+
     #[test]
     fn double_tagged_packets_print_and_parse_as_ofproto_trace() {
         let s = "tcp,in_port=1,dl_vlan=0,dl_vlan_pcp=6,dl_vlan1=20,dl_vlan_pcp1=0,\
