@@ -147,9 +147,16 @@ fuzz_target!(|data: &[u8]| {
     };
     let frames = run_finalize(&f, o).expect("a well-formed offloaded frame is completed");
     if frames.len() == 1 {
-        // Completed in place: exactly the fully checksummed frame (a UDP sum of 0 goes out
-        // as 0xffff either way).
-        assert_eq!(frames[0], full, "completion equals a full computation");
+        // Completed in place: exactly the fully checksummed frame. Completion writes a sum
+        // of 0 as 0xffff whatever the protocol, as Linux's skb_checksum_help does (the two
+        // are the same number in ones' complement, and UDP must not send 0); the oracle writes
+        // 0xffff for UDP only, so a TCP sum of 0 is compared as 0xffff (found by the
+        // reproducible smoke run, seed 1).
+        let mut expect = full.clone();
+        if expect[at..at + 2] == [0, 0] {
+            expect[at..at + 2].copy_from_slice(&[0xff, 0xff]);
+        }
+        assert_eq!(frames[0], expect, "completion equals a full computation");
     }
     check_outputs(&full, &frames, mss, &v);
 });

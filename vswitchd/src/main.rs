@@ -65,6 +65,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         "configuration loaded"
     );
     let shared = Shared::new(switch, config.pmd_threads);
+    if let Some(remote) = &config.ovsdb {
+        shared.set_config_owner(remote.to_string());
+    }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

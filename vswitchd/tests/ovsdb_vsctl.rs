@@ -329,3 +329,315 @@ fn ovs_vsctl_drives_vswitchd_through_ovsdb() {
     vsctl_wait(&server, &["del-br", "odbr0"]);
     wait_gone("odbr0");
 }
+
+/// A network namespace this test created, deleted by name however the test ends.
+struct NetnsGuard(&'static str);
+
+impl Drop for NetnsGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", self.0])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Whether one ping from namespace `ns` to `dst` is answered within a second (three tries:
+/// the first may wait for ARP and for the MAC learning of the NORMAL rule).
+fn pings(ns: &str, dst: &str) -> bool {
+    (0..3).any(|_| {
+        Command::new("ip")
+            .args(["netns", "exec", ns, "ping", "-c1", "-W1", "-q", dst])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+}
+
+/// `ovs-ofctl dump-flows` on a bridge's mgmt socket, which sits beside the database socket.
+fn ofctl_flows(server: &OdServer, bridge: &str) -> String {
+    let sock = server.dir.path().join(format!("{bridge}.mgmt"));
+    let out = Command::new("ovs-ofctl")
+        .args(["--no-stats", "dump-flows"])
+        .arg(format!("unix:{}", sock.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ovs-ofctl dump-flows: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// The vswitch-ctl built beside this vswitchd (`cargo build --workspace` builds both).
+fn vswitch_ctl(state: &Path, args: &[&str]) -> std::process::Output {
+    let exe = Path::new(env!("CARGO_BIN_EXE_vswitchd")).with_file_name("vswitch-ctl");
+    assert!(
+        exe.exists(),
+        "{} is missing: build the workspace (cargo build --workspace --release)",
+        exe.display()
+    );
+    Command::new(exe)
+        .arg("--server")
+        .arg(format!("unix:{}", state.join("vswitchd.sock").display()))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Issue 18: traffic between namespaces on ports added with ovs-vsctl, `fail_mode` from the
+/// Bridge row (secure drops, standalone switches), every interface type, external_ids left
+/// alone, traffic surviving both restarts, and vswitch-ctl's writes refused in this mode.
+#[test]
+fn ovs_vsctl_ports_carry_traffic_and_fail_mode_applies() {
+    if missing_ovs().is_some() {
+        return;
+    }
+    let mut server = OdServer::start();
+    let state = tempfile::Builder::new().prefix("od-tr-").tempdir().unwrap();
+    let daemon = Vswitchd::start(&server, state.path());
+
+    // Two namespaces, each with one end of a veth pair; the other ends become system ports.
+    let _links = [LinkGuard("odv1"), LinkGuard("odv2")];
+    let _ns = [NetnsGuard("odns1"), NetnsGuard("odns2")];
+    for (i, ns) in [(1, "odns1"), (2, "odns2")] {
+        let (near, far) = (format!("odv{i}"), format!("odv{i}p"));
+        ip(&["netns", "add", ns]);
+        ip(&["link", "add", &near, "type", "veth", "peer", "name", &far]);
+        ip(&["link", "set", &far, "netns", ns]);
+        ip(&["link", "set", &near, "up"]);
+        let addr = format!("10.77.18.{i}/24");
+        ip(&["netns", "exec", ns, "ip", "addr", "add", &addr, "dev", &far]);
+        ip(&["netns", "exec", ns, "ip", "link", "set", &far, "up"]);
+        ip(&["netns", "exec", ns, "ip", "link", "set", "lo", "up"]);
+    }
+
+    vsctl_wait(
+        &server,
+        &[
+            "add-br",
+            "odbr2",
+            "--",
+            "set",
+            "Bridge",
+            "odbr2",
+            "external_ids:owner=issue18",
+            "--",
+            "add-port",
+            "odbr2",
+            "odv1",
+            "--",
+            "set",
+            "Port",
+            "odv1",
+            "external_ids:vm=a",
+            "--",
+            "add-port",
+            "odbr2",
+            "odv2",
+            "--",
+            "set",
+            "Interface",
+            "odv2",
+            "external_ids:iface-id=lsp2",
+        ],
+    );
+    assert_eq!(get(&server, &["Interface", "odv1", "error"]), "[]");
+    assert!(
+        ofctl_flows(&server, "odbr2").contains("priority=0 actions=NORMAL"),
+        "a standalone bridge has the NORMAL rule"
+    );
+    assert!(
+        pings("odns1", "10.77.18.2"),
+        "standalone: hosts reach each other"
+    );
+
+    // secure: the tables are flushed and nothing passes; back to standalone, it switches.
+    vsctl_wait(&server, &["set", "Bridge", "odbr2", "fail_mode=secure"]);
+    assert_eq!(ofctl_flows(&server, "odbr2"), "");
+    assert!(!pings("odns1", "10.77.18.2"), "secure: a table miss drops");
+    vsctl_wait(&server, &["set", "Bridge", "odbr2", "fail_mode=standalone"]);
+    assert!(ofctl_flows(&server, "odbr2").contains("actions=NORMAL"));
+    assert!(
+        pings("odns1", "10.77.18.2"),
+        "standalone again: it switches"
+    );
+    // An empty fail_mode means standalone: no flush, the NORMAL rule stays.
+    vsctl_wait(&server, &["clear", "Bridge", "odbr2", "fail_mode"]);
+    assert!(ofctl_flows(&server, "odbr2").contains("actions=NORMAL"));
+
+    // Every other interface type, with options, on one more bridge patched to this one.
+    vsctl_wait(
+        &server,
+        &[
+            "add-br",
+            "odbr3",
+            "--",
+            "add-port",
+            "odbr3",
+            "odi1",
+            "--",
+            "set",
+            "Interface",
+            "odi1",
+            "type=internal",
+            "--",
+            "add-port",
+            "odbr3",
+            "odtap",
+            "--",
+            "set",
+            "Interface",
+            "odtap",
+            "type=tap",
+            "--",
+            "add-port",
+            "odbr3",
+            "odvx",
+            "--",
+            "set",
+            "Interface",
+            "odvx",
+            "type=vxlan",
+            "options:remote_ip=127.0.0.1",
+            "options:key=5",
+            "--",
+            "add-port",
+            "odbr3",
+            "odgnv",
+            "--",
+            "set",
+            "Interface",
+            "odgnv",
+            "type=geneve",
+            "options:remote_ip=127.0.0.1",
+            "options:key=flow",
+            "--",
+            "add-port",
+            "odbr3",
+            "odgre",
+            "--",
+            "set",
+            "Interface",
+            "odgre",
+            "type=gre",
+            "options:remote_ip=127.0.0.1",
+            "--",
+            "add-port",
+            "odbr3",
+            "odpa",
+            "--",
+            "set",
+            "Interface",
+            "odpa",
+            "type=patch",
+            "options:peer=odpb",
+            "--",
+            "add-port",
+            "odbr2",
+            "odpb",
+            "--",
+            "set",
+            "Interface",
+            "odpb",
+            "type=patch",
+            "options:peer=odpa",
+        ],
+    );
+    for iface in ["odi1", "odtap", "odvx", "odgnv", "odgre", "odpa", "odpb"] {
+        assert_eq!(
+            get(&server, &["Interface", iface, "error"]),
+            "[]",
+            "{iface}"
+        );
+        let ofport: i64 = get(&server, &["Interface", iface, "ofport"])
+            .parse()
+            .unwrap();
+        assert!(ofport > 0, "{iface} has ofport {ofport}");
+    }
+    assert!(link_exists("odi1") && link_exists("odtap"));
+    let shown = vswitch_ctl(state.path(), &["show"]);
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    for port in ["odvx", "odgnv", "odgre", "odpa", "odpb", "odi1"] {
+        assert!(
+            shown.contains(port),
+            "vswitch-ctl show lists {port}:\n{shown}"
+        );
+    }
+    // A bad option value is the Interface's error, as the CLI would have refused it.
+    vsctl_wait(
+        &server,
+        &[
+            "add-port",
+            "odbr3",
+            "odvbad",
+            "--",
+            "set",
+            "Interface",
+            "odvbad",
+            "type=vxlan",
+            "options:remote_ip=not-an-ip",
+        ],
+    );
+    assert!(
+        get(&server, &["Interface", "odvbad", "error"]).contains("remote_ip"),
+        "{}",
+        get(&server, &["Interface", "odvbad", "error"])
+    );
+
+    // vswitch-ctl reads, but its configuration writes are refused with a pointer to OVSDB;
+    // flows stay writable.
+    let out = vswitch_ctl(state.path(), &["add-br", "odnope"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("ovs-vsctl"), "{err}");
+    let out = vswitch_ctl(state.path(), &["set-fail-mode", "odbr2", "secure"]);
+    assert!(!out.status.success(), "set-fail-mode is refused");
+    let out = vswitch_ctl(
+        state.path(),
+        &["add-flow", "odbr3", "priority=5,ip,actions=drop"],
+    );
+    assert!(
+        out.status.success(),
+        "flows are not in OVSDB: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Restarts in either order keep traffic, ofports and the external_ids vswitchd never
+    // writes.
+    let ofport_v1 = get(&server, &["Interface", "odv1", "ofport"]);
+    drop(daemon);
+    let _daemon = Vswitchd::start(&server, state.path());
+    vsctl_wait(&server, &["set", "Open_vSwitch", ".", "external_ids:x=1"]);
+    assert!(pings("odns1", "10.77.18.2"), "after a vswitchd restart");
+    server.restart();
+    vsctl_wait(&server, &["set", "Open_vSwitch", ".", "external_ids:x=2"]);
+    assert!(
+        pings("odns2", "10.77.18.1"),
+        "after an ovsdb-server restart"
+    );
+    assert_eq!(get(&server, &["Interface", "odv1", "ofport"]), ofport_v1);
+    assert_eq!(
+        get(&server, &["Bridge", "odbr2", "external_ids:owner"]),
+        "issue18"
+    );
+    assert_eq!(get(&server, &["Port", "odv1", "external_ids:vm"]), "a");
+    assert_eq!(
+        get(&server, &["Interface", "odv2", "external_ids:iface-id"]),
+        "lsp2"
+    );
+
+    vsctl_wait(&server, &["del-br", "odbr3", "--", "del-br", "odbr2"]);
+    wait_gone("odi1");
+    wait_gone("odtap");
+}

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use ovsdb::Uuid;
 use ovsdb::replica::{Interface, Replica};
 
-use crate::store::PortKind;
+use crate::store::{FailMode, PortKind};
 use crate::switch::{PortSpec, SETTING_KEYS, Settings, Switch, validate_name};
 
 /// Bridge datapath types that all mean vswitch's one userspace datapath.
@@ -40,6 +40,8 @@ pub struct DesiredBridge {
     pub ports: BTreeMap<String, DesiredPort>,
     /// The Interface row of the bridge-named internal port (OpenFlow LOCAL), if any.
     pub local_iface: Option<Uuid>,
+    /// `fail_mode`: None when the column is empty (standalone, as in OVS).
+    pub fail_mode: Option<FailMode>,
 }
 
 /// What the database asks for, and what of it cannot be done.
@@ -139,7 +141,15 @@ impl Desired {
                 continue;
             }
             taken.insert(name.clone(), format!("bridge {name}"));
-            let mut db = DesiredBridge::default();
+            let mut db = DesiredBridge {
+                // The schema allows only these two values.
+                fail_mode: match br.fail_mode() {
+                    Some("secure") => Some(FailMode::Secure),
+                    Some("standalone") => Some(FailMode::Standalone),
+                    _ => None,
+                },
+                ..DesiredBridge::default()
+            };
             let mut ports: Vec<_> = br.ports().into_iter().filter_map(|u| r.port(u)).collect();
             ports.sort_by_key(|p| p.name().to_owned());
             for port in ports {
@@ -273,7 +283,7 @@ pub fn converge(sw: &mut Switch, want: &Desired) -> BTreeMap<Uuid, String> {
     }
     for (bname, wb) in &want.bridges {
         if sw.bridge(bname).is_err()
-            && let Err(e) = sw.add_bridge(bname)
+            && let Err(e) = sw.add_bridge_with(bname, wb.fail_mode)
         {
             for p in wb.ports.values() {
                 errors.insert(p.iface, format!("bridge {bname}: {e}"));
@@ -282,6 +292,14 @@ pub fn converge(sw: &mut Switch, want: &Desired) -> BTreeMap<Uuid, String> {
                 errors.insert(l, e.to_string());
             }
             continue;
+        }
+        if sw
+            .bridge(bname)
+            .is_ok_and(|b| b.fail_mode() != wb.fail_mode)
+            && let Err(e) = sw.set_fail_mode(bname, wb.fail_mode)
+        {
+            // The Bridge table has no error column; ovs-vswitchd logs too.
+            tracing::warn!(bridge = %bname, error = %e, "ovsdb: could not set the fail mode");
         }
         // Requested numbers first, so an automatic one cannot take a requested one.
         let mut missing: Vec<_> = wb

@@ -166,7 +166,7 @@ impl BridgeService for BridgeApi {
             Ok(mode) => {
                 let name = req.bridge;
                 self.shared
-                    .mutate(move |sw| sw.add_bridge_with(&name, mode))
+                    .mutate_config(move |sw| sw.add_bridge_with(&name, mode))
                     .await
             }
             Err(e) => Err(e),
@@ -185,7 +185,10 @@ impl BridgeService for BridgeApi {
         req: Request<pb::DeleteBridgeRequest>,
     ) -> Result<Response<pb::DeleteBridgeResponse>, Status> {
         let name = req.into_inner().bridge;
-        let r = self.shared.mutate(move |sw| sw.del_bridge(&name)).await;
+        let r = self
+            .shared
+            .mutate_config(move |sw| sw.del_bridge(&name))
+            .await;
         self.shared.finish(
             "DeleteBridge",
             r.map(|n| {
@@ -249,7 +252,7 @@ impl BridgeService for BridgeApi {
             let bridge = req.bridge;
             let (port, warnings) = self
                 .shared
-                .mutate(move |sw| {
+                .mutate_config(move |sw| {
                     let record = sw.add_port(&bridge, spec)?;
                     let port = port_with_link(&record, &links(sw.dataplane(), &bridge));
                     Ok((port, add_port_warnings(sw, &record)))
@@ -271,7 +274,7 @@ impl BridgeService for BridgeApi {
         let req = req.into_inner();
         let r = self
             .shared
-            .mutate(move |sw| sw.del_port(&req.bridge, &req.port))
+            .mutate_config(move |sw| sw.del_port(&req.bridge, &req.port))
             .await;
         self.shared.finish(
             "DeletePort",
@@ -309,7 +312,7 @@ impl BridgeService for BridgeApi {
             let (bridge, port) = (req.bridge, req.port);
             let record = self
                 .shared
-                .mutate(move |sw| sw.set_port(&bridge, &port, &settings))
+                .mutate_config(move |sw| sw.set_port(&bridge, &port, &settings))
                 .await?;
             Ok(Response::new(pb::SetPortResponse {
                 port: Some(port_to_pb(&record)),
@@ -339,7 +342,7 @@ impl BridgeService for BridgeApi {
             let settings = key_values(req.into_inner().settings)?;
             let now = self
                 .shared
-                .mutate(move |sw| sw.set_settings(&settings).cloned())
+                .mutate_config(move |sw| sw.set_settings(&settings).cloned())
                 .await?;
             config_to_pb(&now, "").map(Response::new)
         }
@@ -357,7 +360,7 @@ impl BridgeService for BridgeApi {
             let bridge = req.bridge;
             let flushed = self
                 .shared
-                .mutate(move |sw| sw.set_fail_mode(&bridge, mode))
+                .mutate_config(move |sw| sw.set_fail_mode(&bridge, mode))
                 .await?;
             Ok(Response::new(pb::SetFailModeResponse {
                 flows_flushed: flushed,

@@ -75,6 +75,9 @@ pub struct Shared {
     /// Called with every newly published view, with the switch still locked (so calls are
     /// serialized and in order): the OpenFlow listeners follow the bridges through it.
     on_publish: std::sync::OnceLock<PublishHook>,
+    /// With `--ovsdb`: the database that owns bridges, ports, fail modes and settings (see
+    /// [`Shared::mutate_config`]).
+    config_owner: std::sync::OnceLock<String>,
 }
 
 /// A function run on every published view (see [`Shared::on_publish`]).
@@ -96,7 +99,20 @@ impl Shared {
             rpcs: RpcCounters::default(),
             pmd_threads,
             on_publish: std::sync::OnceLock::new(),
+            config_owner: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Hands bridges, ports, fail modes and settings to the OVSDB database at `remote`
+    /// (`--ovsdb`): from then on the gRPC API refuses to change them, since the database's
+    /// next change would silently undo such a write. Flows stay writable (OVSDB has none).
+    pub fn set_config_owner(&self, remote: String) {
+        let _ = self.config_owner.set(remote);
+    }
+
+    /// The OVSDB remote that owns the configuration, if any.
+    pub fn config_owner(&self) -> Option<&str> {
+        self.config_owner.get().map(String::as_str)
     }
 
     /// Installs the hook run on every published view (once; later calls are ignored) and
@@ -148,6 +164,23 @@ impl Shared {
             .await
             .map_err(|e| Status::internal(format!("request handler failed: {e}")))?
             .map_err(status)
+    }
+
+    /// [`Shared::mutate`] for a change of bridges, ports, fail modes or settings: refused with
+    /// `FAILED_PRECONDITION` when the OVSDB database owns them.
+    async fn mutate_config<R, F>(self: &Arc<Self>, f: F) -> Result<R, Status>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Switch) -> Result<R, SwitchError> + Send + 'static,
+    {
+        if let Some(remote) = self.config_owner() {
+            return Err(Status::failed_precondition(format!(
+                "this switch takes its bridges, ports, fail modes and settings from the OVSDB \
+                 database at {remote} (--ovsdb); change them there, e.g. with \
+                 ovs-vsctl --db={remote}"
+            )));
+        }
+        self.mutate(f).await
     }
 
     /// Runs a read that may wait on the dataplane's locks (dumps, trace, counters) on the
