@@ -540,3 +540,81 @@ fn bad_input_and_idle_connections() {
     let ctl = vs.d.ctl(&["dump-flows", BRIDGE]).ok();
     assert_eq!(ctl.lines().count(), 1, "{ctl}");
 }
+
+/// An OpenFlow 1.0 flow-mod (ADD, priority 100) matching `ip,nw_src=10.0.x.y` with one
+/// output action to `port`.
+fn of10_add_flow(xid: u32, i: u32, port: u16) -> Vec<u8> {
+    // All wildcards but dl_type and nw_src (exact).
+    let wildcards: u32 = 0x003f_ffff & !(1 << 4) & !(0x3f << 8);
+    let mut m = vec![1, 14, 0, 0];
+    m.extend(xid.to_be_bytes());
+    m.extend(wildcards.to_be_bytes());
+    m.extend([0u8; 2 + 6 + 6 + 2 + 1 + 1]); // in_port, dl_src, dl_dst, dl_vlan, pcp, pad
+    m.extend(0x0800u16.to_be_bytes()); // dl_type
+    m.extend([0u8; 1 + 1 + 2]); // nw_tos, nw_proto, pad
+    m.extend(((10 << 24) | i).to_be_bytes()); // nw_src
+    m.extend([0u8; 4 + 2 + 2]); // nw_dst, tp_src, tp_dst
+    m.extend(0u64.to_be_bytes()); // cookie
+    m.extend([0u8; 2 + 2 + 2]); // command ADD, idle, hard
+    m.extend(100u16.to_be_bytes()); // priority
+    m.extend(0xffff_ffffu32.to_be_bytes()); // buffer_id
+    m.extend(0xffffu16.to_be_bytes()); // out_port
+    m.extend(0u16.to_be_bytes()); // flags
+    m.extend([0, 0, 0, 8]); // OFPAT_OUTPUT, len 8
+    m.extend(port.to_be_bytes());
+    m.extend(0u16.to_be_bytes());
+    let len = m.len() as u16;
+    m[2..4].copy_from_slice(&len.to_be_bytes());
+    m
+}
+
+/// Flow-mods streamed without barriers (as controllers send them) are applied in batches
+/// that span reads; each is still answered on its own: a bad one gets its error with its
+/// xid, the others apply, and the barrier's reply comes after all of them.
+#[test]
+fn streamed_flow_mods_apply_in_batches_with_their_own_errors() {
+    if !have_tools() {
+        return;
+    }
+    let vs = Vs::start();
+    let path = vs.run.join(format!("{BRIDGE}.mgmt"));
+    let mut s = UnixStream::connect(&path).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    hello(&mut s, 1);
+    let _ = read_msg(&mut s);
+    const N: u32 = 3000;
+    const BAD: u32 = 1777;
+    let mut w = s.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        // Many small writes, so the stream spans many reads.
+        for chunk in (0..N).collect::<Vec<_>>().chunks(50) {
+            let mut bytes = Vec::new();
+            for &i in chunk {
+                // OFPP_NONE is not an output port: OFPBAC_BAD_OUT_PORT, as in OVS.
+                let port = if i == BAD { 0xffff } else { 1 };
+                bytes.extend(of10_add_flow(1000 + i, i, port));
+            }
+            w.write_all(&bytes).unwrap();
+        }
+        w.write_all(&[1, 18, 0, 8, 0, 0, 0xbe, 0xef]).unwrap(); // barrier
+    });
+    let mut errors = Vec::new();
+    loop {
+        let m = read_msg(&mut s);
+        let xid = u32::from_be_bytes([m[4], m[5], m[6], m[7]]);
+        match m[1] {
+            1 => errors.push((xid, u16::from_be_bytes([m[8], m[9]]))),
+            19 if xid == 0xbeef => break,
+            _ => {}
+        }
+    }
+    writer.join().unwrap();
+    assert_eq!(
+        errors,
+        vec![(1000 + BAD, 2)],
+        "one OFPET_BAD_ACTION error, for the bad flow"
+    );
+    let agg = ofctl_ok(&["dump-aggregate", &vs.mgmt()]);
+    // The N - 1 good flows and the standalone bridge's NORMAL rule.
+    assert!(agg.contains(&format!("flow_count={}", N)), "{agg}");
+}

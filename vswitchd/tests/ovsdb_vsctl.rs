@@ -641,3 +641,177 @@ fn ovs_vsctl_ports_carry_traffic_and_fail_mode_applies() {
     wait_gone("odi1");
     wait_gone("odtap");
 }
+
+/// A real ovs-vswitchd (all devices dummies, so it touches no kernel state) following
+/// `server`, killed by PID on drop.
+struct OvsVswitchd(u32);
+
+impl OvsVswitchd {
+    fn start(server: &OdServer) -> OvsVswitchd {
+        let d = server.dir.path();
+        let out = Command::new("ovs-vswitchd")
+            .arg("--detach")
+            .arg("--no-chdir")
+            .arg(format!(
+                "--pidfile={}",
+                d.join("ovs-vswitchd.pid").display()
+            ))
+            .arg("-vconsole:off")
+            .arg(format!(
+                "--log-file={}",
+                d.join("ovs-vswitchd.log").display()
+            ))
+            .arg("--enable-dummy=override")
+            .arg("--disable-system")
+            .arg("--disable-system-route")
+            .arg(server.remote())
+            .env("OVS_RUNDIR", d)
+            .env("OVS_LOGDIR", d)
+            .env("OVS_DBDIR", d)
+            .env("OVS_SYSCONFDIR", d)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "ovs-vswitchd: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let pid = std::fs::read_to_string(d.join("ovs-vswitchd.pid")).unwrap();
+        OvsVswitchd(pid.trim().parse().unwrap())
+    }
+}
+
+impl Drop for OvsVswitchd {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on the PID ovs-vswitchd wrote for itself; no memory is involved.
+        unsafe { libc::kill(self.0 as libc::pid_t, libc::SIGKILL) };
+    }
+}
+
+/// `ovs-vsctl show` without the lines that differ by design: the root row's UUID and
+/// `ovs_version`.
+fn show(server: &OdServer) -> String {
+    let (out, _) = vsctl_wait(server, &["show"]);
+    out.lines()
+        .skip(1)
+        .filter(|l| !l.trim_start().starts_with("ovs_version:"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Issue 18: the same ovs-vsctl commands against vswitchd and against a real ovs-vswitchd
+/// give the same `ovs-vsctl show` (which prints what each daemon accepted and wrote back).
+#[test]
+fn ovs_vsctl_show_matches_ovs() {
+    if missing_ovs().is_some() {
+        return;
+    }
+    let ours = OdServer::start();
+    let theirs = OdServer::start();
+    let state = tempfile::Builder::new().prefix("od-sh-").tempdir().unwrap();
+    let _vs = Vswitchd::start(&ours, state.path());
+    let _ovs = OvsVswitchd::start(&theirs);
+    let steps: [&[&str]; 3] = [
+        &[
+            "add-br",
+            "odsh0",
+            "--",
+            "set",
+            "Bridge",
+            "odsh0",
+            "datapath_type=netdev",
+            "fail_mode=secure",
+            "external_ids:k=v",
+            "--",
+            "add-port",
+            "odsh0",
+            "oda1",
+            "tag=10",
+            "--",
+            "set",
+            "Interface",
+            "oda1",
+            "type=dummy",
+            "ofport_request=3",
+            "--",
+            "add-port",
+            "odsh0",
+            "oda2",
+            "trunks=20,30",
+            "--",
+            "set",
+            "Interface",
+            "oda2",
+            "type=dummy",
+        ],
+        &[
+            "add-br",
+            "odsh1",
+            "--",
+            "set",
+            "Bridge",
+            "odsh1",
+            "datapath_type=netdev",
+            "--",
+            "add-port",
+            "odsh0",
+            "odpa",
+            "--",
+            "set",
+            "Interface",
+            "odpa",
+            "type=patch",
+            "options:peer=odpb",
+            "--",
+            "add-port",
+            "odsh1",
+            "odpb",
+            "--",
+            "set",
+            "Interface",
+            "odpb",
+            "type=patch",
+            "options:peer=odpa",
+            "--",
+            "add-port",
+            "odsh1",
+            "odvx",
+            "--",
+            "set",
+            "Interface",
+            "odvx",
+            "type=vxlan",
+            "options:remote_ip=127.0.0.1",
+            "options:key=7",
+        ],
+        &[
+            "set",
+            "Port",
+            "oda1",
+            "tag=11",
+            "--",
+            "del-port",
+            "odsh0",
+            "oda2",
+            "--",
+            "set",
+            "Bridge",
+            "odsh1",
+            "fail_mode=standalone",
+        ],
+    ];
+    for step in steps {
+        vsctl_wait(&ours, step);
+        vsctl_wait(&theirs, step);
+        let (a, b) = (show(&ours), show(&theirs));
+        assert_eq!(a, b, "after {step:?}\nvswitchd:\n{a}\novs-vswitchd:\n{b}");
+    }
+    // The ofports each daemon chose agree too (requested, then automatic in order).
+    for iface in ["oda1", "odpa", "odpb", "odvx", "odsh0"] {
+        assert_eq!(
+            get(&ours, &["Interface", iface, "ofport"]),
+            get(&theirs, &["Interface", iface, "ofport"]),
+            "{iface}"
+        );
+    }
+}

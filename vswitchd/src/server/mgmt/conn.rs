@@ -7,6 +7,13 @@
 //! that sends faster than the switch applies is slowed by TCP-style backpressure on its
 //! socket rather than buffered without bound.
 //!
+//! Flow-mods in a row are applied as one batch, one durable commit (see [`super::request`]),
+//! and a batch may span reads: when a read ends in flow-mods, more bytes already waiting on
+//! the socket (or arriving within [`BATCH_WAIT`]) join the batch, up to [`MAX_BATCH`]
+//! flow-mods. `ovs-ofctl add-flows` writes a socket buffer's worth (a few hundred flows) at a
+//! time, so without this a 100,000-flow file meant hundreds of commits. Any other message (a
+//! barrier, a dump) ends the batch, so a barrier's reply still follows every earlier change.
+//!
 //! Time limits: a peer that has not completed the hello exchange after [`HELLO_TIMEOUT`] is
 //! dropped; an established one gets an echo request after [`PROBE_INTERVAL_MS`] of silence
 //! and is dropped after twice that; a write that cannot complete within [`WRITE_TIMEOUT`]
@@ -20,7 +27,7 @@ use ofp::message::Message;
 use ofp::multipart::MpReply;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
-use tokio::net::unix::OwnedWriteHalf;
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::watch;
 
 use super::request::{PendingMod, Reply, Session};
@@ -36,6 +43,41 @@ pub const PROBE_INTERVAL_MS: u64 = 15_000;
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bytes read per call.
 const READ_BUF: usize = 64 * 1024;
+/// Most flow-mods applied as one batch.
+pub const MAX_BATCH: usize = 50_000;
+/// How long a batch of flow-mods that ended a read waits for the next bytes.
+pub const BATCH_WAIT: Duration = Duration::from_millis(2);
+
+/// The reading side, for batches that span reads.
+struct Reader {
+    rd: OwnedReadHalf,
+    buf: Vec<u8>,
+    start: Instant,
+}
+
+impl Reader {
+    fn now(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    /// Bytes that are waiting or arrive within [`BATCH_WAIT`]; `None` when none did (or the
+    /// peer closed: the main loop's next read sees that).
+    async fn more(&mut self) -> Option<usize> {
+        loop {
+            match self.rd.try_read(&mut self.buf) {
+                Ok(0) => return None,
+                Ok(n) => return Some(n),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    match tokio::time::timeout(BATCH_WAIT, self.rd.readable()).await {
+                        Ok(Ok(())) => continue,
+                        _ => return None,
+                    }
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+}
 
 /// What every connection of a bridge shares.
 #[derive(Clone, Debug)]
@@ -48,15 +90,17 @@ pub struct Ctx {
 
 /// Serves one connection until it closes, fails, times out or the bridge goes away.
 pub async fn run(stream: UnixStream, ctx: Ctx) {
-    let (mut rd, mut wr) = stream.into_split();
-    let start = Instant::now();
-    let now = || start.elapsed().as_millis() as u64;
-    let (mut conn, hello) = Conn::new(&Version::ALL, PROBE_INTERVAL_MS, now());
+    let (rd, mut wr) = stream.into_split();
+    let mut reader = Reader {
+        rd,
+        buf: vec![0u8; READ_BUF],
+        start: Instant::now(),
+    };
+    let (mut conn, hello) = Conn::new(&Version::ALL, PROBE_INTERVAL_MS, reader.now());
     if write(&mut wr, &hello).await.is_err() {
         return;
     }
     let mut session = Session::new(ctx.bridge.clone());
-    let mut buf = vec![0u8; READ_BUF];
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut stop = ctx.stop.clone();
@@ -64,21 +108,30 @@ pub async fn run(stream: UnixStream, ctx: Ctx) {
         let outputs = tokio::select! {
             _ = stop.changed() => break "the bridge was deleted".to_owned(),
             _ = tick.tick() => {
-                if conn.version().is_none() && start.elapsed() >= HELLO_TIMEOUT {
+                if conn.version().is_none() && reader.start.elapsed() >= HELLO_TIMEOUT {
                     break "no hello".to_owned();
                 }
-                conn.tick(now())
+                conn.tick(reader.now())
             }
-            r = rd.read(&mut buf) => match r {
+            r = reader.rd.read(&mut reader.buf) => match r {
                 Ok(0) => break "closed by peer".to_owned(),
                 Err(e) => break e.to_string(),
-                Ok(n) => conn.receive(&buf[..n], now()),
+                Ok(n) => conn.receive(&reader.buf[..n], reader.now()),
             }
         };
         let Some(shared) = ctx.shared.upgrade() else {
             break "shutting down".to_owned();
         };
-        if let Err(why) = carry_out(outputs, &conn, &mut session, &shared, &mut wr).await {
+        if let Err(why) = carry_out(
+            outputs,
+            &mut conn,
+            &mut reader,
+            &mut session,
+            &shared,
+            &mut wr,
+        )
+        .await
+        {
             break why;
         }
     };
@@ -109,13 +162,14 @@ fn is_flow_mod(o: &Output) -> bool {
 /// Executes the state machine's outputs in order.
 async fn carry_out(
     outputs: Vec<Output>,
-    conn: &Conn,
+    conn: &mut Conn,
+    reader: &mut Reader,
     session: &mut Session,
     shared: &std::sync::Arc<Shared>,
     wr: &mut OwnedWriteHalf,
 ) -> Result<(), String> {
-    let mut it = outputs.into_iter().peekable();
-    while let Some(o) = it.next() {
+    let mut queue: std::collections::VecDeque<Output> = outputs.into();
+    while let Some(o) = queue.pop_front() {
         let replies = match o {
             Output::Send(b) | Output::Barrier(b) => {
                 write(wr, &b).await?;
@@ -123,17 +177,37 @@ async fn carry_out(
             }
             Output::Close(why) => return Err(why),
             Output::Request { xid, message } if is_flow_mod_msg(&message) => {
-                // Flow-mods in a row are applied together (see `request`).
+                // Flow-mods in a row are applied together (see `request`), also across reads.
                 let mut batch: Vec<PendingMod> = Vec::new();
                 let mut replies = Vec::new();
-                let mut push = |xid, message: &Message| match session.convert(conn, xid, message) {
-                    Ok(p) => batch.push(p),
-                    Err(r) => replies.push(r),
-                };
-                push(xid, &message);
-                while it.peek().is_some_and(is_flow_mod) {
-                    if let Some(Output::Request { xid, message }) = it.next() {
-                        push(xid, &message);
+                let mut next = Some((xid, message));
+                let mut taken = 0;
+                loop {
+                    while let Some((xid, message)) = next.take() {
+                        taken += 1;
+                        match session.convert(conn, xid, &message) {
+                            Ok(p) => batch.push(p),
+                            Err(r) => replies.push(r),
+                        }
+                        if taken < MAX_BATCH
+                            && queue.front().is_some_and(is_flow_mod)
+                            && let Some(Output::Request { xid, message }) = queue.pop_front()
+                        {
+                            next = Some((xid, message));
+                        }
+                    }
+                    if !queue.is_empty() || taken >= MAX_BATCH {
+                        break;
+                    }
+                    let Some(n) = reader.more().await else {
+                        break;
+                    };
+                    let now = reader.now();
+                    queue.extend(conn.receive(&reader.buf[..n], now));
+                    if queue.front().is_some_and(is_flow_mod)
+                        && let Some(Output::Request { xid, message }) = queue.pop_front()
+                    {
+                        next = Some((xid, message));
                     }
                 }
                 replies.extend(session.flow_mods(conn, shared, batch).await);
