@@ -75,6 +75,8 @@ pub struct Shared {
     /// Called with every newly published view, with the switch still locked (so calls are
     /// serialized and in order): the OpenFlow listeners follow the bridges through it.
     on_publish: std::sync::OnceLock<PublishHook>,
+    /// Every bridge's OpenFlow connections: roles, controller states, fail-open.
+    pub controllers: Arc<crate::controller::status::Registry>,
 }
 
 /// A function run on every published view (see [`Shared::on_publish`]).
@@ -96,6 +98,7 @@ impl Shared {
             rpcs: RpcCounters::default(),
             pmd_threads,
             on_publish: std::sync::OnceLock::new(),
+            controllers: Arc::default(),
         })
     }
 

@@ -18,13 +18,12 @@ use std::time::{Duration, Instant};
 use ofp::Version;
 use ofp::message::Message;
 use ofp::multipart::MpReply;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::UnixStream;
-use tokio::net::unix::OwnedWriteHalf;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
 use super::request::{PendingMod, Reply, Session};
 use super::stats::{FLOW_CHUNK, flow_stats};
+use crate::controller::role::Seat;
 use crate::openflow::conn::{Conn, Output, REPLY_MORE};
 use crate::server::Shared;
 
@@ -44,18 +43,26 @@ pub struct Ctx {
     pub shared: Weak<Shared>,
     /// Changes (or closes) when the bridge's listener is dropped.
     pub stop: watch::Receiver<bool>,
+    /// Echo after this much silence ([`PROBE_INTERVAL_MS`] for mgmt sockets, the
+    /// controller's inactivity probe for controller connections).
+    pub probe_ms: u64,
 }
 
-/// Serves one connection until it closes, fails, times out or the bridge goes away.
-pub async fn run(stream: UnixStream, ctx: Ctx) {
-    let (mut rd, mut wr) = stream.into_split();
+/// Serves one connection (a mgmt socket's or a controller's, over any byte stream) until
+/// it closes, fails, times out or the bridge goes away; returns why it ended. `seat` is the
+/// connection's place in the bridge's roles, marked open once the handshake is done.
+pub async fn run<S>(stream: S, ctx: Ctx, seat: Seat) -> String
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut rd, mut wr) = tokio::io::split(stream);
     let start = Instant::now();
     let now = || start.elapsed().as_millis() as u64;
-    let (mut conn, hello) = Conn::new(&Version::ALL, PROBE_INTERVAL_MS, now());
-    if write(&mut wr, &hello).await.is_err() {
-        return;
+    let (mut conn, hello) = Conn::new(&Version::ALL, ctx.probe_ms, now());
+    if let Err(e) = write(&mut wr, &hello).await {
+        return e;
     }
-    let mut session = Session::new(ctx.bridge.clone());
+    let mut session = Session::new(ctx.bridge.clone(), seat);
     let mut buf = vec![0u8; READ_BUF];
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -75,6 +82,9 @@ pub async fn run(stream: UnixStream, ctx: Ctx) {
                 Ok(n) => conn.receive(&buf[..n], now()),
             }
         };
+        if conn.version().is_some() {
+            session.set_open();
+        }
         let Some(shared) = ctx.shared.upgrade() else {
             break "shutting down".to_owned();
         };
@@ -83,9 +93,10 @@ pub async fn run(stream: UnixStream, ctx: Ctx) {
         }
     };
     tracing::debug!(bridge = %ctx.bridge, reason = %why, "OpenFlow connection closed");
+    why
 }
 
-async fn write(wr: &mut OwnedWriteHalf, bytes: &[u8]) -> Result<(), String> {
+async fn write<W: AsyncWrite + Unpin>(wr: &mut W, bytes: &[u8]) -> Result<(), String> {
     match tokio::time::timeout(WRITE_TIMEOUT, wr.write_all(bytes)).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(e.to_string()),
@@ -107,12 +118,12 @@ fn is_flow_mod(o: &Output) -> bool {
 }
 
 /// Executes the state machine's outputs in order.
-async fn carry_out(
+async fn carry_out<W: AsyncWrite + Unpin>(
     outputs: Vec<Output>,
     conn: &Conn,
     session: &mut Session,
     shared: &std::sync::Arc<Shared>,
-    wr: &mut OwnedWriteHalf,
+    wr: &mut W,
 ) -> Result<(), String> {
     let mut it = outputs.into_iter().peekable();
     while let Some(o) = it.next() {
@@ -152,7 +163,11 @@ fn is_flow_mod_msg(m: &Message) -> bool {
     matches!(m, Message::FlowMod(_) | Message::NxFlowMod(_))
 }
 
-async fn send_reply(r: Reply, conn: &Conn, wr: &mut OwnedWriteHalf) -> Result<(), String> {
+async fn send_reply<W: AsyncWrite + Unpin>(
+    r: Reply,
+    conn: &Conn,
+    wr: &mut W,
+) -> Result<(), String> {
     match r {
         Reply::Msg(b) => write(wr, &b).await,
         Reply::Flows {
