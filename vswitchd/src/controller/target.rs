@@ -87,10 +87,11 @@ fn port(target: &str, s: &str, zero_ok: bool) -> Result<u16, TargetError> {
 fn host_port(s: &str) -> (&str, Option<&str>) {
     if s.starts_with('[') {
         match s.find(']') {
-            Some(i) => {
-                let rest = &s[i + 1..];
-                (&s[..=i], rest.strip_prefix(':'))
+            // Anything after the bracket but a port is kept in the host, so it fails there.
+            Some(i) if s.len() == i + 1 || s[i + 1..].starts_with(':') => {
+                (&s[..=i], s[i + 1..].strip_prefix(':'))
             }
+            Some(_) => (s, None),
             None => (s, None),
         }
     } else {
@@ -211,6 +212,7 @@ mod tests {
         // A passive TCP listener off loopback would need TLS (as the gRPC listener does).
         assert!(e("ptcp:6653").contains("without TLS"));
         assert!(e("ptcp:6653:10.0.0.1").contains("without TLS"));
+        assert!(e("tcp:[::1]x").contains("'[::1]x' is not an IP address"));
         let dup = parse_all(&["tcp:127.0.0.1".into(), "tcp:127.0.0.1:6653".into()]);
         assert!(matches!(dup, Err(TargetError::Duplicate(_))));
         let many: Vec<String> = (1..=17).map(|p| format!("tcp:127.0.0.1:{p}")).collect();

@@ -211,6 +211,38 @@ impl Shared {
                 "OpenFlow rules stored, per bridge.",
                 &per(&|b| b.flow_count() as u64),
             );
+            let mut connected = Vec::new();
+            let mut fail_open = Vec::new();
+            for b in &bridges {
+                let (reports, open) = self.controllers.report(b.name(), b.controllers());
+                for r in reports {
+                    connected.push((
+                        format!(
+                            "bridge=\"{}\",target=\"{}\",role=\"{}\"",
+                            metrics::label_value(b.name()),
+                            metrics::label_value(&r.target),
+                            r.role.map_or("", |r| r.as_str())
+                        ),
+                        u64::from(r.is_connected),
+                    ));
+                }
+                fail_open.push((
+                    format!("bridge=\"{}\"", metrics::label_value(b.name())),
+                    u64::from(open),
+                ));
+            }
+            metrics::gauge(
+                &mut out,
+                "vswitch_controller_connected",
+                "1 if the controller target has a connection past the OpenFlow handshake.",
+                &connected,
+            );
+            metrics::gauge(
+                &mut out,
+                "vswitch_bridge_fail_open",
+                "1 while the bridge fails open (no controller connected, standalone).",
+                &fail_open,
+            );
             metrics::gauge(
                 &mut out,
                 "vswitch_flow_limit",

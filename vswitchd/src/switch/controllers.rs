@@ -33,7 +33,8 @@ impl Switch {
             fail_mode: b.fail_mode(),
             controllers: canonical.clone(),
         });
-        if had == !canonical.is_empty() {
+        let has = !canonical.is_empty();
+        if had == has {
             self.store.commit(&[record])?;
             self.bridge_mut(bridge).controllers = canonical;
             tracing::info!(bridge, controllers = ?self.bridge(bridge)?.controllers(), "controllers set");
