@@ -252,10 +252,20 @@ fn os_ken_controls_a_secure_bridge_that_keeps_its_flows_when_it_dies() {
     );
     let rules = rule_lines(&s);
     assert_eq!(rules.len(), 3, "{rules:?}");
+    // dump-flows names ports (`output:vctp...`) where ovs-ofctl prints numbers.
+    let port2 = s.json(&["show"])["bridges"][0]["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["ofport"] == p2)
+        .and_then(|p| p["name"].as_str())
+        .unwrap_or_default()
+        .to_owned();
     assert!(
         rules
             .iter()
-            .any(|r| r.contains(&format!("dl_dst={} actions=output:{p2}", mac(2))))
+            .any(|r| r.contains(&format!("dl_dst={} actions=output:{port2}", mac(2)))),
+        "{rules:?}"
     );
 
     assert!(
