@@ -102,6 +102,28 @@ pub enum Command {
     /// Clear a bridge's fail mode (back to standalone).
     #[command(name = "del-fail-mode")]
     DelFailMode { bridge: String },
+    /// Set a bridge's OpenFlow controllers, replacing any: tcp:IP[:PORT] (default port 6653)
+    /// and unix:PATH connect to a controller; ptcp:PORT[:IP] and punix:PATH listen for
+    /// controllers (ptcp only on a loopback address: OpenFlow has no TLS here). As in OVS,
+    /// the first controller of a bridge flushes its flows; a standalone bridge whose
+    /// controllers are all disconnected for 15 s switches by NORMAL until one is back.
+    #[command(name = "set-controller")]
+    SetController {
+        bridge: String,
+        #[arg(required = true, value_name = "TARGET")]
+        targets: Vec<String>,
+    },
+    /// Print a bridge's controller targets, one per line, sorted (as ovs-vsctl does).
+    #[command(name = "get-controller")]
+    GetController {
+        bridge: String,
+        /// Add each connection's state: connected or not, role, state, last error.
+        #[arg(long)]
+        status: bool,
+    },
+    /// Remove a bridge's controllers (its flows are flushed; standalone gets NORMAL back).
+    #[command(name = "del-controller")]
+    DelController { bridge: String },
     /// Delete a bridge with its ports and flows.
     #[command(name = "del-br")]
     DelBr { bridge: String },

@@ -12,6 +12,7 @@
 mod bridge;
 mod cli;
 mod connect;
+mod controller;
 mod diag;
 mod fail_mode;
 mod flow;
@@ -122,6 +123,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::GetFailMode { bridge } => fail_mode::get_fail_mode(&ctx, bridge).await,
         Command::DelFailMode { bridge } => {
             fail_mode::set_fail_mode(&ctx, bridge, proto::v1::FailMode::Unspecified).await
+        }
+        Command::SetController { bridge, targets } => {
+            controller::set_controller(&ctx, bridge, targets).await
+        }
+        Command::GetController { bridge, status } => {
+            controller::get_controller(&ctx, bridge, status).await
+        }
+        Command::DelController { bridge } => {
+            controller::set_controller(&ctx, bridge, Vec::new()).await
         }
         Command::DelBr { bridge } => bridge::del_br(&ctx, bridge).await,
         Command::ListBr => bridge::list_br(&ctx).await,

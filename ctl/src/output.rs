@@ -115,6 +115,19 @@ pub fn bridge_text(b: &pb::Bridge) -> String {
     if let Some(mode) = crate::fail_mode::name(b.fail_mode) {
         s += &format!("    fail_mode: {mode}\n");
     }
+    for c in &b.controllers {
+        s += &format!("    Controller \"{}\"\n", c.target);
+        if c.is_connected {
+            s += "        is_connected: true\n";
+        }
+        if !c.role.is_empty() {
+            s += &format!("        role: {}\n", c.role);
+        }
+        s += &format!("        state: {}\n", c.state);
+    }
+    if b.fail_open {
+        s += "    fail_open: true\n";
+    }
     s += &format!("    flows: {}\n", b.flow_count);
     for p in &b.ports {
         s += &format!(
@@ -332,6 +345,8 @@ mod tests {
             ports: vec![p.clone()],
             flow_count: 0,
             fail_mode: pb::FailMode::Unspecified as i32,
+            controllers: Vec::new(),
+            fail_open: false,
         };
         assert_eq!(
             bridge_text(&b),
@@ -367,5 +382,19 @@ mod tests {
             "Bridge br0\n    fail_mode: secure\n    flows: 0\n    Port p1\n        ofport: 3\n        type: patch\n        link: down\n        trunks: [10, 20]\n        options: {peer=q1}\n"
         );
         assert_eq!(port_json(&b.ports[0])["link"], json!("down"));
+        // Controllers print as ovs-vsctl show prints them, with their state.
+        b.ports.clear();
+        b.controllers = vec![pb::Controller {
+            target: "tcp:127.0.0.1:6653".into(),
+            is_connected: true,
+            role: "master".into(),
+            state: "ACTIVE".into(),
+            ..Default::default()
+        }];
+        b.fail_open = true;
+        assert_eq!(
+            bridge_text(&b),
+            "Bridge br0\n    fail_mode: secure\n    Controller \"tcp:127.0.0.1:6653\"\n        is_connected: true\n        role: master\n        state: ACTIVE\n    fail_open: true\n    flows: 0\n"
+        );
     }
 }

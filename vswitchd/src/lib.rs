@@ -14,6 +14,7 @@
 
 pub mod classifier;
 pub mod config;
+pub mod controller;
 pub mod dataplane;
 pub mod mac_learning;
 pub mod metrics;

@@ -82,6 +82,10 @@ pub struct FlowTables {
     timed: BTreeMap<u64, Arc<Rule>>,
     next_id: u64,
     generation: u64,
+    /// OVS's hidden fail-open rule (`priority=0xf0f0f0,actions=NORMAL` in table 0): while
+    /// set, it wins every table-0 lookup and consults no header bit. Not a rule of any
+    /// table: dumps, flow-mods and the store never see it.
+    fail_open: Option<Arc<Rule>>,
 }
 
 impl std::fmt::Debug for FlowTables {
@@ -107,6 +111,7 @@ impl FlowTables {
             timed: BTreeMap::new(),
             next_id: 1,
             generation: 0,
+            fail_open: None,
         }
     }
 
@@ -261,7 +266,39 @@ impl FlowTables {
         flow: &FlowKey,
         wc: Option<&mut FlowMask>,
     ) -> Option<&Arc<Rule>> {
+        if table == 0
+            && let Some(r) = &self.fail_open
+        {
+            return Some(r);
+        }
         self.tables.get(table as usize)?.lookup(flow, wc)
+    }
+
+    /// Whether the bridge fails open now (see [`FlowTables::set_fail_open`]).
+    pub fn fail_open(&self) -> bool {
+        self.fail_open.is_some()
+    }
+
+    /// Installs (or removes) the hidden fail-open rule; the caller revalidates.
+    pub fn set_fail_open(&mut self, on: bool, now_ms: u64) {
+        if on == self.fail_open.is_some() {
+            return;
+        }
+        self.generation += 1;
+        self.fail_open = on.then(|| {
+            Arc::new(Rule {
+                id: 0,
+                table: 0,
+                priority: u16::MAX,
+                cookie: 0,
+                m: Match::CATCHALL,
+                actions: vec![crate::ofproto::action::OfAction::Normal],
+                idle_timeout: 0,
+                hard_timeout: 0,
+                created_ms: now_ms,
+                stats: super::rule::RuleStats::new(),
+            })
+        });
     }
 
     /// Removes and returns the rules whose idle or hard timeout has passed at `now_ms`.

@@ -42,6 +42,8 @@ pub struct DesiredBridge {
     pub local_iface: Option<Uuid>,
     /// `fail_mode`: None when the column is empty (standalone, as in OVS).
     pub fail_mode: Option<FailMode>,
+    /// The `target`s of the bridge's Controller rows, sorted.
+    pub controllers: Vec<String>,
 }
 
 /// What the database asks for, and what of it cannot be done.
@@ -147,6 +149,16 @@ impl Desired {
                     Some("secure") => Some(FailMode::Secure),
                     Some("standalone") => Some(FailMode::Standalone),
                     _ => None,
+                },
+                controllers: {
+                    let mut c: Vec<String> = br
+                        .controller()
+                        .into_iter()
+                        .filter_map(|u| r.controller(u))
+                        .map(|c| c.target().to_owned())
+                        .collect();
+                    c.sort();
+                    c
                 },
                 ..DesiredBridge::default()
             };
@@ -301,6 +313,7 @@ pub fn converge(sw: &mut Switch, want: &Desired) -> BTreeMap<Uuid, String> {
             // The Bridge table has no error column; ovs-vswitchd logs too.
             tracing::warn!(bridge = %bname, error = %e, "ovsdb: could not set the fail mode");
         }
+        converge_controllers(sw, bname, &wb.controllers);
         // Requested numbers first, so an automatic one cannot take a requested one.
         let mut missing: Vec<_> = wb
             .ports
@@ -323,6 +336,32 @@ pub fn converge(sw: &mut Switch, want: &Desired) -> BTreeMap<Uuid, String> {
         }
     }
     errors
+}
+
+/// Gives `bridge` the database's controller targets (compared in their canonical form, so
+/// `tcp:127.0.0.1` and `tcp:127.0.0.1:6653` are one target). A list vswitch refuses (an
+/// unknown method, a bad address) is logged and leaves the controllers as they were: the
+/// Controller table has no error column (ovs-vswitchd logs too).
+fn converge_controllers(sw: &mut Switch, bridge: &str, want: &[String]) {
+    let canonical = match crate::controller::target::parse_all(want) {
+        Ok(t) => t.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
+        Err(e) => {
+            tracing::warn!(bridge, error = %e, "ovsdb: controllers not applied");
+            return;
+        }
+    };
+    let mut have = sw
+        .bridge(bridge)
+        .map(|b| b.controllers().to_vec())
+        .unwrap_or_default();
+    let mut sorted = canonical.clone();
+    sorted.sort();
+    have.sort();
+    if have != sorted
+        && let Err(e) = sw.set_controllers(bridge, &canonical)
+    {
+        tracing::warn!(bridge, error = %e, "ovsdb: controllers not applied");
+    }
 }
 
 /// Puts the database's `other_config` knobs in force; a key the database lacks goes back

@@ -13,6 +13,7 @@ use proto::v1::bridge_service_server::BridgeService;
 use tonic::{Request, Response, Status};
 
 use super::{MAX_SETTINGS_PER_REQUEST, Shared};
+use crate::controller::status::Registry;
 use crate::dataplane::Dataplane;
 use crate::store::{FailMode, PortKind, PortRecord};
 use crate::switch::{Bridge, PortSpec, SETTING_KEYS, Settings, Switch};
@@ -122,14 +123,35 @@ fn port_with_link(r: &PortRecord, links: &HashMap<String, (bool, Option<u32>)>) 
     }
 }
 
-fn bridge_to_pb(dp: &Dataplane, b: &Bridge) -> pb::Bridge {
+fn bridge_to_pb(dp: &Dataplane, b: &Bridge, reg: &Registry) -> pb::Bridge {
     let links = links(dp, b.name());
+    let (controllers, fail_open) = controllers_to_pb(reg, b);
     pb::Bridge {
         name: b.name().to_owned(),
         ports: b.ports().map(|p| port_with_link(p, &links)).collect(),
         flow_count: b.flow_count() as u64,
         fail_mode: fail_mode_to_pb(b.fail_mode()) as i32,
+        controllers,
+        fail_open,
     }
+}
+
+/// A bridge's controllers with their connection state, and whether it fails open.
+fn controllers_to_pb(reg: &Registry, b: &Bridge) -> (Vec<pb::Controller>, bool) {
+    let (reports, fail_open) = reg.report(b.name(), b.controllers());
+    let list = reports
+        .into_iter()
+        .map(|r| pb::Controller {
+            target: r.target,
+            is_connected: r.is_connected,
+            role: r.role.map(|r| r.as_str().to_owned()).unwrap_or_default(),
+            state: r.state.as_str().to_owned(),
+            last_error: r.last_error,
+            connections: r.connections,
+            sec_since_change: r.sec_since_change,
+        })
+        .collect();
+    (list, fail_open)
 }
 
 /// What the operator should hear about a port that was just added: a system port whose
@@ -219,12 +241,13 @@ impl BridgeService for BridgeApi {
         &self,
         _req: Request<pb::ShowRequest>,
     ) -> Result<Response<pb::ShowResponse>, Status> {
+        let reg = Arc::clone(&self.shared.controllers);
         let r = self
             .shared
-            .read(|v| {
+            .read(move |v| {
                 let bridges = v
                     .bridges()
-                    .map(|b| bridge_to_pb(v.dataplane(), b))
+                    .map(|b| bridge_to_pb(v.dataplane(), b, &reg))
                     .collect();
                 Ok(Response::new(pb::ShowResponse { bridges }))
             })
@@ -386,6 +409,52 @@ impl BridgeService for BridgeApi {
             })
             .map_err(super::status);
         self.shared.finish("GetFailMode", r)
+    }
+
+    async fn set_controller(
+        &self,
+        req: Request<pb::SetControllerRequest>,
+    ) -> Result<Response<pb::SetControllerResponse>, Status> {
+        let r = async {
+            let req = req.into_inner();
+            let bridge = req.bridge;
+            let targets = req.targets;
+            let (flushed, now) = self
+                .shared
+                .mutate_config(move |sw| {
+                    let flushed = sw.set_controllers(&bridge, &targets)?;
+                    Ok::<_, crate::switch::SwitchError>((
+                        flushed,
+                        sw.bridge(&bridge)?.controllers().to_vec(),
+                    ))
+                })
+                .await?;
+            Ok(Response::new(pb::SetControllerResponse {
+                targets: now,
+                flows_flushed: flushed,
+            }))
+        }
+        .await;
+        self.shared.finish("SetController", r)
+    }
+
+    async fn get_controller(
+        &self,
+        req: Request<pb::GetControllerRequest>,
+    ) -> Result<Response<pb::GetControllerResponse>, Status> {
+        let bridge = req.into_inner().bridge;
+        let view = self.shared.view();
+        let r = view
+            .bridge(&bridge)
+            .map(|b| {
+                let (controllers, fail_open) = controllers_to_pb(&self.shared.controllers, b);
+                Response::new(pb::GetControllerResponse {
+                    controllers,
+                    fail_open,
+                })
+            })
+            .map_err(super::status);
+        self.shared.finish("GetController", r)
     }
 }
 

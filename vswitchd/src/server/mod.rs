@@ -78,6 +78,8 @@ pub struct Shared {
     /// With `--ovsdb`: the database that owns bridges, ports, fail modes and settings (see
     /// [`Shared::mutate_config`]).
     config_owner: std::sync::OnceLock<String>,
+    /// Every bridge's OpenFlow connections: roles, controller states, fail-open.
+    pub controllers: Arc<crate::controller::status::Registry>,
 }
 
 /// A function run on every published view (see [`Shared::on_publish`]).
@@ -100,6 +102,7 @@ impl Shared {
             pmd_threads,
             on_publish: std::sync::OnceLock::new(),
             config_owner: std::sync::OnceLock::new(),
+            controllers: Arc::default(),
         })
     }
 
@@ -175,7 +178,7 @@ impl Shared {
     {
         if let Some(remote) = self.config_owner() {
             return Err(Status::failed_precondition(format!(
-                "this switch takes its bridges, ports, fail modes and settings from the OVSDB \
+                "this switch takes its bridges, ports, controllers, fail modes and settings from the OVSDB \
                  database at {remote} (--ovsdb); change them there, e.g. with \
                  ovs-vsctl --db={remote}"
             )));
@@ -240,6 +243,38 @@ impl Shared {
                 "vswitch_flows",
                 "OpenFlow rules stored, per bridge.",
                 &per(&|b| b.flow_count() as u64),
+            );
+            let mut connected = Vec::new();
+            let mut fail_open = Vec::new();
+            for b in &bridges {
+                let (reports, open) = self.controllers.report(b.name(), b.controllers());
+                for r in reports {
+                    connected.push((
+                        format!(
+                            "bridge=\"{}\",target=\"{}\",role=\"{}\"",
+                            metrics::label_value(b.name()),
+                            metrics::label_value(&r.target),
+                            r.role.map_or("", |r| r.as_str())
+                        ),
+                        u64::from(r.is_connected),
+                    ));
+                }
+                fail_open.push((
+                    format!("bridge=\"{}\"", metrics::label_value(b.name())),
+                    u64::from(open),
+                ));
+            }
+            metrics::gauge(
+                &mut out,
+                "vswitch_controller_connected",
+                "1 if the controller target has a connection past the OpenFlow handshake.",
+                &connected,
+            );
+            metrics::gauge(
+                &mut out,
+                "vswitch_bridge_fail_open",
+                "1 while the bridge fails open (no controller connected, standalone).",
+                &fail_open,
             );
             metrics::gauge(
                 &mut out,

@@ -18,6 +18,10 @@ pub struct BridgeRecord {
     /// The fail mode as set (`set-fail-mode`); `None` = not set, which acts as standalone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fail_mode: Option<FailMode>,
+    /// Controller targets in canonical form (`set-controller`; OVS's `Bridge.controller`).
+    /// Rows written before controllers existed have none: the default is the migration.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub controllers: Vec<String>,
 }
 
 /// What a bridge does without a controller (OVS's `Bridge.fail_mode` column).

@@ -18,6 +18,7 @@ fn bridge(name: &str) -> Change {
     Change::PutBridge(BridgeRecord {
         name: name.into(),
         fail_mode: None,
+        controllers: Vec::new(),
     })
 }
 
@@ -268,6 +269,7 @@ fn kill_test_child_writer() {
                 Change::PutBridge(BridgeRecord {
                     name: name.clone(),
                     fail_mode: None,
+                    controllers: Vec::new(),
                 }),
                 Change::PutPort {
                     bridge: name.clone(),
@@ -360,4 +362,23 @@ fn acknowledged_writes_survive_sigkill() {
         assert_eq!(b.ports.len(), 1, "{} half-applied", b.bridge.name);
         assert_eq!(b.flows.len(), 1, "{} half-applied", b.bridge.name);
     }
+}
+
+#[test]
+fn bridge_rows_written_before_controllers_load_with_none() {
+    // The row as a daemon without controllers wrote it: the field's default is its migration.
+    let old: BridgeRecord = serde_json::from_str(r#"{"name":"br0","fail_mode":"secure"}"#).unwrap();
+    assert_eq!(old.controllers, Vec::<String>::new());
+    assert_eq!(old.fail_mode, Some(FailMode::Secure));
+    let new = BridgeRecord {
+        controllers: vec!["tcp:127.0.0.1:6653".into()],
+        ..old.clone()
+    };
+    let json = serde_json::to_string(&new).unwrap();
+    assert_eq!(serde_json::from_str::<BridgeRecord>(&json).unwrap(), new);
+    // A bridge without controllers is stored exactly as before.
+    assert_eq!(
+        serde_json::to_string(&old).unwrap(),
+        r#"{"name":"br0","fail_mode":"secure"}"#
+    );
 }

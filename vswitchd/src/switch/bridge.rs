@@ -41,6 +41,8 @@ pub struct Bridge {
     name: String,
     /// The fail mode as set; `None` acts as standalone.
     pub(super) fail_mode: Option<FailMode>,
+    /// Controller targets, canonical (`set-controller`).
+    pub(super) controllers: Vec<String>,
     ports: BTreeMap<u32, PortRecord>,
     by_name: BTreeMap<String, u32>,
     /// Number of rules (as stored; the dataplane's tables hold the same rules).
@@ -55,6 +57,7 @@ impl Bridge {
         Bridge {
             name,
             fail_mode: None,
+            controllers: Vec::new(),
             ports: BTreeMap::new(),
             by_name: BTreeMap::new(),
             flows: 0,
@@ -108,6 +111,21 @@ impl Bridge {
     /// The fail mode as set (`None`: not set, which acts as standalone).
     pub fn fail_mode(&self) -> Option<FailMode> {
         self.fail_mode
+    }
+
+    /// Controller targets as set, in canonical form (empty: none).
+    pub fn controllers(&self) -> &[String] {
+        &self.controllers
+    }
+
+    /// The mode whose initial tables a flush installs: with controllers, a standalone bridge
+    /// has no NORMAL rule (fail-open stands in for it while no controller is connected).
+    pub(super) fn table_mode(&self) -> FailMode {
+        if self.controllers.is_empty() {
+            self.fail_mode.unwrap_or(FailMode::Standalone)
+        } else {
+            FailMode::Secure
+        }
     }
 
     /// Ports in OpenFlow port order.

@@ -26,16 +26,17 @@ impl Switch {
         bridge: &str,
         mode: Option<FailMode>,
     ) -> Result<bool, SwitchError> {
-        let before = self
-            .bridge(bridge)?
-            .fail_mode()
-            .unwrap_or(FailMode::Standalone);
+        let b = self.bridge(bridge)?;
+        let before = b.fail_mode().unwrap_or(FailMode::Standalone);
         let after = mode.unwrap_or(FailMode::Standalone);
+        let has_controllers = !b.controllers().is_empty();
         let record = Change::PutBridge(BridgeRecord {
             name: bridge.to_owned(),
             fail_mode: mode,
+            controllers: b.controllers().to_vec(),
         });
-        if before == after {
+        // With controllers the tables are theirs: OVS flushes only a bridge without any.
+        if before == after || has_controllers {
             self.store.commit(&[record])?;
             self.bridge_mut(bridge).fail_mode = mode;
             return Ok(false);

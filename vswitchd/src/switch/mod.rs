@@ -20,6 +20,7 @@
 //! and timeouts start over, as their counters do.
 
 mod bridge;
+mod controllers;
 mod fail_mode;
 mod flows;
 mod settings;
@@ -206,6 +207,7 @@ impl Switch {
         for b in snap.bridges {
             let mut bridge = Bridge::new(b.bridge.name.clone());
             bridge.fail_mode = b.bridge.fail_mode;
+            bridge.controllers = b.bridge.controllers.clone();
             for port in b.ports {
                 bridge.apply_put_port(port);
             }
@@ -491,6 +493,7 @@ impl Switch {
         let mut changes = vec![Change::PutBridge(BridgeRecord {
             name: name.to_owned(),
             fail_mode,
+            controllers: Vec::new(),
         })];
         changes.extend(flow_rows);
         self.store.commit(&changes)?;

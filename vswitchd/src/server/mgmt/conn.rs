@@ -10,9 +10,10 @@
 //! Flow-mods in a row are applied as one batch, one durable commit (see [`super::request`]),
 //! and a batch may span reads: when a read ends in flow-mods, more bytes already waiting on
 //! the socket (or arriving within [`BATCH_WAIT`]) join the batch, up to [`MAX_BATCH`]
-//! flow-mods. `ovs-ofctl add-flows` writes a socket buffer's worth (a few hundred flows) at a
-//! time, so without this a 100,000-flow file meant hundreds of commits. Any other message (a
-//! barrier, a dump) ends the batch, so a barrier's reply still follows every earlier change.
+//! flow-mods. Controllers stream flow-mods and send one barrier at the end, and a socket
+//! buffer holds only a few hundred, so without this a large table meant hundreds of
+//! commits. Any other message (a barrier, a dump) ends the batch, so a barrier's reply still
+//! follows every earlier change.
 //!
 //! Time limits: a peer that has not completed the hello exchange after [`HELLO_TIMEOUT`] is
 //! dropped; an established one gets an echo request after [`PROBE_INTERVAL_MS`] of silence
@@ -25,13 +26,12 @@ use std::time::{Duration, Instant};
 use ofp::Version;
 use ofp::message::Message;
 use ofp::multipart::MpReply;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::UnixStream;
-use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
 use super::request::{PendingMod, Reply, Session};
 use super::stats::{FLOW_CHUNK, flow_stats};
+use crate::controller::role::Seat;
 use crate::openflow::conn::{Conn, Output, REPLY_MORE};
 use crate::server::Shared;
 
@@ -49,32 +49,24 @@ pub const MAX_BATCH: usize = 50_000;
 pub const BATCH_WAIT: Duration = Duration::from_millis(2);
 
 /// The reading side, for batches that span reads.
-struct Reader {
-    rd: OwnedReadHalf,
+struct Reader<R> {
+    rd: R,
     buf: Vec<u8>,
     start: Instant,
 }
 
-impl Reader {
+impl<R: AsyncRead + Unpin> Reader<R> {
     fn now(&self) -> u64 {
         self.start.elapsed().as_millis() as u64
     }
 
     /// Bytes that are waiting or arrive within [`BATCH_WAIT`]; `None` when none did (or the
-    /// peer closed: the main loop's next read sees that).
+    /// peer closed or failed: the main loop's next read sees that). `read` is cancel-safe,
+    /// so a timeout loses nothing.
     async fn more(&mut self) -> Option<usize> {
-        loop {
-            match self.rd.try_read(&mut self.buf) {
-                Ok(0) => return None,
-                Ok(n) => return Some(n),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    match tokio::time::timeout(BATCH_WAIT, self.rd.readable()).await {
-                        Ok(Ok(())) => continue,
-                        _ => return None,
-                    }
-                }
-                Err(_) => return None,
-            }
+        match tokio::time::timeout(BATCH_WAIT, self.rd.read(&mut self.buf)).await {
+            Ok(Ok(n)) if n > 0 => Some(n),
+            _ => None,
         }
     }
 }
@@ -86,21 +78,29 @@ pub struct Ctx {
     pub shared: Weak<Shared>,
     /// Changes (or closes) when the bridge's listener is dropped.
     pub stop: watch::Receiver<bool>,
+    /// Echo after this much silence ([`PROBE_INTERVAL_MS`] for mgmt sockets, the
+    /// controller's inactivity probe for controller connections).
+    pub probe_ms: u64,
 }
 
-/// Serves one connection until it closes, fails, times out or the bridge goes away.
-pub async fn run(stream: UnixStream, ctx: Ctx) {
-    let (rd, mut wr) = stream.into_split();
+/// Serves one connection (a mgmt socket's or a controller's, over any byte stream) until
+/// it closes, fails, times out or the bridge goes away; returns why it ended. `seat` is the
+/// connection's place in the bridge's roles, marked open once the handshake is done.
+pub async fn run<S>(stream: S, ctx: Ctx, seat: Seat) -> String
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (rd, mut wr) = tokio::io::split(stream);
     let mut reader = Reader {
         rd,
         buf: vec![0u8; READ_BUF],
         start: Instant::now(),
     };
-    let (mut conn, hello) = Conn::new(&Version::ALL, PROBE_INTERVAL_MS, reader.now());
-    if write(&mut wr, &hello).await.is_err() {
-        return;
+    let (mut conn, hello) = Conn::new(&Version::ALL, ctx.probe_ms, reader.now());
+    if let Err(e) = write(&mut wr, &hello).await {
+        return e;
     }
-    let mut session = Session::new(ctx.bridge.clone());
+    let mut session = Session::new(ctx.bridge.clone(), seat);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut stop = ctx.stop.clone();
@@ -119,6 +119,9 @@ pub async fn run(stream: UnixStream, ctx: Ctx) {
                 Ok(n) => conn.receive(&reader.buf[..n], reader.now()),
             }
         };
+        if conn.version().is_some() {
+            session.set_open();
+        }
         let Some(shared) = ctx.shared.upgrade() else {
             break "shutting down".to_owned();
         };
@@ -136,9 +139,10 @@ pub async fn run(stream: UnixStream, ctx: Ctx) {
         }
     };
     tracing::debug!(bridge = %ctx.bridge, reason = %why, "OpenFlow connection closed");
+    why
 }
 
-async fn write(wr: &mut OwnedWriteHalf, bytes: &[u8]) -> Result<(), String> {
+async fn write<W: AsyncWrite + Unpin>(wr: &mut W, bytes: &[u8]) -> Result<(), String> {
     match tokio::time::timeout(WRITE_TIMEOUT, wr.write_all(bytes)).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(e.to_string()),
@@ -160,13 +164,13 @@ fn is_flow_mod(o: &Output) -> bool {
 }
 
 /// Executes the state machine's outputs in order.
-async fn carry_out(
+async fn carry_out<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     outputs: Vec<Output>,
     conn: &mut Conn,
-    reader: &mut Reader,
+    reader: &mut Reader<R>,
     session: &mut Session,
     shared: &std::sync::Arc<Shared>,
-    wr: &mut OwnedWriteHalf,
+    wr: &mut W,
 ) -> Result<(), String> {
     let mut queue: std::collections::VecDeque<Output> = outputs.into();
     while let Some(o) = queue.pop_front() {
@@ -226,7 +230,11 @@ fn is_flow_mod_msg(m: &Message) -> bool {
     matches!(m, Message::FlowMod(_) | Message::NxFlowMod(_))
 }
 
-async fn send_reply(r: Reply, conn: &Conn, wr: &mut OwnedWriteHalf) -> Result<(), String> {
+async fn send_reply<W: AsyncWrite + Unpin>(
+    r: Reply,
+    conn: &Conn,
+    wr: &mut W,
+) -> Result<(), String> {
     match r {
         Reply::Msg(b) => write(wr, &b).await,
         Reply::Flows {

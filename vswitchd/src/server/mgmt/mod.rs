@@ -19,6 +19,7 @@
 //! by [`conn`] (one read buffer, one partial message, replies streamed in chunks).
 
 mod conn;
+mod controller;
 mod request;
 mod stats;
 
@@ -61,6 +62,8 @@ pub struct Mgmt {
     max_conns: usize,
     /// Set at shutdown: no listener is created after it.
     closed: std::sync::atomic::AtomicBool,
+    /// The bridges' controller connections.
+    controllers: controller::Controllers,
 }
 
 impl Mgmt {
@@ -68,14 +71,20 @@ impl Mgmt {
     /// must be called inside the runtime that will run the connections.
     pub fn start(rundir: &Path, shared: &Arc<Shared>) -> Arc<Mgmt> {
         let max_conns = max_connections();
+        let conns = Arc::new(Semaphore::new(max_conns));
         let mgmt = Arc::new(Mgmt {
             rundir: rundir.to_path_buf(),
             runtime: tokio::runtime::Handle::current(),
             shared: Arc::downgrade(shared),
             listeners: Mutex::new(BTreeMap::new()),
-            conns: Arc::new(Semaphore::new(max_conns)),
+            conns: Arc::clone(&conns),
             max_conns,
             closed: std::sync::atomic::AtomicBool::new(false),
+            controllers: controller::Controllers::new(
+                tokio::runtime::Handle::current(),
+                Arc::downgrade(shared),
+                conns,
+            ),
         });
         let weak = Arc::downgrade(&mgmt);
         shared.on_publish(move |view| {
@@ -89,6 +98,7 @@ impl Mgmt {
     /// Stops every listener and connection and removes the sockets (daemon shutdown).
     pub fn shutdown(&self) {
         self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.controllers.shutdown();
         self.listeners
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -116,8 +126,12 @@ impl Mgmt {
             .filter(|b| view.bridge(b).is_err())
             .cloned()
             .collect();
+        self.controllers.reconcile(view);
         for b in gone {
             ls.remove(&b);
+            if let Some(shared) = self.shared.upgrade() {
+                shared.controllers.remove(&b);
+            }
             tracing::info!(bridge = %b, "OpenFlow listener removed");
         }
         for b in view.bridges() {
@@ -159,6 +173,7 @@ impl Mgmt {
             bridge: bridge.to_owned(),
             shared: self.shared.clone(),
             stop: stop_rx,
+            probe_ms: conn::PROBE_INTERVAL_MS,
         };
         self.runtime
             .spawn(accept_loop(listener, ctx, Arc::clone(&self.conns)));
@@ -197,8 +212,15 @@ async fn accept_loop(listener: tokio::net::UnixListener, ctx: conn::Ctx, conns: 
         };
         full_warned = false;
         let ctx = ctx.clone();
+        let seat = ctx
+            .shared
+            .upgrade()
+            .map(|s| s.controllers.bridge(&ctx.bridge).roles.seat());
+        let Some(seat) = seat else {
+            return;
+        };
         tokio::spawn(async move {
-            conn::run(stream, ctx).await;
+            conn::run(stream, ctx, seat).await;
             drop(permit);
         });
     }

@@ -19,6 +19,7 @@ use ofp::message::{AsyncConfig, BundleCtrl, Role, SwitchConfig, bct};
 use ofp::{ErrorCode, Message, Version};
 
 use super::stats::{self, Answer};
+use crate::controller::role::{Role as CtlRole, Seat};
 use crate::ofproto::{FlowMod, FlowModError};
 use crate::openflow::OpenFlowError;
 use crate::openflow::conn::Conn;
@@ -31,9 +32,6 @@ pub const MAX_BUNDLES: usize = 64;
 /// Most flow-mods held in open bundles on one connection.
 pub const MAX_BUNDLED: usize = crate::switch::MAX_RULES_PER_BRIDGE;
 
-/// `OFPCR_ROLE_*` (OpenFlow 1.3+): nochange, equal, master, slave.
-const ROLE_NOCHANGE: u32 = 0;
-const ROLE_EQUAL: u32 = 1;
 /// `OFPBFC_*` codes used here.
 const BFC_BAD_ID: u16 = 2;
 const BFC_EXISTS: u16 = 3;
@@ -78,9 +76,8 @@ struct Bundle {
 pub struct Session {
     pub bridge: String,
     config: SwitchConfig,
-    role: u32,
-    generation_id: u64,
-    nx_role: u32,
+    /// This connection's role among the bridge's connections.
+    seat: Seat,
     async_cfg: AsyncConfig,
     bundles: BTreeMap<u32, Bundle>,
     bundled: usize,
@@ -121,21 +118,38 @@ fn switch_error(e: &SwitchError) -> ErrorCode {
 }
 
 impl Session {
-    pub fn new(bridge: String) -> Session {
+    pub fn new(bridge: String, seat: Seat) -> Session {
         Session {
             bridge,
             config: SwitchConfig {
                 flags: 0,
                 miss_send_len: 128,
             },
-            role: ROLE_EQUAL,
-            generation_id: u64::MAX,
-            nx_role: 0,
+            seat,
             async_cfg: default_async(),
             bundles: BTreeMap::new(),
             bundled: 0,
             flow_mod_table_id: false,
         }
+    }
+
+    /// Marks the connection's handshake done (it now counts as connected).
+    pub fn set_open(&self) {
+        self.seat.set_open();
+    }
+
+    /// Whether `m` changes the switch, which a slave may not do (OVS's
+    /// `reject_slave_controller`).
+    fn writes(m: &Message) -> bool {
+        matches!(
+            m,
+            Message::FlowMod(_)
+                | Message::NxFlowMod(_)
+                | Message::PacketOut(_)
+                | Message::BundleControl(_)
+                | Message::BundleAdd(_)
+                | Message::NxCtFlushZone(_)
+        )
     }
 
     fn version(conn: &Conn) -> Version {
@@ -160,6 +174,14 @@ impl Session {
         let (Message::FlowMod(fm) | Message::NxFlowMod(fm)) = message else {
             return Err(Self::error(conn, xid, ErrorCode::BadRequestType, &bytes));
         };
+        if self.seat.is_slave() {
+            return Err(Self::error(
+                conn,
+                xid,
+                ErrorCode::BadRequestIsSecondary,
+                &bytes,
+            ));
+        }
         let mut fm = fm.clone();
         if v == Version::Of10 && !self.flow_mod_table_id {
             // Without NXT_FLOW_MOD_TABLE_ID a 1.0 flow-mod names no table: adds go to
@@ -238,6 +260,9 @@ impl Session {
             let bytes = ofp::encode(m, v, xid).unwrap_or_default();
             vec![Self::error(conn, xid, code, &bytes)]
         };
+        if self.seat.is_slave() && Self::writes(&message) {
+            return refuse(ErrorCode::BadRequestIsSecondary, &message);
+        }
         match message {
             Message::FlowMod(_) | Message::NxFlowMod(_) => {
                 match self.convert(conn, xid, &message) {
@@ -282,19 +307,29 @@ impl Session {
                 }
             }
             Message::RoleRequest(r) => {
-                if r.role != ROLE_NOCHANGE {
-                    self.role = r.role;
-                    self.generation_id = r.generation_id;
+                let Some(role) = CtlRole::from_ofp(r.role) else {
+                    return refuse(ErrorCode::RoleBad, &message);
+                };
+                // OpenFlow 1.2+ always carries an id; it counts for master and slave only.
+                match self.seat.request(role, Some(r.generation_id)) {
+                    Ok((now, generation_id)) => one(Message::RoleReply(Role {
+                        role: now.to_ofp(),
+                        generation_id: generation_id.unwrap_or(u64::MAX),
+                    })),
+                    Err(e) => {
+                        tracing::debug!(bridge = %self.bridge, error = %e, "role request refused");
+                        refuse(ErrorCode::RoleStale, &message)
+                    }
                 }
-                one(Message::RoleReply(Role {
-                    role: self.role,
-                    generation_id: self.generation_id,
-                }))
             }
-            Message::NxRoleRequest(r) => {
-                self.nx_role = r;
-                one(Message::NxRoleReply(r))
-            }
+            Message::NxRoleRequest(r) => match CtlRole::from_nx(r) {
+                // Nicira's request has no generation id.
+                Some(role) => match self.seat.request(Some(role), None) {
+                    Ok((now, _)) => one(Message::NxRoleReply(now.to_nx())),
+                    Err(_) => refuse(ErrorCode::RoleStale, &message),
+                },
+                None => refuse(ErrorCode::RoleBad, &message),
+            },
             Message::GetAsyncRequest => one(Message::GetAsyncReply(self.async_cfg)),
             Message::SetAsync(a) => {
                 for (i, m) in a.masks.iter().enumerate() {
