@@ -11,6 +11,7 @@ use crate::mac_learning::MacTable;
 use crate::normal::{NormalPort, VlanMode};
 use crate::ofproto::table::FlowTables;
 use crate::xlate::ct::{RecircStats, RecircTable};
+use crate::xlate::learn::{LearnQueue, LearnStats};
 use crate::xlate::{
     BridgeSet, LearningSwitch, PortKind, PortMap, XBridge, XPort, XlateCtx, XlateError,
     translate_or_fail,
@@ -19,7 +20,7 @@ use fastpath::flow::FlowKey;
 use fastpath::upcall::{Translation, UpcallError, UpcallHandler};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
 /// What kind of device a port is.
@@ -127,6 +128,8 @@ pub struct SlowState {
     /// Datapath port number → (bridge, OpenFlow port).
     pub dp_ports: HashMap<u32, (String, u32)>,
     pub recirc: RecircTable,
+    /// Flows `learn` actions learned, waiting to be applied (shared with [`SlowPath::learn`]).
+    pub learn: Arc<LearnQueue>,
 }
 
 impl SlowState {
@@ -162,6 +165,8 @@ impl SlowState {
             credit: None,
             may_learn,
             now_ms,
+            // Upcalls (the translations that may learn) have side effects; others do not.
+            learn: may_learn.then_some(&*self.learn),
         }
     }
 
@@ -194,6 +199,8 @@ pub struct SlowStats {
     pub xlate_errors: Vec<(&'static str, u64)>,
     /// The recirculation id table.
     pub recirc: RecircStats,
+    /// Learned flows.
+    pub learn: LearnStats,
 }
 
 /// Upcall translations that failed, per [`XlateError::KINDS`].
@@ -225,14 +232,20 @@ impl XlateErrorCounters {
 #[derive(Debug)]
 pub struct SlowPath {
     state: RwLock<SlowState>,
+    learn: Arc<LearnQueue>,
     epoch: Instant,
     errors: XlateErrorCounters,
 }
 
 impl Default for SlowPath {
     fn default() -> Self {
+        let learn = Arc::new(LearnQueue::default());
         SlowPath {
-            state: RwLock::new(SlowState::default()),
+            state: RwLock::new(SlowState {
+                learn: learn.clone(),
+                ..SlowState::default()
+            }),
+            learn,
             epoch: Instant::now(),
             errors: XlateErrorCounters::default(),
         }
@@ -255,6 +268,11 @@ impl SlowPath {
     /// Exclusive access (configuration changes; revalidate before dropping it).
     pub fn write(&self) -> RwLockWriteGuard<'_, SlowState> {
         self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Flows learned by upcalls and revalidation, waiting for [`crate::dataplane::Dataplane::apply_learned`].
+    pub fn learn_queue(&self) -> &Arc<LearnQueue> {
+        &self.learn
     }
 
     /// Failed upcall translations per kind.

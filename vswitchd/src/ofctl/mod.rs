@@ -24,6 +24,7 @@ mod action_parse;
 mod error;
 mod fields;
 mod format;
+mod learn;
 mod lex;
 mod match_parse;
 mod packet;

@@ -291,6 +291,15 @@ fn action_to_wire(a: &OfAction, v: Version) -> Result<Option<Action>, OpenFlowEr
         }),
         OfAction::CtClear => Action::Nx(NxAction::CtClear),
         OfAction::Ct(ct) => Action::Nx(NxAction::Ct(ct_to_wire(ct, v)?)),
+        OfAction::FinTimeout {
+            idle_timeout,
+            hard_timeout,
+        } => Action::Nx(NxAction::FinTimeout {
+            idle: *idle_timeout,
+            hard: *hard_timeout,
+        }),
+        // Not yet encoded on the OpenFlow channel (the text syntax and datapath support it).
+        OfAction::Learn(_) => return Err(OpenFlowError::Refused(ErrorCode::BadActionType)),
     }))
 }
 
