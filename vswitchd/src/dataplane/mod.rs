@@ -683,12 +683,13 @@ impl Dataplane {
             return 0;
         }
         let mut st = self.slow.write();
+        // Counters first (this pass may queue learns of its own: take them in this batch).
+        if self.dp.megaflow_count() > 0 {
+            self.revalidate(&st, true);
+        }
         let batch = queue.take();
         if batch.is_empty() {
             return 0;
-        }
-        if self.dp.megaflow_count() > 0 {
-            self.revalidate(&st, true);
         }
         let now = self.slow.now_ms();
         let mut total = crate::xlate::learn::Outcome::default();

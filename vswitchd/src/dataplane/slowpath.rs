@@ -408,4 +408,82 @@ mod tests {
         );
         assert_eq!(errors(&dp, "unknown_in_port"), 1);
     }
+
+    #[test]
+    fn learned_flows_are_queued_by_upcalls_applied_in_batches_and_refreshed_by_revalidation() {
+        let dp = dataplane(&[
+            "udp,actions=learn(table=1,hard_timeout=30,eth_type=0x800,nw_proto=17,\
+             NXM_OF_UDP_DST[]=NXM_OF_UDP_SRC[],output:NXM_OF_IN_PORT[]),output:2",
+        ]);
+        let d = dp.datapath();
+        let mut ctx = d.new_pmd();
+        let p1 = dp.dp_port_of("p1").unwrap();
+        let mut send = |sport: u16| {
+            let mut b = vec![Packet::from_bytes(&udp(sport))];
+            d.process_batch(&mut ctx, p1, &mut b, 1);
+            ctx.take_outputs();
+        };
+        let table1 = |dp: &crate::dataplane::Dataplane| {
+            let mut f = crate::ofctl::FlowSpec::new(crate::ofctl::FlowSyntax::MatchOnly);
+            f.table = 1;
+            dp.dump_flows("br0", &f)
+                .unwrap()
+                .iter()
+                .map(|r| crate::ofctl::format_flow(&r.to_spec(), &crate::ofctl::NoNames))
+                .collect::<Vec<_>>()
+        };
+        send(1000);
+        send(1000);
+        assert_eq!(d.stats().upcalls, 1, "the second packet hit the megaflow");
+        assert_eq!(dp.slow_path().learn_queue().len(), 1);
+        assert!(
+            table1(&dp).is_empty(),
+            "nothing is installed before the batch"
+        );
+        let mf = d.dump_megaflows();
+        assert_eq!(
+            mf[0].mask.tp_src, 0xffff,
+            "the learned-from field is in the megaflow"
+        );
+        assert_eq!(dp.apply_learned(), 1);
+        assert!(table1(&dp)[0].contains("tp_dst=1000"), "{:?}", table1(&dp));
+        assert!(
+            table1(&dp)[0].contains("actions=output:1"),
+            "{:?}",
+            table1(&dp)
+        );
+        // Another source port is another megaflow and another learned flow.
+        send(1001);
+        assert_eq!(d.stats().upcalls, 2);
+        assert_eq!(dp.apply_learned(), 1);
+        assert_eq!(table1(&dp).len(), 2);
+        // The flows go (as by a hard timeout or a del-flows); the megaflow of table 0 stays,
+        // and when it counts packets the revalidator re-runs its learn: the flow comes back.
+        let del = crate::ofproto::flow_mod::FlowMod::delete(
+            crate::ofctl::parse_flow(
+                "table=1",
+                &crate::ofctl::NoNames,
+                crate::ofctl::FlowSyntax::MatchOnly,
+            )
+            .unwrap(),
+            false,
+        );
+        dp.flow_mods("br0", &[del]).unwrap();
+        assert!(table1(&dp).is_empty());
+        send(1000);
+        assert_eq!(d.stats().upcalls, 2, "still the megaflow");
+        dp.maintain(true);
+        assert_eq!(dp.apply_learned(), 1);
+        let flows = table1(&dp);
+        assert_eq!(flows.len(), 1);
+        assert!(flows[0].contains("tp_dst=1000"), "{flows:?}");
+        // Traffic on an installed flow's megaflow only refreshes it: no table change.
+        send(1000);
+        dp.maintain(true);
+        assert_eq!(dp.apply_learned(), 0);
+        let st = dp.slow_stats().learn;
+        // (Revalidation also re-queues flows still waiting for a batch: those refresh.)
+        assert_eq!((st.installed, st.dropped, st.refused), (3, 0, 0));
+        assert!(st.queued >= 3);
+    }
 }
