@@ -151,6 +151,12 @@ fn learn_field(s: &str) -> Result<(FieldName, LearnField), OfctlError> {
     ))
 }
 
+/// Parses a field reference of a learn spec (`NXM_OF_ETH_SRC[0..15]`), with the same checks
+/// as the flow syntax (the OpenFlow codec names wire fields this way).
+pub fn learn_field_of(s: &str) -> Result<LearnField, OfctlError> {
+    learn_field(s).map(|(_, f)| f)
+}
+
 /// A constant for a 16-bit `in_port` keeps OVS's 16-bit numbering (LOCAL is 0xfffe).
 fn narrow_port(f: &LearnField, v: u128) -> u128 {
     if f.sub.field == Field::InPort && f.width == 16 && v > 0xffff {

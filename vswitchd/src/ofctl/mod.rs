@@ -34,6 +34,7 @@ pub use error::OfctlError;
 pub use format::{
     format_action, format_actions, format_match, format_megaflow, format_packet, format_subfield,
 };
+pub use learn::learn_field_of;
 pub use packet::parse_packet;
 
 #[cfg(test)]

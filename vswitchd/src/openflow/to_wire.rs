@@ -298,8 +298,7 @@ fn action_to_wire(a: &OfAction, v: Version) -> Result<Option<Action>, OpenFlowEr
             idle: *idle_timeout,
             hard: *hard_timeout,
         }),
-        // Not yet encoded on the OpenFlow channel (the text syntax and datapath support it).
-        OfAction::Learn(_) => return Err(OpenFlowError::Refused(ErrorCode::BadActionType)),
+        OfAction::Learn(l) => Action::Nx(NxAction::Learn(super::learn::learn_to_wire(l)?)),
     }))
 }
 
