@@ -180,7 +180,7 @@ mod tests {
     fn learn_round_trips_through_the_wire_form() {
         for flow in [
             "actions=learn(table=10,NXM_OF_VLAN_TCI[0..11],NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],load:NXM_OF_IN_PORT[]->NXM_NX_REG0[0..15])",
-            "tcp,actions=learn(table=1,idle_timeout=10,hard_timeout=20,fin_idle_timeout=5,fin_hard_timeout=6,priority=10,send_flow_rem,delete_learned,cookie=0x123,eth_type=0x800,nw_proto=6,NXM_OF_TCP_SRC[],NXM_OF_IP_DST[]=NXM_OF_IP_SRC[],in_port=LOCAL,eth_dst=01:02:03:04:05:06,output:NXM_OF_IN_PORT[],load:0x5->NXM_NX_REG1[3..6],NXM_NX_REG3[]=OXM_OF_IN_PORT[],ipv6_src=NXM_NX_IPV6_DST[])",
+            "tcp,actions=learn(table=1,idle_timeout=10,hard_timeout=20,fin_idle_timeout=5,fin_hard_timeout=6,priority=10,send_flow_rem,delete_learned,cookie=0x123,eth_type=0x800,nw_proto=6,NXM_OF_TCP_SRC[],NXM_OF_IP_DST[]=NXM_OF_IP_SRC[],in_port=LOCAL,eth_dst=01:02:03:04:05:06,output:NXM_OF_IN_PORT[],load:0x5->NXM_NX_REG1[3..6],NXM_NX_REG3[]=OXM_OF_IN_PORT[])",
         ] {
             let spec = parse_flow(flow, &NoNames, FlowSyntax::Add).unwrap();
             let OfAction::Learn(l) = &spec.actions[0] else {
