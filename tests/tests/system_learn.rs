@@ -89,14 +89,17 @@ fn a_learned_mac_table_forwards_between_namespaces() {
     // Learned flows are ordinary rules (OVS's dump-flows shows them the same way).
     eprintln!("table 10 after h1 <-> h2:\n{}", table10(&bed));
 
-    // Unicast between learned hosts is not flooded: h3's port sees (almost) none of it.
+    // Unicast between learned hosts is not flooded: 20 pings are 40 unicast frames, and
+    // flooded they would all reach h3's port. What does reach it is multicast, which floods
+    // by design (the namespaces' IPv6 neighbour discovery and MLD, an ARP refresh).
     let before = bed.port_stats(&h3.port);
     assert!(h1.ns.ping(&h2.ip, 20), "20 pings h1->h2");
     let after = bed.port_stats(&h3.port);
     let leaked = num(&after, "tx_packets") - num(&before, "tx_packets");
+    eprintln!("h3's port sent {leaked} frames during 40 unicast frames between h1 and h2");
     assert!(
-        leaked <= 2,
-        "h3 received {leaked} packets of h1<->h2 unicast (only an ARP refresh may flood)"
+        leaked < 20,
+        "h3 received {leaked} frames while h1 and h2 exchanged 40: unicast is flooded"
     );
     // h3 joins: learned too, and reaches both.
     assert!(h3.ns.wait_ping(&h1.ip, 10), "ping h3->h1\n{}", bed.log());
