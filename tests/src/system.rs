@@ -102,8 +102,22 @@ impl Bed {
     /// Adds a host on a new port of the bridge: `eth0` in a fresh namespace with `cidr` and
     /// `mac`; `port_args` go to `add-port` (e.g. `--tag 10`).
     pub fn host(&mut self, attach: Attach, cidr: &str, mac: &str, port_args: &[&str]) -> Host {
-        let ns = Netns::new("vsw-st");
-        let port = unique("vst");
+        self.host_named("vsw-st", "vst", attach, cidr, mac, port_args)
+    }
+
+    /// As [`Bed::host`], naming the namespace and the port after `ns_prefix` / `port_prefix`
+    /// (a test's own prefix, so that its leftovers can be found by name).
+    pub fn host_named(
+        &mut self,
+        ns_prefix: &str,
+        port_prefix: &str,
+        attach: Attach,
+        cidr: &str,
+        mac: &str,
+        port_args: &[&str],
+    ) -> Host {
+        let ns = Netns::new(ns_prefix);
+        let port = unique(port_prefix);
         let br = self.br.clone();
         match attach {
             Attach::Tap => {

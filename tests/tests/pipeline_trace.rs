@@ -670,6 +670,7 @@ mod soundness {
                 credit: None,
                 may_learn: false,
                 now_ms: 0,
+                learn: None,
             };
             let first = translate(&ctx, &pkt, None);
             let Ok(first) = first else {

@@ -306,12 +306,32 @@ impl OfflineBridge {
             // As ofproto/trace: a trace does not teach `normal` anything.
             may_learn: false,
             now_ms: 0,
+            learn: None,
         }
     }
 
     /// Traces `key` as [`trace_packet`] does.
     pub fn trace(&self, key: &FlowKey, ct_next: &[u8]) -> TraceReport {
         trace_packet(&self.ctx(), key, ct_next)
+    }
+
+    /// Traces `key` and lets its side effects happen, as ofproto/trace's `-generate` does:
+    /// the flows its `learn` actions learn are added to this bridge's tables.
+    pub fn trace_generate(&mut self, key: &FlowKey, ct_next: &[u8]) -> TraceReport {
+        let queue = crate::xlate::learn::LearnQueue::default();
+        let report = {
+            let mut ctx = self.ctx();
+            ctx.learn = Some(&queue);
+            trace_packet(&ctx, key, ct_next)
+        };
+        let batch = queue.take();
+        crate::xlate::learn::apply_learned(&mut self.tables, &batch, 0);
+        report
+    }
+
+    /// The bridge's tables (for dumps).
+    pub fn tables(&self) -> &FlowTables {
+        &self.tables
     }
 
     /// One translation of `key` (any pass): the datapath actions and the megaflow mask.

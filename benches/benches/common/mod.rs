@@ -219,6 +219,7 @@ impl UpcallHandler for XlateHandler {
             credit: None,
             may_learn: false,
             now_ms: 0,
+            learn: None,
         };
         translate(&ctx, key, None).map_err(|_| UpcallError::TranslationFailed)
     }

@@ -274,6 +274,29 @@ impl OvsSandbox {
         self.appctl(&a).map_err(|e| e.to_string())
     }
 
+    /// `ofproto/trace fdbr PACKET -generate`: as [`OvsSandbox::trace`], letting the trace's
+    /// side effects happen (`learn` adds its flows).
+    pub fn trace_generate(&self, packet: &str) -> Result<String, String> {
+        self.appctl(&["ofproto/trace", "fdbr", packet, "-generate"])
+            .map_err(|e| e.to_string())
+    }
+
+    /// `ovs-ofctl dump-flows --no-stats fdbr FILTER`, one flow per line.
+    pub fn dump_flows(&self, filter: &str) -> Result<Vec<String>, String> {
+        let mgmt = format!("unix:{}", self.dir.path().join("fdbr.mgmt").display());
+        let out = self
+            .run("ovs-ofctl", &["dump-flows", "--no-stats", &mgmt, filter])
+            .map_err(|e| e.to_string())?;
+        Ok(out
+            .lines()
+            .map(str::trim)
+            .filter(|l| {
+                !l.is_empty() && !l.starts_with("NXST_FLOW") && !l.starts_with("OFPST_FLOW")
+            })
+            .map(str::to_owned)
+            .collect())
+    }
+
     /// The OpenFlow port behind OVS datapath port `dp`.
     pub fn of_port(&self, dp: u32) -> Option<u32> {
         self.dp_to_of.get(&dp).copied()

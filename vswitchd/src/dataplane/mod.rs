@@ -673,6 +673,46 @@ impl Dataplane {
         Ok(r)
     }
 
+    /// Applies the flows `learn` actions queued (upcalls and revalidation), in one batch
+    /// under the write lock, then revalidates if a table changed; returns how many rules were
+    /// added or changed. Whoever else changes the tables must not run at the same time (the
+    /// switch calls this between its own commands, see `xlate::learn`).
+    pub fn apply_learned(&self) -> usize {
+        let queue = self.slow.learn_queue();
+        if queue.is_empty() {
+            return 0;
+        }
+        let mut st = self.slow.write();
+        // Counters first (this pass may queue learns of its own: take them in this batch).
+        if self.dp.megaflow_count() > 0 {
+            self.revalidate(&st, true);
+        }
+        let batch = queue.take();
+        if batch.is_empty() {
+            return 0;
+        }
+        let now = self.slow.now_ms();
+        let mut total = crate::xlate::learn::Outcome::default();
+        let mut by_bridge: BTreeMap<&str, Vec<&crate::xlate::learn::Learned>> = BTreeMap::new();
+        for l in &batch {
+            by_bridge.entry(l.bridge.as_str()).or_default().push(l);
+        }
+        for (bridge, items) in by_bridge {
+            let Some(b) = st.bridges.get_mut(bridge) else {
+                continue;
+            };
+            let o = crate::xlate::learn::apply_learned(&mut b.tables, items, now);
+            total.installed += o.installed;
+            total.refreshed += o.refreshed;
+            total.refused += o.refused;
+        }
+        queue.count(&total);
+        if total.installed > 0 {
+            self.revalidate(&st, false);
+        }
+        total.installed
+    }
+
     /// Runs `f` on a bridge's live tables for reading.
     pub fn read_tables<R>(
         &self,
@@ -791,6 +831,7 @@ impl Dataplane {
         SlowStats {
             xlate_errors: self.slow.xlate_errors().snapshot(),
             recirc: self.slow.read().recirc.stats(),
+            learn: self.slow.learn_queue().stats(),
         }
     }
 

@@ -177,6 +177,11 @@ impl Revalidator {
                 return Verdict::Delete;
             };
             ctx.credit = credit;
+            // A megaflow that counted packets re-runs its `learn` actions (refreshing or
+            // re-adding what they learned) and `fin_timeout`s, as OVS's xlate cache does.
+            if credit.is_some() {
+                ctx.learn = Some(&state.learn);
+            }
             translated += 1;
             match translate_or_fail(&ctx, key) {
                 Ok(t) if mask_within(&t.mask, mask) => Verdict::Update(t.actions),

@@ -11,6 +11,7 @@ use crate::mac_learning::MacTable;
 use crate::normal::{NormalPort, VlanMode};
 use crate::ofproto::table::FlowTables;
 use crate::xlate::ct::{RecircStats, RecircTable};
+use crate::xlate::learn::{LearnQueue, LearnStats};
 use crate::xlate::{
     BridgeSet, LearningSwitch, PortKind, PortMap, XBridge, XPort, XlateCtx, XlateError,
     translate_or_fail,
@@ -19,7 +20,7 @@ use fastpath::flow::FlowKey;
 use fastpath::upcall::{Translation, UpcallError, UpcallHandler};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
 /// What kind of device a port is.
@@ -127,6 +128,8 @@ pub struct SlowState {
     /// Datapath port number → (bridge, OpenFlow port).
     pub dp_ports: HashMap<u32, (String, u32)>,
     pub recirc: RecircTable,
+    /// Flows `learn` actions learned, waiting to be applied (shared with [`SlowPath::learn`]).
+    pub learn: Arc<LearnQueue>,
 }
 
 impl SlowState {
@@ -162,6 +165,8 @@ impl SlowState {
             credit: None,
             may_learn,
             now_ms,
+            // Upcalls (the translations that may learn) have side effects; others do not.
+            learn: may_learn.then_some(&*self.learn),
         }
     }
 
@@ -194,6 +199,8 @@ pub struct SlowStats {
     pub xlate_errors: Vec<(&'static str, u64)>,
     /// The recirculation id table.
     pub recirc: RecircStats,
+    /// Learned flows.
+    pub learn: LearnStats,
 }
 
 /// Upcall translations that failed, per [`XlateError::KINDS`].
@@ -225,14 +232,20 @@ impl XlateErrorCounters {
 #[derive(Debug)]
 pub struct SlowPath {
     state: RwLock<SlowState>,
+    learn: Arc<LearnQueue>,
     epoch: Instant,
     errors: XlateErrorCounters,
 }
 
 impl Default for SlowPath {
     fn default() -> Self {
+        let learn = Arc::new(LearnQueue::default());
         SlowPath {
-            state: RwLock::new(SlowState::default()),
+            state: RwLock::new(SlowState {
+                learn: learn.clone(),
+                ..SlowState::default()
+            }),
+            learn,
             epoch: Instant::now(),
             errors: XlateErrorCounters::default(),
         }
@@ -255,6 +268,11 @@ impl SlowPath {
     /// Exclusive access (configuration changes; revalidate before dropping it).
     pub fn write(&self) -> RwLockWriteGuard<'_, SlowState> {
         self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Flows learned by upcalls and revalidation, waiting for [`crate::dataplane::Dataplane::apply_learned`].
+    pub fn learn_queue(&self) -> &Arc<LearnQueue> {
+        &self.learn
     }
 
     /// Failed upcall translations per kind.
@@ -389,5 +407,83 @@ mod tests {
             Err(UpcallError::TranslationFailed)
         );
         assert_eq!(errors(&dp, "unknown_in_port"), 1);
+    }
+
+    #[test]
+    fn learned_flows_are_queued_by_upcalls_applied_in_batches_and_refreshed_by_revalidation() {
+        let dp = dataplane(&[
+            "udp,actions=learn(table=1,hard_timeout=30,eth_type=0x800,nw_proto=17,\
+             NXM_OF_UDP_DST[]=NXM_OF_UDP_SRC[],output:NXM_OF_IN_PORT[]),output:2",
+        ]);
+        let d = dp.datapath();
+        let mut ctx = d.new_pmd();
+        let p1 = dp.dp_port_of("p1").unwrap();
+        let mut send = |sport: u16| {
+            let mut b = vec![Packet::from_bytes(&udp(sport))];
+            d.process_batch(&mut ctx, p1, &mut b, 1);
+            ctx.take_outputs();
+        };
+        let table1 = |dp: &crate::dataplane::Dataplane| {
+            let mut f = crate::ofctl::FlowSpec::new(crate::ofctl::FlowSyntax::MatchOnly);
+            f.table = 1;
+            dp.dump_flows("br0", &f)
+                .unwrap()
+                .iter()
+                .map(|r| crate::ofctl::format_flow(&r.to_spec(), &crate::ofctl::NoNames))
+                .collect::<Vec<_>>()
+        };
+        send(1000);
+        send(1000);
+        assert_eq!(d.stats().upcalls, 1, "the second packet hit the megaflow");
+        assert_eq!(dp.slow_path().learn_queue().len(), 1);
+        assert!(
+            table1(&dp).is_empty(),
+            "nothing is installed before the batch"
+        );
+        let mf = d.dump_megaflows();
+        assert_eq!(
+            mf[0].mask.tp_src, 0xffff,
+            "the learned-from field is in the megaflow"
+        );
+        assert_eq!(dp.apply_learned(), 1);
+        assert!(table1(&dp)[0].contains("tp_dst=1000"), "{:?}", table1(&dp));
+        assert!(
+            table1(&dp)[0].contains("actions=output:1"),
+            "{:?}",
+            table1(&dp)
+        );
+        // Another source port is another megaflow and another learned flow.
+        send(1001);
+        assert_eq!(d.stats().upcalls, 2);
+        assert_eq!(dp.apply_learned(), 1);
+        assert_eq!(table1(&dp).len(), 2);
+        // The flows go (as by a hard timeout or a del-flows); the megaflow of table 0 stays,
+        // and when it counts packets the revalidator re-runs its learn: the flow comes back.
+        let del = crate::ofproto::flow_mod::FlowMod::delete(
+            crate::ofctl::parse_flow(
+                "table=1",
+                &crate::ofctl::NoNames,
+                crate::ofctl::FlowSyntax::MatchOnly,
+            )
+            .unwrap(),
+            false,
+        );
+        dp.flow_mods("br0", &[del]).unwrap();
+        assert!(table1(&dp).is_empty());
+        send(1000);
+        assert_eq!(d.stats().upcalls, 2, "still the megaflow");
+        dp.maintain(true);
+        assert_eq!(dp.apply_learned(), 1);
+        let flows = table1(&dp);
+        assert_eq!(flows.len(), 1);
+        assert!(flows[0].contains("tp_dst=1000"), "{flows:?}");
+        // Traffic on an installed flow's megaflow only refreshes it: no table change.
+        send(1000);
+        dp.maintain(true);
+        assert_eq!(dp.apply_learned(), 0);
+        let st = dp.slow_stats().learn;
+        // (Revalidation also re-queues flows still waiting for a batch: those refresh.)
+        assert_eq!((st.installed, st.dropped, st.refused), (3, 0, 0));
+        assert!(st.queued >= 3);
     }
 }

@@ -225,7 +225,10 @@ fn parse_one(
         }
         "resubmit" => parse_resubmit(value, delim, names),
         "ct" => parse_ct(value, m, names),
-        "controller" | "enqueue" | "group" | "meter" | "learn" | "note" | "write_metadata"
+        "learn" if delim == Some('(') => super::learn::parse_learn(value, m, names),
+        "fin_timeout" if delim == Some('(') => super::learn::parse_fin_timeout(value),
+        "learn" | "fin_timeout" => Err(OfctlError::bad_action(key, "needs (...)")),
+        "controller" | "enqueue" | "group" | "meter" | "note" | "write_metadata"
         | "clear_actions" | "write_actions" | "set_queue" | "push_mpls" | "pop_mpls"
         | "conjunction" => Err(OfctlError::bad_action(
             key,

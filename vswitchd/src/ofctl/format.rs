@@ -654,6 +654,11 @@ pub fn format_action(a: &OfAction, names: &dyn PortNames) -> String {
         }
         OfAction::Ct(ct) => format_ct(ct, names),
         OfAction::CtClear => "ct_clear".to_owned(),
+        OfAction::Learn(l) => super::learn::format_learn(l, names),
+        OfAction::FinTimeout {
+            idle_timeout,
+            hard_timeout,
+        } => super::learn::format_fin_timeout(*idle_timeout, *hard_timeout),
     }
 }
 
@@ -675,7 +680,12 @@ pub fn format_subfield(s: &SubField) -> String {
 }
 
 /// A set_field value (and mask) in the field's own syntax.
-fn field_value(field: Field, v: u128, mask: Option<u128>, names: &dyn PortNames) -> String {
+pub(crate) fn field_value(
+    field: Field,
+    v: u128,
+    mask: Option<u128>,
+    names: &dyn PortNames,
+) -> String {
     let desc = fields::canonical(field);
     match desc.syntax {
         Syntax::Mac => match mask {

@@ -24,6 +24,7 @@ mod action_parse;
 mod error;
 mod fields;
 mod format;
+mod learn;
 mod lex;
 mod match_parse;
 mod packet;
@@ -33,6 +34,7 @@ pub use error::OfctlError;
 pub use format::{
     format_action, format_actions, format_match, format_megaflow, format_packet, format_subfield,
 };
+pub use learn::learn_field_of;
 pub use packet::parse_packet;
 
 #[cfg(test)]

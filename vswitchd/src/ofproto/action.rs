@@ -133,6 +133,13 @@ pub enum OfAction {
     Ct(OfCt),
     /// `ct_clear`
     CtClear,
+    /// `learn(...)`: adds a flow built from the packet (see [`super::learn`]).
+    Learn(Box<super::learn::OfLearn>),
+    /// `fin_timeout(idle_timeout=I,hard_timeout=H)`: shortens the rule's timeouts on TCP FIN/RST.
+    FinTimeout {
+        idle_timeout: u16,
+        hard_timeout: u16,
+    },
 }
 
 /// How a field-setting action was written, so the printer gives it back the same way.

@@ -143,6 +143,7 @@ pub(crate) fn validate_actions(actions: &[OfAction], table: u8) -> Result<(), Fl
                 }
             }
             OfAction::Resubmit { table: Some(t), .. } => exists("resubmit", *t)?,
+            OfAction::Learn(l) => exists("learn", l.table)?,
             OfAction::Ct(ct) => {
                 if let Some(t) = ct.table {
                     exists("ct", t)?;

@@ -10,13 +10,18 @@
 use super::spec::{FlowSpec, TABLE_ALL};
 use crate::ofproto::{Match, OfAction, ofpp};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 #[derive(Debug, Default)]
 struct Counters {
     packets: AtomicU64,
     bytes: AtomicU64,
     last_used_ms: AtomicU64,
+    /// When a `learn` last re-learned the rule (restarts its hard timeout; 0: never).
+    refreshed_ms: AtomicU64,
+    /// Timeouts a `fin_timeout` reduced the rule's to (0: not reduced).
+    fin_idle: AtomicU32,
+    fin_hard: AtomicU32,
 }
 
 /// A shared handle to a rule's counters (cloning shares them).
@@ -49,6 +54,37 @@ impl RuleStats {
     /// When a packet last hit the rule (0: never).
     pub fn last_used_ms(&self) -> u64 {
         self.0.last_used_ms.load(Ordering::Relaxed)
+    }
+
+    /// A `learn` found the rule already installed at `now_ms`: its hard timeout restarts
+    /// (OVS's `ofproto_flow_mod_learn_refresh`).
+    pub fn refresh(&self, now_ms: u64) {
+        self.0.refreshed_ms.fetch_max(now_ms, Ordering::Relaxed);
+    }
+
+    /// When a `learn` last refreshed the rule (0: never).
+    pub fn refreshed_ms(&self) -> u64 {
+        self.0.refreshed_ms.load(Ordering::Relaxed)
+    }
+
+    /// `fin_timeout`: lowers the rule's idle and hard timeouts to `idle` / `hard` seconds
+    /// where those are nonzero and shorter (OVS's `reduce_timeout`).
+    pub fn reduce_timeouts(&self, idle: u16, hard: u16) {
+        for (slot, v) in [(&self.0.fin_idle, idle), (&self.0.fin_hard, hard)] {
+            if v != 0 {
+                let _ = slot.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+                    (old == 0 || u32::from(v) < old).then_some(u32::from(v))
+                });
+            }
+        }
+    }
+
+    /// The (idle, hard) timeouts a `fin_timeout` set (0: none).
+    pub fn reduced_timeouts(&self) -> (u16, u16) {
+        (
+            self.0.fin_idle.load(Ordering::Relaxed) as u16,
+            self.0.fin_hard.load(Ordering::Relaxed) as u16,
+        )
     }
 
     /// True if `self` and `other` are the same counters.
@@ -92,16 +128,37 @@ impl Rule {
             })
     }
 
-    /// The instant the rule idles out (`None`: no idle timeout).
-    pub fn idle_deadline_ms(&self) -> Option<u64> {
-        (self.idle_timeout != 0).then(|| {
-            self.created_ms.max(self.stats.last_used_ms()) + u64::from(self.idle_timeout) * 1000
-        })
+    /// The rule's (idle, hard) timeouts now: as installed, or shorter after a `fin_timeout`.
+    pub fn timeouts(&self) -> (u16, u16) {
+        let reduce = |set: u16, fin: u16| {
+            if fin != 0 && (set == 0 || fin < set) {
+                fin
+            } else {
+                set
+            }
+        };
+        let (fi, fh) = self.stats.reduced_timeouts();
+        (reduce(self.idle_timeout, fi), reduce(self.hard_timeout, fh))
     }
 
-    /// The instant the rule's hard timeout ends it (`None`: no hard timeout).
+    /// True if the rule has a `fin_timeout` action (it may get timeouts while installed).
+    pub fn has_fin_timeout(&self) -> bool {
+        self.actions
+            .iter()
+            .any(|a| matches!(a, OfAction::FinTimeout { .. }))
+    }
+
+    /// The instant the rule idles out (`None`: no idle timeout).
+    pub fn idle_deadline_ms(&self) -> Option<u64> {
+        let (idle, _) = self.timeouts();
+        (idle != 0).then(|| self.created_ms.max(self.stats.last_used_ms()) + u64::from(idle) * 1000)
+    }
+
+    /// The instant the rule's hard timeout ends it (`None`: no hard timeout). A `learn` that
+    /// re-learns the rule restarts it.
     pub fn hard_deadline_ms(&self) -> Option<u64> {
-        (self.hard_timeout != 0).then(|| self.created_ms + u64::from(self.hard_timeout) * 1000)
+        let (_, hard) = self.timeouts();
+        (hard != 0).then(|| self.created_ms.max(self.stats.refreshed_ms()) + u64::from(hard) * 1000)
     }
 
     /// True if a timeout has passed at `now_ms`.

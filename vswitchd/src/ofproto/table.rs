@@ -239,7 +239,7 @@ impl FlowTables {
                     ) {
                         self.timed.remove(&old.id);
                     }
-                    if rule.idle_timeout != 0 || rule.hard_timeout != 0 {
+                    if rule.idle_timeout != 0 || rule.hard_timeout != 0 || rule.has_fin_timeout() {
                         self.timed.insert(rule.id, rule);
                     }
                 }
@@ -349,6 +349,13 @@ impl FlowTables {
         self.tables.get(table as usize)?.find_exact(m, priority)
     }
 
+    /// Number of rules in `table` with cookie `cookie` (a `learn` action's `limit`).
+    pub fn count_cookie(&self, table: u8, cookie: u64) -> usize {
+        self.tables.get(table as usize).map_or(0, |c| {
+            c.iter().filter(|(_, _, r)| r.cookie == cookie).count()
+        })
+    }
+
     /// Number of rules in all tables.
     pub fn len(&self) -> usize {
         self.tables.iter().map(|c| c.len()).sum()
@@ -364,7 +371,8 @@ impl FlowTables {
     }
 }
 
-fn same_rule(r: &Rule, s: &FlowSpec) -> bool {
+/// True if rule `r` is what adding `s` would install (same cookie, timeouts and actions).
+pub(crate) fn same_rule(r: &Rule, s: &FlowSpec) -> bool {
     let actions_eq = if s.actions.is_empty() {
         r.actions == [crate::ofproto::OfAction::Drop]
     } else {

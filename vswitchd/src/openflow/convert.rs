@@ -265,6 +265,13 @@ pub fn action_to_model(a: &Action) -> Result<Vec<OfAction>, OpenFlowError> {
                 exec,
             }))
         }
+        Action::Nx(NxAction::Learn(l)) => {
+            one(OfAction::Learn(Box::new(super::learn::learn_from_wire(l)?)))
+        }
+        Action::Nx(NxAction::FinTimeout { idle, hard }) => one(OfAction::FinTimeout {
+            idle_timeout: *idle,
+            hard_timeout: *hard,
+        }),
         _ => Err(unsupported_action()),
     }
 }

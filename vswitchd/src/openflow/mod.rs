@@ -13,6 +13,7 @@
 
 pub mod conn;
 pub mod convert;
+mod learn;
 pub mod match10;
 pub mod to_wire;
 

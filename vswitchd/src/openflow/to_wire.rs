@@ -291,6 +291,14 @@ fn action_to_wire(a: &OfAction, v: Version) -> Result<Option<Action>, OpenFlowEr
         }),
         OfAction::CtClear => Action::Nx(NxAction::CtClear),
         OfAction::Ct(ct) => Action::Nx(NxAction::Ct(ct_to_wire(ct, v)?)),
+        OfAction::FinTimeout {
+            idle_timeout,
+            hard_timeout,
+        } => Action::Nx(NxAction::FinTimeout {
+            idle: *idle_timeout,
+            hard: *hard_timeout,
+        }),
+        OfAction::Learn(l) => Action::Nx(NxAction::Learn(super::learn::learn_to_wire(l)?)),
     }))
 }
 

@@ -635,6 +635,7 @@ pub async fn serve(
     }
 
     let expiry = tokio::spawn(expire_flows_forever(Arc::clone(&shared)));
+    let learner = tokio::spawn(apply_learned_forever(Arc::clone(&shared)));
     // A listener must serve until shutdown: one that ends before is an error, and the daemon
     // exits rather than run on deaf.
     let mut ended = None;
@@ -652,6 +653,7 @@ pub async fn serve(
     }
     tracing::info!("shutting down");
     expiry.abort();
+    learner.abort();
     openflow.shutdown();
     let _ = stop_tx.send(true);
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
@@ -688,6 +690,34 @@ async fn expire_flows_forever(shared: Arc<Shared>) {
             Ok(0) => {}
             Ok(n) => tracing::debug!(expired = n, "flows timed out"),
             Err(e) => tracing::warn!(error = %e.message(), "flow expiry failed"),
+        }
+    }
+}
+
+/// How long a wake-up waits for more learned flows before applying the batch.
+const LEARN_BATCH_DELAY: Duration = Duration::from_millis(2);
+
+/// Applies the flows `learn` actions queue, in batches, between the switch's other changes
+/// (holding the switch lock, so no flow command is between planning and executing; see
+/// `xlate::learn`). Learned flows are not stored: like OVS's, they are state the traffic
+/// rebuilds, and they do not change the published view.
+async fn apply_learned_forever(shared: Arc<Shared>) {
+    let s = Arc::clone(&shared);
+    let Ok(queue) = tokio::task::spawn_blocking(move || {
+        Arc::clone(s.lock().dataplane().slow_path().learn_queue())
+    })
+    .await
+    else {
+        return;
+    };
+    loop {
+        queue.ready().await;
+        tokio::time::sleep(LEARN_BATCH_DELAY).await;
+        let s = Arc::clone(&shared);
+        match tokio::task::spawn_blocking(move || s.lock().apply_learned()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(learned = n, "learned flows installed"),
+            Err(e) => tracing::warn!(error = %e, "applying learned flows failed"),
         }
     }
 }

@@ -382,6 +382,13 @@ impl Switch {
         Ok(counts)
     }
 
+    /// Installs the flows `learn` actions queued (not stored: learned flows are rebuilt by
+    /// traffic, as in OVS); returns how many rules were added or changed. Calling it through
+    /// the switch keeps it apart from flow commands, which plan and execute in two steps.
+    pub fn apply_learned(&mut self) -> usize {
+        self.dp.apply_learned()
+    }
+
     /// Removes rules whose timeouts passed, on every bridge, from the tables and the store;
     /// returns how many.
     pub fn expire_flows(&mut self) -> usize {

@@ -35,6 +35,7 @@ pub mod commit;
 pub mod ct;
 pub mod error;
 pub mod fields;
+pub mod learn;
 pub mod output;
 pub mod record;
 
@@ -189,6 +190,9 @@ pub struct XlateCtx<'a> {
     pub may_learn: bool,
     /// Current time, for MAC learning and rule `last_used`.
     pub now_ms: u64,
+    /// Where `learn` puts the flows it learns and whether `learn` / `fin_timeout` may change
+    /// rules at all (`None`: no side effects, as in a trace; see [`learn`]).
+    pub learn: Option<&'a learn::LearnQueue>,
 }
 
 impl core::fmt::Debug for XlateCtx<'_> {
@@ -198,6 +202,7 @@ impl core::fmt::Debug for XlateCtx<'_> {
             .field("credit", &self.credit)
             .field("may_learn", &self.may_learn)
             .field("now_ms", &self.now_ms)
+            .field("learn", &self.learn.is_some())
             .finish()
     }
 }
@@ -258,6 +263,8 @@ pub(crate) struct Xlator<'a, 't> {
     lookups: usize,
     /// (bridge, table, flow) of every rule whose actions are running, for loop detection.
     stack: Vec<(&'a str, u8, FlowKey)>,
+    /// The rule whose actions are running (`fin_timeout` changes it).
+    rule: Option<Arc<Rule>>,
     trace: Option<&'t mut Trace>,
 }
 
@@ -276,6 +283,7 @@ impl<'a, 't> Xlator<'a, 't> {
             nesting: 0,
             lookups: 0,
             stack: Vec::new(),
+            rule: None,
             trace,
         };
         // Fields every megaflow matches (OVS's xlate_wc_init).
@@ -448,7 +456,9 @@ impl<'a, 't> Xlator<'a, 't> {
         let saved_table = self.table;
         self.table = table;
         self.stack.push((bridge_name, table, lookup));
+        let saved_rule = self.rule.replace(rule.clone());
         let r = self.do_actions(&rule.actions);
+        self.rule = saved_rule;
         self.stack.pop();
         self.table = saved_table;
         if let Some(t) = self.trace.as_deref_mut() {
@@ -525,9 +535,74 @@ impl<'a, 't> Xlator<'a, 't> {
                         self.actions.push(DpAction::CtClear);
                     }
                 }
+                OfAction::Learn(l) => self.learn(l),
+                OfAction::FinTimeout {
+                    idle_timeout,
+                    hard_timeout,
+                } => self.fin_timeout(*idle_timeout, *hard_timeout),
             }
         }
         Ok(())
+    }
+
+    /// `learn`: see [`learn`] and `ofproto::learn`. The megaflow matches every bit the specs
+    /// read; the flow is learned only when side effects are allowed.
+    fn learn(&mut self, l: &crate::ofproto::OfLearn) {
+        l.mask_sources(&mut self.wc);
+        let spec = l.execute(&self.flow);
+        let tables = self.bridge.tables;
+        let existing = tables
+            .find_exact(spec.table, &spec.m, spec.priority)
+            .filter(|r| crate::ofproto::table::same_rule(r, &spec));
+        let success = match (existing, self.ctx.learn) {
+            (Some(r), Some(_)) => {
+                r.stats.refresh(self.ctx.now_ms);
+                true
+            }
+            (Some(_), None) => true,
+            (None, q) => {
+                learn::within_limit(tables, &spec, l.limit)
+                    && q.is_none_or(|q| {
+                        q.push(learn::Learned {
+                            bridge: self.bridge.name.to_string(),
+                            spec: spec.clone(),
+                            limit: l.limit,
+                        })
+                    })
+            }
+        };
+        if let Some(t) = self.trace.as_deref_mut() {
+            let flow = crate::ofctl::format_flow(&spec, &NoNames);
+            t.note(match (existing.is_some(), success) {
+                (true, _) => format!("learn: already installed: {flow}"),
+                (false, true) => format!("learn: adds {flow}"),
+                (false, false) => format!("learn: refused by limit={}: {flow}", l.limit),
+            });
+            t.learned.push((self.bridge.name.to_string(), spec));
+        }
+        if let Some(r) = &l.result_dst {
+            let res = fields::load(&mut self.flow, &mut self.wc, u128::from(success), &r.sub);
+            self.report_skip(res);
+        }
+    }
+
+    /// `fin_timeout`: a TCP FIN or RST shortens the running rule's timeouts (a side effect,
+    /// so only when those are allowed). The FIN and RST bits join the megaflow, so that the
+    /// first such packet of a flow takes an upcall.
+    fn fin_timeout(&mut self, idle: u16, hard: u16) {
+        const FIN: u16 = 0x001;
+        const RST: u16 = 0x004;
+        if !fields::prereqs_ok(fastpath::flow::Field::TcpFlags, &self.flow, &mut self.wc) {
+            return;
+        }
+        self.wc.tcp_flags |= FIN | RST;
+        if self.flow.tcp_flags & (FIN | RST) == 0 {
+            return;
+        }
+        match (&self.rule, self.ctx.learn) {
+            (Some(rule), Some(_)) => rule.stats.reduce_timeouts(idle, hard),
+            _ => self.note(|| "fin_timeout: the rule's timeouts would be reduced".into()),
+        }
     }
 
     fn report_skip(&mut self, r: Result<(), fields::Skip>) {
@@ -665,6 +740,7 @@ mod tests {
             credit: None,
             may_learn: false,
             now_ms: 7,
+            learn: None,
         }
     }
 

@@ -54,6 +54,8 @@ pub struct Trace {
     pub recircs: Vec<RecircPoint>,
     /// The packet after the pass's actions changed it (set by a translation that completed).
     pub final_flow: Option<FlowKey>,
+    /// Flows `learn` actions built, with their bridge (learned or not: see the notes).
+    pub learned: Vec<(String, crate::ofproto::FlowSpec)>,
     /// Index in `steps` of each rule whose actions are running, innermost last.
     open: Vec<usize>,
     /// Notes made so far.
