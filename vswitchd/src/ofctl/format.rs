@@ -654,6 +654,7 @@ pub fn format_action(a: &OfAction, names: &dyn PortNames) -> String {
         }
         OfAction::Ct(ct) => format_ct(ct, names),
         OfAction::CtClear => "ct_clear".to_owned(),
+        OfAction::Group(g) => format!("group:{g}"),
     }
 }
 

@@ -133,6 +133,8 @@ pub enum OfAction {
     Ct(OfCt),
     /// `ct_clear`
     CtClear,
+    /// `group:N`: run group N's buckets (see `ofproto::group`).
+    Group(u32),
 }
 
 /// How a field-setting action was written, so the printer gives it back the same way.

@@ -5,6 +5,7 @@
 
 pub mod action;
 pub mod flow_mod;
+pub mod group;
 pub mod rule;
 pub mod spec;
 pub mod table;
@@ -12,6 +13,7 @@ pub mod table;
 pub use crate::classifier::flow_match::{self, Match};
 pub use action::{OfAction, SubField, ofpp};
 pub use flow_mod::{Applied, FlowMod, FlowModCommand, FlowModError};
+pub use group::{Group, GroupMod, GroupModCommand, GroupSpec, GroupTable, GroupType};
 pub use rule::{Rule, RuleStats};
 pub use spec::{FlowSpec, TABLE_ALL};
 pub use table::{FlowTables, Planned, StalePlan};

@@ -10,7 +10,8 @@
 //! and the daemon decides what "now" is. Rules with timeouts are also indexed by id so that
 //! [`FlowTables::expire`] does not scan rules that can never expire.
 
-use super::flow_mod::{Applied, FlowMod, FlowModError, Op, Plan};
+use super::flow_mod::{Applied, FlowMod, FlowModCommand, FlowModError, Op, Plan};
+use super::group::{self, GroupError, GroupMod, GroupTable};
 use super::rule::Rule;
 use super::spec::{FlowSpec, TABLE_ALL};
 use crate::classifier::Classifier;
@@ -82,6 +83,8 @@ pub struct FlowTables {
     timed: BTreeMap<u64, Arc<Rule>>,
     next_id: u64,
     generation: u64,
+    /// The bridge's groups (`group:N` actions refer to them).
+    groups: GroupTable,
 }
 
 impl std::fmt::Debug for FlowTables {
@@ -107,6 +110,7 @@ impl FlowTables {
             timed: BTreeMap::new(),
             next_id: 1,
             generation: 0,
+            groups: GroupTable::new(),
         }
     }
 
@@ -141,6 +145,12 @@ impl FlowTables {
     pub fn plan(&self, mods: &[FlowMod], now_ms: u64) -> Result<Planned, FlowModError> {
         let mut plan = Plan::new(&self.tables, self.next_id);
         for (index, fm) in mods.iter().enumerate() {
+            if fm.command != (FlowModCommand::Delete { strict: false })
+                && fm.command != (FlowModCommand::Delete { strict: true })
+            {
+                self.check_groups(&fm.spec.actions)
+                    .map_err(|e| bundle_error(mods.len(), index, e))?;
+            }
             plan.flow_mod(fm, now_ms)
                 .map_err(|e| bundle_error(mods.len(), index, e))?;
         }
@@ -161,6 +171,8 @@ impl FlowTables {
                     FlowModError::NoSuchTable(s.table),
                 ));
             }
+            self.check_groups(&s.actions)
+                .map_err(|e| bundle_error(specs.len(), i, e))?;
             wanted.insert((s.table, Match::new(s.m.key, s.m.mask), s.priority), (i, s));
         }
         for t in 0..N_TABLES as u8 {
@@ -321,9 +333,51 @@ impl FlowTables {
         self.tables.iter().all(|c| c.is_empty())
     }
 
-    /// Bumped by every change (bundle, replace, expiry).
+    /// Bumped by every change (bundle, replace, expiry, group-mod).
     pub fn generation(&self) -> u64 {
         self.generation
+    }
+
+    /// The bridge's groups.
+    pub fn groups(&self) -> &GroupTable {
+        &self.groups
+    }
+
+    /// Applies a group-mod. As in OVS, deleting a group deletes the rules that send to it
+    /// (returned in [`Applied::removed`]); a modify keeps them.
+    pub fn apply_group_mod(&mut self, gm: &GroupMod, now_ms: u64) -> Result<Applied, GroupError> {
+        let touched = self.groups.apply(gm, now_ms)?;
+        self.generation += 1;
+        if gm.command != group::GroupModCommand::Delete || touched.is_empty() {
+            return Ok(Applied::default());
+        }
+        let mut plan = Plan::new(&self.tables, self.next_id);
+        for r in self.rules() {
+            if group::chained(&r.actions).any(|g| touched.contains(&g)) {
+                plan.take(&r);
+                plan.applied.removed.push(r);
+            }
+        }
+        let planned = self.planned(plan);
+        Ok(self
+            .execute_planned(planned)
+            .expect("planned against these tables"))
+    }
+
+    /// Number of rules that send to group `id` (its `ref_count`).
+    pub fn group_refs(&self, id: u32) -> usize {
+        self.tables
+            .iter()
+            .flat_map(|c| c.iter().map(|(_, _, r)| r))
+            .filter(|r| group::chained(&r.actions).any(|g| g == id))
+            .count()
+    }
+
+    fn check_groups(&self, actions: &[crate::ofproto::OfAction]) -> Result<(), FlowModError> {
+        match group::chained(actions).find(|g| self.groups.get(*g).is_none()) {
+            Some(g) => Err(FlowModError::NoSuchGroup(g)),
+            None => Ok(()),
+        }
     }
 }
 
