@@ -115,6 +115,7 @@ impl BridgeState {
                 });
             }
         }
+        map.keep_liveness(&self.ports);
         self.ports = map;
         self.rebuild_normal();
     }

@@ -351,17 +351,23 @@ impl FlowTables {
         if gm.command != group::GroupModCommand::Delete || touched.is_empty() {
             return Ok(Applied::default());
         }
+        let planned = self.plan_group_delete(&touched);
+        Ok(self
+            .execute_planned(planned)
+            .expect("planned against these tables"))
+    }
+
+    /// Plans deleting the rules that send to any of the groups `ids` (what deleting them does;
+    /// see [`FlowTables::apply_group_mod`]).
+    pub fn plan_group_delete(&self, ids: &[u32]) -> Planned {
         let mut plan = Plan::new(&self.tables, self.next_id);
         for r in self.rules() {
-            if group::chained(&r.actions).any(|g| touched.contains(&g)) {
+            if group::chained(&r.actions).any(|g| ids.contains(&g)) {
                 plan.take(&r);
                 plan.applied.removed.push(r);
             }
         }
-        let planned = self.planned(plan);
-        Ok(self
-            .execute_planned(planned)
-            .expect("planned against these tables"))
+        self.planned(plan)
     }
 
     /// Number of rules that send to group `id` (its `ref_count`).

@@ -148,6 +148,11 @@ impl PortMap {
         }
     }
 
+    /// Takes over `old`'s record of which ports are down (when the map is rebuilt).
+    pub fn keep_liveness(&mut self, old: &PortMap) {
+        self.down = old.down.clone();
+    }
+
     /// True if port `ofport` exists and its link is up (OVS's `odp_port_is_alive`).
     pub fn is_live(&self, ofport: u32) -> bool {
         self.by_ofport.contains_key(&ofport) && !self.down.contains(&ofport)
