@@ -7,6 +7,7 @@ const PROTOS: &[&str] = &[
     "vswitch/v1/bridge.proto",
     "vswitch/v1/flow.proto",
     "vswitch/v1/diag.proto",
+    "vswitch/v1/group.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

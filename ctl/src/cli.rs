@@ -206,6 +206,42 @@ pub enum Command {
         #[arg(long)]
         no_stats: bool,
     },
+    /// Add an OpenFlow group (ovs-ofctl group syntax).
+    #[command(name = "add-group")]
+    AddGroup { bridge: String, group: String },
+    /// Add the groups of FILE, one per line.
+    #[command(name = "add-groups")]
+    AddGroups { bridge: String, file: String },
+    /// Replace a group's type and buckets.
+    #[command(name = "mod-group")]
+    ModGroup {
+        bridge: String,
+        group: String,
+        /// Add the group if it does not exist.
+        #[arg(long)]
+        may_create: bool,
+    },
+    /// Delete groups (all without group_id=N) and the flows that send to them.
+    #[command(name = "del-groups")]
+    DelGroups {
+        bridge: String,
+        #[arg(value_name = "group_id=N")]
+        group: Option<String>,
+    },
+    /// Show groups.
+    #[command(name = "dump-groups")]
+    DumpGroups {
+        bridge: String,
+        #[arg(value_name = "group_id=N")]
+        group: Option<String>,
+    },
+    /// Show group and bucket counters.
+    #[command(name = "dump-group-stats")]
+    DumpGroupStats {
+        bridge: String,
+        #[arg(value_name = "group_id=N")]
+        group: Option<String>,
+    },
     /// Show port counters.
     #[command(name = "dump-ports")]
     DumpPorts {
@@ -308,6 +344,10 @@ pub struct TraceArgs {
     /// Offline: trace through the flows of FILE in an in-memory bridge, without a daemon.
     #[arg(long, value_name = "FILE")]
     pub flows: Option<String>,
+    /// Offline: groups of FILE (one per line, ovs-ofctl add-groups syntax) in the in-memory
+    /// bridge.
+    #[arg(long, value_name = "FILE", requires = "flows")]
+    pub groups: Option<String>,
     /// Offline: number of ports p1..pN of the in-memory bridge (OpenFlow port i = pi).
     #[arg(long, value_name = "N", requires = "flows", default_value_t = 8)]
     pub ports: u32,

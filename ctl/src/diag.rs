@@ -20,7 +20,7 @@ pub async fn trace(ctx: &Ctx, t: TraceArgs) -> anyhow::Result<()> {
                 "offline trace takes one PACKET argument after --flows FILE (no bridge)"
             ));
         };
-        return offline_trace(ctx, flows, t.ports, packet, &t.ct_next);
+        return offline_trace(ctx, flows, t.groups.as_deref(), t.ports, packet, &t.ct_next);
     }
     let [bridge, packet] = t.args.as_slice() else {
         return Err(anyhow!(
@@ -41,6 +41,7 @@ pub async fn trace(ctx: &Ctx, t: TraceArgs) -> anyhow::Result<()> {
 fn offline_trace(
     ctx: &Ctx,
     flows: &str,
+    groups: Option<&str>,
     ports: u32,
     packet: &str,
     ct_next: &[String],
@@ -50,7 +51,13 @@ fn offline_trace(
     } else {
         std::fs::read_to_string(flows).with_context(|| format!("cannot read flow file {flows}"))?
     };
-    let report = vswitchd::trace::offline_trace(&text, ports, packet, ct_next)
+    let groups = match groups {
+        Some(g) => {
+            std::fs::read_to_string(g).with_context(|| format!("cannot read group file {g}"))?
+        }
+        None => String::new(),
+    };
+    let report = vswitchd::trace::offline_trace_with_groups(&text, &groups, ports, packet, ct_next)
         .map_err(|e| anyhow!("{}", vswitchd::report::chain(&e)))?;
     emit_raw(ctx.format, &report.to_json(), || report.to_text())
 }

@@ -16,6 +16,7 @@ mod controller;
 mod diag;
 mod fail_mode;
 mod flow;
+mod group;
 mod output;
 mod progress;
 
@@ -167,6 +168,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             no_stats,
         } => flow::dump_flows(&ctx, bridge, r#match, table, no_stats).await,
         Command::DumpPorts { bridge, port } => flow::dump_ports(&ctx, bridge, port).await,
+        Command::AddGroup { bridge, group } => group::add_group(&ctx, bridge, group).await,
+        Command::AddGroups { bridge, file } => group::add_groups(&ctx, bridge, file).await,
+        Command::ModGroup {
+            bridge,
+            group,
+            may_create,
+        } => group::mod_group_cmd(&ctx, bridge, group, may_create).await,
+        Command::DelGroups { bridge, group } => group::del_groups(&ctx, bridge, group).await,
+        Command::DumpGroups { bridge, group } => group::dump_groups(&ctx, bridge, group).await,
+        Command::DumpGroupStats { bridge, group } => {
+            group::dump_group_stats(&ctx, bridge, group).await
+        }
         Command::Trace(t) => diag::trace(&ctx, t).await,
         Command::DumpMegaflows { bridge } => diag::dump_megaflows(&ctx, bridge).await,
         Command::FlushMegaflows => diag::flush_megaflows(&ctx).await,

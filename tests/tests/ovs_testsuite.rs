@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use vswitchd::ofctl::{
     FlowSpec, FlowSyntax, NoNames, format_flow, format_match, format_packet, parse_flow,
 };
-use vswitchd::trace::offline_trace;
+use vswitchd::trace::{offline_trace, offline_trace_with_groups};
 
 #[path = "ovs_testsuite/fields.rs"]
 mod fields;
@@ -55,11 +55,12 @@ fn run_dpif_case(c: &Value) -> Result<(), String> {
     }
 }
 
-/// The case's table, port count and `--ct-next` states.
-fn setup(c: &Value) -> Result<(String, u32, Vec<String>), String> {
-    if c["groups"].as_array().is_some_and(|g| !g.is_empty()) {
-        return Err("groups: the offline trace takes no group table".into());
-    }
+/// The case's flow table, group table (one per line), port count and `--ct-next` states.
+fn setup(c: &Value) -> Result<(String, String, u32, Vec<String>), String> {
+    let groups: Vec<&str> = c["groups"]
+        .as_array()
+        .map(|g| g.iter().map(s).collect())
+        .unwrap_or_default();
     let n_ports = c["ports"]
         .as_array()
         .and_then(|p| p.iter().filter_map(Value::as_u64).max())
@@ -72,13 +73,13 @@ fn setup(c: &Value) -> Result<(String, u32, Vec<String>), String> {
         .as_array()
         .map(|v| v.iter().map(|x| s(x).to_owned()).collect())
         .unwrap_or_default();
-    Ok((flows.join("\n"), n_ports, ct_next))
+    Ok((flows.join("\n"), groups.join("\n"), n_ports, ct_next))
 }
 
 /// Runs one trace case: `Ok(())` when our offline trace gives OVS's result.
 fn run_trace_case(c: &Value) -> Result<(), String> {
-    let (flows, n_ports, ct_next) = setup(c)?;
-    let report = offline_trace(&flows, n_ports, s(&c["packet"]), &ct_next)
+    let (flows, groups, n_ports, ct_next) = setup(c)?;
+    let report = offline_trace_with_groups(&flows, &groups, n_ports, s(&c["packet"]), &ct_next)
         .map_err(|e| format!("trace refused: {e}"))?;
     // OVS's `tail -1 stdout` is the last pass's line.
     let last = report.passes.last().ok_or("no datapath pass")?;
@@ -102,6 +103,7 @@ fn run_trace_case(c: &Value) -> Result<(), String> {
             let theirs = parse_items(want_mf.split(','))?;
             probe_wider(
                 &flows,
+                &groups,
                 n_ports,
                 &pkt,
                 &ours,
@@ -137,9 +139,9 @@ fn run_trace_case(c: &Value) -> Result<(), String> {
 /// flipped must translate to the same datapath actions. Later passes (after recirculation)
 /// must be among OVS's megaflows as they are. And we may install no more megaflows than OVS.
 fn run_megaflow_case(c: &Value) -> Result<(), String> {
-    let (flows, n_ports, _) = setup(c)?;
+    let (flows, groups, n_ports, _) = setup(c)?;
     let trace_all = |pkt: &str| -> Result<Vec<(String, String)>, String> {
-        let report = offline_trace(&flows, n_ports, pkt, &[])
+        let report = offline_trace_with_groups(&flows, &groups, n_ports, pkt, &[])
             .map_err(|e| format!("trace of {pkt} refused: {e}"))?;
         Ok(report
             .passes
@@ -193,7 +195,7 @@ fn run_megaflow_case(c: &Value) -> Result<(), String> {
                 continue;
             }
             let actions: Vec<String> = passes.iter().map(|p| p.1.clone()).collect();
-            if let Err(why) = probe_wider(&flows, n_ports, &pkt, &ours, theirs, &actions) {
+            if let Err(why) = probe_wider(&flows, &groups, n_ports, &pkt, &ours, theirs, &actions) {
                 diffs.push(format!("our megaflow {mf}: {why}"));
             }
         }
@@ -219,6 +221,7 @@ static DIFFERENT_SOUND: std::sync::atomic::AtomicUsize = std::sync::atomic::Atom
 /// datapath actions (`actions`, one per pass), or the difference is unsound.
 fn probe_wider(
     flows: &str,
+    groups: &str,
     n_ports: u32,
     pkt: &Fields,
     ours: &Fields,
@@ -239,7 +242,7 @@ fn probe_wider(
         });
         b.value ^= bit;
         let probe_pkt = format_fields(&probe);
-        let report = offline_trace(flows, n_ports, &probe_pkt, &[])
+        let report = offline_trace_with_groups(flows, groups, n_ports, &probe_pkt, &[])
             .map_err(|e| format!("probe {probe_pkt} refused: {e}"))?;
         let got: Vec<&String> = report.passes.iter().map(|p| &p.datapath_actions).collect();
         if got.iter().copied().ne(actions.iter()) {

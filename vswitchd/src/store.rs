@@ -15,6 +15,8 @@
 //! - `flows`:     `(bridge, seq) → line`  each rule as an ovs-ofctl line, loaded in `seq` order
 //! - `ct_limits`: `zone → limit`         ([`DEFAULT_ZONE_KEY`] holds the default limit)
 //! - `settings`:  `key → value`          e.g. `flow-limit`
+//! - `groups`:    `(bridge, group_id) → line` each OpenFlow group as an ovs-ofctl add-group
+//!   line (schema 2; a version-1 database is migrated by creating the empty table)
 //!
 //! Flows are stored as text, not as a binary rule encoding: the text syntax is the stable
 //! interface (DESIGN §5), so a database outlives changes to the in-memory rule layout.
@@ -36,9 +38,10 @@ const PORTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("ports"
 const FLOWS: TableDefinition<(&str, u64), &str> = TableDefinition::new("flows");
 const CT_LIMITS: TableDefinition<u32, u64> = TableDefinition::new("ct_limits");
 const SETTINGS: TableDefinition<&str, &str> = TableDefinition::new("settings");
+const GROUPS: TableDefinition<(&str, u32), &str> = TableDefinition::new("groups");
 
 /// The schema this code reads and writes; bumped on incompatible layout changes.
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// Key of the default conntrack limit in `ct_limits` (zones are 16-bit, so it never clashes).
 pub const DEFAULT_ZONE_KEY: u32 = u32::MAX;
@@ -123,6 +126,14 @@ pub enum Change {
     SetSetting { key: String, value: String },
     /// Removes a setting (back to its default).
     DeleteSetting { key: String },
+    /// Adds or replaces group `id` of `bridge` (`line` in add-group syntax).
+    PutGroup {
+        bridge: String,
+        id: u32,
+        line: String,
+    },
+    /// Removes group `id` of `bridge`.
+    DeleteGroup { bridge: String, id: u32 },
 }
 
 /// A bridge as loaded: its row, ports and rules (rules in `seq` order).
@@ -131,6 +142,8 @@ pub struct BridgeSnapshot {
     pub bridge: BridgeRecord,
     pub ports: Vec<PortRecord>,
     pub flows: Vec<FlowRow>,
+    /// Group lines, by ascending group id.
+    pub groups: Vec<String>,
 }
 
 /// Everything the database holds, as loaded at start-up.
@@ -202,6 +215,11 @@ impl Store {
                         .map_err(db_err)?;
                 }
                 Some(SCHEMA_VERSION) => {}
+                // Version 1 had no groups table; it is created below.
+                Some(1) => {
+                    meta.insert("schema_version", SCHEMA_VERSION)
+                        .map_err(db_err)?;
+                }
                 Some(found) => {
                     return Err(StoreError::Schema {
                         path: self.path.clone(),
@@ -214,6 +232,7 @@ impl Store {
             txn.open_table(FLOWS).map_err(db_err)?;
             txn.open_table(CT_LIMITS).map_err(db_err)?;
             txn.open_table(SETTINGS).map_err(db_err)?;
+            txn.open_table(GROUPS).map_err(db_err)?;
         }
         txn.commit().map_err(db_err)
     }
@@ -280,6 +299,7 @@ impl Store {
             let mut flows = txn.open_table(FLOWS).map_err(db_err)?;
             let mut ct = txn.open_table(CT_LIMITS).map_err(db_err)?;
             let mut settings = txn.open_table(SETTINGS).map_err(db_err)?;
+            let mut groups = txn.open_table(GROUPS).map_err(db_err)?;
             for change in changes {
                 match change {
                     Change::PutBridge(b) => {
@@ -297,6 +317,17 @@ impl Store {
                             )
                             .map_err(db_err)?;
                         clear_flows(&mut flows, name)?;
+                        groups
+                            .retain_in((name.as_str(), 0)..=(name.as_str(), u32::MAX), |_, _| false)
+                            .map_err(db_err)?;
+                    }
+                    Change::PutGroup { bridge, id, line } => {
+                        groups
+                            .insert((bridge.as_str(), *id), line.as_str())
+                            .map_err(db_err)?;
+                    }
+                    Change::DeleteGroup { bridge, id } => {
+                        groups.remove((bridge.as_str(), *id)).map_err(db_err)?;
                     }
                     Change::PutPort { bridge, port } => {
                         let json = to_json(port);
@@ -343,6 +374,7 @@ impl Store {
         let bridges = txn.open_table(BRIDGES).map_err(db_err)?;
         let ports = txn.open_table(PORTS).map_err(db_err)?;
         let flows = txn.open_table(FLOWS).map_err(db_err)?;
+        let groups = txn.open_table(GROUPS).map_err(db_err)?;
         let mut snap = Snapshot::default();
         for entry in bridges.iter().map_err(db_err)? {
             let (k, v) = entry.map_err(db_err)?;
@@ -372,10 +404,19 @@ impl Store {
                     line: v.value().to_owned(),
                 });
             }
+            let mut bridge_groups = Vec::new();
+            for entry in groups
+                .range((name.as_str(), 0)..=(name.as_str(), u32::MAX))
+                .map_err(db_err)?
+            {
+                let (_, v) = entry.map_err(db_err)?;
+                bridge_groups.push(v.value().to_owned());
+            }
             snap.bridges.push(BridgeSnapshot {
                 bridge,
                 ports: bridge_ports,
                 flows: bridge_flows,
+                groups: bridge_groups,
             });
         }
         let ct = txn.open_table(CT_LIMITS).map_err(db_err)?;

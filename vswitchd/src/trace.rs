@@ -57,6 +57,15 @@ pub enum TraceError {
     /// A `--ct-next` state did not parse.
     #[error("bad --ct-next state '{0}': expected flags like 'trk,est' or '+trk+est' ({1})")]
     CtState(String, &'static str),
+    /// A group line did not parse.
+    #[error("groups line {line}")]
+    GroupLine { line: usize, source: OfctlError },
+    /// The groups parsed but the group table refused one.
+    #[error("groups line {line}")]
+    Group {
+        line: usize,
+        source: crate::ofproto::group::GroupError,
+    },
     /// `--ports` out of range.
     #[error("--ports must be between 0 and {MAX_OFFLINE_PORTS}, not {0}")]
     Ports(u32),
@@ -222,7 +231,19 @@ pub fn offline_trace(
     packet: &str,
     ct_next: &[String],
 ) -> Result<TraceReport, TraceError> {
-    let bridge = OfflineBridge::new(flows_text, n_ports)?;
+    offline_trace_with_groups(flows_text, "", n_ports, packet, ct_next)
+}
+
+/// [`offline_trace`] with the groups of `groups_text` (one per line, in `ovs-ofctl
+/// add-groups` syntax) installed before the flows.
+pub fn offline_trace_with_groups(
+    flows_text: &str,
+    groups_text: &str,
+    n_ports: u32,
+    packet: &str,
+    ct_next: &[String],
+) -> Result<TraceReport, TraceError> {
+    let bridge = OfflineBridge::with_groups(flows_text, groups_text, n_ports)?;
     let states = ct_next
         .iter()
         .map(|s| parse_ct_state(s))
@@ -243,6 +264,16 @@ pub struct OfflineBridge {
 impl OfflineBridge {
     /// Ports `p1..pN` and the flows of `flows_text` (see [`offline_trace`]).
     pub fn new(flows_text: &str, n_ports: u32) -> Result<OfflineBridge, TraceError> {
+        OfflineBridge::with_groups(flows_text, "", n_ports)
+    }
+
+    /// As [`OfflineBridge::new`], with the groups of `groups_text` (see
+    /// [`offline_trace_with_groups`]).
+    pub fn with_groups(
+        flows_text: &str,
+        groups_text: &str,
+        n_ports: u32,
+    ) -> Result<OfflineBridge, TraceError> {
         if n_ports > MAX_OFFLINE_PORTS {
             return Err(TraceError::Ports(n_ports));
         }
@@ -268,6 +299,27 @@ impl OfflineBridge {
             mods.push(FlowMod::add(spec));
         }
         let mut tables = FlowTables::new();
+        for (i, line) in groups_text.lines().enumerate() {
+            let l = crate::ofctl::flow_line(line);
+            if l.is_empty() {
+                continue;
+            }
+            let spec =
+                crate::ofctl::parse_group(l, &ports).map_err(|source| TraceError::GroupLine {
+                    line: i + 1,
+                    source,
+                })?;
+            let gm = crate::ofproto::GroupMod {
+                command: crate::ofproto::GroupModCommand::Add,
+                spec,
+            };
+            tables
+                .apply_group_mod(&gm, 0)
+                .map_err(|source| TraceError::Group {
+                    line: i + 1,
+                    source,
+                })?;
+        }
         tables.apply(&mods, 0)?;
         let normal = LearningSwitch::new(
             ports

@@ -123,6 +123,10 @@ impl LinkWatch {
             };
             for r in reports {
                 let key = (bridge.clone(), r.name);
+                if self.seen.get(&key) != Some(&r.up) {
+                    // Fast-failover groups follow the link (a port first seen down too).
+                    dp.set_port_live(&bridge, r.ofport, r.up);
+                }
                 match self.seen.get(&key) {
                     Some(true) if !r.up => {
                         tracing::info!(bridge = %key.0, port = %key.1, "port is down")

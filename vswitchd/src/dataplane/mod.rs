@@ -713,6 +713,22 @@ impl Dataplane {
         total.installed
     }
 
+    /// Records port `ofport` of `bridge` as up or down for xlate (fast-failover groups watch
+    /// it) and, if that changed anything, revalidates the cached megaflows.
+    pub fn set_port_live(&self, bridge: &str, ofport: u32, up: bool) {
+        let mut st = self.slow.write();
+        let Some(b) = st.bridges.get_mut(bridge) else {
+            return;
+        };
+        if b.ports.is_live(ofport) == up || b.ports.get(ofport).is_none() {
+            return;
+        }
+        b.ports.set_live(ofport, up);
+        if self.dp.megaflow_count() > 0 {
+            self.revalidate(&st, false);
+        }
+    }
+
     /// Runs `f` on a bridge's live tables for reading.
     pub fn read_tables<R>(
         &self,

@@ -116,6 +116,7 @@ impl BridgeState {
                 });
             }
         }
+        map.keep_liveness(&self.ports);
         self.ports = map;
         self.rebuild_normal();
     }

@@ -659,6 +659,7 @@ pub fn format_action(a: &OfAction, names: &dyn PortNames) -> String {
             idle_timeout,
             hard_timeout,
         } => super::learn::format_fin_timeout(*idle_timeout, *hard_timeout),
+        OfAction::Group(g) => format!("group:{g}"),
     }
 }
 

@@ -24,6 +24,7 @@ mod action_parse;
 mod error;
 mod fields;
 mod format;
+mod group;
 mod learn;
 mod lex;
 mod match_parse;
@@ -34,6 +35,7 @@ pub use error::OfctlError;
 pub use format::{
     format_action, format_actions, format_match, format_megaflow, format_packet, format_subfield,
 };
+pub use group::{format_group, parse_group, parse_group_selector};
 pub use learn::learn_field_of;
 pub use packet::parse_packet;
 

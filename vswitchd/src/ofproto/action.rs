@@ -140,6 +140,8 @@ pub enum OfAction {
         idle_timeout: u16,
         hard_timeout: u16,
     },
+    /// `group:N`: run group N's buckets (see `ofproto::group`).
+    Group(u32),
 }
 
 /// How a field-setting action was written, so the printer gives it back the same way.

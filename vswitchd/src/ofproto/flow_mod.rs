@@ -86,6 +86,8 @@ pub enum FlowModError {
     GotoNotLast,
     #[error("{action} refers to table {target}, which does not exist (tables are 0..254)")]
     NoSuchTargetTable { action: &'static str, target: u8 },
+    #[error("group {0} does not exist (add it with add-group first)")]
+    NoSuchGroup(u32),
     /// `index` is 0-based; the message counts from 1.
     #[error("flow {} of the bundle", .index + 1)]
     InBundle {

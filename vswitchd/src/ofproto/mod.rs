@@ -5,6 +5,7 @@
 
 pub mod action;
 pub mod flow_mod;
+pub mod group;
 pub mod learn;
 pub mod rule;
 pub mod spec;
@@ -13,6 +14,7 @@ pub mod table;
 pub use crate::classifier::flow_match::{self, Match};
 pub use action::{OfAction, SubField, ofpp};
 pub use flow_mod::{Applied, FlowMod, FlowModCommand, FlowModError};
+pub use group::{Group, GroupMod, GroupModCommand, GroupSpec, GroupTable, GroupType};
 pub use learn::{LearnField, LearnSpec, LearnSrc, OfLearn};
 pub use rule::{Rule, RuleStats};
 pub use spec::{FlowSpec, TABLE_ALL};

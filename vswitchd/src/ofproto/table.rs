@@ -10,7 +10,8 @@
 //! and the daemon decides what "now" is. Rules with timeouts are also indexed by id so that
 //! [`FlowTables::expire`] does not scan rules that can never expire.
 
-use super::flow_mod::{Applied, FlowMod, FlowModError, Op, Plan};
+use super::flow_mod::{Applied, FlowMod, FlowModCommand, FlowModError, Op, Plan};
+use super::group::{self, GroupError, GroupMod, GroupTable};
 use super::rule::Rule;
 use super::spec::{FlowSpec, TABLE_ALL};
 use crate::classifier::Classifier;
@@ -86,6 +87,8 @@ pub struct FlowTables {
     /// set, it wins every table-0 lookup and consults no header bit. Not a rule of any
     /// table: dumps, flow-mods and the store never see it.
     fail_open: Option<Arc<Rule>>,
+    /// The bridge's groups (`group:N` actions refer to them).
+    groups: GroupTable,
 }
 
 impl std::fmt::Debug for FlowTables {
@@ -112,6 +115,7 @@ impl FlowTables {
             next_id: 1,
             generation: 0,
             fail_open: None,
+            groups: GroupTable::new(),
         }
     }
 
@@ -146,6 +150,12 @@ impl FlowTables {
     pub fn plan(&self, mods: &[FlowMod], now_ms: u64) -> Result<Planned, FlowModError> {
         let mut plan = Plan::new(&self.tables, self.next_id);
         for (index, fm) in mods.iter().enumerate() {
+            if fm.command != (FlowModCommand::Delete { strict: false })
+                && fm.command != (FlowModCommand::Delete { strict: true })
+            {
+                self.check_groups(&fm.spec.actions)
+                    .map_err(|e| bundle_error(mods.len(), index, e))?;
+            }
             plan.flow_mod(fm, now_ms)
                 .map_err(|e| bundle_error(mods.len(), index, e))?;
         }
@@ -166,6 +176,8 @@ impl FlowTables {
                     FlowModError::NoSuchTable(s.table),
                 ));
             }
+            self.check_groups(&s.actions)
+                .map_err(|e| bundle_error(specs.len(), i, e))?;
             wanted.insert((s.table, Match::new(s.m.key, s.m.mask), s.priority), (i, s));
         }
         for t in 0..N_TABLES as u8 {
@@ -365,9 +377,57 @@ impl FlowTables {
         self.tables.iter().all(|c| c.is_empty())
     }
 
-    /// Bumped by every change (bundle, replace, expiry).
+    /// Bumped by every change (bundle, replace, expiry, group-mod).
     pub fn generation(&self) -> u64 {
         self.generation
+    }
+
+    /// The bridge's groups.
+    pub fn groups(&self) -> &GroupTable {
+        &self.groups
+    }
+
+    /// Applies a group-mod. As in OVS, deleting a group deletes the rules that send to it
+    /// (returned in [`Applied::removed`]); a modify keeps them.
+    pub fn apply_group_mod(&mut self, gm: &GroupMod, now_ms: u64) -> Result<Applied, GroupError> {
+        let touched = self.groups.apply(gm, now_ms)?;
+        self.generation += 1;
+        if gm.command != group::GroupModCommand::Delete || touched.is_empty() {
+            return Ok(Applied::default());
+        }
+        let planned = self.plan_group_delete(&touched);
+        Ok(self
+            .execute_planned(planned)
+            .expect("planned against these tables"))
+    }
+
+    /// Plans deleting the rules that send to any of the groups `ids` (what deleting them does;
+    /// see [`FlowTables::apply_group_mod`]).
+    pub fn plan_group_delete(&self, ids: &[u32]) -> Planned {
+        let mut plan = Plan::new(&self.tables, self.next_id);
+        for r in self.rules() {
+            if group::chained(&r.actions).any(|g| ids.contains(&g)) {
+                plan.take(&r);
+                plan.applied.removed.push(r);
+            }
+        }
+        self.planned(plan)
+    }
+
+    /// Number of rules that send to group `id` (its `ref_count`).
+    pub fn group_refs(&self, id: u32) -> usize {
+        self.tables
+            .iter()
+            .flat_map(|c| c.iter().map(|(_, _, r)| r))
+            .filter(|r| group::chained(&r.actions).any(|g| g == id))
+            .count()
+    }
+
+    fn check_groups(&self, actions: &[crate::ofproto::OfAction]) -> Result<(), FlowModError> {
+        match group::chained(actions).find(|g| self.groups.get(*g).is_none()) {
+            Some(g) => Err(FlowModError::NoSuchGroup(g)),
+            None => Ok(()),
+        }
     }
 }
 

@@ -240,6 +240,7 @@ pub fn action_to_model(a: &Action) -> Result<Vec<OfAction>, OpenFlowError> {
             table: (*table != TABLE_ALL).then_some(*table),
         }),
         Action::Nx(NxAction::CtClear) => one(OfAction::CtClear),
+        Action::Group(g) => one(OfAction::Group(*g)),
         Action::Nx(NxAction::Ct(ct)) => {
             let zone = match ct.zone {
                 CtZoneSrc::Imm(z) => CtZone::Imm(z),

@@ -290,6 +290,7 @@ fn action_to_wire(a: &OfAction, v: Version) -> Result<Option<Action>, OpenFlowEr
             ct: false,
         }),
         OfAction::CtClear => Action::Nx(NxAction::CtClear),
+        OfAction::Group(g) => Action::Group(*g),
         OfAction::Ct(ct) => Action::Nx(NxAction::Ct(ct_to_wire(ct, v)?)),
         OfAction::FinTimeout {
             idle_timeout,

@@ -28,6 +28,7 @@ mod ct_flush;
 mod diag;
 mod dump;
 mod flow;
+mod group;
 mod listen;
 pub mod mgmt;
 
@@ -40,6 +41,7 @@ use std::time::Duration;
 use proto::v1::bridge_service_server::BridgeServiceServer;
 use proto::v1::diag_service_server::DiagServiceServer;
 use proto::v1::flow_service_server::FlowServiceServer;
+use proto::v1::group_service_server::GroupServiceServer;
 use tonic::transport::Server;
 use tonic::{Code, Status};
 
@@ -565,6 +567,9 @@ pub async fn serve(
     let diag = DiagServiceServer::new(diag::DiagApi::new(Arc::clone(&shared)))
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
+    let group = GroupServiceServer::new(group::GroupApi::new(Arc::clone(&shared)))
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
     let (mut reporter, health) = tonic_health::server::health_reporter();
     reporter
         .set_serving::<BridgeServiceServer<bridge::BridgeApi>>()
@@ -574,6 +579,9 @@ pub async fn serve(
         .await;
     reporter
         .set_serving::<DiagServiceServer<diag::DiagApi>>()
+        .await;
+    reporter
+        .set_serving::<GroupServiceServer<group::GroupApi>>()
         .await;
     let reflection = |b: tonic_reflection::server::Builder<'static>| {
         b.register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
@@ -622,7 +630,8 @@ pub async fn serve(
             .add_service(reflection_v1alpha.clone())
             .add_service(bridge.clone())
             .add_service(flow.clone())
-            .add_service(diag.clone());
+            .add_service(diag.clone())
+            .add_service(group.clone());
         let mut stop = stop_rx.clone();
         let signal = async move {
             let _ = stop.wait_for(|s| *s).await;

@@ -108,6 +108,7 @@ impl FlowRows {
     /// commit).
     pub fn load(
         bridge: &str,
+        groups: &[String],
         rows: &[FlowRow],
         now_ms: u64,
     ) -> Result<(FlowTables, FlowRows), SwitchError> {
@@ -123,6 +124,21 @@ impl FlowRows {
         }
         let mods: Vec<FlowMod> = specs.iter().cloned().map(FlowMod::add).collect();
         let mut tables = FlowTables::new();
+        // Groups first: the flows may send to them.
+        for line in groups {
+            let spec = crate::ofctl::parse_group(line, &NoNames).map_err(|e| {
+                SwitchError::Invalid(format!(
+                    "stored group of bridge {bridge} ('{line}') does not parse: {e}"
+                ))
+            })?;
+            let gm = crate::ofproto::GroupMod {
+                command: crate::ofproto::GroupModCommand::Add,
+                spec,
+            };
+            tables.apply_group_mod(&gm, now_ms).map_err(|e| {
+                SwitchError::Invalid(format!("stored groups of bridge {bridge}: {e}"))
+            })?;
+        }
         tables.apply(&mods, now_ms).map_err(|e| {
             SwitchError::Invalid(format!(
                 "stored flows of bridge {bridge} are inconsistent: {e}"
@@ -152,13 +168,13 @@ impl FlowRows {
         now_ms: u64,
     ) {
         let restored = store.load().map_err(SwitchError::from).and_then(|snap| {
-            let rows = snap
+            let (groups, rows) = snap
                 .bridges
                 .into_iter()
                 .find(|b| b.bridge.name == bridge)
-                .map(|b| b.flows)
+                .map(|b| (b.groups, b.flows))
                 .unwrap_or_default();
-            FlowRows::load(bridge, &rows, now_ms)
+            FlowRows::load(bridge, &groups, &rows, now_ms)
         });
         match restored {
             Ok((t, rows)) => {

@@ -35,6 +35,9 @@ pub mod commit;
 pub mod ct;
 pub mod error;
 pub mod fields;
+pub mod group;
+mod group_fields;
+pub mod hash;
 pub mod learn;
 pub mod output;
 pub mod record;
@@ -97,6 +100,8 @@ pub struct PortMap {
     by_ofport: BTreeMap<u32, XPort>,
     by_dp: HashMap<u32, u32>,
     by_name: HashMap<String, u32>,
+    /// OpenFlow ports whose link is down (fast-failover groups skip buckets watching them).
+    down: std::collections::BTreeSet<u32>,
 }
 
 impl PortMap {
@@ -133,6 +138,25 @@ impl PortMap {
     /// Ports in ascending OpenFlow number (the LOCAL port last).
     pub fn iter(&self) -> impl Iterator<Item = &XPort> {
         self.by_ofport.values()
+    }
+
+    /// Records whether port `ofport`'s link is up (ports are up unless said otherwise).
+    pub fn set_live(&mut self, ofport: u32, up: bool) {
+        if up {
+            self.down.remove(&ofport);
+        } else {
+            self.down.insert(ofport);
+        }
+    }
+
+    /// Takes over `old`'s record of which ports are down (when the map is rebuilt).
+    pub fn keep_liveness(&mut self, old: &PortMap) {
+        self.down = old.down.clone();
+    }
+
+    /// True if port `ofport` exists and its link is up (OVS's `odp_port_is_alive`).
+    pub fn is_live(&self, ofport: u32) -> bool {
+        self.by_ofport.contains_key(&ofport) && !self.down.contains(&ofport)
     }
 }
 
@@ -522,6 +546,7 @@ impl<'a, 't> Xlator<'a, 't> {
                     r?;
                 }
                 OfAction::Ct(ct) => self.ct(ct)?,
+                OfAction::Group(g) => self.group_action(*g)?,
                 OfAction::CtClear => {
                     // As OVS: only a tracked packet has conntrack state to clear; for an
                     // untracked one the action does nothing (and the answer depended on the

@@ -152,7 +152,7 @@ fn refusals_carry_ovs_errors() {
     let fm = wire_fm(
         fc::ADD,
         Vec::new(),
-        vec![Instruction::ApplyActions(vec![Action::Group(1)])],
+        vec![Instruction::ApplyActions(vec![Action::Meter(1)])],
     );
     assert_eq!(
         flow_mod_to_model(&fm).unwrap_err().code(),

@@ -107,6 +107,7 @@ fn switch_error(e: &SwitchError) -> ErrorCode {
                 ErrorCode::BadInstructionTableId
             }
             FlowModError::GotoNotLast => ErrorCode::BadInstructionUnsupported,
+            FlowModError::NoSuchGroup(_) => ErrorCode::BadActionOutGroup,
             FlowModError::InBundle { source, .. } => table(source),
         }
     }
