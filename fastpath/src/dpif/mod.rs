@@ -49,7 +49,7 @@ pub use stats::{DpStats, DropReason, PortDpStats};
 
 use batch::{Budget, Miss, OutputQueues, Pending, Sink, Staged, Work};
 
-use crate::action::{self, ConntrackHook, Headers, PacketMeta};
+use crate::action::{self, ConntrackHook, Headers, PacketMeta, UserspaceSink};
 use crate::cache::microflow::{DEFAULT_ENTRIES, DEFAULT_INSERT_INV_PROB};
 use crate::cache::{KeyHasher, MegaflowEntry, MegaflowTable, MicroflowCache, megaflow};
 use crate::flow::FlowKey;
@@ -141,6 +141,8 @@ pub struct Datapath {
     config: DpConfig,
     upcall: Arc<dyn UpcallHandler>,
     conntrack: Option<Arc<dyn ConntrackHook>>,
+    /// Where `userspace` actions send packets (set once, by the slow path's owner).
+    userspace: std::sync::OnceLock<Arc<dyn UserspaceSink>>,
     hasher: KeyHasher,
     threads: RwLock<Vec<Arc<ThreadShared>>>,
     /// Bumped by every revalidation before it touches any table.
@@ -284,6 +286,7 @@ impl Datapath {
             config,
             upcall,
             conntrack,
+            userspace: std::sync::OnceLock::new(),
             hasher: KeyHasher::random(),
             threads: RwLock::new(Vec::new()),
             reval_seq: AtomicU64::new(0),
@@ -292,6 +295,12 @@ impl Datapath {
             port_update: Mutex::new(()),
             epoch: Instant::now(),
         }
+    }
+
+    /// Sets where `userspace` actions send their packets; only the first call counts
+    /// (returns false for later ones). Until then such actions send nothing.
+    pub fn set_userspace_sink(&self, sink: Arc<dyn UserspaceSink>) -> bool {
+        self.userspace.set(sink).is_ok()
     }
 
     /// The configuration.
@@ -502,6 +511,7 @@ impl Datapath {
             recirc,
             drops,
             conntrack: self.conntrack.as_deref(),
+            userspace: self.userspace.get().map(|u| &**u),
             depth: 0,
         };
         let Staged {
@@ -633,6 +643,7 @@ impl Datapath {
             recirc: &mut ctx.recirc,
             drops: &mut ctx.drops,
             conntrack: self.conntrack.as_deref(),
+            userspace: self.userspace.get().map(|u| &**u),
             depth: w.depth,
         };
         action::execute(&mut sink, w.packet, &w.headers, &w.meta, actions, now_ms);

@@ -18,6 +18,7 @@
 pub mod devices;
 pub mod floodwatch;
 pub mod maintenance;
+pub mod punt;
 pub mod revalidator;
 pub mod slowpath;
 
@@ -135,6 +136,9 @@ pub struct Dataplane {
     flood: Mutex<floodwatch::FloodWatch>,
     /// Tunnel endpoints (receiving sockets) and the tunnel ports behind them.
     tunnels: fastpath::port::tunnel::Registry,
+    /// Where `controller` actions send packets, and the receiving end until it is taken.
+    punt: Arc<punt::Punt>,
+    punted: Mutex<Option<tokio::sync::mpsc::Receiver<punt::Punted>>>,
 }
 
 impl std::fmt::Debug for Dataplane {
@@ -156,7 +160,12 @@ impl Dataplane {
             .clone()
             .map(|c| c as Arc<dyn fastpath::action::ConntrackHook>);
         let dp = Arc::new(Datapath::new(cfg.dp.clone(), slow.clone(), hook));
+        let (punt, punted) = punt::Punt::new(punt::PUNT_QUEUE);
+        let punt = Arc::new(punt);
+        dp.set_userspace_sink(punt.clone());
         Arc::new(Dataplane {
+            punt,
+            punted: Mutex::new(Some(punted)),
             dp,
             slow,
             devices: Mutex::new(BTreeMap::new()),
@@ -786,9 +795,15 @@ impl Dataplane {
         self.dp.stats()
     }
 
+    /// The receiving end of the packets `controller` actions send up (once; `None` after).
+    pub fn take_punted(&self) -> Option<tokio::sync::mpsc::Receiver<punt::Punted>> {
+        lock(&self.punted).take()
+    }
+
     /// The slow path's counters: failed translations per kind, recirculation ids.
     pub fn slow_stats(&self) -> SlowStats {
         SlowStats {
+            punt: self.punt.stats(),
             xlate_errors: self.slow.xlate_errors().snapshot(),
             recirc: self.slow.read().recirc.stats(),
         }

@@ -194,6 +194,8 @@ pub struct SlowStats {
     pub xlate_errors: Vec<(&'static str, u64)>,
     /// The recirculation id table.
     pub recirc: RecircStats,
+    /// Packets sent up for the controller.
+    pub punt: super::punt::PuntStats,
 }
 
 /// Upcall translations that failed, per [`XlateError::KINDS`].

@@ -14,6 +14,7 @@
 pub mod conn;
 pub mod convert;
 pub mod match10;
+pub mod packet_in;
 pub mod to_wire;
 
 use ofp::ErrorCode;

@@ -32,6 +32,7 @@
 //! the frozen registers and metadata.
 
 pub mod commit;
+pub mod controller;
 pub mod ct;
 pub mod error;
 pub mod fields;
@@ -250,6 +251,8 @@ pub(crate) struct Xlator<'a, 't> {
     actions: Vec<DpAction>,
     /// Table whose actions are running (for `resubmit(,)` with no table).
     table: u8,
+    /// Cookie of the rule whose actions are running (for packet-ins).
+    rule_cookie: u64,
     /// Recursion depth as OVS counts it: only resubmits to the same or an earlier table (which
     /// could recurse forever) and patch ports deepen.
     depth: usize,
@@ -272,6 +275,7 @@ impl<'a, 't> Xlator<'a, 't> {
             wc: FlowKey::ZERO,
             actions: Vec::new(),
             table: 0,
+            rule_cookie: 0,
             depth: 0,
             nesting: 0,
             lookups: 0,
@@ -446,11 +450,14 @@ impl<'a, 't> Xlator<'a, 't> {
             rule.stats.credit(c.packets, c.bytes, self.ctx.now_ms);
         }
         let saved_table = self.table;
+        let saved_cookie = self.rule_cookie;
         self.table = table;
+        self.rule_cookie = rule.cookie;
         self.stack.push((bridge_name, table, lookup));
         let r = self.do_actions(&rule.actions);
         self.stack.pop();
         self.table = saved_table;
+        self.rule_cookie = saved_cookie;
         if let Some(t) = self.trace.as_deref_mut() {
             t.leave();
         }
@@ -512,6 +519,7 @@ impl<'a, 't> Xlator<'a, 't> {
                     r?;
                 }
                 OfAction::Ct(ct) => self.ct(ct)?,
+                OfAction::Controller(c) => self.controller(c)?,
                 OfAction::CtClear => {
                     // As OVS: only a tracked packet has conntrack state to clear; for an
                     // untracked one the action does nothing (and the answer depended on the
