@@ -44,6 +44,9 @@ pub struct Ctx {
     pub shared: Weak<Shared>,
     /// Changes (or closes) when the bridge's listener is dropped.
     pub stop: watch::Receiver<bool>,
+    /// Asynchronous messages of the bridge.
+    pub hub: std::sync::Arc<super::hub::Hub>,
+    pub kind: super::hub::ConnKind,
 }
 
 /// Serves one connection until it closes, fails, times out or the bridge goes away.
@@ -55,7 +58,8 @@ pub async fn run(stream: UnixStream, ctx: Ctx) {
     if write(&mut wr, &hello).await.is_err() {
         return;
     }
-    let mut session = Session::new(ctx.bridge.clone());
+    let mut session = Session::with_kind(ctx.bridge.clone(), ctx.kind);
+    let (_registration, mut events) = ctx.hub.register(&ctx.bridge);
     let mut buf = vec![0u8; READ_BUF];
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -68,6 +72,9 @@ pub async fn run(stream: UnixStream, ctx: Ctx) {
                     break "no hello".to_owned();
                 }
                 conn.tick(now())
+            }
+            Some(ev) = events.recv() => {
+                session.async_message(&conn, &ev).map(Output::Send).into_iter().collect()
             }
             r = rd.read(&mut buf) => match r {
                 Ok(0) => break "closed by peer".to_owned(),

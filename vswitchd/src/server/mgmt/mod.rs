@@ -19,6 +19,7 @@
 //! by [`conn`] (one read buffer, one partial message, replies streamed in chunks).
 
 mod conn;
+pub mod hub;
 mod request;
 mod stats;
 
@@ -61,6 +62,8 @@ pub struct Mgmt {
     max_conns: usize,
     /// Set at shutdown: no listener is created after it.
     closed: std::sync::atomic::AtomicBool,
+    /// Where asynchronous messages meet the connections.
+    hub: Arc<hub::Hub>,
 }
 
 impl Mgmt {
@@ -76,7 +79,12 @@ impl Mgmt {
             conns: Arc::new(Semaphore::new(max_conns)),
             max_conns,
             closed: std::sync::atomic::AtomicBool::new(false),
+            hub: Arc::new(hub::Hub::default()),
         });
+        if let Some(punted) = shared.view().dataplane().take_punted() {
+            mgmt.runtime
+                .spawn(hub::dispatch(punted, Arc::clone(&mgmt.hub)));
+        }
         let weak = Arc::downgrade(&mgmt);
         shared.on_publish(move |view| {
             if let Some(m) = weak.upgrade() {
@@ -93,6 +101,11 @@ impl Mgmt {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clear();
+    }
+
+    /// The asynchronous-message hub (controller connections register here too).
+    pub fn hub(&self) -> &Arc<hub::Hub> {
+        &self.hub
     }
 
     /// The connection cap.
@@ -159,6 +172,8 @@ impl Mgmt {
             bridge: bridge.to_owned(),
             shared: self.shared.clone(),
             stop: stop_rx,
+            hub: Arc::clone(&self.hub),
+            kind: hub::ConnKind::Service,
         };
         self.runtime
             .spawn(accept_loop(listener, ctx, Arc::clone(&self.conns)));

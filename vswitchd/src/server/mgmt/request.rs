@@ -18,11 +18,13 @@ use std::sync::Arc;
 use ofp::message::{AsyncConfig, BundleCtrl, Role, SwitchConfig, bct};
 use ofp::{ErrorCode, Message, Version};
 
+use super::hub::{AsyncMsg, ConnKind};
 use super::stats::{self, Answer};
 use crate::ofproto::{FlowMod, FlowModError};
 use crate::openflow::OpenFlowError;
 use crate::openflow::conn::Conn;
 use crate::openflow::convert::flow_mod_to_model;
+use crate::openflow::packet_in::{self, PacketInFormat};
 use crate::server::Shared;
 use crate::switch::SwitchError;
 
@@ -86,6 +88,11 @@ pub struct Session {
     bundled: usize,
     /// `NXT_FLOW_MOD_TABLE_ID`: OpenFlow 1.0 flow-mods carry a table in the command's high byte.
     flow_mod_table_id: bool,
+    kind: ConnKind,
+    /// `NXT_SET_PACKET_IN_FORMAT`.
+    packet_in_format: PacketInFormat,
+    /// `NXT_SET_CONTROLLER_ID`: only packet-ins for this id come here.
+    controller_id: u16,
 }
 
 /// OVS's default asynchronous-message masks (1.4 property order: packet-in slave/master,
@@ -120,13 +127,33 @@ fn switch_error(e: &SwitchError) -> ErrorCode {
     }
 }
 
+/// `OFPCR_ROLE_SLAVE` and Nicira's `NX_ROLE_SLAVE`.
+const ROLE_SLAVE: u32 = 3;
+const NX_ROLE_SLAVE: u32 = 2;
+/// OpenFlow's default `miss_send_len` (`OFP_DEFAULT_MISS_SEND_LEN`).
+const DEFAULT_MISS_SEND_LEN: u16 = 128;
+
 impl Session {
+    /// A service connection's session (a management socket client).
+    #[allow(dead_code)] // the management socket passes its kind; kept for other callers
     pub fn new(bridge: String) -> Session {
+        Session::with_kind(bridge, ConnKind::Service)
+    }
+
+    /// A session for a connection of `kind`. As in OVS, a service connection starts with
+    /// `miss_send_len` 0, which keeps asynchronous messages away until it sets one.
+    pub fn with_kind(bridge: String, kind: ConnKind) -> Session {
         Session {
+            kind,
+            packet_in_format: PacketInFormat::Standard,
+            controller_id: 0,
             bridge,
             config: SwitchConfig {
                 flags: 0,
-                miss_send_len: 128,
+                miss_send_len: match kind {
+                    ConnKind::Service => 0,
+                    ConnKind::Controller => DEFAULT_MISS_SEND_LEN,
+                },
             },
             role: ROLE_EQUAL,
             generation_id: u64::MAX,
@@ -309,9 +336,19 @@ impl Session {
                 self.flow_mod_table_id = on;
                 Vec::new()
             }
-            Message::NxSetFlowFormat(0 | 2)
-            | Message::NxSetPacketInFormat(0..=2)
-            | Message::NxSetControllerId(_) => Vec::new(),
+            Message::NxSetFlowFormat(0 | 2) => Vec::new(),
+            Message::NxSetPacketInFormat(f) => match PacketInFormat::from_wire(f) {
+                Some(f) => {
+                    self.packet_in_format = f;
+                    Vec::new()
+                }
+                // Nicira's older NXT_PACKET_IN (1) is not sent by this switch.
+                None => refuse(ErrorCode::BadRequestEperm, &message),
+            },
+            Message::NxSetControllerId(id) => {
+                self.controller_id = id;
+                Vec::new()
+            }
             Message::NxTlvTableRequest => one(Message::NxTlvTableReply {
                 max_option_space: 256,
                 max_fields: 64,
@@ -361,6 +398,36 @@ impl Session {
                 }
             }
             other => refuse(ErrorCode::BadRequestType, &other),
+        }
+    }
+
+    /// What asynchronous message `m` becomes for this connection, if it wants it (OVS's
+    /// `ofconn_receives_async_msg`): a service connection only once it set a nonzero
+    /// `miss_send_len`; a packet-in only for the controller id it set; and only for reasons its
+    /// async config enables for its role.
+    pub fn async_message(&self, conn: &Conn, m: &AsyncMsg) -> Option<Vec<u8>> {
+        let v = conn.version()?;
+        if self.kind == ConnKind::Service && self.config.miss_send_len == 0 {
+            return None;
+        }
+        let slave = self.role == ROLE_SLAVE || self.nx_role == NX_ROLE_SLAVE;
+        match m {
+            AsyncMsg::PacketIn(p) => {
+                if p.cookie.controller_id != self.controller_id {
+                    return None;
+                }
+                let mask = self.async_cfg.masks[usize::from(!slave)].unwrap_or(0);
+                if mask & (1u32 << (p.cookie.reason & 31)) == 0 {
+                    return None;
+                }
+                match packet_in::encode(p, v, self.packet_in_format, 0) {
+                    Ok(b) => Some(b),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "packet-in not encodable for this connection");
+                        None
+                    }
+                }
+            }
         }
     }
 
