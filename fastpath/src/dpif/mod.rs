@@ -410,6 +410,42 @@ impl Datapath {
         ctx.count_drops();
     }
 
+    /// Executes `actions` on one packet the slow path injects (an OpenFlow packet-out), as if
+    /// it had hit a megaflow with those actions; recirculations it causes go through the
+    /// caches as usual. Outputs are queued in `ctx`: send them with [`Datapath::transmit`].
+    pub fn execute_packet(
+        &self,
+        ctx: &mut PmdContext,
+        packet: Packet,
+        meta: PacketMeta,
+        actions: &[action::DpAction],
+        now_ms: u64,
+    ) {
+        let mut key = FlowKey::ZERO;
+        meta.write_to(&mut key);
+        packet.tunnel.write_to(&mut key);
+        let ex = extract(packet.data(), meta.in_port, &mut key);
+        if let Some(m) = ex.malformed {
+            ctx.drops.push((meta.in_port, DropReason::Malformed(m)));
+            ctx.pool.put(packet);
+            ctx.count_drops();
+            return;
+        }
+        let headers = Headers::new(&key, ex.offsets.l3, ex.offsets.l4);
+        let mut sink = Sink {
+            out: &mut ctx.out,
+            pool: &mut ctx.pool,
+            recirc: &mut ctx.recirc,
+            drops: &mut ctx.drops,
+            conntrack: self.conntrack.as_deref(),
+            userspace: self.userspace.get().map(|u| &**u),
+            depth: 0,
+        };
+        action::execute(&mut sink, packet, &headers, &meta, actions, now_ms);
+        self.run(ctx, now_ms);
+        ctx.count_drops();
+    }
+
     /// Extracts a packet's key and queues it for lookup (or drops it as malformed).
     fn stage(&self, ctx: &mut PmdContext, packet: Packet, meta: PacketMeta, depth: u8) {
         ctx.keys.push(FlowKey::ZERO);

@@ -57,6 +57,8 @@ pub enum DataplaneError {
     FlowMod(#[from] FlowModError),
     #[error(transparent)]
     Trace(#[from] TraceError),
+    #[error("packet-out actions")]
+    PacketOut(#[from] crate::xlate::XlateError),
 }
 
 /// Conntrack entries the sweeper examines per 100 ms round (a full table of 3 M entries is
@@ -139,6 +141,8 @@ pub struct Dataplane {
     /// Where `controller` actions send packets, and the receiving end until it is taken.
     punt: Arc<punt::Punt>,
     punted: Mutex<Option<tokio::sync::mpsc::Receiver<punt::Punted>>>,
+    /// The datapath context packet-outs run in (created on first use).
+    packet_out: Mutex<Option<fastpath::dpif::PmdContext>>,
 }
 
 impl std::fmt::Debug for Dataplane {
@@ -166,6 +170,7 @@ impl Dataplane {
         Arc::new(Dataplane {
             punt,
             punted: Mutex::new(Some(punted)),
+            packet_out: Mutex::new(None),
             dp,
             slow,
             devices: Mutex::new(BTreeMap::new()),
@@ -793,6 +798,48 @@ impl Dataplane {
     /// Datapath counters.
     pub fn stats(&self) -> DpStats {
         self.dp.stats()
+    }
+
+    /// Sends `frame` into bridge `bridge` as if it had been received on OpenFlow port
+    /// `in_port` (a port, `LOCAL`, or `CONTROLLER`), applying `actions` (an OpenFlow
+    /// packet-out): the actions are translated like a rule's (`resubmit` and output to
+    /// `TABLE` run the tables) and executed on the datapath at once.
+    pub fn packet_out(
+        &self,
+        bridge: &str,
+        in_port: u32,
+        actions: &[crate::ofproto::OfAction],
+        frame: &[u8],
+    ) -> Result<(), DataplaneError> {
+        let now = self.slow.now_ms();
+        let (translation, dp_in) = {
+            let st = self.slow.read();
+            let b = st
+                .bridges
+                .get(bridge)
+                .ok_or_else(|| DataplaneError::NoSuchBridge(bridge.to_owned()))?;
+            // A packet from the controller has no datapath input port (OVS's ODPP_NONE).
+            let dp_in = b
+                .ports
+                .get(in_port)
+                .and_then(|p| p.kind.dp())
+                .unwrap_or(u32::MAX);
+            let mut key = fastpath::flow::FlowKey::ZERO;
+            key.in_port = dp_in;
+            let _ = fastpath::flow::extract::extract(frame, dp_in, &mut key);
+            let ctx = st.ctx_for_bridge(b, true, now);
+            let t = crate::xlate::translate_actions(&ctx, &key, in_port, actions)?;
+            (t, dp_in)
+        };
+        let mut guard = lock(&self.packet_out);
+        let ctx = guard.get_or_insert_with(|| self.dp.new_pmd());
+        let mut packet = fastpath::packet::Packet::from_bytes(frame);
+        packet.in_port = dp_in;
+        let meta = fastpath::action::PacketMeta::new(dp_in);
+        self.dp
+            .execute_packet(ctx, packet, meta, &translation.actions, self.dp.clock_ms());
+        self.dp.transmit(ctx);
+        Ok(())
     }
 
     /// The receiving end of the packets `controller` actions send up (once; `None` after).

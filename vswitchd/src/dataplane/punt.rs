@@ -94,7 +94,87 @@ impl UserspaceSink for Punt {
 
 #[cfg(test)]
 mod tests {
+    use super::super::revalidator::tests::{dataplane, udp};
     use super::*;
+    use crate::ofproto::{OfAction, ofpp};
+    use crate::xlate::controller::ControllerCookie;
+    use fastpath::packet::Packet;
+
+    #[test]
+    fn every_packet_of_a_controller_megaflow_goes_up_as_modified_with_its_metadata() {
+        let dp = dataplane(&[
+            "priority=10,udp,actions=load:0x7->reg2[],mod_nw_tos:16,resubmit(,3)",
+            "table=3,cookie=0xab,udp,actions=controller(reason=no_match,userdata=01.02),output:2",
+        ]);
+        let mut rx = dp.take_punted().expect("the receiver");
+        assert!(dp.take_punted().is_none(), "taken once");
+        let d = dp.datapath();
+        let mut ctx = d.new_pmd();
+        let p1 = dp.dp_port_of("p1").unwrap();
+        let p2 = dp.dp_port_of("p2").unwrap();
+        for _ in 0..3 {
+            let mut b = vec![Packet::from_bytes(&udp(1000))];
+            d.process_batch(&mut ctx, p1, &mut b, 1);
+            let out = ctx.take_outputs();
+            assert_eq!(
+                out.len(),
+                1,
+                "the output after the controller action happens"
+            );
+            assert_eq!(out[0].0, p2);
+        }
+        assert_eq!(d.stats().upcalls, 1, "one upcall, then megaflow hits");
+        for _ in 0..3 {
+            let p = rx.try_recv().expect("every packet is sent up");
+            assert_eq!(p.frame[15] & 0xfc, 16, "with the TOS set before the action");
+            let c = ControllerCookie::decode(&p.cookie).unwrap();
+            assert_eq!(
+                (
+                    c.bridge.as_str(),
+                    c.table_id,
+                    c.rule_cookie,
+                    c.reason,
+                    c.in_port
+                ),
+                ("br0", 3, 0xab, 0, 1)
+            );
+            assert_eq!(c.regs[2], 7);
+            assert_eq!(c.userdata, vec![1, 2]);
+        }
+        assert_eq!(dp.slow_stats().punt.queued, 3);
+    }
+
+    #[test]
+    fn a_packet_out_runs_its_actions_and_the_tables_on_the_datapath() {
+        let dp = dataplane(&["priority=1,in_port=1,actions=output:2"]);
+        let p2 = dp.dummy_handle("p2").unwrap();
+        p2.set_capture(true);
+        // From the controller, straight to a port, with a rewrite.
+        let set = crate::ofctl::parse_flow(
+            "actions=mod_nw_tos:32,output:2",
+            &crate::ofctl::NoNames,
+            crate::ofctl::FlowSyntax::Add,
+        )
+        .unwrap()
+        .actions;
+        dp.packet_out("br0", ofpp::CONTROLLER, &set, &udp(5))
+            .unwrap();
+        let got = p2.collect_frames();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0][15], 32);
+        // As if received on port 1, through table 0 (output:TABLE).
+        let table = [OfAction::Resubmit {
+            port: None,
+            table: Some(0),
+        }];
+        dp.packet_out("br0", 1, &table, &udp(6)).unwrap();
+        assert_eq!(p2.collect_frames(), vec![udp(6)]);
+        // From the controller the table's in_port=1 rule does not match.
+        dp.packet_out("br0", ofpp::CONTROLLER, &table, &udp(7))
+            .unwrap();
+        assert!(p2.collect_frames().is_empty());
+        assert!(dp.packet_out("nobr", 1, &table, &udp(7)).is_err());
+    }
 
     #[test]
     fn a_full_queue_drops_and_counts_without_blocking() {

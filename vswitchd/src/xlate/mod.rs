@@ -224,6 +224,22 @@ pub fn translate(
     Ok(x.finish(key))
 }
 
+/// Translates an action list applied to one packet (an OpenFlow packet-out): `key` is the
+/// packet (its `in_port` a datapath port, or any value for a packet from the controller) and
+/// `in_port` its OpenFlow input port. No rule is involved; `resubmit` and output to `TABLE`
+/// run the bridge's tables.
+pub fn translate_actions(
+    ctx: &XlateCtx<'_>,
+    key: &FlowKey,
+    in_port: u32,
+    actions: &[OfAction],
+) -> Result<Translation, XlateError> {
+    let mut x = Xlator::new(ctx, key, None);
+    x.flow.in_port = in_port;
+    x.do_actions(actions)?;
+    Ok(x.finish(key))
+}
+
 /// As [`translate`] (no trace), but a failure comes with the mask of what the translation had
 /// consulted, for the drop megaflow the upcall installs ([`XlateError::installs_drop`]).
 pub fn translate_or_fail(ctx: &XlateCtx<'_>, key: &FlowKey) -> Result<Translation, XlateFailure> {

@@ -105,6 +105,11 @@ fn every_packet_in_encoding_prints_in_ovs_as_ovs_sends_it() {
         );
         // Our codec reads back what it wrote.
         assert!(ofp::decode(&bytes).is_ok(), "{v:?} {format:?}");
+        if let Some(dir) = std::env::var_os("OFP_SEED_DIR") {
+            // Seeds for the ofp_decode fuzz target.
+            let name = format!("packet_in_{v:?}_{format:?}");
+            std::fs::write(std::path::Path::new(&dir).join(name), &bytes).expect("seed");
+        }
     }
 }
 
@@ -138,4 +143,29 @@ fn action_reasons_and_conntrack_state_print_as_ovs() {
         return;
     };
     assert!(printed.contains("(via group)"), "{printed}");
+}
+
+#[test]
+fn nx_set_async_config_prints_in_ovs() {
+    let mut a = ofp::message::AsyncConfig::default();
+    for (i, m) in [0u32, 0x3, 0x7, 0x7, 0, 0xf].into_iter().enumerate() {
+        a.masks[i] = Some(m);
+    }
+    let bytes = ofp::encode(&Message::NxSetAsync(a), Version::Of10, 3).unwrap();
+    assert_eq!(ofp::decode(&bytes).unwrap().1, Message::NxSetAsync(a));
+    if let Some(dir) = std::env::var_os("OFP_SEED_DIR") {
+        std::fs::write(
+            std::path::Path::new(&dir).join("nx_set_async_config"),
+            &bytes,
+        )
+        .expect("seed");
+    }
+    let Some(printed) = ofp_print(&bytes) else {
+        return;
+    };
+    assert!(
+        printed.starts_with("NXT_SET_ASYNC_CONFIG (xid=0x3):"),
+        "{printed}"
+    );
+    assert!(printed.contains("PACKET_IN: no_match action"), "{printed}");
 }

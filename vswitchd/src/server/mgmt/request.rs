@@ -323,7 +323,7 @@ impl Session {
                 one(Message::NxRoleReply(r))
             }
             Message::GetAsyncRequest => one(Message::GetAsyncReply(self.async_cfg)),
-            Message::SetAsync(a) => {
+            Message::SetAsync(a) | Message::NxSetAsync(a) => {
                 for (i, m) in a.masks.iter().enumerate() {
                     if m.is_some() {
                         self.async_cfg.masks[i] = *m;
@@ -349,6 +349,10 @@ impl Session {
                 self.controller_id = id;
                 Vec::new()
             }
+            Message::PacketOut(ref po) => match self.packet_out(shared, po).await {
+                Ok(()) => Vec::new(),
+                Err(code) => refuse(code, &message),
+            },
             Message::NxTlvTableRequest => one(Message::NxTlvTableReply {
                 max_option_space: 256,
                 max_fields: 64,
@@ -429,6 +433,49 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// `OFPT_PACKET_OUT`: the packet enters the bridge on `in_port` (a port, `LOCAL`,
+    /// `CONTROLLER` or `NONE`) and the actions run on it (OVS's `handle_packet_out`). The
+    /// switch keeps no buffers, so a buffer id other than `NO_BUFFER` is unknown.
+    async fn packet_out(
+        &self,
+        shared: &Arc<Shared>,
+        po: &ofp::message::PacketOut,
+    ) -> Result<(), ErrorCode> {
+        use crate::ofproto::{OfAction, ofpp};
+        if po.buffer_id != packet_in::NO_BUFFER {
+            return Err(ErrorCode::BadRequestBufferUnknown);
+        }
+        let in_port = match po.in_port {
+            p if p < ofpp::MAX || p == ofpp::LOCAL || p == ofpp::CONTROLLER => p,
+            ofpp::ANY => ofpp::CONTROLLER,
+            _ => return Err(ErrorCode::BadRequestPort),
+        };
+        let mut actions = Vec::new();
+        for a in &po.actions {
+            match a {
+                // Output to TABLE (valid only here) runs the packet through the tables.
+                ofp::Action::Output {
+                    port: ofpp::TABLE, ..
+                } => actions.push(OfAction::Resubmit {
+                    port: None,
+                    table: Some(0),
+                }),
+                a => actions
+                    .extend(crate::openflow::convert::action_to_model(a).map_err(|e| e.code())?),
+            }
+        }
+        let dp = Arc::clone(shared.view().dataplane());
+        let bridge = self.bridge.clone();
+        let frame = po.data.clone();
+        tokio::task::spawn_blocking(move || dp.packet_out(&bridge, in_port, &actions, &frame))
+            .await
+            .map_err(|_| ErrorCode::BadRequestEperm)?
+            .map_err(|e| {
+                tracing::debug!(error = %crate::report::chain(&e), "packet-out refused");
+                ErrorCode::BadActionEperm
+            })
     }
 
     async fn bundle_control(
