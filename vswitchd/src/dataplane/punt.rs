@@ -151,7 +151,7 @@ mod tests {
         p2.set_capture(true);
         // From the controller, straight to a port, with a rewrite.
         let set = crate::ofctl::parse_flow(
-            "actions=mod_nw_tos:32,output:2",
+            "ip,actions=mod_nw_tos:32,output:2",
             &crate::ofctl::NoNames,
             crate::ofctl::FlowSyntax::Add,
         )
