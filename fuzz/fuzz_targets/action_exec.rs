@@ -217,6 +217,14 @@ impl ExecEnv for Recorder<'_> {
     fn conntrack(&self) -> Option<&dyn ConntrackHook> {
         self.ct.map(|c| c as &dyn ConntrackHook)
     }
+    fn userspace(
+        &mut self,
+        packet: &Packet,
+        _meta: &PacketMeta,
+        _action: &fastpath::action::UserspaceAction,
+    ) {
+        self.sent.push(packet.data().to_vec());
+    }
 }
 
 fuzz_target!(|input: Input| {

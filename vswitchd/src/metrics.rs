@@ -293,6 +293,18 @@ pub fn slow_path(out: &mut String, s: &crate::dataplane::SlowStats) {
         "Recirculation ids freed.",
         &one(s.recirc.freed),
     );
+    counter(
+        out,
+        "vswitch_packet_in_queued_total",
+        "Packets controller actions sent up to the OpenFlow connections.",
+        &one(s.punt.queued),
+    );
+    counter(
+        out,
+        "vswitch_packet_in_dropped_total",
+        "Packets controller actions sent up that were dropped: the queue to the OpenFlow connections was full.",
+        &one(s.punt.dropped),
+    );
 }
 
 /// Process figures from `/proc/self`: resident memory (bytes), CPU time (ms), threads, open

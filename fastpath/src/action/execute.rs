@@ -134,6 +134,22 @@ pub trait ConntrackHook: Send + Sync {
     );
 }
 
+/// Where `userspace` actions send their packets (the slow path's receiving end).
+///
+/// Called from a datapath thread with its megaflow table lock held: an implementation must
+/// not block (a full queue drops and counts) and must never call back into the datapath.
+pub trait UserspaceSink: Send + Sync {
+    /// Takes a copy of `frame` (the packet as the actions so far left it) with its metadata
+    /// and tunnel, for `action`.
+    fn userspace(
+        &self,
+        action: &super::UserspaceAction,
+        frame: &[u8],
+        meta: &PacketMeta,
+        tunnel: &crate::flow::TunnelMeta,
+    );
+}
+
 /// Why the executor dropped a packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum ActionDrop {
@@ -162,6 +178,8 @@ pub trait ExecEnv {
     fn recycle(&mut self, packet: Packet);
     /// The conntrack engine, if the datapath has one.
     fn conntrack(&self) -> Option<&dyn ConntrackHook>;
+    /// Sends a copy of `packet` to the slow path for `action` (without a receiver, nothing).
+    fn userspace(&mut self, packet: &Packet, meta: &PacketMeta, action: &super::UserspaceAction);
 }
 
 /// Runs `actions` on `packet` (whose headers and metadata are `headers`, `meta`) and hands the
@@ -235,6 +253,10 @@ pub fn execute<E: ExecEnv>(
             },
             DpAction::CtClear => own_meta.get_or_insert(*meta).clear_ct(),
             DpAction::SetTunnel(t) => packet.tunnel = *t,
+            DpAction::Userspace(u) => {
+                env.userspace(&packet, own_meta.as_ref().unwrap_or(meta), u);
+                sent = true;
+            }
         }
         i += 1;
     }

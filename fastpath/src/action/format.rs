@@ -59,6 +59,7 @@ impl Display for DpAction {
             DpAction::Ct(ct) => fmt_ct(f, ct),
             DpAction::CtClear => f.write_str("ct_clear"),
             DpAction::Recirc(id) => write!(f, "recirc({})", CHex(*id as u128)),
+            DpAction::Userspace(u) => write!(f, "userspace(pid=0,{})", u.desc),
             DpAction::SetTunnel(t) => {
                 f.write_str("set(")?;
                 fmt_tunnel(f, t)?;

@@ -18,7 +18,9 @@ pub mod execute;
 mod set;
 mod vlan;
 
-pub use execute::{ActionDrop, ConntrackHook, ExecEnv, Headers, PacketMeta, execute};
+pub use execute::{
+    ActionDrop, ConntrackHook, ExecEnv, Headers, PacketMeta, UserspaceSink, execute,
+};
 
 /// A value and the bits of it to write (mask 0 = field untouched).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -114,6 +116,27 @@ pub enum DpAction {
     /// Set the tunnel metadata an output to a tunnel port encapsulates with (OVS's
     /// `set(tunnel(...))`).
     SetTunnel(crate::flow::TunnelMeta),
+    /// Hand a copy of the packet, as it is at this point, to the slow path (OVS's
+    /// `userspace(...)`: how `controller` actions reach the OpenFlow connections). The
+    /// datapath never interprets it; see [`UserspaceAction`].
+    Userspace(std::sync::Arc<UserspaceAction>),
+}
+
+/// A `userspace` action: what the slow path needs to handle a packet the datapath sends up.
+///
+/// The datapath treats it as opaque: it copies the frame and its metadata and passes them, with
+/// this action, to the [`execute::UserspaceSink`] it was given. A megaflow carrying it sends
+/// every one of its packets up (the decision is never cached away).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct UserspaceAction {
+    /// How the action prints inside `userspace(pid=0,...)`, e.g. OVS's
+    /// `controller(reason=1,dont_send=0,...)`.
+    pub desc: String,
+    /// The recirculation id of the frozen state the action refers to (0: none); it keeps that
+    /// id alive while a megaflow carries the action.
+    pub recirc_id: u32,
+    /// Opaque to the datapath: the slow path's own description of what to do.
+    pub cookie: Vec<u8>,
 }
 
 /// An action list; empty means drop.

@@ -4,7 +4,9 @@
 //! action executor hands packets back (outputs, copies from the pool, recirculations, drops).
 
 use super::DropReason;
-use crate::action::{ActionDrop, ConntrackHook, ExecEnv, Headers, PacketMeta};
+use crate::action::{
+    ActionDrop, ConntrackHook, ExecEnv, Headers, PacketMeta, UserspaceAction, UserspaceSink,
+};
 use crate::flow::FlowKey;
 use crate::packet::{Packet, PacketPool};
 use crate::port::BATCH_SIZE;
@@ -113,6 +115,7 @@ pub(super) struct Sink<'a> {
     pub(super) recirc: &'a mut Vec<Pending>,
     pub(super) drops: &'a mut Vec<(u32, DropReason)>,
     pub(super) conntrack: Option<&'a dyn ConntrackHook>,
+    pub(super) userspace: Option<&'a dyn UserspaceSink>,
     pub(super) depth: u8,
 }
 
@@ -144,6 +147,13 @@ impl ExecEnv for Sink<'_> {
 
     fn conntrack(&self) -> Option<&dyn ConntrackHook> {
         self.conntrack
+    }
+
+    fn userspace(&mut self, packet: &Packet, meta: &PacketMeta, action: &UserspaceAction) {
+        // Without a receiver (a datapath no slow path listens to) there is nowhere to send it.
+        if let Some(s) = self.userspace {
+            s.userspace(action, packet.data(), meta, &packet.tunnel);
+        }
     }
 }
 

@@ -49,7 +49,7 @@ pub use stats::{DpStats, DropReason, PortDpStats};
 
 use batch::{Budget, Miss, OutputQueues, Pending, Sink, Staged, Work};
 
-use crate::action::{self, ConntrackHook, Headers, PacketMeta};
+use crate::action::{self, ConntrackHook, Headers, PacketMeta, UserspaceSink};
 use crate::cache::microflow::{DEFAULT_ENTRIES, DEFAULT_INSERT_INV_PROB};
 use crate::cache::{KeyHasher, MegaflowEntry, MegaflowTable, MicroflowCache, megaflow};
 use crate::flow::FlowKey;
@@ -141,6 +141,8 @@ pub struct Datapath {
     config: DpConfig,
     upcall: Arc<dyn UpcallHandler>,
     conntrack: Option<Arc<dyn ConntrackHook>>,
+    /// Where `userspace` actions send packets (set once, by the slow path's owner).
+    userspace: std::sync::OnceLock<Arc<dyn UserspaceSink>>,
     hasher: KeyHasher,
     threads: RwLock<Vec<Arc<ThreadShared>>>,
     /// Bumped by every revalidation before it touches any table.
@@ -284,6 +286,7 @@ impl Datapath {
             config,
             upcall,
             conntrack,
+            userspace: std::sync::OnceLock::new(),
             hasher: KeyHasher::random(),
             threads: RwLock::new(Vec::new()),
             reval_seq: AtomicU64::new(0),
@@ -292,6 +295,12 @@ impl Datapath {
             port_update: Mutex::new(()),
             epoch: Instant::now(),
         }
+    }
+
+    /// Sets where `userspace` actions send their packets; only the first call counts
+    /// (returns false for later ones). Until then such actions send nothing.
+    pub fn set_userspace_sink(&self, sink: Arc<dyn UserspaceSink>) -> bool {
+        self.userspace.set(sink).is_ok()
     }
 
     /// The configuration.
@@ -401,6 +410,42 @@ impl Datapath {
         ctx.count_drops();
     }
 
+    /// Executes `actions` on one packet the slow path injects (an OpenFlow packet-out), as if
+    /// it had hit a megaflow with those actions; recirculations it causes go through the
+    /// caches as usual. Outputs are queued in `ctx`: send them with [`Datapath::transmit`].
+    pub fn execute_packet(
+        &self,
+        ctx: &mut PmdContext,
+        packet: Packet,
+        meta: PacketMeta,
+        actions: &[action::DpAction],
+        now_ms: u64,
+    ) {
+        let mut key = FlowKey::ZERO;
+        meta.write_to(&mut key);
+        packet.tunnel.write_to(&mut key);
+        let ex = extract(packet.data(), meta.in_port, &mut key);
+        if let Some(m) = ex.malformed {
+            ctx.drops.push((meta.in_port, DropReason::Malformed(m)));
+            ctx.pool.put(packet);
+            ctx.count_drops();
+            return;
+        }
+        let headers = Headers::new(&key, ex.offsets.l3, ex.offsets.l4);
+        let mut sink = Sink {
+            out: &mut ctx.out,
+            pool: &mut ctx.pool,
+            recirc: &mut ctx.recirc,
+            drops: &mut ctx.drops,
+            conntrack: self.conntrack.as_deref(),
+            userspace: self.userspace.get().map(|u| &**u),
+            depth: 0,
+        };
+        action::execute(&mut sink, packet, &headers, &meta, actions, now_ms);
+        self.run(ctx, now_ms);
+        ctx.count_drops();
+    }
+
     /// Extracts a packet's key and queues it for lookup (or drops it as malformed).
     fn stage(&self, ctx: &mut PmdContext, packet: Packet, meta: PacketMeta, depth: u8) {
         ctx.keys.push(FlowKey::ZERO);
@@ -502,6 +547,7 @@ impl Datapath {
             recirc,
             drops,
             conntrack: self.conntrack.as_deref(),
+            userspace: self.userspace.get().map(|u| &**u),
             depth: 0,
         };
         let Staged {
@@ -633,6 +679,7 @@ impl Datapath {
             recirc: &mut ctx.recirc,
             drops: &mut ctx.drops,
             conntrack: self.conntrack.as_deref(),
+            userspace: self.userspace.get().map(|u| &**u),
             depth: w.depth,
         };
         action::execute(&mut sink, w.packet, &w.headers, &w.meta, actions, now_ms);

@@ -211,6 +211,19 @@ impl OvsSandbox {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// The sandbox's directory (its `OVS_RUNDIR`: bridges' `BRIDGE.mgmt` sockets are here).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `ovs-vsctl ARGS...` against the sandbox's database.
+    pub fn vsctl(&self, args: &[&str]) -> Result<String, OvsDiffError> {
+        let db = format!("--db=unix:{}/db.sock", self.dir.path().display());
+        let mut a = vec![db.as_str(), "--timeout=20"];
+        a.extend_from_slice(args);
+        self.run("ovs-vsctl", &a)
+    }
+
     fn appctl(&self, args: &[&str]) -> Result<String, OvsDiffError> {
         let t = self.ctl.display().to_string();
         let mut a = vec!["-t", &t, "--timeout=20"];

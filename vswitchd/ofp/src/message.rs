@@ -130,6 +130,8 @@ pub enum Message {
         maps: Vec<TlvMap>,
     },
     NxCtFlushZone(u16),
+    /// `NXT_SET_ASYNC_CONFIG`: OpenFlow 1.3's set-async body, usable in every version.
+    NxSetAsync(AsyncConfig),
 }
 
 /// `OFPT_*` numbers of OpenFlow 1.1+ (1.0 differs from 15 on; see [`type_number`]).
@@ -175,6 +177,7 @@ mod nxt {
     pub const FLOW_MOD: u32 = 13;
     pub const FLOW_MOD_TABLE_ID: u32 = 15;
     pub const SET_PACKET_IN_FORMAT: u32 = 16;
+    pub const SET_ASYNC_CONFIG: u32 = 19;
     pub const SET_CONTROLLER_ID: u32 = 20;
     pub const TLV_TABLE_MOD: u32 = 24;
     pub const TLV_TABLE_REQUEST: u32 = 25;
@@ -267,6 +270,7 @@ fn wire_of(m: &Message, v: Version) -> Result<Wire, EncodeError> {
         M::NxFlowModTableId(_) => Wire::Nx(nxt::FLOW_MOD_TABLE_ID),
         M::NxSetPacketInFormat(_) => Wire::Nx(nxt::SET_PACKET_IN_FORMAT),
         M::NxSetControllerId(_) => Wire::Nx(nxt::SET_CONTROLLER_ID),
+        M::NxSetAsync(_) => Wire::Nx(nxt::SET_ASYNC_CONFIG),
         M::NxFlowMod(_) => Wire::Nx(nxt::FLOW_MOD),
         M::NxPacketIn2(_) => Wire::Nx(nxt::PACKET_IN2),
         M::NxResume(_) => Wire::Nx(nxt::RESUME),
@@ -452,6 +456,7 @@ fn decode_experimenter(
             M::NxFlowModTableId(set != 0)
         }
         nxt::SET_PACKET_IN_FORMAT => M::NxSetPacketInFormat(r.u32()?),
+        nxt::SET_ASYNC_CONFIG => M::NxSetAsync(AsyncConfig::decode(&mut r, Version::Of13)?),
         nxt::SET_CONTROLLER_ID => {
             r.skip(6)?;
             M::NxSetControllerId(r.u16()?)
@@ -560,6 +565,7 @@ fn encode_body(w: &mut Writer, m: &Message, v: Version) -> Result<(), EncodeErro
         }
         M::RoleRequest(r) | M::RoleReply(r) => r.encode(w),
         M::GetAsyncReply(a) | M::SetAsync(a) => a.encode(w, v)?,
+        M::NxSetAsync(a) => a.encode(w, Version::Of13)?,
         M::BundleControl(b) => b.encode(w),
         M::BundleAdd(b) => b.encode(w, v)?,
         M::NxRoleRequest(x) | M::NxRoleReply(x) | M::NxSetFlowFormat(x) => w.u32(*x),

@@ -18,6 +18,7 @@
 pub mod devices;
 pub mod floodwatch;
 pub mod maintenance;
+pub mod punt;
 pub mod revalidator;
 pub mod slowpath;
 
@@ -56,6 +57,8 @@ pub enum DataplaneError {
     FlowMod(#[from] FlowModError),
     #[error(transparent)]
     Trace(#[from] TraceError),
+    #[error("packet-out actions")]
+    PacketOut(#[from] crate::xlate::XlateError),
 }
 
 /// Conntrack entries the sweeper examines per 100 ms round (a full table of 3 M entries is
@@ -135,6 +138,11 @@ pub struct Dataplane {
     flood: Mutex<floodwatch::FloodWatch>,
     /// Tunnel endpoints (receiving sockets) and the tunnel ports behind them.
     tunnels: fastpath::port::tunnel::Registry,
+    /// Where `controller` actions send packets, and the receiving end until it is taken.
+    punt: Arc<punt::Punt>,
+    punted: Mutex<Option<tokio::sync::mpsc::Receiver<punt::Punted>>>,
+    /// The datapath context packet-outs run in (created on first use).
+    packet_out: Mutex<Option<fastpath::dpif::PmdContext>>,
 }
 
 impl std::fmt::Debug for Dataplane {
@@ -156,7 +164,13 @@ impl Dataplane {
             .clone()
             .map(|c| c as Arc<dyn fastpath::action::ConntrackHook>);
         let dp = Arc::new(Datapath::new(cfg.dp.clone(), slow.clone(), hook));
+        let (punt, punted) = punt::Punt::new(punt::PUNT_QUEUE);
+        let punt = Arc::new(punt);
+        dp.set_userspace_sink(punt.clone());
         Arc::new(Dataplane {
+            punt,
+            punted: Mutex::new(Some(punted)),
+            packet_out: Mutex::new(None),
             dp,
             slow,
             devices: Mutex::new(BTreeMap::new()),
@@ -842,9 +856,57 @@ impl Dataplane {
         self.dp.stats()
     }
 
+    /// Sends `frame` into bridge `bridge` as if it had been received on OpenFlow port
+    /// `in_port` (a port, `LOCAL`, or `CONTROLLER`), applying `actions` (an OpenFlow
+    /// packet-out): the actions are translated like a rule's (`resubmit` and output to
+    /// `TABLE` run the tables) and executed on the datapath at once.
+    pub fn packet_out(
+        &self,
+        bridge: &str,
+        in_port: u32,
+        actions: &[crate::ofproto::OfAction],
+        frame: &[u8],
+    ) -> Result<(), DataplaneError> {
+        let now = self.slow.now_ms();
+        let (translation, dp_in) = {
+            let st = self.slow.read();
+            let b = st
+                .bridges
+                .get(bridge)
+                .ok_or_else(|| DataplaneError::NoSuchBridge(bridge.to_owned()))?;
+            // A packet from the controller has no datapath input port (OVS's ODPP_NONE).
+            let dp_in = b
+                .ports
+                .get(in_port)
+                .and_then(|p| p.kind.dp())
+                .unwrap_or(u32::MAX);
+            let mut key = fastpath::flow::FlowKey::ZERO;
+            key.in_port = dp_in;
+            let _ = fastpath::flow::extract::extract(frame, dp_in, &mut key);
+            let ctx = st.ctx_for_bridge(b, true, now);
+            let t = crate::xlate::translate_actions(&ctx, &key, in_port, actions)?;
+            (t, dp_in)
+        };
+        let mut guard = lock(&self.packet_out);
+        let ctx = guard.get_or_insert_with(|| self.dp.new_pmd());
+        let mut packet = fastpath::packet::Packet::from_bytes(frame);
+        packet.in_port = dp_in;
+        let meta = fastpath::action::PacketMeta::new(dp_in);
+        self.dp
+            .execute_packet(ctx, packet, meta, &translation.actions, self.dp.clock_ms());
+        self.dp.transmit(ctx);
+        Ok(())
+    }
+
+    /// The receiving end of the packets `controller` actions send up (once; `None` after).
+    pub fn take_punted(&self) -> Option<tokio::sync::mpsc::Receiver<punt::Punted>> {
+        lock(&self.punted).take()
+    }
+
     /// The slow path's counters: failed translations per kind, recirculation ids.
     pub fn slow_stats(&self) -> SlowStats {
         SlowStats {
+            punt: self.punt.stats(),
             xlate_errors: self.slow.xlate_errors().snapshot(),
             recirc: self.slow.read().recirc.stats(),
             learn: self.slow.learn_queue().stats(),

@@ -202,6 +202,8 @@ pub struct SlowStats {
     pub recirc: RecircStats,
     /// Learned flows.
     pub learn: LearnStats,
+    /// Packets sent up for the controller.
+    pub punt: super::punt::PuntStats,
 }
 
 /// Upcall translations that failed, per [`XlateError::KINDS`].

@@ -11,7 +11,7 @@ use super::error::OfctlError;
 use super::fields::{self, FieldName, Prereq, Syntax};
 use super::lex::{self, parse_port, parse_uint, parse_uint_bits, parse_uint_bits_dec, split_items};
 use super::subfield::{self, parse_subfield};
-use crate::ofproto::action::{CtZone, OfCt, OfNat, SetSpelling};
+use crate::ofproto::action::{CtZone, OfController, OfCt, OfNat, PACKET_IN_REASONS, SetSpelling};
 use crate::ofproto::{Match, OfAction, ofpp};
 use fastpath::flow::Field;
 use fastpath::flow::key::{VLAN_CFI, ethertype};
@@ -277,10 +277,12 @@ fn parse_one(
             }
             Ok(OfAction::Group(g))
         }
-        "controller" | "enqueue" | "meter" | "note" | "write_metadata" | "clear_actions"
-        | "write_actions" | "set_queue" | "push_mpls" | "pop_mpls" | "conjunction" => Err(
-            OfctlError::bad_action(key, "this action is not supported by vswitch"),
-        ),
+        k if k.eq_ignore_ascii_case("controller") => parse_controller(value, delim),
+        "enqueue" | "meter" | "note" | "write_metadata" | "clear_actions" | "write_actions"
+        | "set_queue" | "push_mpls" | "pop_mpls" | "conjunction" => Err(OfctlError::bad_action(
+            key,
+            "this action is not supported by vswitch",
+        )),
         _ if delim.is_none() => match parse_port(key, names) {
             Some(p) => output_to(key, p),
             None => Err(OfctlError::UnknownAction(key.to_owned())),
@@ -297,7 +299,8 @@ fn output_to(token: &str, p: u32) -> Result<OfAction, OfctlError> {
         ofpp::FLOOD => OfAction::Flood,
         ofpp::ALL => OfAction::All,
         ofpp::LOCAL => OfAction::Local,
-        ofpp::TABLE | ofpp::CONTROLLER | ofpp::ANY => {
+        ofpp::CONTROLLER => OfAction::Controller(OfController::new(u16::MAX)),
+        ofpp::TABLE | ofpp::ANY => {
             return Err(OfctlError::bad_action(
                 token,
                 "output to this reserved port is not supported",
@@ -311,6 +314,88 @@ fn output_to(token: &str, p: u32) -> Result<OfAction, OfctlError> {
         }
         p => OfAction::Output(p),
     })
+}
+
+/// `controller`, `controller:MAX_LEN`, `controller(reason=R,max_len=N,id=N,userdata=HEX)`
+/// (OVS's `parse_CONTROLLER`).
+fn parse_controller(value: &str, delim: Option<char>) -> Result<OfAction, OfctlError> {
+    let key = "controller";
+    let mut c = OfController::new(u16::MAX);
+    let value = value.trim();
+    match delim {
+        None => {}
+        _ if value.is_empty() => {}
+        _ if value.bytes().all(|b| b.is_ascii_digit()) => {
+            c.max_len = parse_uint_bits_dec("max_len", value, 16)? as u16;
+        }
+        Some('(') => {
+            for item in split_items(value)? {
+                let v = item.value.trim();
+                match item.key {
+                    "reason" => {
+                        c.reason =
+                            PACKET_IN_REASONS
+                                .iter()
+                                .position(|r| *r == v)
+                                .ok_or_else(|| {
+                                    OfctlError::bad_value("reason", v, "not a packet-in reason")
+                                })? as u8;
+                    }
+                    "max_len" => c.max_len = parse_uint_bits("max_len", v, 16)? as u16,
+                    "id" => c.id = parse_uint_bits("id", v, 16)? as u16,
+                    "userdata" => c.userdata = parse_hex_bytes("userdata", v)?,
+                    "pause" => {
+                        return Err(OfctlError::bad_action(
+                            key,
+                            "pause (continuations) is not supported by vswitch yet",
+                        ));
+                    }
+                    "meter_id" => {
+                        return Err(OfctlError::bad_action(
+                            key,
+                            "meter_id is not supported by vswitch yet",
+                        ));
+                    }
+                    other => {
+                        return Err(OfctlError::bad_action(
+                            key,
+                            format!("unknown key '{other}' in controller()"),
+                        ));
+                    }
+                }
+            }
+        }
+        _ => {
+            return Err(OfctlError::bad_value(
+                key,
+                value,
+                "expected a maximum length or (key=value,...)",
+            ));
+        }
+    }
+    Ok(OfAction::Controller(c))
+}
+
+/// Hex bytes, optionally separated by `.` (OVS's `ofpbuf_put_hex` as `userdata=` uses it).
+fn parse_hex_bytes(key: &str, v: &str) -> Result<Vec<u8>, OfctlError> {
+    let digits: Vec<u8> = v
+        .bytes()
+        .filter(|b| *b != b'.' && !b.is_ascii_whitespace())
+        .collect();
+    if digits.len() % 2 != 0 || !digits.iter().all(u8::is_ascii_hexdigit) {
+        return Err(OfctlError::bad_value(
+            key,
+            v,
+            "expected pairs of hex digits",
+        ));
+    }
+    Ok(digits
+        .chunks(2)
+        .map(|p| {
+            let hex = |d: u8| (d as char).to_digit(16).unwrap_or(0) as u8;
+            hex(p[0]) << 4 | hex(p[1])
+        })
+        .collect())
 }
 
 pub(crate) fn parse_table(key: &str, v: &str) -> Result<u8, OfctlError> {

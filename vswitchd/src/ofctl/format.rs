@@ -592,6 +592,32 @@ pub fn format_actions(actions: &[OfAction], names: &dyn PortNames) -> String {
         .join(",")
 }
 
+/// `controller(...)` as OVS's `format_CONTROLLER` prints it (the plain form as an output to
+/// the controller port).
+fn format_controller(c: &crate::ofproto::action::OfController) -> String {
+    if c.is_plain() {
+        return format!("CONTROLLER:{}", c.max_len);
+    }
+    let mut parts = Vec::new();
+    if c.reason != crate::ofproto::action::OfController::ACTION {
+        let name = crate::ofproto::action::PACKET_IN_REASONS
+            .get(usize::from(c.reason))
+            .map_or_else(|| c.reason.to_string(), |s| (*s).to_owned());
+        parts.push(format!("reason={name}"));
+    }
+    if c.max_len != u16::MAX {
+        parts.push(format!("max_len={}", c.max_len));
+    }
+    if c.id != 0 {
+        parts.push(format!("id={}", c.id));
+    }
+    if !c.userdata.is_empty() {
+        let hex: Vec<String> = c.userdata.iter().map(|b| format!("{b:02x}")).collect();
+        parts.push(format!("userdata={}", hex.join(".")));
+    }
+    format!("controller({})", parts.join(","))
+}
+
 /// Prints one action.
 pub fn format_action(a: &OfAction, names: &dyn PortNames) -> String {
     match a {
@@ -602,6 +628,7 @@ pub fn format_action(a: &OfAction, names: &dyn PortNames) -> String {
         OfAction::All => "ALL".to_owned(),
         OfAction::Local => "LOCAL".to_owned(),
         OfAction::Drop => "drop".to_owned(),
+        OfAction::Controller(c) => format_controller(c),
         OfAction::SetField {
             field,
             value,

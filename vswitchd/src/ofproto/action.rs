@@ -83,6 +83,53 @@ pub struct OfCt {
     pub exec: Vec<OfAction>,
 }
 
+/// `controller(...)`, `CONTROLLER:N`, `output:CONTROLLER`: send the packet, as modified so
+/// far, to the bridge's OpenFlow controllers in a packet-in (OVS's `ofpact_controller`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct OfController {
+    /// Bytes of the packet to send (65535: all of it).
+    pub max_len: u16,
+    /// The packet-in reason (`OFPR_*`; [`OfController::ACTION`] unless `reason=` says).
+    pub reason: u8,
+    /// The controller connection id it is for (0: every connection with id 0).
+    pub id: u16,
+    /// Sent back in `NXT_PACKET_IN2`'s userdata.
+    pub userdata: Vec<u8>,
+}
+
+impl OfController {
+    /// `OFPR_NO_MATCH`.
+    pub const NO_MATCH: u8 = 0;
+    /// `OFPR_ACTION`.
+    pub const ACTION: u8 = 1;
+
+    /// OVS's defaults: the whole packet, reason `action`, controller id 0, no userdata.
+    pub fn new(max_len: u16) -> OfController {
+        OfController {
+            max_len,
+            reason: Self::ACTION,
+            id: 0,
+            userdata: Vec::new(),
+        }
+    }
+
+    /// Whether it is the plain form, which OVS encodes and prints as an output to the
+    /// controller port (`CONTROLLER:max_len`).
+    pub fn is_plain(&self) -> bool {
+        self.reason == Self::ACTION && self.id == 0 && self.userdata.is_empty()
+    }
+}
+
+/// The packet-in reason names of `controller(reason=...)`, by `OFPR_*` number.
+pub const PACKET_IN_REASONS: [&str; 6] = [
+    "no_match",
+    "action",
+    "invalid_ttl",
+    "action_set",
+    "group",
+    "packet_out",
+];
+
 /// One OpenFlow action (DESIGN §5).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum OfAction {
@@ -142,6 +189,8 @@ pub enum OfAction {
     },
     /// `group:N`: run group N's buckets (see `ofproto::group`).
     Group(u32),
+    /// `controller(...)` / `CONTROLLER:N`
+    Controller(OfController),
 }
 
 /// How a field-setting action was written, so the printer gives it back the same way.

@@ -20,7 +20,7 @@
 
 use super::OpenFlowError;
 use crate::ofctl::{FlowSpec, FlowSyntax, NoNames, TABLE_ALL, format_flow_as, parse_flow};
-use crate::ofproto::action::{CtZone, OfCt, OfNat, SetSpelling, SubField};
+use crate::ofproto::action::{CtZone, OfController, OfCt, OfNat, SetSpelling, SubField};
 use crate::ofproto::{FlowMod, FlowModCommand, Match, OfAction, ofpp};
 use fastpath::flow::Field;
 use ofp::action::{Action, CtZoneSrc, NxAction};
@@ -180,7 +180,32 @@ fn set(field: Field, value: u128, spelling: SetSpelling) -> OfAction {
 pub fn action_to_model(a: &Action) -> Result<Vec<OfAction>, OpenFlowError> {
     let one = |a| Ok(vec![a]);
     match a {
+        Action::Output {
+            port: ofpp::CONTROLLER,
+            max_len,
+        } => one(OfAction::Controller(OfController::new(*max_len))),
         Action::Output { port, .. } => one(port_action(*port)?),
+        Action::Nx(NxAction::Controller {
+            max_len,
+            controller_id,
+            reason,
+        }) => one(OfAction::Controller(OfController {
+            max_len: *max_len,
+            reason: *reason,
+            id: *controller_id,
+            userdata: Vec::new(),
+        })),
+        Action::Nx(NxAction::Controller2(c)) => {
+            if c.pause || c.meter_id.is_some() {
+                return Err(unsupported_action());
+            }
+            one(OfAction::Controller(OfController {
+                max_len: c.max_len.unwrap_or(u16::MAX),
+                reason: c.reason.unwrap_or(OfController::ACTION),
+                id: c.controller_id.unwrap_or(0),
+                userdata: c.userdata.clone().unwrap_or_default(),
+            }))
+        }
         Action::SetVlanVid(v) => one(OfAction::SetVlanVid(*v & 0xfff)),
         Action::SetVlanPcp(p) => one(OfAction::SetVlanPcp(*p & 7)),
         Action::PopVlan => one(OfAction::PopVlan),

@@ -15,6 +15,7 @@ pub mod conn;
 pub mod convert;
 mod learn;
 pub mod match10;
+pub mod packet_in;
 pub mod to_wire;
 
 use ofp::ErrorCode;

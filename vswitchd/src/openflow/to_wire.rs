@@ -12,10 +12,10 @@
 //! Invariant (tested): converting the result back with [`super::convert`] gives the same rule.
 
 use super::OpenFlowError;
-use crate::ofproto::action::{CtZone, OfCt, SubField};
+use crate::ofproto::action::{CtZone, OfController, OfCt, SubField};
 use crate::ofproto::{Match, OfAction, ofpp};
 use fastpath::flow::Field;
-use ofp::action::{Action, Ct, CtZoneSrc, Nat, NxAction, SubField as WireSub};
+use ofp::action::{Action, Controller2, Ct, CtZoneSrc, Nat, NxAction, SubField as WireSub};
 use ofp::field::{FieldId, MatchEntry};
 use ofp::{ErrorCode, Instruction, Version};
 use std::net::IpAddr;
@@ -291,6 +291,23 @@ fn action_to_wire(a: &OfAction, v: Version) -> Result<Option<Action>, OpenFlowEr
         }),
         OfAction::CtClear => Action::Nx(NxAction::CtClear),
         OfAction::Group(g) => Action::Group(*g),
+        OfAction::Controller(c) if c.is_plain() => Action::Output {
+            port: ofpp::CONTROLLER,
+            max_len: c.max_len,
+        },
+        OfAction::Controller(c) if c.userdata.is_empty() => Action::Nx(NxAction::Controller {
+            max_len: c.max_len,
+            controller_id: c.id,
+            reason: c.reason,
+        }),
+        OfAction::Controller(c) => Action::Nx(NxAction::Controller2(Controller2 {
+            max_len: (c.max_len != u16::MAX).then_some(c.max_len),
+            controller_id: (c.id != 0).then_some(c.id),
+            reason: (c.reason != OfController::ACTION).then_some(c.reason),
+            userdata: Some(c.userdata.clone()),
+            pause: false,
+            meter_id: None,
+        })),
         OfAction::Ct(ct) => Action::Nx(NxAction::Ct(ct_to_wire(ct, v)?)),
         OfAction::FinTimeout {
             idle_timeout,

@@ -518,7 +518,7 @@ pub fn status(e: SwitchError) -> Status {
                 D::BridgeExists(_) | D::PortExists(_) | D::OfportInUse(_) => {
                     Status::already_exists(msg)
                 }
-                D::FlowMod(_) | D::Trace(_) => Status::invalid_argument(msg),
+                D::FlowMod(_) | D::Trace(_) | D::PacketOut(_) => Status::invalid_argument(msg),
             }
         }
     }

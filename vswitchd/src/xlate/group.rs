@@ -67,7 +67,8 @@ pub fn action_set(actions: &[OfAction]) -> Vec<OfAction> {
             | OfAction::Normal
             | OfAction::Flood
             | OfAction::All
-            | OfAction::Local => 3,
+            | OfAction::Local
+            | OfAction::Controller(_) => 3,
             OfAction::Group(_) => 4,
             // Not action-set actions: OVS's action set has no place for them.
             OfAction::Drop

@@ -32,6 +32,7 @@
 //! the frozen registers and metadata.
 
 pub mod commit;
+pub mod controller;
 pub mod ct;
 pub mod error;
 pub mod fields;
@@ -252,6 +253,22 @@ pub fn translate(
     Ok(x.finish(key))
 }
 
+/// Translates an action list applied to one packet (an OpenFlow packet-out): `key` is the
+/// packet (its `in_port` a datapath port, or any value for a packet from the controller) and
+/// `in_port` its OpenFlow input port. No rule is involved; `resubmit` and output to `TABLE`
+/// run the bridge's tables.
+pub fn translate_actions(
+    ctx: &XlateCtx<'_>,
+    key: &FlowKey,
+    in_port: u32,
+    actions: &[OfAction],
+) -> Result<Translation, XlateError> {
+    let mut x = Xlator::new(ctx, key, None);
+    x.flow.in_port = in_port;
+    x.do_actions(actions)?;
+    Ok(x.finish(key))
+}
+
 /// As [`translate`] (no trace), but a failure comes with the mask of what the translation had
 /// consulted, for the drop megaflow the upcall installs ([`XlateError::installs_drop`]).
 pub fn translate_or_fail(ctx: &XlateCtx<'_>, key: &FlowKey) -> Result<Translation, XlateFailure> {
@@ -279,6 +296,8 @@ pub(crate) struct Xlator<'a, 't> {
     actions: Vec<DpAction>,
     /// Table whose actions are running (for `resubmit(,)` with no table).
     table: u8,
+    /// Cookie of the rule whose actions are running (for packet-ins).
+    rule_cookie: u64,
     /// Recursion depth as OVS counts it: only resubmits to the same or an earlier table (which
     /// could recurse forever) and patch ports deepen.
     depth: usize,
@@ -303,6 +322,7 @@ impl<'a, 't> Xlator<'a, 't> {
             wc: FlowKey::ZERO,
             actions: Vec::new(),
             table: 0,
+            rule_cookie: 0,
             depth: 0,
             nesting: 0,
             lookups: 0,
@@ -478,13 +498,16 @@ impl<'a, 't> Xlator<'a, 't> {
             rule.stats.credit(c.packets, c.bytes, self.ctx.now_ms);
         }
         let saved_table = self.table;
+        let saved_cookie = self.rule_cookie;
         self.table = table;
+        self.rule_cookie = rule.cookie;
         self.stack.push((bridge_name, table, lookup));
         let saved_rule = self.rule.replace(rule.clone());
         let r = self.do_actions(&rule.actions);
         self.rule = saved_rule;
         self.stack.pop();
         self.table = saved_table;
+        self.rule_cookie = saved_cookie;
         if let Some(t) = self.trace.as_deref_mut() {
             t.leave();
         }
@@ -547,6 +570,7 @@ impl<'a, 't> Xlator<'a, 't> {
                 }
                 OfAction::Ct(ct) => self.ct(ct)?,
                 OfAction::Group(g) => self.group_action(*g)?,
+                OfAction::Controller(c) => self.controller(c)?,
                 OfAction::CtClear => {
                     // As OVS: only a tracked packet has conntrack state to clear; for an
                     // untracked one the action does nothing (and the answer depended on the

@@ -113,8 +113,7 @@ impl Xlator<'_, '_> {
             ofpp::NORMAL => self.normal(),
             ofpp::FLOOD | ofpp::ALL => self.flood(),
             ofpp::CONTROLLER => {
-                self.note(|| "output to the controller is not supported; skipped".into());
-                Ok(())
+                self.controller(&crate::ofproto::action::OfController::new(u16::MAX))
             }
             ofpp::TABLE | ofpp::ANY => {
                 self.note(|| {

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::action::NatSpec;
+use crate::action::UserspaceAction;
 use crate::action::set::apply;
 use crate::action::{Masked, SetEth, SetIpv4, SetIpv6, SetL4};
 use crate::flow::key::{FRAG_ANY, VLAN_CFI, ct_state};
@@ -30,6 +31,7 @@ struct Recorder {
     copies: usize,
     recycled: usize,
     ct: Option<MarkEstablished>,
+    upcalls: Vec<(Vec<u8>, String)>,
 }
 
 /// A conntrack stand-in for the executor tests: marks every packet `trk|est` in the zone.
@@ -67,6 +69,10 @@ impl ExecEnv for Recorder {
     }
     fn conntrack(&self) -> Option<&dyn ConntrackHook> {
         self.ct.as_ref().map(|c| c as &dyn ConntrackHook)
+    }
+    fn userspace(&mut self, packet: &Packet, _: &PacketMeta, action: &UserspaceAction) {
+        self.upcalls
+            .push((packet.data().to_vec(), action.desc.clone()));
     }
 }
 
@@ -144,6 +150,39 @@ fn set_v4(f: impl FnOnce(&mut SetIpv4)) -> DpAction {
     let mut s = SetIpv4::default();
     f(&mut s);
     DpAction::SetIpv4(s)
+}
+
+#[test]
+fn userspace_sends_the_packet_as_modified_so_far_and_later_actions_still_run() {
+    let up = DpAction::Userspace(std::sync::Arc::new(UserspaceAction {
+        desc: "controller(reason=1)".into(),
+        recirc_id: 0,
+        cookie: vec![1, 2, 3],
+    }));
+    let set = set_v4(|s| {
+        s.ttl = Masked {
+            value: 9,
+            mask: 0xff,
+        }
+    });
+    let env = run(
+        &TCP4,
+        tcp4_headers(),
+        &[set, up.clone(), DpAction::Output(2)],
+    );
+    assert_eq!(env.upcalls.len(), 1);
+    assert_eq!(env.upcalls[0].1, "controller(reason=1)");
+    assert_eq!(
+        env.upcalls[0].0[22], 9,
+        "the TTL set before it is in the copy"
+    );
+    assert_eq!(env.out.len(), 1, "the output after it still happens");
+    assert!(env.drops.is_empty());
+    // Alone, it is not a drop: the packet went somewhere.
+    let env = run(&TCP4, tcp4_headers(), &[up]);
+    assert_eq!(env.upcalls.len(), 1);
+    assert!(env.drops.is_empty());
+    assert_eq!(env.recycled, 1);
 }
 
 #[test]

@@ -81,6 +81,9 @@ pub struct Ctx {
     /// Echo after this much silence ([`PROBE_INTERVAL_MS`] for mgmt sockets, the
     /// controller's inactivity probe for controller connections).
     pub probe_ms: u64,
+    /// Asynchronous messages of the bridge.
+    pub hub: std::sync::Arc<super::hub::Hub>,
+    pub kind: super::hub::ConnKind,
 }
 
 /// Serves one connection (a mgmt socket's or a controller's, over any byte stream) until
@@ -100,7 +103,8 @@ where
     if let Err(e) = write(&mut wr, &hello).await {
         return e;
     }
-    let mut session = Session::new(ctx.bridge.clone(), seat);
+    let mut session = Session::new(ctx.bridge.clone(), seat, ctx.kind);
+    let (_registration, mut events) = ctx.hub.register(&ctx.bridge);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut stop = ctx.stop.clone();
@@ -112,6 +116,9 @@ where
                     break "no hello".to_owned();
                 }
                 conn.tick(reader.now())
+            }
+            Some(ev) = events.recv() => {
+                session.async_message(&conn, &ev).map(Output::Send).into_iter().collect()
             }
             r = reader.rd.read(&mut reader.buf) => match r {
                 Ok(0) => break "closed by peer".to_owned(),

@@ -54,6 +54,8 @@ pub struct Controllers {
     runtime: tokio::runtime::Handle,
     shared: Weak<Shared>,
     conns: Arc<Semaphore>,
+    /// Where asynchronous messages meet the connections.
+    hub: Arc<super::hub::Hub>,
     /// `(bridge, target)` → its task's stop switch (dropping it stops the task).
     targets: Mutex<BTreeMap<(String, String), watch::Sender<bool>>>,
     /// Bridge → its fail-open watcher's stop switch.
@@ -65,11 +67,13 @@ impl Controllers {
         runtime: tokio::runtime::Handle,
         shared: Weak<Shared>,
         conns: Arc<Semaphore>,
+        hub: Arc<super::hub::Hub>,
     ) -> Controllers {
         Controllers {
             runtime,
             shared,
             conns,
+            hub,
             targets: Mutex::new(BTreeMap::new()),
             watchers: Mutex::new(BTreeMap::new()),
         }
@@ -114,6 +118,8 @@ impl Controllers {
                 shared: self.shared.clone(),
                 stop: stop_rx,
                 probe_ms: PROBE_MS,
+                hub: Arc::clone(&self.hub),
+                kind: super::hub::ConnKind::Controller,
             };
             let bc = registry.bridge(&bridge);
             bc.set_state(

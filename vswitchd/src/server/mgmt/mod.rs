@@ -20,6 +20,7 @@
 
 mod conn;
 mod controller;
+pub mod hub;
 mod request;
 mod stats;
 
@@ -64,6 +65,8 @@ pub struct Mgmt {
     closed: std::sync::atomic::AtomicBool,
     /// The bridges' controller connections.
     controllers: controller::Controllers,
+    /// Where asynchronous messages meet the connections.
+    hub: Arc<hub::Hub>,
 }
 
 impl Mgmt {
@@ -72,6 +75,7 @@ impl Mgmt {
     pub fn start(rundir: &Path, shared: &Arc<Shared>) -> Arc<Mgmt> {
         let max_conns = max_connections();
         let conns = Arc::new(Semaphore::new(max_conns));
+        let hub = Arc::new(hub::Hub::default());
         let mgmt = Arc::new(Mgmt {
             rundir: rundir.to_path_buf(),
             runtime: tokio::runtime::Handle::current(),
@@ -84,8 +88,14 @@ impl Mgmt {
                 tokio::runtime::Handle::current(),
                 Arc::downgrade(shared),
                 conns,
+                Arc::clone(&hub),
             ),
+            hub,
         });
+        if let Some(punted) = shared.view().dataplane().take_punted() {
+            mgmt.runtime
+                .spawn(hub::dispatch(punted, Arc::clone(&mgmt.hub)));
+        }
         let weak = Arc::downgrade(&mgmt);
         shared.on_publish(move |view| {
             if let Some(m) = weak.upgrade() {
@@ -103,6 +113,11 @@ impl Mgmt {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clear();
+    }
+
+    /// The asynchronous-message hub (controller connections register here too).
+    pub fn hub(&self) -> &Arc<hub::Hub> {
+        &self.hub
     }
 
     /// The connection cap.
@@ -174,6 +189,8 @@ impl Mgmt {
             shared: self.shared.clone(),
             stop: stop_rx,
             probe_ms: conn::PROBE_INTERVAL_MS,
+            hub: Arc::clone(&self.hub),
+            kind: hub::ConnKind::Service,
         };
         self.runtime
             .spawn(accept_loop(listener, ctx, Arc::clone(&self.conns)));

@@ -18,12 +18,14 @@ use std::sync::Arc;
 use ofp::message::{AsyncConfig, BundleCtrl, Role, SwitchConfig, bct};
 use ofp::{ErrorCode, Message, Version};
 
+use super::hub::{AsyncMsg, ConnKind};
 use super::stats::{self, Answer};
 use crate::controller::role::{Role as CtlRole, Seat};
 use crate::ofproto::{FlowMod, FlowModError};
 use crate::openflow::OpenFlowError;
 use crate::openflow::conn::Conn;
 use crate::openflow::convert::flow_mod_to_model;
+use crate::openflow::packet_in::{self, PacketInFormat};
 use crate::server::Shared;
 use crate::switch::SwitchError;
 
@@ -83,6 +85,11 @@ pub struct Session {
     bundled: usize,
     /// `NXT_FLOW_MOD_TABLE_ID`: OpenFlow 1.0 flow-mods carry a table in the command's high byte.
     flow_mod_table_id: bool,
+    kind: ConnKind,
+    /// `NXT_SET_PACKET_IN_FORMAT`.
+    packet_in_format: PacketInFormat,
+    /// `NXT_SET_CONTROLLER_ID`: only packet-ins for this id come here.
+    controller_id: u16,
 }
 
 /// OVS's default asynchronous-message masks (1.4 property order: packet-in slave/master,
@@ -118,13 +125,25 @@ fn switch_error(e: &SwitchError) -> ErrorCode {
     }
 }
 
+/// OpenFlow's default `miss_send_len` (`OFP_DEFAULT_MISS_SEND_LEN`).
+const DEFAULT_MISS_SEND_LEN: u16 = 128;
+
 impl Session {
-    pub fn new(bridge: String, seat: Seat) -> Session {
+    /// A session for a connection of `kind` with its place `seat` among the bridge's roles.
+    /// As in OVS, a service connection starts with `miss_send_len` 0, which keeps
+    /// asynchronous messages away until it sets one.
+    pub fn new(bridge: String, seat: Seat, kind: ConnKind) -> Session {
         Session {
+            kind,
+            packet_in_format: PacketInFormat::Standard,
+            controller_id: 0,
             bridge,
             config: SwitchConfig {
                 flags: 0,
-                miss_send_len: 128,
+                miss_send_len: match kind {
+                    ConnKind::Service => 0,
+                    ConnKind::Controller => DEFAULT_MISS_SEND_LEN,
+                },
             },
             seat,
             async_cfg: default_async(),
@@ -332,7 +351,7 @@ impl Session {
                 None => refuse(ErrorCode::RoleBad, &message),
             },
             Message::GetAsyncRequest => one(Message::GetAsyncReply(self.async_cfg)),
-            Message::SetAsync(a) => {
+            Message::SetAsync(a) | Message::NxSetAsync(a) => {
                 for (i, m) in a.masks.iter().enumerate() {
                     if m.is_some() {
                         self.async_cfg.masks[i] = *m;
@@ -345,9 +364,23 @@ impl Session {
                 self.flow_mod_table_id = on;
                 Vec::new()
             }
-            Message::NxSetFlowFormat(0 | 2)
-            | Message::NxSetPacketInFormat(0..=2)
-            | Message::NxSetControllerId(_) => Vec::new(),
+            Message::NxSetFlowFormat(0 | 2) => Vec::new(),
+            Message::NxSetPacketInFormat(f) => match PacketInFormat::from_wire(f) {
+                Some(f) => {
+                    self.packet_in_format = f;
+                    Vec::new()
+                }
+                // Nicira's older NXT_PACKET_IN (1) is not sent by this switch.
+                None => refuse(ErrorCode::BadRequestEperm, &message),
+            },
+            Message::NxSetControllerId(id) => {
+                self.controller_id = id;
+                Vec::new()
+            }
+            Message::PacketOut(ref po) => match self.packet_out(shared, po).await {
+                Ok(()) => Vec::new(),
+                Err(code) => refuse(code, &message),
+            },
             Message::NxTlvTableRequest => one(Message::NxTlvTableReply {
                 max_option_space: 256,
                 max_fields: 64,
@@ -398,6 +431,79 @@ impl Session {
             }
             other => refuse(ErrorCode::BadRequestType, &other),
         }
+    }
+
+    /// What asynchronous message `m` becomes for this connection, if it wants it (OVS's
+    /// `ofconn_receives_async_msg`): a service connection only once it set a nonzero
+    /// `miss_send_len`; a packet-in only for the controller id it set; and only for reasons its
+    /// async config enables for its role.
+    pub fn async_message(&self, conn: &Conn, m: &AsyncMsg) -> Option<Vec<u8>> {
+        let v = conn.version()?;
+        if self.kind == ConnKind::Service && self.config.miss_send_len == 0 {
+            return None;
+        }
+        let slave = self.seat.is_slave();
+        match m {
+            AsyncMsg::PacketIn(p) => {
+                if p.cookie.controller_id != self.controller_id {
+                    return None;
+                }
+                let mask = self.async_cfg.masks[usize::from(!slave)].unwrap_or(0);
+                if mask & (1u32 << (p.cookie.reason & 31)) == 0 {
+                    return None;
+                }
+                match packet_in::encode(p, v, self.packet_in_format, 0) {
+                    Ok(b) => Some(b),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "packet-in not encodable for this connection");
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    /// `OFPT_PACKET_OUT`: the packet enters the bridge on `in_port` (a port, `LOCAL`,
+    /// `CONTROLLER` or `NONE`) and the actions run on it (OVS's `handle_packet_out`). The
+    /// switch keeps no buffers, so a buffer id other than `NO_BUFFER` is unknown.
+    async fn packet_out(
+        &self,
+        shared: &Arc<Shared>,
+        po: &ofp::message::PacketOut,
+    ) -> Result<(), ErrorCode> {
+        use crate::ofproto::{OfAction, ofpp};
+        if po.buffer_id != packet_in::NO_BUFFER {
+            return Err(ErrorCode::BadRequestBufferUnknown);
+        }
+        let in_port = match po.in_port {
+            p if p < ofpp::MAX || p == ofpp::LOCAL || p == ofpp::CONTROLLER => p,
+            ofpp::ANY => ofpp::CONTROLLER,
+            _ => return Err(ErrorCode::BadRequestPort),
+        };
+        let mut actions = Vec::new();
+        for a in &po.actions {
+            match a {
+                // Output to TABLE (valid only here) runs the packet through the tables.
+                ofp::Action::Output {
+                    port: ofpp::TABLE, ..
+                } => actions.push(OfAction::Resubmit {
+                    port: None,
+                    table: Some(0),
+                }),
+                a => actions
+                    .extend(crate::openflow::convert::action_to_model(a).map_err(|e| e.code())?),
+            }
+        }
+        let dp = Arc::clone(shared.view().dataplane());
+        let bridge = self.bridge.clone();
+        let frame = po.data.clone();
+        tokio::task::spawn_blocking(move || dp.packet_out(&bridge, in_port, &actions, &frame))
+            .await
+            .map_err(|_| ErrorCode::BadRequestEperm)?
+            .map_err(|e| {
+                tracing::debug!(error = %crate::report::chain(&e), "packet-out refused");
+                ErrorCode::BadActionEperm
+            })
     }
 
     async fn bundle_control(

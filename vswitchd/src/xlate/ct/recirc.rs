@@ -75,6 +75,7 @@ pub fn recirc_ids(key_recirc_id: u32, actions: &[DpAction]) -> impl Iterator<Ite
         .into_iter()
         .chain(actions.iter().filter_map(|a| match a {
             DpAction::Recirc(id) => Some(*id),
+            DpAction::Userspace(u) if u.recirc_id != 0 => Some(u.recirc_id),
             _ => None,
         }))
 }
