@@ -99,7 +99,10 @@ fn ping_under_monitors(rundir: &Path, target: &str, ns: &Netns) -> Vec<(String, 
     let procs: Vec<(&str, Proc)> = MONITORS
         .iter()
         .map(|(name, pre, post)| {
-            let child = Command::new("ovs-ofctl")
+            // Line-buffered: ovs-ofctl's stdio buffers a pipe fully, and the monitor is
+            // killed at the end, which would lose what it printed.
+            let child = Command::new("stdbuf")
+                .args(["-oL", "ovs-ofctl"])
                 .args(*pre)
                 .arg("monitor")
                 .arg(target)

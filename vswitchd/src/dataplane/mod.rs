@@ -597,6 +597,13 @@ impl Dataplane {
             let no = devs.get(&c.name).and_then(|d| d.dp_no);
             let up = match (&c.kind, no) {
                 (PortType::Patch { .. }, _) => true,
+                // An attached interface is up while the kernel says so too: administratively
+                // up with a carrier (a veth whose peer is down has none), as OVS's link_state.
+                (PortType::System, Some(no)) => {
+                    self.dp.port_is_up(no).unwrap_or(false)
+                        && fastpath::port::sys::if_flags(&c.name)
+                            .is_ok_and(|f| f & libc::IFF_UP != 0 && f & libc::IFF_RUNNING != 0)
+                }
                 (_, Some(no)) => self.dp.port_is_up(no).unwrap_or(false),
                 (_, None) => false,
             };

@@ -382,7 +382,7 @@ fn parse_hex_bytes(key: &str, v: &str) -> Result<Vec<u8>, OfctlError> {
         .bytes()
         .filter(|b| *b != b'.' && !b.is_ascii_whitespace())
         .collect();
-    if digits.len() % 2 != 0 || !digits.iter().all(u8::is_ascii_hexdigit) {
+    if !digits.len().is_multiple_of(2) || !digits.iter().all(u8::is_ascii_hexdigit) {
         return Err(OfctlError::bad_value(
             key,
             v,

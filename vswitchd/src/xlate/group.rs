@@ -304,6 +304,7 @@ mod tests {
             credit: None,
             may_learn: false,
             now_ms: 0,
+            learn: None,
         };
         translate(&ctx, &parse_packet(pkt, &NoNames).unwrap(), None).unwrap()
     }
