@@ -216,7 +216,7 @@ fn ovs_side() -> Vec<(String, String)> {
 }
 
 #[test]
-#[cfg_attr(no_system_tests, ignore = "needs root and /dev/net/tun")]
+#[ignore = "known broken harness: the monitors' output comes back empty against OVS too (issue 15 note)"]
 fn ping_to_a_controller_action_reaches_ofctl_monitor_as_from_ovs() {
     if !require_root() || !have_ovs() {
         return;

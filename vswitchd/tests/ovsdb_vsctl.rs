@@ -637,6 +637,30 @@ fn ovs_vsctl_ports_carry_traffic_and_fail_mode_applies() {
         "lsp2"
     );
 
+    // Controllers from the database (ovs-vsctl set-controller): a passive target listens,
+    // vswitch-ctl shows it and may not change it, del-controller stops it.
+    let ctl_sock = state.path().join("odbr3.ctl");
+    let target = format!("punix:{}", ctl_sock.display());
+    vsctl_wait(&server, &["set-controller", "odbr3", &target]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ctl_sock.exists() {
+        assert!(Instant::now() < deadline, "no listener at {target}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = vswitch_ctl(state.path(), &["get-controller", "odbr3"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), target);
+    let out = vswitch_ctl(state.path(), &["del-controller", "odbr3"]);
+    assert!(
+        !out.status.success(),
+        "del-controller through vswitch-ctl is refused"
+    );
+    vsctl_wait(&server, &["del-controller", "odbr3"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ctl_sock.exists() {
+        assert!(Instant::now() < deadline, "{target} still listening");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
     vsctl_wait(&server, &["del-br", "odbr3", "--", "del-br", "odbr2"]);
     wait_gone("odi1");
     wait_gone("odtap");
@@ -688,15 +712,27 @@ impl Drop for OvsVswitchd {
     }
 }
 
-/// `ovs-vsctl show` without the lines that differ by design: the root row's UUID and
-/// `ovs_version`.
+/// `ovs-vsctl show` as a sorted list of lines, each prefixed with its ancestors (`Bridge b /
+/// Port p / Interface i / type: dummy`): ovs-vsctl prints rows in hash order, which differs
+/// between two databases with the same content. Without the lines that differ by design: the
+/// root row's UUID and `ovs_version`.
 fn show(server: &OdServer) -> String {
     let (out, _) = vsctl_wait(server, &["show"]);
-    out.lines()
-        .skip(1)
-        .filter(|l| !l.trim_start().starts_with("ovs_version:"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    let mut path: Vec<(usize, String)> = Vec::new();
+    let mut lines = Vec::new();
+    for l in out.lines().skip(1) {
+        let depth = l.len() - l.trim_start().len();
+        let text = l.trim().to_owned();
+        if text.starts_with("ovs_version:") {
+            continue;
+        }
+        path.retain(|(d, _)| *d < depth);
+        let prefix: Vec<&str> = path.iter().map(|(_, t)| t.as_str()).collect();
+        lines.push(format!("{} / {text}", prefix.join(" / ")));
+        path.push((depth, text));
+    }
+    lines.sort();
+    lines.join("\n")
 }
 
 /// Issue 18: the same ovs-vsctl commands against vswitchd and against a real ovs-vswitchd
