@@ -69,7 +69,9 @@ fn a_learned_mac_table_forwards_between_namespaces() {
         .collect();
     let refs: Vec<&str> = flows.iter().map(String::as_str).collect();
     bed.set_flows(&refs);
-    assert!(table10(&bed).trim().is_empty(), "{}", table10(&bed));
+    // Table 10 may already hold entries here: the hosts' own IPv6 autoconfiguration (router
+    // solicitations, MLD reports) passes table 2 too, so no check that it is empty (it made
+    // this test flaky). What matters is checked below: h1 and h2 learned on their own ports.
 
     assert!(h1.ns.wait_ping(&h2.ip, 10), "ping h1->h2\n{}", bed.log());
     // Both hosts are learned, each on its own port.
