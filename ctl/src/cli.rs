@@ -335,9 +335,14 @@ pub struct AddPortArgs {
 /// Arguments of `trace`.
 #[derive(Debug, Args)]
 pub struct TraceArgs {
-    /// BR PACKET, or only PACKET with --flows.
-    #[arg(required = true, num_args = 1..=2, value_name = "BR PACKET")]
+    /// BR PACKET, or only PACKET with --flows (several with --flows --generate).
+    #[arg(required = true, num_args = 1.., value_name = "BR PACKET")]
     pub args: Vec<String>,
+    /// Let the trace's side effects happen, as ofproto/trace's -generate: NORMAL learns the
+    /// source MAC and `learn` actions install their flows. Offline, each PACKET is traced in
+    /// turn through the same in-memory bridge.
+    #[arg(long)]
+    pub generate: bool,
     /// Conntrack state after each ct recirculation, e.g. trk,est (repeatable).
     #[arg(long = "ct-next", value_name = "STATE")]
     pub ct_next: Vec<String>,

@@ -15,9 +15,14 @@ use crate::{Ctx, rpc};
 
 pub async fn trace(ctx: &Ctx, t: TraceArgs) -> anyhow::Result<()> {
     if let Some(flows) = &t.flows {
-        let [packet] = t.args.as_slice() else {
+        let packets = t.args.as_slice();
+        if t.generate {
+            return offline_trace_generate(ctx, flows, t.groups.as_deref(), t.ports, &t, packets);
+        }
+        let [packet] = packets else {
             return Err(anyhow!(
-                "offline trace takes one PACKET argument after --flows FILE (no bridge)"
+                "offline trace takes one PACKET argument after --flows FILE (no bridge; \
+                 several only with --generate)"
             ));
         };
         return offline_trace(ctx, flows, t.groups.as_deref(), t.ports, packet, &t.ct_next);
@@ -32,6 +37,7 @@ pub async fn trace(ctx: &Ctx, t: TraceArgs) -> anyhow::Result<()> {
         bridge: bridge.clone(),
         packet: packet.clone(),
         ct_next: t.ct_next,
+        generate: t.generate,
     };
     let r = c.trace(req).await.map_err(rpc)?.into_inner();
     emit_raw(ctx.format, &r.json, || r.text.clone())
@@ -46,6 +52,45 @@ fn offline_trace(
     packet: &str,
     ct_next: &[String],
 ) -> anyhow::Result<()> {
+    let (text, groups) = read_offline_files(flows, groups)?;
+    let report = vswitchd::trace::offline_trace_with_groups(&text, &groups, ports, packet, ct_next)
+        .map_err(|e| anyhow!("{}", vswitchd::report::chain(&e)))?;
+    emit_raw(ctx.format, &report.to_json(), || report.to_text())
+}
+
+/// Offline `trace --generate`: each packet in turn through one in-memory bridge, the side
+/// effects of one in place for the next. JSON: one report per packet, in an array.
+fn offline_trace_generate(
+    ctx: &Ctx,
+    flows: &str,
+    groups: Option<&str>,
+    ports: u32,
+    t: &TraceArgs,
+    packets: &[String],
+) -> anyhow::Result<()> {
+    let (text, groups) = read_offline_files(flows, groups)?;
+    let reports =
+        vswitchd::trace::offline_trace_generate(&text, &groups, ports, packets, &t.ct_next)
+            .map_err(|e| anyhow!("{}", vswitchd::report::chain(&e)))?;
+    let json = format!(
+        "[{}]",
+        reports
+            .iter()
+            .map(|r| r.to_json())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    emit_raw(ctx.format, &json, || {
+        reports
+            .iter()
+            .map(|r| r.to_text())
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
+/// The flow file (`-`: stdin) and the group file of an offline trace.
+fn read_offline_files(flows: &str, groups: Option<&str>) -> anyhow::Result<(String, String)> {
     let text = if flows == "-" {
         std::io::read_to_string(std::io::stdin()).context("cannot read flows from stdin")?
     } else {
@@ -57,9 +102,7 @@ fn offline_trace(
         }
         None => String::new(),
     };
-    let report = vswitchd::trace::offline_trace_with_groups(&text, &groups, ports, packet, ct_next)
-        .map_err(|e| anyhow!("{}", vswitchd::report::chain(&e)))?;
-    emit_raw(ctx.format, &report.to_json(), || report.to_text())
+    Ok((text, groups))
 }
 
 pub async fn dump_megaflows(ctx: &Ctx, bridge: Option<String>) -> anyhow::Result<()> {

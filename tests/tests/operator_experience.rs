@@ -6,6 +6,8 @@
 //!   mode and its flow tables survive a restart, `set-config fail-mode=...` points at
 //!   set-fail-mode;
 //! - `dump-flows BR > f; replace-flows BR f` restores the table, with or without `--no-stats`;
+//! - `trace --generate` (item 2) lets `learn` install its flows, online and offline, where a
+//!   plain trace has no side effects;
 //! - `--format json` errors are one JSON object on stderr with the status code's name;
 //! - the daemon logs bridges and ports coming and going at info;
 //! - (root) a system port on a missing interface: a warning on stderr, exit 0, `show` says
@@ -22,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use vswitch_tests::netns::{Link, require_root, unique};
-use vswitch_tests::{Daemon, binaries};
+use vswitch_tests::{Daemon, binaries, ctl_raw};
 
 struct Env {
     dir: tempfile::TempDir,
@@ -209,6 +211,66 @@ fn dump_flows_output_feeds_replace_flows_back() {
             "{args:?} output did not restore the table:\n{dump}"
         );
     }
+}
+
+/// A MAC-learning table in the style of OVS's ovs-advanced tutorial: table 0 learns where
+/// each source lives into table 10, then looks the destination up there.
+const LEARN_FLOWS: &str = "\
+table=0,priority=0,actions=learn(table=10,NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],output:NXM_OF_IN_PORT[]),resubmit(,10)
+table=10,priority=0,actions=drop
+";
+
+#[test]
+fn trace_generate_lets_learn_install_its_flows() {
+    let env = Env::new();
+    let file = env.dir.path().join("learn.txt");
+    std::fs::write(&file, LEARN_FLOWS).unwrap();
+    let file = file.to_str().unwrap();
+    let from_a = "in_port=1,dl_src=00:00:00:00:00:0a,dl_dst=00:00:00:00:00:0b";
+    let from_b = "in_port=2,dl_src=00:00:00:00:00:0b,dl_dst=00:00:00:00:00:0a";
+
+    // Offline: each packet in turn, the first's learned flow in place for the second.
+    let offline = |extra: &[&str]| {
+        ctl_raw(
+            &[
+                &["--format", "json", "trace", "--flows", file, "--ports", "2"][..],
+                extra,
+            ]
+            .concat(),
+            &[],
+        )
+    };
+    let reports = offline(&["--generate", from_a, from_b]).json();
+    let reports = reports.as_array().expect("one report per packet");
+    assert_eq!(reports.len(), 2, "{reports:?}");
+    assert_eq!(reports[0]["passes"][0]["datapath_actions"], "drop");
+    assert_eq!(
+        reports[1]["passes"][0]["datapath_actions"], "1",
+        "the flow learned from the first packet sends the reply back: {reports:?}"
+    );
+    let err = offline(&[from_a, from_b]).err();
+    assert!(err.contains("several only with --generate"), "{err}");
+
+    // Online: a plain trace learns nothing, --generate installs the flow.
+    let d = env.start(&[]);
+    d.ctl(&["add-br", "br0"]).ok();
+    for p in ["p1", "p2"] {
+        d.ctl(&["add-port", "br0", p, "--type", "dummy"]).ok();
+    }
+    d.ctl(&["replace-flows", "br0", file]).ok();
+    let learned = |d: &Daemon| {
+        flows(d, "br0")
+            .into_iter()
+            .filter(|f| f["table"] == 10 && f["priority"] != 0)
+            .count()
+    };
+    d.ctl(&["trace", "br0", from_a]).ok();
+    assert_eq!(learned(&d), 0, "a plain trace has no side effects");
+    let text = d.ctl(&["trace", "--generate", "br0", from_a]).ok();
+    assert!(text.contains("learn("), "{text}");
+    assert_eq!(learned(&d), 1, "{:?}", flows(&d, "br0"));
+    let back = d.ctl(&["--format", "json", "trace", "br0", from_b]).json();
+    assert_eq!(back["passes"][0]["outputs"], json!([1]), "{back}");
 }
 
 #[test]

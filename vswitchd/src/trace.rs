@@ -252,6 +252,30 @@ pub fn offline_trace_with_groups(
     Ok(bridge.trace(&key, &states))
 }
 
+/// Offline `trace --generate`: the packets of `packets`, in order, through one in-memory bridge
+/// (see [`offline_trace_with_groups`]), each with its side effects (NORMAL's MAC learning, the
+/// flows of `learn` actions) in place for the next one.
+pub fn offline_trace_generate(
+    flows_text: &str,
+    groups_text: &str,
+    n_ports: u32,
+    packets: &[String],
+    ct_next: &[String],
+) -> Result<Vec<TraceReport>, TraceError> {
+    let mut bridge = OfflineBridge::with_groups(flows_text, groups_text, n_ports)?;
+    let states = ct_next
+        .iter()
+        .map(|s| parse_ct_state(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    packets
+        .iter()
+        .map(|p| {
+            let key = bridge.packet(p)?;
+            Ok(bridge.trace_generate(&key, &states))
+        })
+        .collect()
+}
+
 /// The in-memory bridge of an offline trace, built once and asked many times (the
 /// differential test against OVS traces every packet and probe of a table through one).
 pub struct OfflineBridge {
@@ -344,7 +368,7 @@ impl OfflineBridge {
         parse_packet(packet, &self.ports).map_err(TraceError::Packet)
     }
 
-    fn ctx(&self) -> XlateCtx<'_> {
+    fn ctx(&self, side_effects: bool) -> XlateCtx<'_> {
         XlateCtx {
             bridge: XBridge {
                 name: "br0",
@@ -355,8 +379,8 @@ impl OfflineBridge {
             peers: None,
             recirc: &self.recirc,
             credit: None,
-            // As ofproto/trace: a trace does not teach `normal` anything.
-            may_learn: false,
+            // As ofproto/trace: a trace teaches `normal` only with `-generate`.
+            may_learn: side_effects,
             now_ms: 0,
             learn: None,
         }
@@ -364,15 +388,16 @@ impl OfflineBridge {
 
     /// Traces `key` as [`trace_packet`] does.
     pub fn trace(&self, key: &FlowKey, ct_next: &[u8]) -> TraceReport {
-        trace_packet(&self.ctx(), key, ct_next)
+        trace_packet(&self.ctx(false), key, ct_next)
     }
 
     /// Traces `key` and lets its side effects happen, as ofproto/trace's `-generate` does:
-    /// the flows its `learn` actions learn are added to this bridge's tables.
+    /// NORMAL learns the source MAC, and the flows its `learn` actions learn are added to this
+    /// bridge's tables.
     pub fn trace_generate(&mut self, key: &FlowKey, ct_next: &[u8]) -> TraceReport {
         let queue = crate::xlate::learn::LearnQueue::default();
         let report = {
-            let mut ctx = self.ctx();
+            let mut ctx = self.ctx(true);
             ctx.learn = Some(&queue);
             trace_packet(&ctx, key, ct_next)
         };
@@ -388,7 +413,7 @@ impl OfflineBridge {
 
     /// One translation of `key` (any pass): the datapath actions and the megaflow mask.
     pub fn translate(&self, key: &FlowKey) -> Result<Translation, XlateError> {
-        translate(&self.ctx(), key, None)
+        translate(&self.ctx(false), key, None)
     }
 }
 

@@ -796,12 +796,15 @@ impl Dataplane {
     // ---- diagnosis ----
 
     /// Traces a packet (ofproto/trace syntax, `in_port` an OpenFlow port of `bridge`) through
-    /// the live tables, without learning.
+    /// the live tables. Without `generate` the trace has no side effects; with it (OVS's
+    /// `ofproto/trace -generate`) NORMAL learns the source MAC and `learn` actions queue their
+    /// flows for [`Dataplane::apply_learned`], as an upcall's translation would.
     pub fn trace(
         &self,
         bridge: &str,
         packet: &str,
         ct_next: &[String],
+        generate: bool,
     ) -> Result<TraceReport, DataplaneError> {
         let states = ct_next
             .iter()
@@ -819,7 +822,7 @@ impl Dataplane {
         {
             key.in_port = no;
         }
-        let ctx = st.ctx_for_bridge(b, false, self.slow.now_ms());
+        let ctx = st.ctx_for_bridge(b, generate, self.slow.now_ms());
         Ok(trace_packet(&ctx, &key, &states))
     }
 

@@ -79,10 +79,20 @@ impl DiagService for DiagApi {
             Err(Status::invalid_argument(format!(
                 "at most {MAX_CT_NEXT} --ct-next states"
             )))
+        } else if req.generate {
+            // Side effects: under the switch lock, so the flows the trace's `learn` actions
+            // queued are installed (between flow commands, as upcalls' are) before the reply.
+            self.shared
+                .mutate(move |sw| {
+                    let report = sw.trace(&req.bridge, &req.packet, &req.ct_next, true)?;
+                    sw.apply_learned();
+                    Ok(Response::new(trace_to_pb(&report)))
+                })
+                .await
         } else {
             self.shared
                 .read(move |sw| {
-                    sw.trace(&req.bridge, &req.packet, &req.ct_next)
+                    sw.trace(&req.bridge, &req.packet, &req.ct_next, false)
                         .map(|report| Response::new(trace_to_pb(&report)))
                         .map_err(super::status)
                 })

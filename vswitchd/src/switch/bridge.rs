@@ -118,16 +118,6 @@ impl Bridge {
         &self.controllers
     }
 
-    /// The mode whose initial tables a flush installs: with controllers, a standalone bridge
-    /// has no NORMAL rule (fail-open stands in for it while no controller is connected).
-    pub(super) fn table_mode(&self) -> FailMode {
-        if self.controllers.is_empty() {
-            self.fail_mode.unwrap_or(FailMode::Standalone)
-        } else {
-            FailMode::Secure
-        }
-    }
-
     /// Ports in OpenFlow port order.
     pub fn ports(&self) -> impl Iterator<Item = &PortRecord> {
         self.ports.values()
@@ -361,5 +351,16 @@ fn check_options(r: &PortRecord) -> Result<(), SwitchError> {
             r.name
         ))),
         (_, None) => Ok(()),
+    }
+}
+
+/// The mode whose initial tables a flush installs for a bridge row with `fail_mode` and
+/// `controllers`: with controllers, a standalone bridge has no NORMAL rule (fail-open stands
+/// in for it while no controller is connected).
+pub(super) fn table_mode(fail_mode: Option<FailMode>, controllers: &[String]) -> FailMode {
+    if controllers.is_empty() {
+        fail_mode.unwrap_or(FailMode::Standalone)
+    } else {
+        FailMode::Secure
     }
 }

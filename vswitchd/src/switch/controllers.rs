@@ -8,13 +8,13 @@
 //! its mode are installed — a standalone bridge without controllers gets its
 //! `priority=0,actions=normal` rule back, one with controllers gets none (while no
 //! controller is connected, fail-open stands in for it). Changing one list of targets to
-//! another keeps the flows. As for fail modes, the row, the flush and the new rows are one
-//! transaction, and the live tables change only after it committed.
+//! another keeps the flows. As for fail modes, the row and the flush are one transaction
+//! (`bridge_row`).
 
 use crate::controller::target::parse_all;
-use crate::store::{BridgeRecord, Change};
+use crate::store::BridgeRecord;
 
-use super::{Switch, SwitchError, flows};
+use super::{Switch, SwitchError};
 
 impl Switch {
     /// Sets the controller targets of `bridge` (empty: none, `del-controller`). Returns
@@ -28,85 +28,33 @@ impl Switch {
         let canonical: Vec<String> = parsed.iter().map(|t| t.to_string()).collect();
         let b = self.bridge(bridge)?;
         let had = !b.controllers().is_empty();
-        let record = Change::PutBridge(BridgeRecord {
+        let has = !canonical.is_empty();
+        let record = BridgeRecord {
             name: bridge.to_owned(),
             fail_mode: b.fail_mode(),
-            controllers: canonical.clone(),
-        });
-        let has = !canonical.is_empty();
-        if had == has {
-            self.store.commit(&[record])?;
-            self.bridge_mut(bridge).controllers = canonical;
-            tracing::info!(bridge, controllers = ?self.bridge(bridge)?.controllers(), "controllers set");
-            return Ok(false);
-        }
-        let now = self.now_ms();
-        let store = &mut self.store;
-        let all_rows = &mut self.rows;
-        let br = self
-            .bridges
-            .get_mut(bridge)
-            .ok_or_else(|| SwitchError::BridgeNotFound(bridge.to_owned()))?;
-        let mode = {
-            let old = std::mem::replace(&mut br.controllers, canonical.clone());
-            let m = br.table_mode();
-            br.controllers = old;
-            m
+            controllers: canonical,
         };
-        self.dp
-            .modify_tables(bridge, |live, _| {
-                let (tables, rows, flow_rows) = flows::initial(bridge, mode, store, now)?;
-                let mut changes = vec![
-                    record,
-                    Change::ClearFlows {
-                        bridge: bridge.to_owned(),
-                    },
-                ];
-                changes.extend(flow_rows);
-                store.commit(&changes)?;
-                let flushed = live.len();
-                *live = tables;
-                br.flows = rows.len();
-                all_rows.insert(bridge.to_owned(), rows);
-                br.controllers = canonical;
-                Ok::<_, SwitchError>(flushed)
-            })?
-            .map(|flushed| {
-                tracing::info!(
-                    bridge,
-                    controllers = ?br.controllers,
-                    flows_flushed = flushed,
-                    "controllers set: flow tables flushed"
-                );
-                true
-            })
+        let flushed = self.put_bridge_row(record, had != has)?;
+        let controllers = self.bridge(bridge)?.controllers();
+        match flushed {
+            Some(flushed) => tracing::info!(
+                bridge,
+                ?controllers,
+                flows_flushed = flushed,
+                "controllers set: flow tables flushed"
+            ),
+            None => tracing::info!(bridge, ?controllers, "controllers set"),
+        }
+        Ok(flushed.is_some())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dataplane::{Dataplane, DataplaneConfig};
-    use crate::store::{FailMode, Store};
-
-    fn switch(dir: &std::path::Path) -> Switch {
-        let dp = Dataplane::new(
-            DataplaneConfig {
-                dummy_devices: true,
-                ..Default::default()
-            },
-            None,
-        );
-        Switch::load(Store::open(&dir.join("conf.db")).unwrap(), dp).unwrap()
-    }
-
-    fn rules(sw: &Switch, br: &str) -> Vec<String> {
-        sw.dump_flows(br, "", None)
-            .unwrap()
-            .iter()
-            .map(|r| crate::ofctl::format_flow(&r.to_spec(), &crate::ofctl::NoNames))
-            .collect()
-    }
+    use crate::store::FailMode;
+    use crate::switch::flows;
+    use crate::switch::tests::{rules, switch};
 
     #[test]
     fn controllers_are_durable_and_flush_as_in_ovs() {

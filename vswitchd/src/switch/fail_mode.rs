@@ -10,13 +10,11 @@
 //! controllers flushes its flow tables and, when the new mode is standalone, installs the
 //! default rule again: the tables then look exactly as those of a bridge created in that
 //! mode. Setting the mode it already has (or clearing a stored `standalone`) changes only
-//! the stored record. The bridge row, the removal of every rule and the new default rule
-//! are one durable transaction, and the live tables are swapped only after it committed,
-//! so a failed commit leaves rules and mode as they were.
+//! the stored record. The row and the flush are one transaction (`bridge_row`).
 
-use crate::store::{BridgeRecord, Change, FailMode};
+use crate::store::{BridgeRecord, FailMode};
 
-use super::{Switch, SwitchError, flows};
+use super::{Switch, SwitchError};
 
 impl Switch {
     /// Sets (`Some`) or clears (`None`, back to standalone) the fail mode of `bridge`.
@@ -30,78 +28,31 @@ impl Switch {
         let before = b.fail_mode().unwrap_or(FailMode::Standalone);
         let after = mode.unwrap_or(FailMode::Standalone);
         let has_controllers = !b.controllers().is_empty();
-        let record = Change::PutBridge(BridgeRecord {
+        let record = BridgeRecord {
             name: bridge.to_owned(),
             fail_mode: mode,
             controllers: b.controllers().to_vec(),
-        });
+        };
         // With controllers the tables are theirs: OVS flushes only a bridge without any.
-        if before == after || has_controllers {
-            self.store.commit(&[record])?;
-            self.bridge_mut(bridge).fail_mode = mode;
-            return Ok(false);
+        let flush = before != after && !has_controllers;
+        let flushed = self.put_bridge_row(record, flush)?;
+        if let Some(flushed) = flushed {
+            tracing::info!(
+                bridge,
+                fail_mode = %after,
+                flows_flushed = flushed,
+                "fail mode changed: flow tables flushed"
+            );
         }
-        let now = self.now_ms();
-        let store = &mut self.store;
-        let all_rows = &mut self.rows;
-        let br = self
-            .bridges
-            .get_mut(bridge)
-            .ok_or_else(|| SwitchError::BridgeNotFound(bridge.to_owned()))?;
-        self.dp
-            .modify_tables(bridge, |live, _| {
-                let (tables, rows, flow_rows) = flows::initial(bridge, after, store, now)?;
-                let mut changes = vec![
-                    record,
-                    Change::ClearFlows {
-                        bridge: bridge.to_owned(),
-                    },
-                ];
-                changes.extend(flow_rows);
-                store.commit(&changes)?;
-                let flushed = live.len();
-                *live = tables;
-                br.flows = rows.len();
-                all_rows.insert(bridge.to_owned(), rows);
-                br.fail_mode = mode;
-                Ok::<_, SwitchError>(flushed)
-            })?
-            .map(|flushed| {
-                tracing::info!(
-                    bridge,
-                    fail_mode = %after,
-                    flows_flushed = flushed,
-                    "fail mode changed: flow tables flushed"
-                );
-                true
-            })
+        Ok(flushed.is_some())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dataplane::{Dataplane, DataplaneConfig};
-    use crate::store::Store;
-
-    fn switch(dir: &std::path::Path) -> Switch {
-        let dp = Dataplane::new(
-            DataplaneConfig {
-                dummy_devices: true,
-                ..Default::default()
-            },
-            None,
-        );
-        Switch::load(Store::open(&dir.join("conf.db")).unwrap(), dp).unwrap()
-    }
-
-    fn rules(sw: &Switch, br: &str) -> Vec<String> {
-        sw.dump_flows(br, "", None)
-            .unwrap()
-            .iter()
-            .map(|r| crate::ofctl::format_flow(&r.to_spec(), &crate::ofctl::NoNames))
-            .collect()
-    }
+    use crate::switch::flows;
+    use crate::switch::tests::{rules, switch};
 
     #[test]
     fn secure_bridges_start_empty_and_standalone_ones_with_normal() {

@@ -20,6 +20,7 @@
 //! and timeouts start over, as their counters do.
 
 mod bridge;
+mod bridge_row;
 mod controllers;
 mod fail_mode;
 mod flows;
@@ -432,16 +433,18 @@ impl Switch {
     }
 
     /// Traces `packet` (ofproto/trace syntax) through `bridge`, as an upcall would translate
-    /// it now; `ct_next` are the conntrack states after each recirculation. The trace does
-    /// not teach NORMAL's MAC table anything.
+    /// it now; `ct_next` are the conntrack states after each recirculation. Without
+    /// `generate` the trace has no side effects; with it, NORMAL learns and `learn` actions
+    /// queue their flows (see [`crate::dataplane::Dataplane::trace`]).
     pub fn trace(
         &self,
         bridge: &str,
         packet: &str,
         ct_next: &[String],
+        generate: bool,
     ) -> Result<TraceReport, SwitchError> {
         self.bridge(bridge)?;
-        trace_on(&self.dp, bridge, packet, ct_next)
+        trace_on(&self.dp, bridge, packet, ct_next, generate)
     }
 
     /// Bridges sorted by name.
@@ -662,11 +665,13 @@ fn trace_on(
     bridge: &str,
     packet: &str,
     ct_next: &[String],
+    generate: bool,
 ) -> Result<TraceReport, SwitchError> {
-    dp.trace(bridge, packet, ct_next).map_err(|e| match e {
-        DataplaneError::Trace(t) => SwitchError::Invalid(crate::report::chain(&t)),
-        other => SwitchError::Dataplane(other),
-    })
+    dp.trace(bridge, packet, ct_next, generate)
+        .map_err(|e| match e {
+            DataplaneError::Trace(t) => SwitchError::Invalid(crate::report::chain(&t)),
+            other => SwitchError::Dataplane(other),
+        })
 }
 
 #[cfg(test)]

@@ -12,20 +12,34 @@ impl Fixture {
         }
     }
     fn open(&self) -> Switch {
-        let dp = crate::dataplane::Dataplane::new(
-            crate::dataplane::DataplaneConfig {
-                dummy_devices: true,
-                ..Default::default()
-            },
-            None,
-        );
-        Switch::load(Store::open(&self.dir.path().join("conf.db")).unwrap(), dp).unwrap()
+        switch(self.dir.path())
     }
     /// Closes `sw` (its database) and opens the switch again from disk.
     fn open_again(&self, sw: Switch) -> Switch {
         drop(sw);
         self.open()
     }
+}
+
+/// A switch over dummy devices with its database in `dir` (the other modules' tests use it).
+pub(super) fn switch(dir: &std::path::Path) -> Switch {
+    let dp = crate::dataplane::Dataplane::new(
+        crate::dataplane::DataplaneConfig {
+            dummy_devices: true,
+            ..Default::default()
+        },
+        None,
+    );
+    Switch::load(Store::open(&dir.join("conf.db")).unwrap(), dp).unwrap()
+}
+
+/// The rules of `br` as `dump-flows` prints them (no names).
+pub(super) fn rules(sw: &Switch, br: &str) -> Vec<String> {
+    sw.dump_flows(br, "", None)
+        .unwrap()
+        .iter()
+        .map(|r| crate::ofctl::format_flow(&r.to_spec(), &crate::ofctl::NoNames))
+        .collect()
 }
 
 fn spec(name: &str) -> PortSpec {
@@ -482,7 +496,7 @@ fn trace_runs_the_bridge_tables() {
     )
     .unwrap();
     let packet = "in_port=vm1,dl_src=00:00:00:00:00:01,dl_dst=00:00:00:00:00:02,tcp,nw_src=10.0.1.1,nw_dst=10.0.0.2,tp_src=1000,tp_dst=80,tcp_flags=syn";
-    let report = sw.trace("br0", packet, &[]).unwrap();
+    let report = sw.trace("br0", packet, &[], false).unwrap();
     let text = report.to_text();
     assert!(text.contains("Megaflow: recirc_id=0,eth,tcp,in_port=1,nw_src=10.0.1.0/24,nw_dst=10.0.0.0/24,nw_tos=0,nw_frag=no,tp_dst=80\n"), "{text}");
     assert!(
@@ -491,15 +505,15 @@ fn trace_runs_the_bridge_tables() {
     );
     assert_eq!(report.passes[0].outputs, [2]);
     assert!(matches!(
-        sw.trace("br0", "in_port=vm9", &[]),
+        sw.trace("br0", "in_port=vm9", &[], false),
         Err(SwitchError::Invalid(_))
     ));
     assert!(matches!(
-        sw.trace("br0", "in_port=1", &["bogus".into()]),
+        sw.trace("br0", "in_port=1", &["bogus".into()], false),
         Err(SwitchError::Invalid(_))
     ));
     assert!(matches!(
-        sw.trace("nobr", "in_port=1", &[]),
+        sw.trace("nobr", "in_port=1", &[], false),
         Err(SwitchError::BridgeNotFound(_))
     ));
 }
@@ -529,7 +543,7 @@ fn trace_uses_openflow_numbers_and_shows_the_final_flow() {
     let dp_a2 = sw.dataplane().dp_port_of("a2").unwrap();
     assert!(dp_a1 != 1 && dp_a2 != 2, "datapath numbers {dp_a1} {dp_a2}");
     let packet = "in_port=a1,dl_src=00:00:00:00:00:01,dl_dst=00:00:00:00:00:02,ip,nw_src=10.0.0.1,nw_dst=10.0.0.2";
-    let report = sw.trace("br0", packet, &[]).unwrap();
+    let report = sw.trace("br0", packet, &[], false).unwrap();
     let text = report.to_text();
     assert!(text.starts_with("Flow: ip,in_port=1,"), "{text}");
     assert!(
@@ -557,7 +571,7 @@ fn trace_uses_openflow_numbers_and_shows_the_final_flow() {
     );
     // Actions that change nothing: OVS's "unchanged".
     let back = "in_port=a2,dl_src=00:00:00:00:00:02,dl_dst=00:00:00:00:00:01,ip,nw_src=10.0.0.2,nw_dst=10.0.0.1";
-    let text = sw.trace("br0", back, &[]).unwrap().to_text();
+    let text = sw.trace("br0", back, &[], false).unwrap().to_text();
     assert!(text.contains("\nFinal flow: unchanged\n"), "{text}");
     assert!(
         text.ends_with(&format!("Datapath actions: {dp_a1}\n")),
@@ -584,7 +598,7 @@ fn patch_ports_continue_in_the_peer_bridge() {
         .unwrap();
     sw.flow_command("br1", FlowCommand::Add("in_port=to0,actions=output:b1"))
         .unwrap();
-    let report = sw.trace("br0", "in_port=a1,ip", &[]).unwrap();
+    let report = sw.trace("br0", "in_port=a1,ip", &[], false).unwrap();
     assert!(
         report.to_text().contains("Datapath actions: 2"),
         "{}",

@@ -88,8 +88,9 @@ impl SwitchView {
         bridge: &str,
         packet: &str,
         ct_next: &[String],
+        generate: bool,
     ) -> Result<TraceReport, SwitchError> {
         self.bridge(bridge)?;
-        trace_on(&self.dp, bridge, packet, ct_next)
+        trace_on(&self.dp, bridge, packet, ct_next, generate)
     }
 }
