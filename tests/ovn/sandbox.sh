@@ -15,6 +15,8 @@
 #   OVN_SANDBOX_DIR          state dir (default /tmp/vov-sandbox): databases, sockets, pid and
 #                            log files of every process
 #   VSWITCHD                 our daemon (default: target/release/vswitchd of this repo)
+#   OVN_CONTROLLER_ARGS      extra ovn-controller options, e.g. -vvconn:file:dbg to log every
+#                            OpenFlow message it exchanges with the switch
 #
 # Layout. Namespaces (prefix vov-): vov-central runs the OVN_Northbound and OVN_Southbound
 # ovsdb-servers (unix sockets DIR/central/{nb,sb}.sock; SB also on tcp:10.77.0.1:6642) and
@@ -148,7 +150,7 @@ up_chassis() {
     esac
     wait_for 10 nsx "$ns" ping -c1 -W1 "$CENTRAL_IP" || die "$hv cannot reach the central over the underlay"
     (dir_env "$d"; nsx "$ns" ovn-controller --detach --no-chdir --pidfile="$d/ovn-controller.pid" \
-        -vconsole:off --log-file="$d/ovn-controller.log" \
+        -vconsole:off --log-file="$d/ovn-controller.log" ${OVN_CONTROLLER_ARGS:-} \
         "unix:$d/db.sock")
 }
 
