@@ -62,6 +62,9 @@ fn ovn_available() -> bool {
 struct Sandbox {
     dir: tempfile::TempDir,
     switch: &'static str,
+    /// Our daemon, for `SWITCH=vswitch` (built before the sandbox exists, so that `down` in
+    /// `drop` never builds).
+    vswitchd: Option<PathBuf>,
 }
 
 impl Sandbox {
@@ -70,8 +73,8 @@ impl Sandbox {
         c.args(args)
             .env("OVN_SANDBOX_DIR", self.dir.path())
             .env("SWITCH", self.switch);
-        if self.switch == "vswitch" {
-            c.env("VSWITCHD", &vswitch_tests::binaries().vswitchd);
+        if let Some(vswitchd) = &self.vswitchd {
+            c.env("VSWITCHD", vswitchd);
         }
         c
     }
@@ -83,6 +86,7 @@ impl Sandbox {
                 .tempdir()
                 .expect("state dir"),
             switch,
+            vswitchd: (switch == "vswitch").then(|| vswitch_tests::binaries().vswitchd.clone()),
         };
         // A sandbox left behind by a crashed run holds the names.
         let _ = sb.sh("sandbox.sh", &["down"]).output();
