@@ -29,7 +29,7 @@ mod learn;
 mod lex;
 mod match_parse;
 mod packet;
-mod subfield;
+pub(crate) mod subfield;
 
 pub use error::OfctlError;
 pub use format::{

@@ -153,22 +153,28 @@ pub(crate) fn parse_move(v: &str, m: &Match) -> Result<Vec<OfAction>, OfctlError
             format!("source {src} has {sbits} bits but destination {dst} has {dbits}"),
         ));
     }
-    let moves = cut_moves(&spieces, &dpieces);
-    // Piecewise copying equals one wide copy unless a later piece reads what an earlier one
-    // wrote.
+    cut_moves_checked(&spieces, &dpieces).ok_or_else(|| {
+        OfctlError::bad_action(
+            "move",
+            format!("source {src} and destination {dst} overlap"),
+        )
+    })
+}
+
+/// [`cut_moves`], or `None` where piecewise copying would differ from one wide copy (a later
+/// piece reads what an earlier one wrote). For moves decoded from the OpenFlow wire.
+pub(crate) fn cut_moves_checked(src: &[SubField], dst: &[SubField]) -> Option<Vec<OfAction>> {
+    let moves = cut_moves(src, dst);
     for (i, a) in moves.iter().enumerate() {
         for b in &moves[i + 1..] {
             if let (OfAction::Move { dst: w, .. }, OfAction::Move { src: r, .. }) = (a, b)
                 && overlaps(w, r)
             {
-                return Err(OfctlError::bad_action(
-                    "move",
-                    format!("source {src} and destination {dst} overlap"),
-                ));
+                return None;
             }
         }
     }
-    Ok(moves)
+    Some(moves)
 }
 
 /// Pairs source and destination pieces (both least significant first) into moves that each

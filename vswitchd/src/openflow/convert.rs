@@ -146,6 +146,34 @@ fn sub(field: FieldId, ofs: u16, n_bits: u16) -> Result<SubField, OpenFlowError>
     })
 }
 
+/// A wire subfield as model subfields, least significant first: one, except for an extended
+/// register (`xreg`: two 32-bit registers, `xxreg`: four, most significant first), which is
+/// cut at register boundaries.
+fn pieces(field: FieldId, ofs: u16, n_bits: u16) -> Result<Vec<SubField>, OpenFlowError> {
+    let (base, regs) = match field {
+        FieldId::Xreg(n) => (2 * n, 2),
+        FieldId::Xxreg(n) => (4 * n, 4),
+        f => return Ok(vec![sub(f, ofs, n_bits)?]),
+    };
+    let start = u32::from(ofs);
+    let end = start + u32::from(n_bits.max(1)) - 1;
+    if end >= 32 * u32::from(regs) {
+        return Err(OpenFlowError::Refused(ErrorCode::BadActionArgument));
+    }
+    let mut out = Vec::new();
+    let mut lo = start;
+    while lo <= end {
+        let hi = end.min(lo / 32 * 32 + 31);
+        out.push(SubField {
+            field: Field::Reg(base + regs - 1 - (lo / 32) as u8),
+            start: lo % 32,
+            end: hi % 32,
+        });
+        lo = hi + 1;
+    }
+    Ok(out)
+}
+
 fn unsupported_action() -> OpenFlowError {
     OpenFlowError::Refused(ErrorCode::BadActionType)
 }
@@ -248,14 +276,27 @@ pub fn action_to_model(a: &Action) -> Result<Vec<OfAction>, OpenFlowError> {
             dst_ofs,
             src,
             dst,
-        }) => one(OfAction::Move {
-            src: sub(*src, *src_ofs, *n_bits)?,
-            dst: sub(*dst, *dst_ofs, *n_bits)?,
-        }),
-        Action::Nx(NxAction::RegLoad { dst, value }) => one(OfAction::Load {
-            value: u128::from(*value),
-            dst: sub(dst.field, dst.ofs, dst.n_bits)?,
-        }),
+        }) => {
+            // Extended registers (OVN moves bits into `xxreg0`) are cut into register
+            // pieces as the text syntax cuts them.
+            let src = pieces(*src, *src_ofs, *n_bits)?;
+            let dst = pieces(*dst, *dst_ofs, *n_bits)?;
+            crate::ofctl::subfield::cut_moves_checked(&src, &dst)
+                .ok_or(OpenFlowError::Refused(ErrorCode::BadActionArgument))
+        }
+        Action::Nx(NxAction::RegLoad { dst, value }) => {
+            let mut value = u128::from(*value);
+            let mut out = Vec::new();
+            for p in pieces(dst.field, dst.ofs, dst.n_bits)? {
+                let n = p.n_bits();
+                out.push(OfAction::Load {
+                    value: value & ((1u128 << n) - 1),
+                    dst: p,
+                });
+                value >>= n;
+            }
+            Ok(out)
+        }
         Action::Nx(NxAction::Resubmit {
             in_port,
             table,

@@ -20,8 +20,12 @@ use crate::switch::{PortSpec, SETTING_KEYS, Settings, Switch, validate_name};
 /// Bridge datapath types that all mean vswitch's one userspace datapath.
 pub const DATAPATH_TYPES: [&str; 3] = ["", "system", "netdev"];
 
-/// Interface types vswitch implements (as `Open_vSwitch.iface_types` lists them).
-pub const IFACE_TYPES: [&str; 5] = ["system", "internal", "tap", "patch", "dummy"];
+/// Interface types vswitch implements (as `Open_vSwitch.iface_types` lists them): every type
+/// [`kind_of`] accepts. ovn-controller publishes this list as its Chassis' `iface-types`, so
+/// the tunnel types must be in it.
+pub const IFACE_TYPES: [&str; 8] = [
+    "system", "internal", "tap", "patch", "dummy", "geneve", "gre", "vxlan",
+];
 
 /// One wanted port.
 #[derive(Clone, Debug, PartialEq)]
@@ -432,6 +436,19 @@ mod tests {
         "options": {"type": {"key": "string", "value": "string", "min": 0, "max": "unlimited"}},
         "ofport_request": {"type": {"key": "integer", "min": 0, "max": 1}},
         "mtu_request": {"type": {"key": "integer", "min": 0, "max": 1}}}}}}"#;
+
+    /// ovn-controller reads `iface_types` for its Chassis record: it must name exactly the
+    /// types the plan applies, tunnels included.
+    #[test]
+    fn iface_types_are_the_types_applied() {
+        for t in IFACE_TYPES {
+            assert!(kind_of(t).is_some(), "{t} listed but not applied");
+        }
+        for t in ["geneve", "vxlan", "gre"] {
+            assert!(IFACE_TYPES.contains(&t), "{t} applied but not listed");
+        }
+        assert!(kind_of("stt").is_none());
+    }
 
     fn u(n: u8) -> String {
         format!("00000000-0000-0000-0000-0000000000{n:02x}")

@@ -192,3 +192,74 @@ fn empty_instructions_are_drop() {
         vec![OfAction::Drop]
     );
 }
+
+/// OVN moves bits into `xxreg0` (`move:NXM_NX_REG10[12]->NXM_NX_XXREG0[111]`) and out of it
+/// into `ct_label`: the wire's extended-register subfields land on the registers the text
+/// syntax puts them in, cut at register boundaries.
+#[test]
+fn extended_register_moves_and_loads_convert_like_their_text() {
+    let mv = |src, src_ofs, dst, dst_ofs, n_bits| {
+        Action::Nx(NxAction::RegMove {
+            n_bits,
+            src_ofs,
+            dst_ofs,
+            src,
+            dst,
+        })
+    };
+    let fm = wire_fm(
+        fc::ADD,
+        Vec::new(),
+        vec![Instruction::ApplyActions(vec![
+            mv(FieldId::Reg(10), 12, FieldId::Xxreg(0), 111, 1),
+            mv(FieldId::Xxreg(1), 16, FieldId::Xreg(3), 8, 40),
+            Action::Nx(NxAction::RegLoad {
+                dst: ofp::action::SubField {
+                    field: FieldId::Xreg(0),
+                    ofs: 16,
+                    n_bits: 32,
+                },
+                value: 0x1234_5678,
+            }),
+        ])],
+    );
+    let got = flow_mod_to_model(&fm).unwrap();
+    let want = parse_flow(
+        "table=1,priority=100,cookie=0x5,\
+         actions=move:NXM_NX_REG10[12]->NXM_NX_XXREG0[111],\
+         move:NXM_NX_XXREG1[16..55]->xreg3[8..47],load:0x12345678->xreg0[16..47]",
+        &NoNames,
+        FlowSyntax::Add,
+    )
+    .unwrap();
+    assert_eq!(got.spec, want);
+    // Bit 111 of xxreg0 is bit 15 of reg0.
+    assert_eq!(
+        got.spec.actions[0],
+        OfAction::Move {
+            src: SubField {
+                field: Field::Reg(10),
+                start: 12,
+                end: 12
+            },
+            dst: SubField {
+                field: Field::Reg(0),
+                start: 15,
+                end: 15
+            },
+        }
+    );
+    // Past the register's end: refused as OVS refuses it.
+    let fm = wire_fm(
+        fc::ADD,
+        Vec::new(),
+        vec![Instruction::ApplyActions(vec![mv(
+            FieldId::Reg(0),
+            0,
+            FieldId::Xreg(0),
+            60,
+            8,
+        )])],
+    );
+    assert!(flow_mod_to_model(&fm).is_err());
+}
