@@ -163,8 +163,7 @@ fn conjunctive_match_and_other_actions() {
             &vswitchd::ofctl::NoNames,
             vswitchd::ofctl::FlowSyntax::Add,
         )
-        .err()
-        .expect(flow)
+        .expect_err(flow)
         .to_string();
         assert!(OfflineBridge::new(flow, 1).is_err(), "{flow}");
         assert!(
