@@ -80,10 +80,13 @@ pub enum Field {
     NdTarget,
     NdSll,
     NdTll,
+    /// The id of a conjunctive match (`conj_id`): set only during the classifier's second
+    /// lookup for a conjunction that matched.
+    ConjId,
 }
 
 /// Every field, in a stable order (registers expanded).
-pub const ALL_FIELDS: [Field; 63] = {
+pub const ALL_FIELDS: [Field; 64] = {
     use Field::*;
     [
         RecircId,
@@ -149,6 +152,7 @@ pub const ALL_FIELDS: [Field; 63] = {
         NdTarget,
         NdSll,
         NdTll,
+        ConjId,
     ]
 };
 
@@ -204,6 +208,7 @@ impl Field {
             NdTarget => (Bytes(offset_of!(FlowKey, nd_target), 16), 0, 128),
             ArpSha | NdSll => (Bytes(offset_of!(FlowKey, arp_sha), 6), 0, 48),
             ArpTha | NdTll => (Bytes(offset_of!(FlowKey, arp_tha), 6), 0, 48),
+            ConjId => (U32(offset_of!(FlowKey, conj_id)), 0, 32),
         }
     }
 
@@ -316,6 +321,7 @@ impl Field {
             NdTarget => "nd_target",
             NdSll => "nd_sll",
             NdTll => "nd_tll",
+            ConjId => "conj_id",
         }
     }
 }

@@ -10,7 +10,7 @@
 //! must match". A megaflow is `(key & mask, mask)`.
 //!
 //! Field order matters: the datapath part (everything a packet carries into the fast path) comes
-//! first, in [`DP_KEY_WORDS`] words; `metadata` and the registers come last. Registers and
+//! first, in [`DP_KEY_WORDS`] words; `metadata`, the registers and `conj_id` come last. Registers and
 //! metadata are OpenFlow pipeline scratch space, always zero when a packet enters the datapath,
 //! so the microflow cache hashes and compares only the datapath words.
 //!
@@ -189,6 +189,10 @@ pub struct FlowKey {
     pub metadata: u64,
     /// General-purpose registers reg0..reg15.
     pub regs: [u32; 16],
+    /// Conjunctive match id: zero except while the classifier looks up the rule of a
+    /// conjunction that matched (`conj_id=N` rules, OVS's `conj_id`).
+    pub conj_id: u32,
+    pub _pad3: u32,
 }
 
 /// A mask over a [`FlowKey`]: 1 bits must match.
@@ -239,6 +243,8 @@ impl FlowKey {
         _pad1: [0; 2],
         metadata: 0,
         regs: [0; 16],
+        conj_id: 0,
+        _pad3: 0,
     };
 
     /// The key as words, for masking, hashing and comparison.
@@ -312,7 +318,7 @@ impl FlowKey {
     }
 
     /// The mask that keeps every field the datapath can see and clears the OpenFlow scratch
-    /// fields (`metadata`, registers), which are zero on entry to the datapath.
+    /// fields (`metadata`, registers, `conj_id`), which are zero on entry to the datapath.
     pub fn dp_only_mask() -> FlowMask {
         let mut m = FlowKey::ZERO;
         for w in &mut m.words_mut()[..DP_KEY_WORDS] {
@@ -330,7 +336,7 @@ mod tests {
     #[test]
     fn layout_is_word_sized_and_dp_part_precedes_scratch() {
         assert_eq!(core::mem::size_of::<FlowKey>() % 8, 0);
-        assert_eq!(KEY_WORDS, 33);
+        assert_eq!(KEY_WORDS, 34);
         assert_eq!(DP_KEY_WORDS, 24);
     }
 

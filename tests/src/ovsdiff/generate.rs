@@ -143,7 +143,12 @@ pub fn case(seed: u64) -> Case {
         let t = 1 + r.below(N_TABLES as usize - 1);
         flows.push(format!("table=0,priority=0,actions=resubmit(,{t})"));
     }
-    let packets = (0..12).map(|_| packet(&mut r)).collect();
+    let mut packets: Vec<String> = (0..12).map(|_| packet(&mut r)).collect();
+    // Conjunctive matches, from their own stream so the rest of the case stays as it was.
+    let mut rc = Rng::new(seed ^ 0xc0a1_u64.rotate_left(40));
+    if rc.pct(35) {
+        packets.extend(conj_block(&mut rc, &mut used, &mut flows));
+    }
     Case {
         seed,
         flows,
@@ -470,6 +475,155 @@ fn actions(r: &mut Rng, proto: Proto, table: u8, vlan_match: bool) -> Vec<String
     out
 }
 
+/// One dimension member of a conjunction: a match over one field, drawing from the pools, and
+/// (for the fields a TCP/IPv4 packet has) the packet field and value that matches it.
+fn conj_member(r: &mut Rng, kind: usize) -> (String, Option<(&'static str, String)>) {
+    match kind {
+        0 => {
+            let p = 1 + r.below(N_PORTS as usize);
+            (format!("in_port={p}"), Some(("in_port", p.to_string())))
+        }
+        1 => {
+            let mac = *r.pick(&MACS[..3]);
+            (format!("dl_src={mac}"), Some(("dl_src", mac.to_string())))
+        }
+        2 => {
+            let a = *r.pick(&IP4);
+            let m = if r.pct(30) {
+                format!("{a}/8")
+            } else {
+                a.to_string()
+            };
+            (format!("ip,nw_src={m}"), Some(("nw_src", a.to_string())))
+        }
+        3 => {
+            let m = ip4_masked(r);
+            let a = m.split('/').next().unwrap_or("10.0.0.1").to_string();
+            (format!("ip,nw_dst={m}"), Some(("nw_dst", a)))
+        }
+        4 => {
+            let p = *r.pick(&L4PORTS);
+            (format!("tcp,tp_dst={p}"), Some(("tcp_dst", p.to_string())))
+        }
+        5 => (format!("udp,tp_src={}", port_masked(r)), None),
+        _ => (format!("ipv6,ipv6_src={}", r.pick(&IP6)), None),
+    }
+}
+
+/// A TCP/IPv4 packet with `fields` overriding its defaults.
+fn conj_packet(fields: &[(&'static str, String)]) -> String {
+    let mut p: Vec<(&str, String)> = vec![
+        ("in_port", "1".into()),
+        ("dl_src", MACS[0].into()),
+        ("dl_dst", MACS[1].into()),
+        ("tcp", String::new()),
+        ("nw_src", IP4[0].into()),
+        ("nw_dst", IP4[1].into()),
+        ("nw_tos", "0".into()),
+        ("nw_ecn", "0".into()),
+        ("nw_ttl", "64".into()),
+        ("tcp_src", "1000".into()),
+        ("tcp_dst", "22".into()),
+        ("tcp_flags", "0x2".into()),
+    ];
+    for (k, v) in fields {
+        if let Some(slot) = p.iter_mut().find(|(name, _)| name == k) {
+            slot.1 = v.clone();
+        }
+    }
+    p.iter()
+        .map(|(k, v)| {
+            if v.is_empty() {
+                k.to_string()
+            } else {
+                format!("{k}={v}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A conjunctive match block in one table: one or two conjunctions of 2-3 dimensions with 1-3
+/// members each at one priority (a member may belong to both), and per conjunction a
+/// `conj_id=ID` rule, at that priority or another one of the block's. Returns packets aimed
+/// at the conjunctions: each takes one member of every dimension it can (some miss one).
+fn conj_block(
+    r: &mut Rng,
+    used: &mut std::collections::HashSet<(u8, u16)>,
+    flows: &mut Vec<String>,
+) -> Vec<String> {
+    let table = r.below(N_TABLES as usize) as u8;
+    let priority = *r.pick(&[50u16, 500, 5000]) + r.below(3) as u16;
+    if !used.insert((table, priority)) {
+        return Vec::new();
+    }
+    let ids: Vec<u32> = (0..1 + r.below(2)).map(|i| 1 + i as u32 * 7).collect();
+    // Member match -> its conjunction actions, in first-seen order.
+    let mut members: Vec<(String, Vec<String>)> = Vec::new();
+    // Per conjunction, per dimension, the packet fields of its members.
+    let mut hints: Vec<Vec<Vec<(&'static str, String)>>> = Vec::new();
+    for &id in &ids {
+        let n = 2 + r.below(2);
+        let mut dims = Vec::new();
+        for k in 1..=n {
+            let kind = r.below(7);
+            let mut dim = Vec::new();
+            for _ in 0..1 + r.below(3) {
+                let (m, hint) = conj_member(r, kind);
+                let a = format!("conjunction({id},{k}/{n})");
+                let tag = format!("conjunction({id},");
+                match members.iter_mut().find(|(x, _)| *x == m) {
+                    Some((_, acts)) if !acts.iter().any(|x| x.starts_with(&tag)) => acts.push(a),
+                    Some(_) => continue,
+                    None => members.push((m, vec![a])),
+                }
+                dim.extend(hint);
+            }
+            dims.push(dim);
+        }
+        hints.push(dims);
+    }
+    for (m, acts) in members {
+        flows.push(format!(
+            "table={table},priority={priority},{m},actions={}",
+            acts.join(",")
+        ));
+    }
+    for &id in &ids {
+        let p = if r.pct(70) {
+            priority
+        } else {
+            let p = *r.pick(&[50u16, 500, 5000]) + 3;
+            if !used.insert((table, p)) {
+                continue;
+            }
+            p
+        };
+        let (m, proto) = if r.pct(50) {
+            (format!("conj_id={id}"), Proto::Any)
+        } else {
+            (format!("conj_id={id},ip"), Proto::Ip)
+        };
+        flows.push(format!(
+            "table={table},priority={p},{m},actions={}",
+            actions(r, proto, table, false).join(",")
+        ));
+    }
+    let mut packets = Vec::new();
+    for dims in &hints {
+        for _ in 0..3 {
+            let mut fields: Vec<(&'static str, String)> = Vec::new();
+            for d in dims {
+                if !d.is_empty() && r.pct(90) {
+                    fields.push(r.pick(d).clone());
+                }
+            }
+            packets.push(conj_packet(&fields));
+        }
+    }
+    packets
+}
+
 /// A packet in ofproto/trace syntax, drawing from the pools.
 fn packet(r: &mut Rng) -> String {
     let mut p = vec![
@@ -562,7 +716,7 @@ mod tests {
         assert_eq!(a.flows, b.flows);
         assert_eq!(a.packets, b.packets);
         assert_ne!(case(8).flows, a.flows);
-        assert!(a.flows.len() >= 3 && a.packets.len() == 12);
+        assert!(a.flows.len() >= 3 && a.packets.len() >= 12);
     }
 
     #[test]
@@ -585,6 +739,8 @@ mod tests {
             "[24..31]=10",
             "  # rule",
             "OXM_OF_",
+            ",conj_id=",
+            "),conjunction(",
         ] {
             assert!(
                 flows.iter().any(|f| f.contains(want)),

@@ -448,6 +448,8 @@ pub struct Stats {
     pub tables_more_megaflows: usize,
     /// Both refused a table (a generator bug, not a finding).
     pub both_refused: usize,
+    /// Packets whose OVS trace went through a conjunctive match (a `conj_id=` rule).
+    pub conj_packets: usize,
     pub findings: Vec<String>,
 }
 
@@ -456,7 +458,8 @@ impl std::fmt::Display for Stats {
         write!(
             f,
             "{} tables, {} packets, {} passes: {} agree; {} megaflow probes; megaflows ours {} \
-             vs OVS {} ({} tables with more than OVS); {} tables refused by both; {} findings",
+             vs OVS {} ({} tables with more than OVS); {} tables refused by both; {} packets \
+             through a conjunctive match; {} findings",
             self.tables,
             self.packets,
             self.passes,
@@ -466,6 +469,7 @@ impl std::fmt::Display for Stats {
             self.ovs_megaflows,
             self.tables_more_megaflows,
             self.both_refused,
+            self.conj_packets,
             self.findings.len()
         )
     }
@@ -526,6 +530,7 @@ pub fn run_case(ovs: &OvsSandbox, case: &generate::Case, st: &mut Stats) {
             }
         };
         let report = ours.trace(&key, &states);
+        st.conj_packets += usize::from(text.contains("conj_id="));
         let theirs = ovs_passes(&text);
         if theirs.len() != report.passes.len() {
             let ours: Vec<&str> = report

@@ -15,6 +15,9 @@
 //!   and contribute no bits.
 //! - **Staged lookup** ([`stage`]): metadata | L2 | L3 | L4, with an index per stage, so a miss
 //!   decided early pins down only the early fields.
+//! - **Conjunctive matches** ([`conj`]): rules whose actions are `conjunction(id,k/n)` are
+//!   *soft* matches, tallied per priority; a complete conjunction is looked up again with
+//!   `conj_id` set. A classifier without them takes the plain paths.
 //! - **Prefix tries** ([`trie`], [`prefix`]) on `nw_src`, `nw_dst`, `ipv6_src`, `ipv6_dst`, and a
 //!   per-subtable trie on the port pair: a subtable matching a `/24` that cannot match is
 //!   skipped with just the prefix bits that proved it (`10.0.8.0/21` for a packet from
@@ -34,6 +37,7 @@
 //! prefix, once in that field's trie. `order` lists every non-empty subtable by descending
 //! best rank. Lookups take `&self`, never allocate and never lock.
 
+mod conj;
 pub mod flow_match;
 mod linear;
 mod prefix;
@@ -43,12 +47,15 @@ mod table;
 mod trie;
 
 #[cfg(test)]
+mod conj_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;
 
 use fastpath::flow::{FlowKey, FlowMask};
 
+pub use conj::Conjunction;
 pub use flow_match::Match;
 pub use linear::LinearClassifier;
 use prefix::{N_TRIES, TrieCtx, TrieField};
@@ -84,6 +91,8 @@ struct RuleSlot<T> {
     m: Match,
     priority: u16,
     value: T,
+    /// The rule's `conjunction` actions: non-empty makes it a soft match (see [`conj`]).
+    conj: Box<[Conjunction]>,
 }
 
 /// OpenFlow-style rule classifier with wildcard tracking. `T` is the rule payload, e.g.
@@ -100,6 +109,8 @@ pub struct Classifier<T> {
     tries: [PrefixTrie; N_TRIES],
     next_seq: u64,
     len: usize,
+    /// Rules with conjunctions; while zero, lookups take the plain paths.
+    n_conj: usize,
 }
 
 impl<T> Default for Classifier<T> {
@@ -121,11 +132,24 @@ impl<T> Classifier<T> {
             tries: Default::default(),
             next_seq: 0,
             len: 0,
+            n_conj: 0,
         }
     }
 
     /// Inserts; an identical (match, priority) is replaced and its old value returned.
     pub fn insert(&mut self, m: &Match, priority: u16, value: T) -> Option<T> {
+        self.insert_conj(m, priority, value, &[])
+    }
+
+    /// [`Classifier::insert`] for a rule whose actions are `conj` (a soft match when non-empty:
+    /// it takes part in conjunctive matches and is never the answer itself).
+    pub fn insert_conj(
+        &mut self,
+        m: &Match,
+        priority: u16,
+        value: T,
+        conj: &[Conjunction],
+    ) -> Option<T> {
         let m = normalize(m);
         let old = self.remove(&m, priority);
         let rank = make_rank(priority, self.next_seq);
@@ -149,7 +173,13 @@ impl<T> Classifier<T> {
                 id
             }
         };
-        let slot = RuleSlot { m, priority, value };
+        let slot = RuleSlot {
+            m,
+            priority,
+            value,
+            conj: conj.into(),
+        };
+        self.n_conj += usize::from(!conj.is_empty());
         let rule_id = match self.free_rules.pop() {
             Some(id) => {
                 self.rules[id as usize] = Some(slot);
@@ -196,6 +226,7 @@ impl<T> Classifier<T> {
         self.len -= 1;
         let slot = self.rules[rule_id as usize].take()?;
         self.free_rules.push(rule_id);
+        self.n_conj -= usize::from(!slot.conj.is_empty());
         Some(slot.value)
     }
 
@@ -223,9 +254,11 @@ impl<T> Classifier<T> {
     /// Highest-priority rule matching `flow`. Ties (equal priority, both match): the earliest
     /// inserted wins (a replacement counts as a new insertion). If `wc` is given, ORs into it
     /// the mask of every bit of `flow` the lookup consulted, such that EVERY flow agreeing with
-    /// `flow` on all bits of the resulting `wc` gets the same answer (soundness).
+    /// `flow` on all bits of the resulting `wc` gets the same answer (soundness). Rules with
+    /// conjunctions are never returned; they make `conj_id=N` rules match (see [`conj`]).
     pub fn lookup(&self, flow: &FlowKey, wc: Option<&mut FlowMask>) -> Option<&T> {
         let best = match wc {
+            _ if self.n_conj != 0 => self.lookup_conj(flow, wc, true),
             None => self.lookup_plain(flow),
             Some(wc) => self.lookup_wc(flow, wc),
         };
@@ -308,6 +341,13 @@ impl<T> Classifier<T> {
     fn check_invariants(&self) {
         let n_live = self.rules.iter().flatten().count();
         assert_eq!(n_live, self.len);
+        let n_conj = self
+            .rules
+            .iter()
+            .flatten()
+            .filter(|r| !r.conj.is_empty())
+            .count();
+        assert_eq!(n_conj, self.n_conj);
         let mut trie_counts = [0u64; N_TRIES];
         for r in self.rules.iter().flatten() {
             let st_id = self.by_mask[&r.m.mask];

@@ -25,7 +25,8 @@ pub const N_STAGES: usize = 4;
 /// A group of fields checked together during a subtable lookup.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Stage {
-    /// Pipeline and datapath metadata: `recirc_id`, `in_port`, `ct_*`, `metadata`, registers.
+    /// Pipeline and datapath metadata: `recirc_id`, `in_port`, `ct_*`, `metadata`, registers,
+    /// `conj_id`.
     Metadata,
     /// Ethernet: `dl_*`, VLAN tags.
     L2,
@@ -51,6 +52,8 @@ pub fn stage_masks() -> [FlowMask; N_STAGES] {
     meta.ct_label = [0xff; 16];
     meta.metadata = !0;
     meta.regs = [!0; 16];
+    meta.conj_id = !0;
+    meta._pad3 = !0;
     // Tunnel metadata is packet metadata too (OVS's first stage holds it).
     meta.tun_id = !0;
     meta.tun_src = !0;

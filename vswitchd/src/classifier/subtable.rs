@@ -368,6 +368,23 @@ impl Subtable {
         None
     }
 
+    /// Every rule of the entry matching `flow`, highest rank first (empty if none matches).
+    /// The conjunctive-match path steps down this list; it consults no new bits, since the
+    /// entry was found by a lookup that already accounted for the whole mask.
+    pub fn matching_rules(&self, flow: &FlowKey) -> &[RuleRef] {
+        let h = finish(add_words(HASH_BASIS, flow, &self.hash_words));
+        let Some(mut id) = self.table.get(h) else {
+            return &[];
+        };
+        while id != NIL {
+            if self.entry_matches(id, flow) {
+                return &self.entries[id as usize].rules;
+            }
+            id = self.entries[id as usize].next;
+        }
+        &[]
+    }
+
     /// Best rule matching `flow`, without wildcard tracking: one hash, one probe.
     #[inline]
     pub fn lookup(&self, flow: &FlowKey) -> Option<RuleRef> {

@@ -2,7 +2,8 @@
 //!
 //! Parsing checks what OVS's `ofpacts_check` checks: a field set, loaded or moved must be
 //! guaranteed by the flow's match (`set_field:80->tp_dst` needs `tcp`, `udp` or `sctp`), `ct`
-//! needs IP, `drop` stands alone, and `goto_table` comes last and goes forward. The match does
+//! needs IP, `drop` stands alone, `conjunction` goes only with other `conjunction`s, and
+//! `goto_table` comes last and goes forward. The match does
 //! not change while actions run as far as these checks go, since no action here can write the
 //! fields prerequisites look at (`dl_type`, `nw_proto`, ICMP type).
 
@@ -42,6 +43,7 @@ pub(crate) fn parse_actions(
     if actions.len() > 1 && actions.contains(&OfAction::Drop) {
         return Err(OfctlError::DropNotAlone);
     }
+    super::conj::check_conjunctions(&actions)?;
     for (i, a) in actions.iter().enumerate() {
         if let OfAction::GotoTable(t) = a {
             if i + 1 != actions.len() {
@@ -261,6 +263,8 @@ fn parse_one(
             Ok(OfAction::GotoTable(parse_table(key, v)?))
         }
         "resubmit" => parse_resubmit(value, delim, names),
+        "conjunction" if delim == Some('(') => super::conj::parse_conjunction(value),
+        "conjunction" => Err(OfctlError::bad_action(key, "needs (id,i/n)")),
         "ct" => parse_ct(value, m, names),
         "learn" if delim == Some('(') => super::learn::parse_learn(value, m, names),
         "fin_timeout" if delim == Some('(') => super::learn::parse_fin_timeout(value),
@@ -279,7 +283,7 @@ fn parse_one(
         }
         k if k.eq_ignore_ascii_case("controller") => parse_controller(value, delim),
         "enqueue" | "meter" | "note" | "write_metadata" | "clear_actions" | "write_actions"
-        | "set_queue" | "push_mpls" | "pop_mpls" | "conjunction" => Err(OfctlError::bad_action(
+        | "set_queue" | "push_mpls" | "pop_mpls" => Err(OfctlError::bad_action(
             key,
             "this action is not supported by vswitch",
         )),

@@ -191,6 +191,8 @@ const NAMES: &[FieldName] = &[
     f("in_port_oxm", Field::InPort, S::Port, false, P::None),
     f("OXM_OF_IN_PORT", Field::InPort, S::Port, false, P::None),
     f("metadata", Field::Metadata, S::Hex, true, P::None),
+    f("conj_id", Field::ConjId, S::Decimal, false, P::None),
+    f("NXM_NX_CONJ_ID", Field::ConjId, S::Decimal, false, P::None),
     f("OXM_OF_METADATA", Field::Metadata, S::Hex, true, P::None),
     f("ct_state", Field::CtState, S::CtState, true, P::None),
     f("NXM_NX_CT_STATE", Field::CtState, S::CtState, true, P::None),
@@ -524,6 +526,7 @@ pub(crate) fn writable(field: Field) -> bool {
             | Field::CtZone
             | Field::CtMark
             | Field::CtLabel
+            | Field::ConjId
     )
 }
 

@@ -35,9 +35,10 @@ pub fn format_match(m: &Match, names: &dyn PortNames) -> String {
 /// `eth` always follows it (every datapath packet here is Ethernet). Ports are datapath numbers.
 pub fn format_megaflow(key: &FlowKey, mask: &FlowMask) -> String {
     let mut mask = *mask;
-    // Registers and metadata are not part of a datapath flow.
+    // Registers, metadata and conj_id are not part of a datapath flow.
     mask.metadata = 0;
     mask.regs = [0; 16];
+    mask.conj_id = 0;
     let mut out = vec![format!("recirc_id={}", hex(key.recirc_id as u128))];
     out.push("eth".to_owned());
     mask.recirc_id = 0;
@@ -218,6 +219,9 @@ fn write_match(
             m.recirc_id as u128,
             0xffff_ffff,
         ));
+    }
+    if m.conj_id != 0 {
+        out.push(format!("conj_id={}", k.conj_id));
     }
     if m.ct_state != 0 {
         out.push(format!(
@@ -687,6 +691,9 @@ pub fn format_action(a: &OfAction, names: &dyn PortNames) -> String {
             hard_timeout,
         } => super::learn::format_fin_timeout(*idle_timeout, *hard_timeout),
         OfAction::Group(g) => format!("group:{g}"),
+        OfAction::Conjunction(c) => {
+            format!("conjunction({},{}/{})", c.id, c.clause + 1, c.n_clauses)
+        }
     }
 }
 

@@ -21,6 +21,7 @@
 //! `match_parse`, `action_parse`, `format`, `packet`, `error`.
 
 mod action_parse;
+mod conj;
 mod error;
 mod fields;
 mod format;

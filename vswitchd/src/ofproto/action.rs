@@ -191,6 +191,9 @@ pub enum OfAction {
     Group(u32),
     /// `controller(...)` / `CONTROLLER:N`
     Controller(OfController),
+    /// `conjunction(id,k/n)`: the rule is dimension `k` of conjunction `id` (a soft match in
+    /// the classifier). Only alongside other conjunction actions; executing it does nothing.
+    Conjunction(crate::classifier::Conjunction),
 }
 
 /// How a field-setting action was written, so the printer gives it back the same way.

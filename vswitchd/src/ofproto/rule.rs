@@ -110,6 +110,17 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// The rule's `conjunction` actions (empty for an ordinary rule), for the classifier.
+    pub fn conjunctions(&self) -> Vec<crate::classifier::Conjunction> {
+        self.actions
+            .iter()
+            .filter_map(|a| match a {
+                OfAction::Conjunction(c) => Some(*c),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// True if an action outputs to `port` (the `out_port` filter of delete and dump;
     /// reserved ports count by their numbers, `ANY` matches every rule).
     pub fn has_output_to(&self, port: u32) -> bool {

@@ -244,10 +244,11 @@ impl FlowTables {
         for op in ops {
             match op {
                 Op::Insert(rule) => {
-                    if let Some(old) = self.tables[rule.table as usize].insert(
+                    if let Some(old) = self.tables[rule.table as usize].insert_conj(
                         &rule.m,
                         rule.priority,
                         rule.clone(),
+                        &rule.conjunctions(),
                     ) {
                         self.timed.remove(&old.id);
                     }

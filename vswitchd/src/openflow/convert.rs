@@ -41,6 +41,7 @@ pub fn model_field(f: FieldId) -> Option<Field> {
         W::CtMark => Field::CtMark,
         W::CtLabel => Field::CtLabel,
         W::RecircId => Field::RecircId,
+        W::ConjId => Field::ConjId,
         W::EthSrc | W::NxmEthSrc => Field::DlSrc,
         W::EthDst | W::NxmEthDst => Field::DlDst,
         W::EthType | W::NxmEthType => Field::DlType,
@@ -339,6 +340,15 @@ pub fn action_to_model(a: &Action) -> Result<Vec<OfAction>, OpenFlowError> {
             idle_timeout: *idle,
             hard_timeout: *hard,
         }),
+        Action::Nx(NxAction::Conjunction {
+            clause,
+            n_clauses,
+            id,
+        }) => one(OfAction::Conjunction(crate::classifier::Conjunction {
+            id: *id,
+            clause: *clause,
+            n_clauses: *n_clauses,
+        })),
         _ => Err(unsupported_action()),
     }
 }

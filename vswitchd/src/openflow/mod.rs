@@ -11,6 +11,8 @@
 //!
 //! Errors carry the OpenFlow error the peer must receive ([`OpenFlowError::code`]).
 
+#[cfg(test)]
+mod conj_tests;
 pub mod conn;
 pub mod convert;
 mod learn;

@@ -33,6 +33,7 @@ fn wire_field(f: Field, dl_type: Option<u16>, nw_proto: Option<u8>) -> Option<Fi
         Field::CtZone => W::CtZone,
         Field::CtMark => W::CtMark,
         Field::CtLabel => W::CtLabel,
+        Field::ConjId => W::ConjId,
         Field::DlSrc => W::EthSrc,
         Field::DlDst => W::EthDst,
         Field::DlType => W::EthType,
@@ -126,7 +127,11 @@ pub fn match_to_wire(m: &Match) -> Result<Vec<MatchEntry>, OpenFlowError> {
     let dl_type = exact(m, Field::DlType).map(|v| v as u16);
     let nw_proto = exact(m, Field::NwProto).map(|v| v as u8);
     let mut out = Vec::new();
-    let slots = SLOTS.iter().copied().chain((8..16).map(Field::Reg));
+    let slots = SLOTS
+        .iter()
+        .copied()
+        .chain((8..16).map(Field::Reg))
+        .chain([Field::ConjId]);
     for f in slots {
         let (value, mask) = m.field(f);
         if mask == 0 {
@@ -317,6 +322,11 @@ fn action_to_wire(a: &OfAction, v: Version) -> Result<Option<Action>, OpenFlowEr
             hard: *hard_timeout,
         }),
         OfAction::Learn(l) => Action::Nx(NxAction::Learn(super::learn::learn_to_wire(l)?)),
+        OfAction::Conjunction(c) => Action::Nx(NxAction::Conjunction {
+            clause: c.clause,
+            n_clauses: c.n_clauses,
+            id: c.id,
+        }),
     }))
 }
 

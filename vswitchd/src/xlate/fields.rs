@@ -98,7 +98,7 @@ pub fn prereqs_ok(field: Field, flow: &FlowKey, wc: &mut FlowMask) -> bool {
             flow.has_vlan()
         }
         RecircId | InPort | Metadata | Reg(_) | CtState | CtZone | CtMark | CtLabel | DlSrc
-        | DlDst | DlType | VlanTci => true,
+        | DlDst | DlType | VlanTci | ConjId => true,
         TunId | TunSrc | TunDst | TunIpv6Src | TunIpv6Dst | TunFlags | TunTos | TunTtl
         | TunGbpId | TunGbpFlags => true,
     }

@@ -74,7 +74,8 @@ pub fn action_set(actions: &[OfAction]) -> Vec<OfAction> {
             OfAction::Drop
             | OfAction::GotoTable(_)
             | OfAction::Learn(_)
-            | OfAction::FinTimeout { .. } => continue,
+            | OfAction::FinTimeout { .. }
+            | OfAction::Conjunction(_) => continue,
         };
         if last.is_none_or(|(c, _)| final_class >= c) {
             last = Some((final_class, a));

@@ -589,6 +589,11 @@ impl<'a, 't> Xlator<'a, 't> {
                     idle_timeout,
                     hard_timeout,
                 } => self.fin_timeout(*idle_timeout, *hard_timeout),
+                // A soft match is never the rule a lookup returns; only a packet-out or a
+                // rule's own actions list could run it, and then (as in OVS) it does nothing.
+                OfAction::Conjunction(_) => {
+                    self.note(|| ">>>> executing no-op conjunction action <<<<".to_string())
+                }
             }
         }
         Ok(())
