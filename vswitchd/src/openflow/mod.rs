@@ -13,8 +13,10 @@
 
 pub mod conn;
 pub mod convert;
+pub mod group;
 mod learn;
 pub mod match10;
+pub mod meter;
 pub mod packet_in;
 pub mod to_wire;
 
