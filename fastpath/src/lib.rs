@@ -16,6 +16,7 @@ pub mod cache;
 pub mod conntrack;
 pub mod dpif;
 pub mod flow;
+pub mod meter;
 pub mod packet;
 pub mod port;
 pub mod upcall;

@@ -17,6 +17,8 @@
 //! - `settings`:  `key → value`          e.g. `flow-limit`
 //! - `groups`:    `(bridge, group_id) → line` each OpenFlow group as an ovs-ofctl add-group
 //!   line (schema 2; a version-1 database is migrated by creating the empty table)
+//! - `meters`:    `(bridge, meter_id) → line` each OpenFlow meter as an ovs-ofctl add-meter
+//!   line (schema 3; older databases are migrated by creating the empty table)
 //!
 //! Flows are stored as text, not as a binary rule encoding: the text syntax is the stable
 //! interface (DESIGN §5), so a database outlives changes to the in-memory rule layout.
@@ -39,9 +41,10 @@ const FLOWS: TableDefinition<(&str, u64), &str> = TableDefinition::new("flows");
 const CT_LIMITS: TableDefinition<u32, u64> = TableDefinition::new("ct_limits");
 const SETTINGS: TableDefinition<&str, &str> = TableDefinition::new("settings");
 const GROUPS: TableDefinition<(&str, u32), &str> = TableDefinition::new("groups");
+const METERS: TableDefinition<(&str, u32), &str> = TableDefinition::new("meters");
 
 /// The schema this code reads and writes; bumped on incompatible layout changes.
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = 3;
 
 /// Key of the default conntrack limit in `ct_limits` (zones are 16-bit, so it never clashes).
 pub const DEFAULT_ZONE_KEY: u32 = u32::MAX;
@@ -134,6 +137,14 @@ pub enum Change {
     },
     /// Removes group `id` of `bridge`.
     DeleteGroup { bridge: String, id: u32 },
+    /// Adds or replaces meter `id` of `bridge` (`line` in add-meter syntax).
+    PutMeter {
+        bridge: String,
+        id: u32,
+        line: String,
+    },
+    /// Removes meter `id` of `bridge`.
+    DeleteMeter { bridge: String, id: u32 },
 }
 
 /// A bridge as loaded: its row, ports and rules (rules in `seq` order).
@@ -144,6 +155,8 @@ pub struct BridgeSnapshot {
     pub flows: Vec<FlowRow>,
     /// Group lines, by ascending group id.
     pub groups: Vec<String>,
+    /// Meter lines, by ascending meter id.
+    pub meters: Vec<String>,
 }
 
 /// Everything the database holds, as loaded at start-up.
@@ -215,8 +228,9 @@ impl Store {
                         .map_err(db_err)?;
                 }
                 Some(SCHEMA_VERSION) => {}
-                // Version 1 had no groups table; it is created below.
-                Some(1) => {
+                // Version 1 had no groups table, version 2 no meters table; they are created
+                // below.
+                Some(1 | 2) => {
                     meta.insert("schema_version", SCHEMA_VERSION)
                         .map_err(db_err)?;
                 }
@@ -233,6 +247,7 @@ impl Store {
             txn.open_table(CT_LIMITS).map_err(db_err)?;
             txn.open_table(SETTINGS).map_err(db_err)?;
             txn.open_table(GROUPS).map_err(db_err)?;
+            txn.open_table(METERS).map_err(db_err)?;
         }
         txn.commit().map_err(db_err)
     }
@@ -300,6 +315,7 @@ impl Store {
             let mut ct = txn.open_table(CT_LIMITS).map_err(db_err)?;
             let mut settings = txn.open_table(SETTINGS).map_err(db_err)?;
             let mut groups = txn.open_table(GROUPS).map_err(db_err)?;
+            let mut meters = txn.open_table(METERS).map_err(db_err)?;
             for change in changes {
                 match change {
                     Change::PutBridge(b) => {
@@ -320,6 +336,17 @@ impl Store {
                         groups
                             .retain_in((name.as_str(), 0)..=(name.as_str(), u32::MAX), |_, _| false)
                             .map_err(db_err)?;
+                        meters
+                            .retain_in((name.as_str(), 0)..=(name.as_str(), u32::MAX), |_, _| false)
+                            .map_err(db_err)?;
+                    }
+                    Change::PutMeter { bridge, id, line } => {
+                        meters
+                            .insert((bridge.as_str(), *id), line.as_str())
+                            .map_err(db_err)?;
+                    }
+                    Change::DeleteMeter { bridge, id } => {
+                        meters.remove((bridge.as_str(), *id)).map_err(db_err)?;
                     }
                     Change::PutGroup { bridge, id, line } => {
                         groups
@@ -375,6 +402,7 @@ impl Store {
         let ports = txn.open_table(PORTS).map_err(db_err)?;
         let flows = txn.open_table(FLOWS).map_err(db_err)?;
         let groups = txn.open_table(GROUPS).map_err(db_err)?;
+        let meters = txn.open_table(METERS).map_err(db_err)?;
         let mut snap = Snapshot::default();
         for entry in bridges.iter().map_err(db_err)? {
             let (k, v) = entry.map_err(db_err)?;
@@ -412,11 +440,20 @@ impl Store {
                 let (_, v) = entry.map_err(db_err)?;
                 bridge_groups.push(v.value().to_owned());
             }
+            let mut bridge_meters = Vec::new();
+            for entry in meters
+                .range((name.as_str(), 0)..=(name.as_str(), u32::MAX))
+                .map_err(db_err)?
+            {
+                let (_, v) = entry.map_err(db_err)?;
+                bridge_meters.push(v.value().to_owned());
+            }
             snap.bridges.push(BridgeSnapshot {
                 bridge,
                 ports: bridge_ports,
                 flows: bridge_flows,
                 groups: bridge_groups,
+                meters: bridge_meters,
             });
         }
         let ct = txn.open_table(CT_LIMITS).map_err(db_err)?;

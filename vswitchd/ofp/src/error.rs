@@ -84,6 +84,13 @@ pub enum ErrorCode {
     RoleUnsupported,
     RoleBad,
     MeterUnknown,
+    /// `OFPGMFC_*`, by code (0 group exists, 1 invalid group, 8 unknown group, 10 bad type,
+    /// 11 bad command, 12 bad bucket, 15 unknown bucket, 16 bucket exists ...).
+    GroupMod(u16),
+    /// `OFPMMFC_*` other than unknown meter (3), by code (1 meter exists, 2 invalid meter,
+    /// 4 bad command, 5 bad flags, 6 bad rate, 7 bad burst, 8 bad band, 9 bad band value,
+    /// 10 out of meters, 11 out of bands).
+    MeterMod(u16),
     /// `OFPBFC_*`, by code (0 unknown, 2 bad id, 3 exists, 4 closed, 6 bad type, 7 bad flags,
     /// 8 msg bad len, 10 msg unsupported, 13 msg failed ...).
     Bundle(u16),
@@ -151,6 +158,8 @@ impl ErrorCode {
         ]
         .into_iter()
         .chain((0..=15).map(Bundle))
+        .chain((0..=16).map(GroupMod))
+        .chain((0..=11).filter(|k| *k != 3).map(MeterMod))
     }
 
     /// The wire form in `v`, or `None` when `v` has none.
@@ -287,6 +296,8 @@ impl ErrorCode {
                 }
             }
             MeterUnknown => later(12, 3)?,
+            GroupMod(k) => later(6, k)?,
+            MeterMod(k) => later(12, k)?,
             Bundle(k) => match v {
                 Version::Of10 => return None,
                 Version::Of13 => X {

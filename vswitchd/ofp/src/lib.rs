@@ -28,9 +28,11 @@
 pub mod action;
 pub mod error;
 pub mod field;
+pub mod group;
 pub mod instruction;
 pub mod match10;
 pub mod message;
+pub mod meter;
 pub mod multipart;
 pub mod port;
 pub mod prop;

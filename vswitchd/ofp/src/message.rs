@@ -92,6 +92,10 @@ pub enum Message {
     },
     PacketOut(PacketOut),
     FlowMod(FlowMod),
+    /// `OFPT_GROUP_MOD` (OpenFlow 1.1+).
+    GroupMod(crate::group::GroupMod),
+    /// `OFPT_METER_MOD` (OpenFlow 1.3+).
+    MeterMod(crate::meter::MeterMod),
     BarrierRequest,
     BarrierReply,
     MultipartRequest {
@@ -151,6 +155,7 @@ mod t {
     pub const PORT_STATUS: u8 = 12;
     pub const PACKET_OUT: u8 = 13;
     pub const FLOW_MOD: u8 = 14;
+    pub const GROUP_MOD: u8 = 15;
     pub const MULTIPART_REQUEST: u8 = 18;
     pub const MULTIPART_REPLY: u8 = 19;
     pub const BARRIER_REQUEST: u8 = 20;
@@ -160,6 +165,7 @@ mod t {
     pub const GET_ASYNC_REQUEST: u8 = 26;
     pub const GET_ASYNC_REPLY: u8 = 27;
     pub const SET_ASYNC: u8 = 28;
+    pub const METER_MOD: u8 = 29;
     pub const BUNDLE_CONTROL: u8 = 33;
     pub const BUNDLE_ADD: u8 = 34;
     // OpenFlow 1.0 numbers that differ.
@@ -223,6 +229,8 @@ fn wire_of(m: &Message, v: Version) -> Result<Wire, EncodeError> {
         M::PortStatus { .. } => Wire::Std(t::PORT_STATUS),
         M::PacketOut(_) => Wire::Std(t::PACKET_OUT),
         M::FlowMod(_) => Wire::Std(t::FLOW_MOD),
+        M::GroupMod(_) => only_after_10(t::GROUP_MOD, "group-mod")?,
+        M::MeterMod(_) => only_after_10(t::METER_MOD, "meter-mod")?,
         M::BarrierRequest => Wire::Std(if of10 {
             t::V10_BARRIER_REQUEST
         } else {
@@ -371,6 +379,8 @@ fn decode_body(
         }
         t::PACKET_OUT => M::PacketOut(PacketOut::decode(&mut r, v)?),
         t::FLOW_MOD => M::FlowMod(FlowMod::decode(&mut r, v)?),
+        t::GROUP_MOD if !of10 => M::GroupMod(crate::group::GroupMod::decode(&mut r, v)?),
+        t::METER_MOD if !of10 => M::MeterMod(crate::meter::MeterMod::decode(&mut r)?),
         t::V10_BARRIER_REQUEST if of10 => M::BarrierRequest,
         t::V10_BARRIER_REPLY if of10 => M::BarrierReply,
         t::BARRIER_REQUEST if !of10 => M::BarrierRequest,
@@ -553,6 +563,8 @@ fn encode_body(w: &mut Writer, m: &Message, v: Version) -> Result<(), EncodeErro
         }
         M::PacketOut(p) => p.encode(w, v)?,
         M::FlowMod(f) => f.encode(w, v)?,
+        M::GroupMod(g) => g.encode(w, v)?,
+        M::MeterMod(m) => m.encode(w, v)?,
         M::MultipartRequest { flags, body } => {
             let (typ, sub) = body.wire_type();
             mp_envelope(w, typ, *flags, sub, of10);

@@ -3,10 +3,9 @@
 //! The envelope — `type(16) flags(16)` plus 4 bytes of padding from 1.1 on, and for Nicira
 //! stats the vendor id and subtype — is the message layer's; this module handles what follows.
 //! Replies that are arrays (flows, tables, ports, queues, port descriptions) are decoded entry
-//! by entry, each entry's own length bounding it. Group, meter and table-features bodies are
-//! kept as raw bytes ([`MpReply::Raw`]): the switch has neither groups nor meters yet and
-//! answers those requests with empty bodies, which need no structure. Table-features entries
-//! are typed, their property lists raw.
+//! by entry, each entry's own length bounding it; group and meter bodies are typed in
+//! [`crate::group`] and [`crate::meter`]. Table-features entries are typed, their property
+//! lists raw.
 
 use crate::action::{decode_actions, encode_actions, port_from_of10, port_to_of10};
 use crate::field::{self, MatchEntry};
@@ -249,7 +248,13 @@ pub enum MpReply {
     Queue(Vec<QueueStats>),
     PortDesc(Vec<PortDesc>),
     TableFeatures(Vec<TableFeatures>),
-    /// Group, meter and table-features replies: `mp_type` and the body as sent.
+    GroupStats(Vec<crate::group::GroupStats>),
+    GroupDesc(Vec<crate::group::GroupDesc>),
+    GroupFeatures(crate::group::GroupFeatures),
+    MeterStats(Vec<crate::meter::MeterStats>),
+    MeterConfig(Vec<crate::meter::MeterConfig>),
+    MeterFeatures(crate::meter::MeterFeatures),
+    /// Replies of a multipart type this codec does not model: `mp_type` and the body as sent.
     Raw {
         mp_type: u16,
         body: Vec<u8>,
@@ -295,6 +300,12 @@ impl MpReply {
             Queue(_) => (mp::QUEUE, None),
             PortDesc(_) => (mp::PORT_DESC, None),
             TableFeatures(_) => (mp::TABLE_FEATURES, None),
+            GroupStats(_) => (mp::GROUP, None),
+            GroupDesc(_) => (mp::GROUP_DESC, None),
+            GroupFeatures(_) => (mp::GROUP_FEATURES, None),
+            MeterStats(_) => (mp::METER, None),
+            MeterConfig(_) => (mp::METER_CONFIG, None),
+            MeterFeatures(_) => (mp::METER_FEATURES, None),
             Raw { mp_type, .. } => (*mp_type, None),
         }
     }
@@ -980,6 +991,24 @@ pub fn decode_reply(
         (mp::TABLE_FEATURES, _) if v != Version::Of10 => {
             MpReply::TableFeatures(array(r, TableFeatures::decode)?)
         }
+        (mp::GROUP, _) if v != Version::Of10 => {
+            MpReply::GroupStats(array(r, crate::group::GroupStats::decode)?)
+        }
+        (mp::GROUP_DESC, _) if v != Version::Of10 => {
+            MpReply::GroupDesc(array(r, |r| crate::group::GroupDesc::decode(r, v))?)
+        }
+        (mp::GROUP_FEATURES, _) if v != Version::Of10 => {
+            MpReply::GroupFeatures(crate::group::GroupFeatures::decode(&mut r)?)
+        }
+        (mp::METER, _) if v != Version::Of10 => {
+            MpReply::MeterStats(array(r, crate::meter::MeterStats::decode)?)
+        }
+        (mp::METER_CONFIG, _) if v != Version::Of10 => {
+            MpReply::MeterConfig(array(r, crate::meter::MeterConfig::decode)?)
+        }
+        (mp::METER_FEATURES, _) if v != Version::Of10 => {
+            MpReply::MeterFeatures(crate::meter::MeterFeatures::decode(&mut r)?)
+        }
         (mp::GROUP..=mp::METER_FEATURES, _) if v != Version::Of10 => MpReply::Raw {
             mp_type: typ,
             body: r.rest().to_vec(),
@@ -1059,6 +1088,28 @@ pub fn encode_reply(w: &mut Writer, rep: &MpReply, v: Version) -> Result<(), Enc
                 t.encode(w)?;
             }
         }
+        MpReply::GroupStats(gs) => {
+            for g in gs {
+                g.encode(w)?;
+            }
+        }
+        MpReply::GroupDesc(gs) => {
+            for g in gs {
+                g.encode(w, v)?;
+            }
+        }
+        MpReply::GroupFeatures(f) => f.encode(w),
+        MpReply::MeterStats(ms) => {
+            for m in ms {
+                m.encode(w)?;
+            }
+        }
+        MpReply::MeterConfig(ms) => {
+            for m in ms {
+                m.encode(w)?;
+            }
+        }
+        MpReply::MeterFeatures(f) => f.encode(w),
         MpReply::Raw { body, .. } => w.bytes(body),
     }
     Ok(())

@@ -7,6 +7,7 @@ pub mod action;
 pub mod flow_mod;
 pub mod group;
 pub mod learn;
+pub mod meter;
 pub mod rule;
 pub mod spec;
 pub mod table;

@@ -89,6 +89,8 @@ pub struct FlowTables {
     fail_open: Option<Arc<Rule>>,
     /// The bridge's groups (`group:N` actions refer to them).
     groups: GroupTable,
+    /// The bridge's meters.
+    meters: super::meter::MeterTable,
 }
 
 impl std::fmt::Debug for FlowTables {
@@ -116,7 +118,24 @@ impl FlowTables {
             generation: 0,
             fail_open: None,
             groups: GroupTable::new(),
+            meters: Default::default(),
         }
+    }
+
+    /// The bridge's meters.
+    pub fn meters(&self) -> &super::meter::MeterTable {
+        &self.meters
+    }
+
+    /// Applies a meter-mod (a new generation: cached translations are redone).
+    pub fn apply_meter_mod(
+        &mut self,
+        mm: &super::meter::MeterMod,
+        now_ms: u64,
+    ) -> Result<Vec<u32>, super::meter::MeterError> {
+        let touched = self.meters.apply(mm, now_ms)?;
+        self.generation += 1;
+        Ok(touched)
     }
 
     /// Applies a bundle atomically: all flow-mods or, on error, none.

@@ -296,6 +296,10 @@ fn split_multipart(
         MpReply::Queue(items) => split!(MpReply::Queue, items),
         MpReply::PortDesc(items) => split!(MpReply::PortDesc, items),
         MpReply::TableFeatures(items) => split!(MpReply::TableFeatures, items),
+        MpReply::GroupDesc(items) => split!(MpReply::GroupDesc, items),
+        MpReply::GroupStats(items) => split!(MpReply::GroupStats, items),
+        MpReply::MeterStats(items) => split!(MpReply::MeterStats, items),
+        MpReply::MeterConfig(items) => split!(MpReply::MeterConfig, items),
         other => Ok(vec![enc(0, other)?]),
     }
 }

@@ -15,8 +15,10 @@
 mod conj_tests;
 pub mod conn;
 pub mod convert;
+pub mod group;
 mod learn;
 pub mod match10;
+pub mod meter;
 pub mod packet_in;
 pub mod to_wire;
 

@@ -25,6 +25,7 @@ mod controllers;
 mod fail_mode;
 mod flows;
 mod groups;
+mod meters;
 mod settings;
 mod view;
 
@@ -39,6 +40,7 @@ use crate::trace::TraceReport;
 pub use bridge::{Bridge, MAX_OFPORT, MAX_OPTIONS, PortSpec};
 pub use flows::{FlowCommand, FlowCounts, MAX_RULES_PER_BRIDGE};
 pub use groups::{GroupCommand, GroupCounts, GroupEntry};
+pub use meters::{MeterEntry, MeterModError};
 pub use settings::{DEFAULT_FLOW_LIMIT, KEYS as SETTING_KEYS, MAX_FLOW_LIMIT, Settings};
 pub use view::SwitchView;
 
@@ -214,7 +216,8 @@ impl Switch {
             for port in b.ports {
                 bridge.apply_put_port(port);
             }
-            let (t, rows) = flows::FlowRows::load(&b.bridge.name, &b.groups, &b.flows, now)?;
+            let (mut t, rows) = flows::FlowRows::load(&b.bridge.name, &b.groups, &b.flows, now)?;
+            meters::load(&b.bridge.name, &mut t, &b.meters, now)?;
             bridge.flows = rows.len();
             flow_rows.insert(b.bridge.name.clone(), rows);
             tables.push((b.bridge.name.clone(), t));

@@ -169,6 +169,8 @@ impl Session {
                 | Message::BundleControl(_)
                 | Message::BundleAdd(_)
                 | Message::NxCtFlushZone(_)
+                | Message::GroupMod(_)
+                | Message::MeterMod(_)
         )
     }
 
@@ -393,6 +395,14 @@ impl Session {
                 }
                 Vec::new()
             }
+            Message::GroupMod(ref gm) => match self.group_mod(shared, gm).await {
+                Ok(()) => Vec::new(),
+                Err(code) => refuse(code, &message),
+            },
+            Message::MeterMod(ref mm) => match self.meter_mod(shared, mm).await {
+                Ok(()) => Vec::new(),
+                Err(code) => refuse(code, &message),
+            },
             Message::BundleControl(c) => self.bundle_control(conn, shared, xid, c, &message).await,
             Message::BundleAdd(ref add) => {
                 let Some(b) = self.bundles.get(&add.bundle_id) else {
@@ -504,6 +514,86 @@ impl Session {
                 tracing::debug!(error = %crate::report::chain(&e), "packet-out refused");
                 ErrorCode::BadActionEperm
             })
+    }
+
+    /// `OFPT_GROUP_MOD`: the same group change `vswitch-ctl add-group` makes (durable,
+    /// applied, megaflows revalidated when this returns). OpenFlow's "exists" and "unknown"
+    /// refusals are decided under the switch lock, so they cannot race another change.
+    async fn group_mod(
+        &self,
+        shared: &Arc<Shared>,
+        gm: &ofp::group::GroupMod,
+    ) -> Result<(), ErrorCode> {
+        use crate::ofproto::group::{GroupError, GroupModCommand};
+        use crate::openflow::group::{
+            WireGroupMod, apply_bucket_command, group_error, group_mod_to_model,
+        };
+        let m = group_mod_to_model(gm).map_err(|e| {
+            tracing::debug!(error = %e, "group-mod refused");
+            e.code()
+        })?;
+        let bridge = self.bridge.clone();
+        let shared = Arc::clone(shared);
+        let eperm = ErrorCode::GroupMod(14);
+        tokio::task::spawn_blocking(move || {
+            shared.with_switch(|sw| {
+                let installed = |sw: &crate::switch::Switch, id: u32| {
+                    sw.dump_groups(&bridge, &format!("group_id={id}"))
+                        .ok()
+                        .and_then(|g| g.first().map(|e| e.group.spec.clone()))
+                };
+                let gm = match m {
+                    WireGroupMod::Whole(g) => g,
+                    WireGroupMod::Buckets(w) => {
+                        let cur = installed(sw, w.group_id);
+                        apply_bucket_command(&w, cur.as_ref()).map_err(|e| e.code())?
+                    }
+                };
+                let exists = installed(sw, gm.spec.id).is_some();
+                match gm.command {
+                    GroupModCommand::Add if exists => {
+                        return Err(group_error(&GroupError::Exists(gm.spec.id)));
+                    }
+                    GroupModCommand::Modify { may_create: false } if !exists => {
+                        return Err(group_error(&GroupError::Unknown(gm.spec.id)));
+                    }
+                    _ => {}
+                }
+                sw.group_mod(&bridge, gm).map(|_| ()).map_err(|e| {
+                    tracing::debug!(error = %e, "group-mod refused");
+                    eperm
+                })
+            })
+        })
+        .await
+        .map_err(|_| eperm)?
+    }
+
+    /// `OFPT_METER_MOD`: durable, applied and revalidated when this returns.
+    async fn meter_mod(
+        &self,
+        shared: &Arc<Shared>,
+        mm: &ofp::meter::MeterMod,
+    ) -> Result<(), ErrorCode> {
+        use crate::openflow::meter::{meter_error, meter_mod_to_model};
+        use crate::switch::MeterModError;
+        let m = meter_mod_to_model(mm).map_err(|e| e.code())?;
+        let bridge = self.bridge.clone();
+        let shared = Arc::clone(shared);
+        let unknown = ErrorCode::MeterMod(0);
+        tokio::task::spawn_blocking(move || {
+            shared.with_switch(|sw| {
+                sw.meter_mod(&bridge, m).map(|_| ()).map_err(|e| {
+                    tracing::debug!(error = %e, "meter-mod refused");
+                    match e {
+                        MeterModError::Refused(e) => meter_error(&e),
+                        MeterModError::Switch(_) => unknown,
+                    }
+                })
+            })
+        })
+        .await
+        .map_err(|_| unknown)?
     }
 
     async fn bundle_control(

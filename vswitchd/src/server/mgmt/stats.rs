@@ -273,6 +273,97 @@ fn table_features() -> Vec<TableFeatures> {
         .collect()
 }
 
+/// The meters `id` selects (`OFPM_ALL`: every meter), by ascending id.
+fn meters(
+    view: &SwitchView,
+    bridge: &str,
+    id: u32,
+) -> Result<Vec<crate::switch::MeterEntry>, OpenFlowError> {
+    use crate::ofproto::meter::OFPM_ALL;
+    let now = view.now_ms();
+    view.dataplane()
+        .read_tables(bridge, |t, _| {
+            t.meters()
+                .iter()
+                .filter(|m| id == OFPM_ALL || m.spec.id == id)
+                .map(|m| crate::switch::MeterEntry {
+                    meter: Arc::clone(m),
+                    duration_ms: now.saturating_sub(m.created_ms),
+                })
+                .collect()
+        })
+        .map_err(|_| refused(ErrorCode::BadRequestEperm))
+}
+
+/// The groups `id` selects (`OFPG_ALL`, or `OFPG_ANY` as OpenFlow 1.3's group-desc request
+/// implies: every group), by ascending id.
+fn groups(
+    view: &SwitchView,
+    bridge: &str,
+    id: u32,
+) -> Result<Vec<(Arc<crate::ofproto::group::Group>, usize)>, OpenFlowError> {
+    use crate::ofproto::group::{OFPG_ALL, OFPG_ANY};
+    view.dataplane()
+        .read_tables(bridge, |t, _| {
+            t.groups()
+                .iter()
+                .filter(|g| id == OFPG_ALL || id == OFPG_ANY || g.spec.id == id)
+                .map(|g| (Arc::clone(g), t.group_refs(g.spec.id)))
+                .collect()
+        })
+        .map_err(|_| refused(ErrorCode::BadRequestEperm))
+}
+
+fn group_stats(
+    view: &SwitchView,
+    bridge: &str,
+    id: u32,
+) -> Result<Vec<ofp::group::GroupStats>, OpenFlowError> {
+    view.dataplane().push_stats();
+    let now = view.now_ms();
+    Ok(groups(view, bridge, id)?
+        .into_iter()
+        .map(|(g, refs)| {
+            let (packets, bytes) = g.stats.total();
+            let age = now.saturating_sub(g.created_ms);
+            ofp::group::GroupStats {
+                group_id: g.spec.id,
+                ref_count: refs as u32,
+                packet_count: packets,
+                byte_count: bytes,
+                duration_sec: (age / 1000) as u32,
+                duration_nsec: ((age % 1000) * 1_000_000) as u32,
+                buckets: g.stats.buckets(),
+            }
+        })
+        .collect())
+}
+
+fn group_descs(
+    view: &SwitchView,
+    bridge: &str,
+    id: u32,
+    v: Version,
+) -> Result<Vec<ofp::group::GroupDesc>, OpenFlowError> {
+    groups(view, bridge, id)?
+        .iter()
+        .map(|(g, _)| crate::openflow::group::group_desc(&g.spec, v))
+        .collect()
+}
+
+/// OVS's group features: every type, weights, liveness and chaining, `OFPG_MAX` groups of
+/// each type, and the OpenFlow 1.1+ actions a bucket may hold (output, push/pop
+/// VLAN, group, dec TTL, set-field).
+fn group_features() -> ofp::group::GroupFeatures {
+    const ACTIONS: u32 = 1 | (1 << 17) | (1 << 18) | (1 << 22) | (1 << 24) | (1 << 25);
+    ofp::group::GroupFeatures {
+        types: 0xf,
+        capabilities: 0x7,
+        max_groups: [crate::ofproto::group::OFPG_MAX; 4],
+        actions: [ACTIONS; 4],
+    }
+}
+
 /// Answers a multipart request (blocking briefly on the dataplane's read locks).
 pub fn multipart(
     view: &SwitchView,
@@ -323,21 +414,30 @@ pub fn multipart(
         }
         // No queues, groups or meters yet: empty lists, as a switch without any answers.
         MpRequest::Queue { .. } => body(MpReply::Queue(Vec::new())),
-        MpRequest::Group { .. }
-        | MpRequest::GroupDesc { .. }
-        | MpRequest::Meter { .. }
-        | MpRequest::MeterConfig { .. } => {
-            let (mp_type, _) = req.wire_type();
-            body(MpReply::Raw {
-                mp_type,
-                body: Vec::new(),
-            })
+        MpRequest::Group { group_id } => {
+            body(MpReply::GroupStats(group_stats(view, bridge, *group_id)?))
         }
+        MpRequest::GroupDesc { group_id } => {
+            body(MpReply::GroupDesc(group_descs(view, bridge, *group_id, v)?))
+        }
+        MpRequest::GroupFeatures => body(MpReply::GroupFeatures(group_features())),
+        MpRequest::Meter { meter_id } => body(MpReply::MeterStats(
+            meters(view, bridge, *meter_id)?
+                .iter()
+                .map(|m| crate::openflow::meter::meter_stats(m, 0))
+                .collect(),
+        )),
+        MpRequest::MeterConfig { meter_id } => body(MpReply::MeterConfig(
+            meters(view, bridge, *meter_id)?
+                .iter()
+                .map(crate::openflow::meter::meter_config)
+                .collect(),
+        )),
         // A request with a body would change the tables' features, which are fixed.
         MpRequest::TableFeatures(b) if !b.is_empty() => Err(refused(ErrorCode::BadRequestEperm)),
         MpRequest::TableFeatures(_) => body(MpReply::TableFeatures(table_features())),
-        MpRequest::GroupFeatures | MpRequest::MeterFeatures => {
-            Err(refused(ErrorCode::BadRequestMultipart))
-        }
+        MpRequest::MeterFeatures => body(MpReply::MeterFeatures(
+            crate::openflow::meter::meter_features(),
+        )),
     }
 }
