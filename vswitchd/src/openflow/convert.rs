@@ -194,9 +194,10 @@ pub fn action_to_model(a: &Action) -> Result<Vec<OfAction>, OpenFlowError> {
             reason: *reason,
             id: *controller_id,
             userdata: Vec::new(),
+            pause: false,
         })),
         Action::Nx(NxAction::Controller2(c)) => {
-            if c.pause || c.meter_id.is_some() {
+            if c.meter_id.is_some() {
                 return Err(unsupported_action());
             }
             one(OfAction::Controller(OfController {
@@ -204,6 +205,7 @@ pub fn action_to_model(a: &Action) -> Result<Vec<OfAction>, OpenFlowError> {
                 reason: c.reason.unwrap_or(OfController::ACTION),
                 id: c.controller_id.unwrap_or(0),
                 userdata: c.userdata.clone().unwrap_or_default(),
+                pause: c.pause,
             }))
         }
         Action::SetVlanVid(v) => one(OfAction::SetVlanVid(*v & 0xfff)),

@@ -295,7 +295,7 @@ fn action_to_wire(a: &OfAction, v: Version) -> Result<Option<Action>, OpenFlowEr
             port: ofpp::CONTROLLER,
             max_len: c.max_len,
         },
-        OfAction::Controller(c) if c.userdata.is_empty() => Action::Nx(NxAction::Controller {
+        OfAction::Controller(c) if c.userdata.is_empty() && !c.pause => Action::Nx(NxAction::Controller {
             max_len: c.max_len,
             controller_id: c.id,
             reason: c.reason,
@@ -304,8 +304,8 @@ fn action_to_wire(a: &OfAction, v: Version) -> Result<Option<Action>, OpenFlowEr
             max_len: (c.max_len != u16::MAX).then_some(c.max_len),
             controller_id: (c.id != 0).then_some(c.id),
             reason: (c.reason != OfController::ACTION).then_some(c.reason),
-            userdata: Some(c.userdata.clone()),
-            pause: false,
+            userdata: (!c.userdata.is_empty()).then(|| c.userdata.clone()),
+            pause: c.pause,
             meter_id: None,
         })),
         OfAction::Ct(ct) => Action::Nx(NxAction::Ct(ct_to_wire(ct, v)?)),
