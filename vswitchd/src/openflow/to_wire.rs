@@ -295,11 +295,13 @@ fn action_to_wire(a: &OfAction, v: Version) -> Result<Option<Action>, OpenFlowEr
             port: ofpp::CONTROLLER,
             max_len: c.max_len,
         },
-        OfAction::Controller(c) if c.userdata.is_empty() && !c.pause => Action::Nx(NxAction::Controller {
-            max_len: c.max_len,
-            controller_id: c.id,
-            reason: c.reason,
-        }),
+        OfAction::Controller(c) if c.userdata.is_empty() && !c.pause => {
+            Action::Nx(NxAction::Controller {
+                max_len: c.max_len,
+                controller_id: c.id,
+                reason: c.reason,
+            })
+        }
         OfAction::Controller(c) => Action::Nx(NxAction::Controller2(Controller2 {
             max_len: (c.max_len != u16::MAX).then_some(c.max_len),
             controller_id: (c.id != 0).then_some(c.id),

@@ -118,7 +118,12 @@ fn continuations_round_trip_and_empty_ones_are_left_out() {
         let b = c.encode(v).unwrap();
         assert_eq!(Continuation::decode(&b, v).unwrap(), c, "{v:?}");
     }
-    assert!(Continuation::default().encode(Version::Of13).unwrap().is_empty());
+    assert!(
+        Continuation::default()
+            .encode(Version::Of13)
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         Continuation::decode(&[], Version::Of13).unwrap(),
         Continuation::default()
