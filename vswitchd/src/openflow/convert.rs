@@ -78,7 +78,7 @@ fn bad_field() -> OpenFlowError {
 }
 
 /// The (field, value, mask) triples one wire entry sets.
-fn entry_to_model(e: &MatchEntry) -> Result<Vec<(Field, u128, u128)>, OpenFlowError> {
+pub(crate) fn entry_to_model(e: &MatchEntry) -> Result<Vec<(Field, u128, u128)>, OpenFlowError> {
     let full = ofp::field::width_mask(e.field.def().width);
     let mask = e.mask.unwrap_or(full) & full;
     let value = e.value & mask;

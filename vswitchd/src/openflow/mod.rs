@@ -16,6 +16,7 @@ pub mod convert;
 mod learn;
 pub mod match10;
 pub mod packet_in;
+pub mod resume;
 pub mod to_wire;
 
 use ofp::ErrorCode;

@@ -362,6 +362,16 @@ fn ct_to_wire(ct: &OfCt, v: Version) -> Result<Ct, OpenFlowError> {
     })
 }
 
+/// An action list (no `goto_table`) in version `v`'s wire form, as an action list property
+/// such as a continuation's carries it.
+pub fn actions_to_wire(acts: &[OfAction], v: Version) -> Result<Vec<Action>, OpenFlowError> {
+    let mut out = Vec::new();
+    for a in acts {
+        out.extend(action_to_wire(a, v)?);
+    }
+    Ok(out)
+}
+
 /// A rule's actions as OpenFlow 1.1+ instructions (apply-actions, then goto-table).
 pub fn actions_to_instructions(
     acts: &[OfAction],

@@ -223,38 +223,53 @@ impl Xlator<'_, '_> {
     }
 }
 
-/// What `NXT_RESUME` resumes: the packet's flow as the controller sent it back and the
-/// metadata it carries, and the frozen actions.
+/// The UUID a bridge's continuations carry (OVS's `ofproto->uuid`): random per process and
+/// bridge name, so a continuation made before a restart, or by another switch, is stale.
+pub fn bridge_uuid(name: &str) -> [u8; 16] {
+    use std::hash::BuildHasher;
+    static SEED: std::sync::OnceLock<std::collections::hash_map::RandomState> =
+        std::sync::OnceLock::new();
+    let seed = SEED.get_or_init(std::collections::hash_map::RandomState::new);
+    let mut u = [0u8; 16];
+    u[..8].copy_from_slice(&seed.hash_one((name, 0u8)).to_be_bytes());
+    u[8..].copy_from_slice(&seed.hash_one((name, 1u8)).to_be_bytes());
+    u
+}
+
+/// What `NXT_RESUME` resumes: the packet's flow as the controller sent it back, with the
+/// pipeline metadata it carries, and the frozen actions.
 #[derive(Clone, Debug)]
 pub struct Resume {
-    /// The packet's headers (its `in_port` the datapath port it came in on).
-    pub key: FlowKey,
-    /// The OpenFlow input port.
-    pub in_port: u32,
-    pub metadata: u64,
-    pub regs: [u32; 16],
-    pub tun_id: u64,
-    pub ct_state: u8,
-    pub ct_zone: u16,
-    pub ct_mark: u32,
-    pub ct_label: [u8; 16],
+    /// The packet's headers and metadata (registers, `metadata`, tunnel, conntrack), its
+    /// `in_port` the OpenFlow input port.
+    pub flow: FlowKey,
+    /// The datapath port the packet came in on (`u32::MAX`: none).
+    pub dp_in_port: u32,
     pub continuation: Continuation,
+}
+
+impl Resume {
+    /// The flow the resumed pipeline starts from: conntrack fields are kept only if the
+    /// packet was through conntrack when it was frozen (OVS's `clear_conntrack`).
+    pub fn start_flow(&self) -> FlowKey {
+        let mut f = self.flow;
+        if !self.continuation.conntracked {
+            f.ct_state = 0;
+            f.ct_zone = 0;
+            f.ct_mark = 0;
+            f.ct_label = [0; 16];
+        }
+        f
+    }
 }
 
 /// Resumes a paused translation (OVS's `xlate_resume`): the datapath actions for the packet.
 pub fn translate_resume(ctx: &XlateCtx<'_>, r: &Resume) -> Result<Translation, XlateError> {
-    let mut key = r.key;
-    key.tun_id = r.tun_id;
-    if r.continuation.conntracked {
-        key.ct_state = r.ct_state;
-        key.ct_zone = r.ct_zone;
-        key.ct_mark = r.ct_mark;
-        key.ct_label = r.ct_label;
-    }
+    let flow = r.start_flow();
+    let mut key = flow;
+    key.in_port = r.dp_in_port;
     let mut x = Xlator::new(ctx, &key, None);
-    x.flow.in_port = r.in_port;
-    x.flow.metadata = r.metadata;
-    x.flow.regs = r.regs;
+    x.flow = flow;
     x.run_stretches(&r.continuation.stretches)?;
     x.finish_freezing()?;
     Ok(x.finish(&key))

@@ -112,18 +112,11 @@ fn pause_freezes_the_rest_of_every_level_and_resume_runs_it() {
     assert_eq!(again.actions, tr.actions);
 
     // Resume with the registers the controller sent back.
-    let mut regs = [0; 16];
-    regs[0] = 1;
+    let mut flow = key;
+    flow.regs[0] = 1;
     let res = Resume {
-        key,
-        in_port: 1,
-        metadata: 0,
-        regs,
-        tun_id: 0,
-        ct_state: 0,
-        ct_zone: 0,
-        ct_mark: 0,
-        ct_label: [0; 16],
+        flow,
+        dp_in_port: 1,
         continuation: cont.clone(),
     };
     let tr = translate_resume(&c, &res).unwrap();
@@ -146,15 +139,8 @@ fn a_second_pause_after_resume_freezes_again_and_a_trace_stops_at_the_pause() {
     let (_, st) = paused_state(&r, &tr.actions);
     let cont = st.continuation.as_deref().unwrap().clone();
     let res = Resume {
-        key,
-        in_port: 1,
-        metadata: 0,
-        regs: [0; 16],
-        tun_id: 0,
-        ct_state: 0,
-        ct_zone: 0,
-        ct_mark: 0,
-        ct_label: [0; 16],
+        flow: key,
+        dp_in_port: 1,
         continuation: cont,
     };
     let tr = translate_resume(&c, &res).unwrap();
