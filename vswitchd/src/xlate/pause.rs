@@ -108,11 +108,11 @@ impl Xlator<'_, '_> {
         };
         for a in rest {
             if needs_unroll(a) {
-                let same = f
+                let differs = f
                     .stretches
                     .last()
-                    .is_some_and(|s| (s.table, s.cookie) == (table, cookie));
-                if !same {
+                    .is_none_or(|s| (s.table, s.cookie) != (table, cookie));
+                if differs {
                     f.stretches.push(FrozenStretch {
                         table,
                         cookie,
@@ -208,10 +208,9 @@ impl Xlator<'_, '_> {
     fn freeze_rest_stretch(&mut self, s: &FrozenStretch) {
         let (table, cookie) = (self.table, self.rule_cookie);
         if let Some(f) = self.freeze.as_mut()
-            && !f
-                .stretches
+            && f.stretches
                 .last()
-                .is_some_and(|l| (l.table, l.cookie) == (table, cookie))
+                .is_none_or(|l| (l.table, l.cookie) != (table, cookie))
         {
             f.stretches.push(FrozenStretch {
                 table,
