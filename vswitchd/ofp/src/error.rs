@@ -91,6 +91,12 @@ pub enum ErrorCode {
     /// 4 bad command, 5 bad flags, 6 bad rate, 7 bad burst, 8 bad band, 9 bad band value,
     /// 10 out of meters, 11 out of bands).
     MeterMod(u16),
+    /// `OFPBPC_BAD_TYPE`: unknown or unsupported property type.
+    BadPropertyType,
+    /// `OFPBPC_BAD_LEN`: length problem in a property.
+    BadPropertyLen,
+    /// `NXR_STALE`: a continuation this switch instance did not make, or whose bridge is gone.
+    ResumeStale,
     /// `OFPBFC_*`, by code (0 unknown, 2 bad id, 3 exists, 4 closed, 6 bad type, 7 bad flags,
     /// 8 msg bad len, 10 msg unsupported, 13 msg failed ...).
     Bundle(u16),
@@ -154,6 +160,9 @@ impl ErrorCode {
             RoleUnsupported,
             RoleBad,
             MeterUnknown,
+            BadPropertyType,
+            BadPropertyLen,
+            ResumeStale,
             Unencodable,
         ]
         .into_iter()
@@ -298,6 +307,23 @@ impl ErrorCode {
             MeterUnknown => later(12, 3)?,
             GroupMod(k) => later(6, k)?,
             MeterMod(k) => later(12, k)?,
+            BadPropertyType => match v {
+                Version::Of10 => nx10(13, 2),
+                Version::Of13 => S(13, 2),
+                _ => S(14, 0),
+            },
+            BadPropertyLen => match v {
+                Version::Of10 => nx10(13, 3),
+                Version::Of13 => S(13, 3),
+                _ => S(14, 1),
+            },
+            ResumeStale => {
+                if of10 {
+                    nx10(1, 534)
+                } else {
+                    nx12(35)
+                }
+            }
             Bundle(k) => match v {
                 Version::Of10 => return None,
                 Version::Of13 => X {

@@ -26,6 +26,7 @@
 //!   code OVS would send ([`DecodeError::code`]), so the channel replies without guessing.
 
 pub mod action;
+pub mod continuation;
 pub mod error;
 pub mod field;
 pub mod group;
@@ -39,6 +40,7 @@ pub mod prop;
 pub mod wire;
 
 pub use action::Action;
+pub use continuation::Continuation;
 pub use error::ErrorCode;
 pub use field::{FieldId, MatchEntry};
 pub use instruction::Instruction;
@@ -136,6 +138,10 @@ pub enum DecodeError {
     BadValue(&'static str),
     #[error("actions nest deeper than {max}", max = action::MAX_DEPTH)]
     TooDeep,
+    #[error("property type 0x{0:04x} is not supported here")]
+    BadProperty(u16),
+    #[error("a property has bad length {0}")]
+    BadPropertyLen(usize),
 }
 
 impl DecodeError {
@@ -165,6 +171,8 @@ impl DecodeError {
             D::BadMask(_) => E::BadMatchMask,
             D::BadCommand(_) => E::FlowModBadCommand,
             D::BadValue(_) => E::BadMatchValue,
+            D::BadProperty(_) => E::BadPropertyType,
+            D::BadPropertyLen(_) => E::BadPropertyLen,
         }
     }
 }

@@ -59,6 +59,8 @@ pub enum DataplaneError {
     Trace(#[from] TraceError),
     #[error("packet-out actions")]
     PacketOut(#[from] crate::xlate::XlateError),
+    #[error("the continuation is stale: no bridge of this switch made it")]
+    StaleContinuation,
 }
 
 /// Conntrack entries the sweeper examines per 100 ms round (a full table of 3 M entries is
@@ -906,6 +908,69 @@ impl Dataplane {
             .execute_packet(ctx, packet, meta, &translation.actions, self.dp.clock_ms());
         self.dp.transmit(ctx);
         Ok(())
+    }
+
+    /// Resumes a paused packet (`NXT_RESUME`): finds the bridge that froze it, runs the
+    /// frozen actions on the packet as the controller sent it back, and executes the result
+    /// on the datapath at once (OVS's `nxt_resume`).
+    pub fn resume(
+        &self,
+        req: crate::openflow::resume::ResumeRequest,
+    ) -> Result<(), DataplaneError> {
+        use crate::xlate::pause::bridge_uuid;
+        let now = self.slow.now_ms();
+        let (translation, dp_in, start) = {
+            let st = self.slow.read();
+            let b = st
+                .bridges
+                .iter()
+                .find(|(name, _)| bridge_uuid(name) == req.bridge)
+                .map(|(_, b)| b)
+                .ok_or(DataplaneError::StaleContinuation)?;
+            let of_in = req
+                .metadata
+                .iter()
+                .find(|(f, _, _)| *f == fastpath::flow::Field::InPort)
+                .map_or(crate::ofproto::ofpp::CONTROLLER, |(_, v, _)| *v as u32);
+            // The datapath port the packet came in on: the continuation's, else the
+            // OpenFlow input port's (none for a packet from the controller).
+            let dp_in = match req.odp_port {
+                0 => b
+                    .ports
+                    .get(of_in)
+                    .and_then(|p| p.kind.dp())
+                    .unwrap_or(u32::MAX),
+                p => p,
+            };
+            let mut key = fastpath::flow::FlowKey::ZERO;
+            key.in_port = dp_in;
+            let _ = fastpath::flow::extract::extract(&req.frame, dp_in, &mut key);
+            let frame = req.frame.clone();
+            let resume = req.into_resume(key, dp_in);
+            let start = resume.start_flow();
+            let ctx = st.ctx_for_bridge(b, true, now);
+            let t = crate::xlate::pause::translate_resume(&ctx, &resume)?;
+            (t, dp_in, (start, frame))
+        };
+        let (flow, frame) = start;
+        let mut guard = lock(&self.packet_out);
+        let ctx = guard.get_or_insert_with(|| self.dp.new_pmd());
+        let mut packet = fastpath::packet::Packet::from_bytes(&frame);
+        packet.in_port = dp_in;
+        let mut meta = fastpath::action::PacketMeta::new(dp_in);
+        meta.ct_state = flow.ct_state;
+        meta.ct_zone = flow.ct_zone;
+        meta.ct_mark = flow.ct_mark;
+        meta.ct_label = flow.ct_label;
+        self.dp
+            .execute_packet(ctx, packet, meta, &translation.actions, self.dp.clock_ms());
+        self.dp.transmit(ctx);
+        Ok(())
+    }
+
+    /// The state frozen under recirculation id `id` (a paused packet's continuation).
+    pub fn frozen(&self, id: u32) -> Option<Arc<crate::xlate::FrozenState>> {
+        self.slow.read().recirc.get(id)
     }
 
     /// The receiving end of the packets `controller` actions send up (once; `None` after).

@@ -320,7 +320,8 @@ fn output_to(token: &str, p: u32) -> Result<OfAction, OfctlError> {
     })
 }
 
-/// `controller`, `controller:MAX_LEN`, `controller(reason=R,max_len=N,id=N,userdata=HEX)`
+/// `controller`, `controller:MAX_LEN`,
+/// `controller(reason=R,max_len=N,id=N,userdata=HEX,pause)`
 /// (OVS's `parse_CONTROLLER`).
 fn parse_controller(value: &str, delim: Option<char>) -> Result<OfAction, OfctlError> {
     let key = "controller";
@@ -348,12 +349,7 @@ fn parse_controller(value: &str, delim: Option<char>) -> Result<OfAction, OfctlE
                     "max_len" => c.max_len = parse_uint_bits("max_len", v, 16)? as u16,
                     "id" => c.id = parse_uint_bits("id", v, 16)? as u16,
                     "userdata" => c.userdata = parse_hex_bytes("userdata", v)?,
-                    "pause" => {
-                        return Err(OfctlError::bad_action(
-                            key,
-                            "pause (continuations) is not supported by vswitch yet",
-                        ));
-                    }
+                    "pause" => c.pause = true,
                     "meter_id" => {
                         return Err(OfctlError::bad_action(
                             key,

@@ -619,6 +619,9 @@ fn format_controller(c: &crate::ofproto::action::OfController) -> String {
         let hex: Vec<String> = c.userdata.iter().map(|b| format!("{b:02x}")).collect();
         parts.push(format!("userdata={}", hex.join(".")));
     }
+    if c.pause {
+        parts.push("pause".to_owned());
+    }
     format!("controller({})", parts.join(","))
 }
 

@@ -1132,7 +1132,13 @@ fn controller_actions_print_as_ovs() {
         let again = add(&format!("ip,actions={printed}"));
         assert_eq!(again.actions, spec.actions, "{printed} parses back");
     }
-    assert!(err("actions=controller(pause)").contains("pause"));
+    let paused = add("ip,actions=controller(userdata=01,pause)");
+    let printed = crate::ofctl::format_actions(&paused.actions, &NoNames);
+    assert_eq!(printed, "controller(userdata=01,pause)");
+    assert_eq!(
+        add(&format!("ip,actions={printed}")).actions,
+        paused.actions
+    );
     assert!(err("actions=controller(reason=bogus)").contains("bogus"));
     assert!(err("actions=controller(userdata=123)").contains("hex"));
     assert!(err("actions=controller(foo=1)").contains("foo"));

@@ -95,6 +95,9 @@ pub struct OfController {
     pub id: u16,
     /// Sent back in `NXT_PACKET_IN2`'s userdata.
     pub userdata: Vec<u8>,
+    /// `pause`: the translation freezes here and the packet-in carries a continuation the
+    /// controller resumes with `NXT_RESUME` (see `xlate::pause`).
+    pub pause: bool,
 }
 
 impl OfController {
@@ -110,13 +113,14 @@ impl OfController {
             reason: Self::ACTION,
             id: 0,
             userdata: Vec::new(),
+            pause: false,
         }
     }
 
     /// Whether it is the plain form, which OVS encodes and prints as an output to the
     /// controller port (`CONTROLLER:max_len`).
     pub fn is_plain(&self) -> bool {
-        self.reason == Self::ACTION && self.id == 0 && self.userdata.is_empty()
+        self.reason == Self::ACTION && self.id == 0 && self.userdata.is_empty() && !self.pause
     }
 }
 

@@ -79,7 +79,7 @@ fn bad_field() -> OpenFlowError {
 }
 
 /// The (field, value, mask) triples one wire entry sets.
-fn entry_to_model(e: &MatchEntry) -> Result<Vec<(Field, u128, u128)>, OpenFlowError> {
+pub(crate) fn entry_to_model(e: &MatchEntry) -> Result<Vec<(Field, u128, u128)>, OpenFlowError> {
     let full = ofp::field::width_mask(e.field.def().width);
     let mask = e.mask.unwrap_or(full) & full;
     let value = e.value & mask;
@@ -223,9 +223,10 @@ pub fn action_to_model(a: &Action) -> Result<Vec<OfAction>, OpenFlowError> {
             reason: *reason,
             id: *controller_id,
             userdata: Vec::new(),
+            pause: false,
         })),
         Action::Nx(NxAction::Controller2(c)) => {
-            if c.pause || c.meter_id.is_some() {
+            if c.meter_id.is_some() {
                 return Err(unsupported_action());
             }
             one(OfAction::Controller(OfController {
@@ -233,6 +234,7 @@ pub fn action_to_model(a: &Action) -> Result<Vec<OfAction>, OpenFlowError> {
                 reason: c.reason.unwrap_or(OfController::ACTION),
                 id: c.controller_id.unwrap_or(0),
                 userdata: c.userdata.clone().unwrap_or_default(),
+                pause: c.pause,
             }))
         }
         Action::SetVlanVid(v) => one(OfAction::SetVlanVid(*v & 0xfff)),

@@ -20,6 +20,7 @@ mod learn;
 pub mod match10;
 pub mod meter;
 pub mod packet_in;
+pub mod resume;
 pub mod to_wire;
 
 use ofp::ErrorCode;

@@ -16,10 +16,12 @@
 
 use super::OpenFlowError;
 use crate::xlate::controller::ControllerCookie;
+use crate::xlate::pause::{Continuation, bridge_uuid};
 use fastpath::action::PacketMeta;
 use ofp::field::{FieldId, MatchEntry};
 use ofp::message::{PacketIn as WirePacketIn, PacketIn2};
 use ofp::{ErrorCode, Message, Version};
+use std::sync::Arc;
 
 /// `OFP_NO_BUFFER`.
 pub const NO_BUFFER: u32 = 0xffff_ffff;
@@ -31,6 +33,35 @@ pub struct PacketIn {
     pub frame: Vec<u8>,
     /// The datapath metadata the packet carried (conntrack fields).
     pub meta: PacketMeta,
+    /// For a `controller(pause)`: what `NXT_RESUME` needs to carry on, sent only in
+    /// `NXT_PACKET_IN2` (the other formats cannot carry it, as in OVS).
+    pub continuation: Option<Arc<Continuation>>,
+}
+
+/// The wire form of a continuation in version `v` (OVS's `ofputil_put_packet_in_private`).
+pub fn continuation_to_wire(
+    bridge: &str,
+    c: &Continuation,
+    odp_port: u32,
+    v: Version,
+) -> Result<ofp::Continuation, OpenFlowError> {
+    let mut actions = Vec::with_capacity(c.stretches.len());
+    for s in &c.stretches {
+        actions.push(ofp::continuation::Stretch {
+            table_id: s.table,
+            cookie: s.cookie,
+            actions: super::to_wire::actions_to_wire(&s.actions, v)?,
+        });
+    }
+    Ok(ofp::Continuation {
+        bridge: bridge_uuid(bridge),
+        stack: Vec::new(),
+        mirrors: 0,
+        conntracked: c.conntracked,
+        actions,
+        action_set: Vec::new(),
+        odp_port,
+    })
 }
 
 /// `NXT_SET_PACKET_IN_FORMAT`'s choices this switch sends.
@@ -96,6 +127,21 @@ pub fn encode(
 ) -> Result<Vec<u8>, OpenFlowError> {
     let c = &p.cookie;
     let total_len = u16::try_from(p.frame.len()).unwrap_or(u16::MAX);
+    let continuation = match (&p.continuation, format) {
+        (Some(k), PacketInFormat::Nxt2) => {
+            let odp = if p.meta.in_port == u32::MAX {
+                0
+            } else {
+                p.meta.in_port
+            };
+            let wire = continuation_to_wire(&c.bridge, k, odp, v)?;
+            Some(
+                wire.encode(v)
+                    .map_err(|_| OpenFlowError::Refused(ErrorCode::Unencodable))?,
+            )
+        }
+        _ => None,
+    };
     let m = match format {
         PacketInFormat::Nxt2 => Message::NxPacketIn2(PacketIn2 {
             packet: p.frame.clone(),
@@ -106,7 +152,7 @@ pub fn encode(
             reason: Some(c.reason),
             metadata: metadata(p),
             userdata: (!c.userdata.is_empty()).then(|| c.userdata.clone()),
-            continuation: None,
+            continuation: continuation.filter(|b| !b.is_empty()),
         }),
         PacketInFormat::Standard => Message::PacketIn(WirePacketIn {
             buffer_id: NO_BUFFER,

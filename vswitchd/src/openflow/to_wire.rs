@@ -300,17 +300,19 @@ fn action_to_wire(a: &OfAction, v: Version) -> Result<Option<Action>, OpenFlowEr
             port: ofpp::CONTROLLER,
             max_len: c.max_len,
         },
-        OfAction::Controller(c) if c.userdata.is_empty() => Action::Nx(NxAction::Controller {
-            max_len: c.max_len,
-            controller_id: c.id,
-            reason: c.reason,
-        }),
+        OfAction::Controller(c) if c.userdata.is_empty() && !c.pause => {
+            Action::Nx(NxAction::Controller {
+                max_len: c.max_len,
+                controller_id: c.id,
+                reason: c.reason,
+            })
+        }
         OfAction::Controller(c) => Action::Nx(NxAction::Controller2(Controller2 {
             max_len: (c.max_len != u16::MAX).then_some(c.max_len),
             controller_id: (c.id != 0).then_some(c.id),
             reason: (c.reason != OfController::ACTION).then_some(c.reason),
-            userdata: Some(c.userdata.clone()),
-            pause: false,
+            userdata: (!c.userdata.is_empty()).then(|| c.userdata.clone()),
+            pause: c.pause,
             meter_id: None,
         })),
         OfAction::Ct(ct) => Action::Nx(NxAction::Ct(ct_to_wire(ct, v)?)),
@@ -370,7 +372,8 @@ fn ct_to_wire(ct: &OfCt, v: Version) -> Result<Ct, OpenFlowError> {
     })
 }
 
-/// An action list as wire actions (a group bucket's), in version `v`.
+/// An action list (no `goto_table`) in version `v`'s wire form: a group bucket's, or an
+/// action list property such as a continuation's.
 pub fn actions_to_wire(acts: &[OfAction], v: Version) -> Result<Vec<Action>, OpenFlowError> {
     let mut out = Vec::new();
     for a in acts {

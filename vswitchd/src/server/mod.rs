@@ -519,6 +519,7 @@ pub fn status(e: SwitchError) -> Status {
                     Status::already_exists(msg)
                 }
                 D::FlowMod(_) | D::Trace(_) | D::PacketOut(_) => Status::invalid_argument(msg),
+                D::StaleContinuation => Status::failed_precondition(msg),
             }
         }
     }

@@ -41,16 +41,29 @@ pub struct ControllerCookie {
     pub tun_id: u64,
     pub tun_src: u32,
     pub tun_dst: u32,
+    /// The recirculation id the state is frozen under (0: none).
+    pub recirc_id: u32,
+    /// Whether it is a `pause`: the packet-in carries the continuation frozen under
+    /// `recirc_id` ([`super::pause`]).
+    pub continuation: bool,
 }
 
 /// Layout version of an encoded cookie.
-const COOKIE_V1: u8 = 1;
+const COOKIE_V2: u8 = 2;
+
+/// A rule cookie as the datapath action prints it.
+pub(super) fn cookie_text(c: u64) -> String {
+    match c {
+        0 => "0".to_owned(),
+        c => format!("{c:#x}"),
+    }
+}
 
 impl ControllerCookie {
     /// The opaque bytes the datapath carries.
     pub fn encode(&self) -> Vec<u8> {
         let mut b = Vec::with_capacity(128 + self.userdata.len());
-        b.push(COOKIE_V1);
+        b.push(COOKIE_V2);
         let name = self.bridge.as_bytes();
         b.push(name.len().min(255) as u8);
         b.extend_from_slice(&name[..name.len().min(255)]);
@@ -67,6 +80,8 @@ impl ControllerCookie {
         b.extend_from_slice(&self.tun_id.to_be_bytes());
         b.extend_from_slice(&self.tun_src.to_be_bytes());
         b.extend_from_slice(&self.tun_dst.to_be_bytes());
+        b.extend_from_slice(&self.recirc_id.to_be_bytes());
+        b.push(u8::from(self.continuation));
         b.extend_from_slice(&self.userdata);
         b
     }
@@ -74,7 +89,7 @@ impl ControllerCookie {
     /// Reads bytes made by [`ControllerCookie::encode`]; `None` for anything else.
     pub fn decode(b: &[u8]) -> Option<ControllerCookie> {
         let mut r = Rd(b);
-        if r.take(1)?[0] != COOKIE_V1 {
+        if r.take(1)?[0] != COOKIE_V2 {
             return None;
         }
         let n = usize::from(r.take(1)?[0]);
@@ -96,6 +111,12 @@ impl ControllerCookie {
         c.tun_id = r.u64()?;
         c.tun_src = r.u32()?;
         c.tun_dst = r.u32()?;
+        c.recirc_id = r.u32()?;
+        c.continuation = match r.take(1)?[0] {
+            0 => false,
+            1 => true,
+            _ => return None,
+        };
         c.userdata = r.0.to_vec();
         Some(c)
     }
@@ -124,20 +145,9 @@ impl<'a> Rd<'a> {
 }
 
 impl Xlator<'_, '_> {
-    /// `controller(...)`: commit, then a `userspace` action carrying the packet-in's cookie.
-    pub(super) fn controller(&mut self, c: &OfController) -> Result<(), XlateError> {
-        self.commit()?;
-        let state = FrozenState {
-            bridge: self.bridge.name.to_string(),
-            table: self.table,
-            in_port: self.flow.in_port,
-            metadata: self.flow.metadata,
-            regs: self.flow.regs,
-            ct_zone: self.flow.ct_zone,
-            nat: None,
-        };
-        let recirc_id = self.ctx.recirc.id_for(&state)?;
-        let cookie = ControllerCookie {
+    /// The packet-in cookie for `c` at this point of the translation.
+    pub(super) fn controller_cookie(&self, c: &OfController) -> ControllerCookie {
+        ControllerCookie {
             bridge: self.bridge.name.to_string(),
             table_id: self.table,
             rule_cookie: self.rule_cookie,
@@ -151,17 +161,36 @@ impl Xlator<'_, '_> {
             tun_id: self.flow.tun_id,
             tun_src: self.flow.tun_src,
             tun_dst: self.flow.tun_dst,
+            recirc_id: 0,
+            continuation: false,
+        }
+    }
+
+    /// `controller(...)`: commit, then a `userspace` action carrying the packet-in's cookie.
+    pub(super) fn controller(&mut self, c: &OfController) -> Result<(), XlateError> {
+        self.commit()?;
+        let state = FrozenState {
+            bridge: self.bridge.name.to_string(),
+            table: self.table,
+            in_port: self.flow.in_port,
+            metadata: self.flow.metadata,
+            regs: self.flow.regs,
+            ct_zone: self.flow.ct_zone,
+            nat: None,
+            continuation: None,
         };
+        let recirc_id = self.ctx.recirc.id_for(&state)?;
+        let mut cookie = self.controller_cookie(c);
+        cookie.recirc_id = recirc_id;
         // As OVS: a translation without side effects (a trace) marks it "don't send".
         let dont_send = u8::from(self.trace.is_some());
-        let rule_cookie = match self.rule_cookie {
-            0 => "0".to_owned(),
-            c => format!("{c:#x}"),
-        };
         let desc = format!(
             "controller(reason={},dont_send={dont_send},continuation=0,recirc_id={recirc_id},\
-             rule_cookie={rule_cookie},controller_id={},max_len={})",
-            c.reason, c.id, c.max_len
+             rule_cookie={},controller_id={},max_len={})",
+            c.reason,
+            cookie_text(self.rule_cookie),
+            c.id,
+            c.max_len
         );
         self.actions
             .push(DpAction::Userspace(Arc::new(UserspaceAction {
@@ -192,6 +221,8 @@ mod tests {
             tun_id: 42,
             tun_src: 1,
             tun_dst: 2,
+            recirc_id: 9,
+            continuation: true,
             ..ControllerCookie::default()
         };
         c.regs[1] = 0x55;

@@ -148,7 +148,10 @@ impl Xlator<'_, '_> {
         let saved = self.flow;
         self.depth += 1;
         self.nesting += 1;
-        let r = self.do_actions(&actions);
+        // A pause inside a bucket freezes the rest of the bucket only (as OVS).
+        let r = self
+            .do_actions(&actions)
+            .and_then(|()| self.finish_freezing());
         self.depth -= 1;
         self.nesting -= 1;
         self.flow = saved;

@@ -41,6 +41,7 @@ mod group_fields;
 pub mod hash;
 pub mod learn;
 pub mod output;
+pub mod pause;
 pub mod record;
 
 pub use ct::{FrozenState, RecircTable};
@@ -266,6 +267,7 @@ pub fn translate_actions(
     let mut x = Xlator::new(ctx, key, None);
     x.flow.in_port = in_port;
     x.do_actions(actions)?;
+    x.finish_freezing()?;
     Ok(x.finish(key))
 }
 
@@ -308,6 +310,8 @@ pub(crate) struct Xlator<'a, 't> {
     stack: Vec<(&'a str, u8, FlowKey)>,
     /// The rule whose actions are running (`fin_timeout` changes it).
     rule: Option<Arc<Rule>>,
+    /// A `controller(pause)` freeze in progress ([`pause`]).
+    freeze: Option<pause::Freeze>,
     trace: Option<&'t mut Trace>,
 }
 
@@ -328,6 +332,7 @@ impl<'a, 't> Xlator<'a, 't> {
             lookups: 0,
             stack: Vec::new(),
             rule: None,
+            freeze: None,
             trace,
         };
         // Fields every megaflow matches (OVS's xlate_wc_init).
@@ -363,7 +368,8 @@ impl<'a, 't> Xlator<'a, 't> {
                 .ports
                 .ofport_of_dp(key.in_port)
                 .ok_or(XlateError::UnknownInPort(key.in_port))?;
-            return self.xlate_table(0);
+            self.xlate_table(0)?;
+            return self.finish_freezing();
         }
         // A recirculated packet resumes where it was frozen: possibly in another bridge
         // (after a patch port) and with the OpenFlow in_port it had there.
@@ -371,6 +377,7 @@ impl<'a, 't> Xlator<'a, 't> {
             .ctx
             .recirc
             .get(key.recirc_id)
+            .filter(|st| st.continuation.is_none())
             .ok_or(XlateError::UnknownRecircId(key.recirc_id))?;
         if st.bridge != self.bridge.name {
             self.bridge = self
@@ -383,7 +390,8 @@ impl<'a, 't> Xlator<'a, 't> {
         self.flow.in_port = st.in_port;
         self.flow.regs = st.regs;
         self.flow.metadata = st.metadata;
-        self.xlate_table(st.table)
+        self.xlate_table(st.table)?;
+        self.finish_freezing()
     }
 
     fn finish(mut self, key: &FlowKey) -> Translation {
@@ -516,7 +524,7 @@ impl<'a, 't> Xlator<'a, 't> {
 
     /// Runs one rule's action list.
     fn do_actions(&mut self, actions: &[OfAction]) -> Result<(), XlateError> {
-        for a in actions {
+        for (i, a) in actions.iter().enumerate() {
             match a {
                 OfAction::Output(p) => self.output_action(*p)?,
                 OfAction::InPort => self.output(self.flow.in_port, true)?,
@@ -570,6 +578,7 @@ impl<'a, 't> Xlator<'a, 't> {
                 }
                 OfAction::Ct(ct) => self.ct(ct)?,
                 OfAction::Group(g) => self.group_action(*g)?,
+                OfAction::Controller(c) if c.pause => self.start_pause(c),
                 OfAction::Controller(c) => self.controller(c)?,
                 OfAction::CtClear => {
                     // As OVS: only a tracked packet has conntrack state to clear; for an
@@ -594,6 +603,11 @@ impl<'a, 't> Xlator<'a, 't> {
                 OfAction::Conjunction(_) => {
                     self.note(|| ">>>> executing no-op conjunction action <<<<".to_string())
                 }
+            }
+            if self.freeze.is_some() {
+                // Paused (here or in a resubmit): the rest waits for the resume.
+                self.freeze_rest(&actions[i + 1..]);
+                return Ok(());
             }
         }
         Ok(())
@@ -702,6 +716,7 @@ impl<'a, 't> Xlator<'a, 't> {
             regs: self.flow.regs,
             ct_zone: action.zone,
             nat: action.nat,
+            continuation: None,
         };
         // The frozen registers and metadata come from the flow; the bits they carry were
         // derived from packet bits already in `wc` or from constants.

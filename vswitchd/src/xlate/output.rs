@@ -285,7 +285,8 @@ impl Xlator<'_, '_> {
         self.bridge = peer_bridge;
         self.depth += 1;
         self.nesting += 1;
-        let r = self.xlate_table(0);
+        // A pause in the peer freezes the peer's pipeline only (as OVS).
+        let r = self.xlate_table(0).and_then(|()| self.finish_freezing());
         self.depth -= 1;
         self.nesting -= 1;
         self.bridge = saved_bridge;

@@ -50,6 +50,7 @@ fn no_match_with_userdata() -> PacketIn {
         cookie,
         frame: tcp_frame(),
         meta: PacketMeta::new(5),
+        continuation: None,
     }
 }
 

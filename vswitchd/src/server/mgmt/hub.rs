@@ -130,8 +130,13 @@ impl Hub {
     }
 }
 
-/// Drains the punt queue into the hub until the queue closes.
-pub async fn dispatch(mut punted: mpsc::Receiver<Punted>, hub: Arc<Hub>) {
+/// Drains the punt queue into the hub until the queue closes. `frozen` finds the state a
+/// recirculation id stands for, where a paused packet's continuation is kept.
+pub async fn dispatch(
+    mut punted: mpsc::Receiver<Punted>,
+    hub: Arc<Hub>,
+    frozen: impl Fn(u32) -> Option<Arc<crate::xlate::FrozenState>> + Send + 'static,
+) {
     while let Some(p) = punted.recv().await {
         let Some(cookie) = ControllerCookie::decode(&p.cookie) else {
             if hub.undecodable.fetch_add(1, Ordering::Relaxed) == 0 {
@@ -140,12 +145,22 @@ pub async fn dispatch(mut punted: mpsc::Receiver<Punted>, hub: Arc<Hub>) {
             continue;
         };
         let bridge = cookie.bridge.clone();
+        let continuation = if cookie.continuation {
+            // A pause whose state is gone (swept) cannot be resumed: nothing to send.
+            match frozen(cookie.recirc_id).and_then(|st| st.continuation.clone()) {
+                Some(c) => Some(c),
+                None => continue,
+            }
+        } else {
+            None
+        };
         hub.publish(
             &bridge,
             AsyncMsg::PacketIn(PacketIn {
                 cookie,
                 frame: p.frame,
                 meta: p.meta,
+                continuation,
             }),
         );
     }
@@ -160,6 +175,7 @@ mod tests {
             cookie: ControllerCookie::default(),
             frame: vec![1],
             meta: fastpath::action::PacketMeta::new(1),
+            continuation: None,
         })
     }
 

@@ -92,9 +92,11 @@ impl Mgmt {
             ),
             hub,
         });
-        if let Some(punted) = shared.view().dataplane().take_punted() {
+        let dp = Arc::clone(shared.view().dataplane());
+        if let Some(punted) = dp.take_punted() {
+            let frozen = move |id| dp.frozen(id);
             mgmt.runtime
-                .spawn(hub::dispatch(punted, Arc::clone(&mgmt.hub)));
+                .spawn(hub::dispatch(punted, Arc::clone(&mgmt.hub), frozen));
         }
         let weak = Arc::downgrade(&mgmt);
         shared.on_publish(move |view| {

@@ -383,6 +383,10 @@ impl Session {
                 Ok(()) => Vec::new(),
                 Err(code) => refuse(code, &message),
             },
+            Message::NxResume(ref p) => match self.resume(conn, shared, p).await {
+                Ok(()) => Vec::new(),
+                Err(code) => refuse(code, &message),
+            },
             Message::NxTlvTableRequest => one(Message::NxTlvTableReply {
                 max_option_space: 256,
                 max_fields: 64,
@@ -594,6 +598,27 @@ impl Session {
         })
         .await
         .map_err(|_| unknown)?
+    }
+
+    /// `NXT_RESUME`: a paused packet carries on where it was frozen ([`crate::xlate::pause`]).
+    async fn resume(
+        &self,
+        conn: &Conn,
+        shared: &Arc<Shared>,
+        p: &ofp::message::PacketIn2,
+    ) -> Result<(), ErrorCode> {
+        let req = crate::openflow::resume::decode(p, Self::version(conn))?;
+        let dp = Arc::clone(shared.view().dataplane());
+        tokio::task::spawn_blocking(move || dp.resume(req))
+            .await
+            .map_err(|_| ErrorCode::BadRequestEperm)?
+            .map_err(|e| {
+                tracing::debug!(error = %crate::report::chain(&e), "resume refused");
+                match e {
+                    crate::dataplane::DataplaneError::StaleContinuation => ErrorCode::ResumeStale,
+                    _ => ErrorCode::BadActionEperm,
+                }
+            })
     }
 
     async fn bundle_control(

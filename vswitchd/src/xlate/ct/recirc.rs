@@ -58,6 +58,9 @@ pub struct FrozenState {
     pub ct_zone: u16,
     /// NAT of the ct action that recirculated, if any.
     pub nat: Option<NatSpec>,
+    /// For a `controller(pause)`: the frozen actions the packet-in carries and `NXT_RESUME`
+    /// runs ([`crate::xlate::pause`]); such a state is never resumed by a recirculation.
+    pub continuation: Option<std::sync::Arc<crate::xlate::pause::Continuation>>,
 }
 
 /// Default bound on live recirculation ids per datapath (megaflows, bounded by `flow-limit`,

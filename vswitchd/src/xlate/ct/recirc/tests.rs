@@ -13,6 +13,7 @@ fn state(table: u8, reg0: u32) -> FrozenState {
         regs,
         ct_zone: 0,
         nat: None,
+        continuation: None,
     }
 }
 
