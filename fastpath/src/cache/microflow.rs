@@ -96,6 +96,10 @@ impl MicroflowCache {
     /// The live megaflow entry cached for `key` (whose [`super::KeyHasher::hash_dp`] is `hash`).
     #[inline]
     pub fn lookup(&self, key: &FlowKey, hash: u64) -> Option<&Arc<MegaflowEntry>> {
+        // Keys with Geneve options differ beyond the words a slot holds: never cached here.
+        if key.tun_md_present != 0 {
+            return None;
+        }
         for i in self.candidates(hash) {
             let slot = &self.slots[i];
             if Self::holds(slot, key, hash) {
@@ -124,7 +128,7 @@ impl MicroflowCache {
 
     /// Caches `key → flow` if the insertion coin says so.
     pub fn offer(&mut self, key: &FlowKey, hash: u64, flow: &Arc<MegaflowEntry>) {
-        if self.should_insert() {
+        if key.tun_md_present == 0 && self.should_insert() {
             self.insert(key, hash, flow);
         }
     }
@@ -132,6 +136,9 @@ impl MicroflowCache {
     /// Caches `key → flow` unconditionally: in the slot already holding `key`, else a free or
     /// dead candidate, else the candidate the coin picks.
     pub fn insert(&mut self, key: &FlowKey, hash: u64, flow: &Arc<MegaflowEntry>) {
+        if key.tun_md_present != 0 {
+            return;
+        }
         let [a, b] = self.candidates(hash);
         let free = |s: &Slot| s.flow.as_ref().is_none_or(|f| f.is_dead());
         let i = if Self::holds(&self.slots[a], key, hash) {

@@ -83,10 +83,15 @@ pub enum Field {
     /// The id of a conjunctive match (`conj_id`): set only during the classifier's second
     /// lookup for a conjunction that matched.
     ConjId,
+    /// `tun_metadataN` (N < [`crate::flow::tlv::MAX_FIELDS`]): the 8-byte slot N of
+    /// [`FlowKey::tun_md`], option data right-aligned (see [`crate::flow::tlv`]). Writing it
+    /// (value or mask) also sets bit N of `tun_md_present`: a match on the field requires the
+    /// option, and a packet given a value carries the option out.
+    TunMetadata(u8),
 }
 
 /// Every field, in a stable order (registers expanded).
-pub const ALL_FIELDS: [Field; 64] = {
+pub const ALL_FIELDS: [Field; 72] = {
     use Field::*;
     [
         RecircId,
@@ -153,6 +158,14 @@ pub const ALL_FIELDS: [Field; 64] = {
         NdSll,
         NdTll,
         ConjId,
+        TunMetadata(0),
+        TunMetadata(1),
+        TunMetadata(2),
+        TunMetadata(3),
+        TunMetadata(4),
+        TunMetadata(5),
+        TunMetadata(6),
+        TunMetadata(7),
     ]
 };
 
@@ -209,6 +222,14 @@ impl Field {
             ArpSha | NdSll => (Bytes(offset_of!(FlowKey, arp_sha), 6), 0, 48),
             ArpTha | NdTll => (Bytes(offset_of!(FlowKey, arp_tha), 6), 0, 48),
             ConjId => (U32(offset_of!(FlowKey, conj_id)), 0, 32),
+            TunMetadata(n) => (
+                Bytes(
+                    offset_of!(FlowKey, tun_md) + crate::flow::tlv::slot(n),
+                    crate::flow::tlv::SLOT_BYTES,
+                ),
+                0,
+                8 * crate::flow::tlv::SLOT_BYTES as u32,
+            ),
         }
     }
 
@@ -254,6 +275,9 @@ impl Field {
         let raw = read_storage(key, st);
         let new = (raw & !(fmask << shift)) | ((value & fmask) << shift);
         write_storage(key, st, new);
+        if let Field::TunMetadata(n) = self {
+            key.tun_md_present |= 1 << (n & 63);
+        }
     }
 
     /// Writes `value` under `mask` (bits of `mask` that are 0 keep their old value).
@@ -322,6 +346,7 @@ impl Field {
             NdSll => "nd_sll",
             NdTll => "nd_tll",
             ConjId => "conj_id",
+            TunMetadata(n) => TUN_METADATA_NAMES[usize::from(n & 63)],
         }
     }
 }
@@ -329,6 +354,74 @@ impl Field {
 const REG_NAMES: [&str; 16] = [
     "reg0", "reg1", "reg2", "reg3", "reg4", "reg5", "reg6", "reg7", "reg8", "reg9", "reg10",
     "reg11", "reg12", "reg13", "reg14", "reg15",
+];
+
+/// `tun_metadata0` .. `tun_metadata63`.
+pub const TUN_METADATA_NAMES: [&str; 64] = [
+    "tun_metadata0",
+    "tun_metadata1",
+    "tun_metadata2",
+    "tun_metadata3",
+    "tun_metadata4",
+    "tun_metadata5",
+    "tun_metadata6",
+    "tun_metadata7",
+    "tun_metadata8",
+    "tun_metadata9",
+    "tun_metadata10",
+    "tun_metadata11",
+    "tun_metadata12",
+    "tun_metadata13",
+    "tun_metadata14",
+    "tun_metadata15",
+    "tun_metadata16",
+    "tun_metadata17",
+    "tun_metadata18",
+    "tun_metadata19",
+    "tun_metadata20",
+    "tun_metadata21",
+    "tun_metadata22",
+    "tun_metadata23",
+    "tun_metadata24",
+    "tun_metadata25",
+    "tun_metadata26",
+    "tun_metadata27",
+    "tun_metadata28",
+    "tun_metadata29",
+    "tun_metadata30",
+    "tun_metadata31",
+    "tun_metadata32",
+    "tun_metadata33",
+    "tun_metadata34",
+    "tun_metadata35",
+    "tun_metadata36",
+    "tun_metadata37",
+    "tun_metadata38",
+    "tun_metadata39",
+    "tun_metadata40",
+    "tun_metadata41",
+    "tun_metadata42",
+    "tun_metadata43",
+    "tun_metadata44",
+    "tun_metadata45",
+    "tun_metadata46",
+    "tun_metadata47",
+    "tun_metadata48",
+    "tun_metadata49",
+    "tun_metadata50",
+    "tun_metadata51",
+    "tun_metadata52",
+    "tun_metadata53",
+    "tun_metadata54",
+    "tun_metadata55",
+    "tun_metadata56",
+    "tun_metadata57",
+    "tun_metadata58",
+    "tun_metadata59",
+    "tun_metadata60",
+    "tun_metadata61",
+    "tun_metadata62",
+    "tun_metadata63",
 ];
 
 fn read_storage(key: &FlowKey, st: Storage) -> u128 {
@@ -388,6 +481,27 @@ mod tests {
         Field::Reg(3).set(&mut k, 0xdead_beef);
         assert_eq!(k.regs[3], 0xdead_beef);
         assert_eq!(Field::Reg(3).get(&k), 0xdead_beef);
+    }
+
+    #[test]
+    fn tun_metadata_lives_where_its_map_says_and_marks_presence() {
+        let f = Field::TunMetadata(3);
+        let mut k = FlowKey::ZERO;
+        f.set(&mut k, 0x0102_0304);
+        assert_eq!(&k.tun_md[24..32], &[0, 0, 0, 0, 1, 2, 3, 4]);
+        assert_eq!(k.tun_md_present, 1 << 3);
+        assert_eq!(f.get(&k), 0x0102_0304);
+        assert_eq!(f.bits(), 64);
+        assert_eq!(f.name(), "tun_metadata3");
+        let m = f.exact_mask();
+        assert_eq!(m.tun_md_present, 1 << 3);
+        assert_eq!(&m.tun_md[24..32], &[0xff; 8]);
+        assert!(
+            m.tun_md[..24]
+                .iter()
+                .chain(&m.tun_md[32..])
+                .all(|b| *b == 0)
+        );
     }
 
     #[test]

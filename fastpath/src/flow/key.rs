@@ -10,9 +10,16 @@
 //! must match". A megaflow is `(key & mask, mask)`.
 //!
 //! Field order matters: the datapath part (everything a packet carries into the fast path) comes
-//! first, in [`DP_KEY_WORDS`] words; `metadata`, the registers and `conj_id` come last. Registers and
+//! first, in [`DP_KEY_WORDS`] words; `metadata`, the registers and `conj_id` come next. Registers and
 //! metadata are OpenFlow pipeline scratch space, always zero when a packet enters the datapath,
 //! so the microflow cache hashes and compares only the datapath words.
+//!
+//! Geneve options (`tun_metadata0..63`) come last: a presence bitmap and [`TUN_MD_BYTES`] of
+//! option data laid out by the bridge's TLV map. They are datapath fields, but rare, so they
+//! stay out of the microflow words: an ordinary packet's microflow hash and compare cost
+//! exactly what they did before options existed, and a packet that carries options
+//! (`tun_md_present != 0`) bypasses the microflow cache and is looked up in the megaflow
+//! cache, whose subtables hash only the words their masks use.
 //!
 //! # Conventions (as OVS's `struct flow`)
 //!
@@ -94,15 +101,17 @@ pub mod tun_flags {
 /// Well-known Ethernet types.
 pub use crate::wire::{ethertype, ipproto};
 
+/// Bytes of Geneve option data a key holds (all mapped `tun_metadataN` together; OVS allows
+/// 256, see [`crate::flow::tlv`] for why this is smaller).
+pub const TUN_MD_BYTES: usize = 64;
+
 /// Number of `u64` words in a [`FlowKey`].
 pub const KEY_WORDS: usize = core::mem::size_of::<FlowKey>() / 8;
 /// Number of leading words a packet carries into the datapath (everything before `metadata`).
 pub const DP_KEY_WORDS: usize = core::mem::offset_of!(FlowKey, metadata) / 8;
 
 /// A flow key (or, as [`FlowMask`], a mask over one). See the module docs for conventions.
-#[derive(
-    Clone, Copy, PartialEq, Eq, Hash, Default, Debug, FromBytes, IntoBytes, Immutable, KnownLayout,
-)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
 #[repr(C, align(8))]
 pub struct FlowKey {
     // ---- datapath metadata ----
@@ -193,6 +202,19 @@ pub struct FlowKey {
     /// conjunction that matched (`conj_id=N` rules, OVS's `conj_id`).
     pub conj_id: u32,
     pub _pad3: u32,
+    // ---- Geneve options (tun_metadata0..63; all zero unless the packet carried mapped ones) ----
+    /// Bit N set: `tun_metadataN` is present (its bytes are in [`FlowKey::tun_md`]).
+    pub tun_md_present: u64,
+    /// Option data of the present `tun_metadataN`, each at the offset its TLV map entry
+    /// allocated ([`crate::flow::tlv`]). Kept after the scratch fields, out of the microflow
+    /// words: packets that carry options skip the microflow cache (see the module docs).
+    pub tun_md: [u8; TUN_MD_BYTES],
+}
+
+impl Default for FlowKey {
+    fn default() -> FlowKey {
+        FlowKey::ZERO
+    }
 }
 
 /// A mask over a [`FlowKey`]: 1 bits must match.
@@ -245,6 +267,8 @@ impl FlowKey {
         regs: [0; 16],
         conj_id: 0,
         _pad3: 0,
+        tun_md_present: 0,
+        tun_md: [0; TUN_MD_BYTES],
     };
 
     /// The key as words, for masking, hashing and comparison.
@@ -317,13 +341,16 @@ impl FlowKey {
         self.dl_type == ethertype::IPV4 || self.dl_type == ethertype::IPV6
     }
 
-    /// The mask that keeps every field the datapath can see and clears the OpenFlow scratch
-    /// fields (`metadata`, registers, `conj_id`), which are zero on entry to the datapath.
+    /// The mask that keeps every field the datapath can see (the datapath words and the Geneve
+    /// options) and clears the OpenFlow scratch fields (`metadata`, registers, `conj_id`), which
+    /// are zero on entry to the datapath.
     pub fn dp_only_mask() -> FlowMask {
         let mut m = FlowKey::ZERO;
         for w in &mut m.words_mut()[..DP_KEY_WORDS] {
             *w = !0;
         }
+        m.tun_md_present = !0;
+        m.tun_md = [0xff; TUN_MD_BYTES];
         m.vlan_qinq = 0;
         m
     }
@@ -336,7 +363,7 @@ mod tests {
     #[test]
     fn layout_is_word_sized_and_dp_part_precedes_scratch() {
         assert_eq!(core::mem::size_of::<FlowKey>() % 8, 0);
-        assert_eq!(KEY_WORDS, 34);
+        assert_eq!(KEY_WORDS, 43);
         assert_eq!(DP_KEY_WORDS, 24);
     }
 

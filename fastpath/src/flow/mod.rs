@@ -6,9 +6,10 @@
 pub mod extract;
 pub mod field;
 pub mod key;
+pub mod tlv;
 
 pub use field::{ALL_FIELDS, Field};
-pub use key::{DP_KEY_WORDS, FlowKey, FlowMask, KEY_WORDS};
+pub use key::{DP_KEY_WORDS, FlowKey, FlowMask, KEY_WORDS, TUN_MD_BYTES};
 pub mod tunnel;
 
 pub use tunnel::TunnelMeta;

@@ -6,11 +6,11 @@
 //! tunnel port builds the outer headers from it. The same struct serves both directions, as in
 //! OVS, so `set_field:...->tun_dst` on a packet that came from a tunnel changes where it goes.
 
-use super::key::FlowKey;
+use super::key::{FlowKey, TUN_MD_BYTES};
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Tunnel metadata (see the module docs). All zero: no tunnel.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TunnelMeta {
     /// VNI or GRE key.
     pub id: u64,
@@ -32,6 +32,31 @@ pub struct TunnelMeta {
     pub tp_src: u16,
     /// Outer UDP destination port (0: the port's configured one).
     pub tp_dst: u16,
+    /// Geneve options: bit N set when `tun_metadataN` is present.
+    pub md_present: u64,
+    /// Their data, laid out by the bridge's TLV map (as [`FlowKey::tun_md`]).
+    pub md: [u8; TUN_MD_BYTES],
+}
+
+impl Default for TunnelMeta {
+    fn default() -> TunnelMeta {
+        TunnelMeta {
+            id: 0,
+            src: 0,
+            dst: 0,
+            ipv6_src: [0; 16],
+            ipv6_dst: [0; 16],
+            flags: 0,
+            tos: 0,
+            ttl: 0,
+            gbp_id: 0,
+            gbp_flags: 0,
+            tp_src: 0,
+            tp_dst: 0,
+            md_present: 0,
+            md: [0; TUN_MD_BYTES],
+        }
+    }
 }
 
 impl TunnelMeta {
@@ -91,6 +116,8 @@ impl TunnelMeta {
         key.tun_ttl = self.ttl;
         key.tun_gbp_id = self.gbp_id;
         key.tun_gbp_flags = self.gbp_flags;
+        key.tun_md_present = self.md_present;
+        key.tun_md = self.md;
     }
 
     /// The metadata a key's `tun_*` fields describe.
@@ -108,6 +135,8 @@ impl TunnelMeta {
             gbp_flags: key.tun_gbp_flags,
             tp_src: 0,
             tp_dst: 0,
+            md_present: key.tun_md_present,
+            md: key.tun_md,
         }
     }
 }

@@ -178,7 +178,9 @@ pub(crate) fn decode_field_header(r: &mut Reader<'_>) -> Result<FieldId, DecodeE
     } else {
         0
     };
-    let f = FieldId::lookup(class, code, exp).ok_or(DecodeError::BadField(header))?;
+    let f = FieldId::tun_metadata(class, code, header & 0xff)
+        .or_else(|| FieldId::lookup(class, code, exp))
+        .ok_or(DecodeError::BadField(header))?;
     if header & 0x100 != 0 || f.header(false) != header {
         return Err(DecodeError::BadField(header));
     }

@@ -102,6 +102,9 @@ pub enum ErrorCode {
     Bundle(u16),
     /// `NXBRC_UNENCODABLE_ERROR`.
     Unencodable,
+    /// `NXTTMFC_*`, by OpenFlow 1.2+ code (16 bad command, 17 bad option length, 18 bad field
+    /// index, 19 table full, 20 already mapped, 21 duplicate entry, 38 deleting one in use).
+    TlvTableMod(u16),
 }
 
 impl ErrorCode {
@@ -169,6 +172,7 @@ impl ErrorCode {
         .chain((0..=15).map(Bundle))
         .chain((0..=16).map(GroupMod))
         .chain((0..=11).filter(|k| *k != 3).map(MeterMod))
+        .chain([16, 17, 18, 19, 20, 21, 38].map(TlvTableMod))
     }
 
     /// The wire form in `v`, or `None` when `v` has none.
@@ -337,6 +341,14 @@ impl ErrorCode {
                     nx10(1, 521)
                 } else {
                     nx12(10)
+                }
+            }
+            // OpenFlow 1.0/1.1 number them 527..532, and 537 for "in use".
+            TlvTableMod(k) => {
+                if of10 {
+                    nx10(1, if k == 38 { 537 } else { 511 + k })
+                } else {
+                    nx12(k)
                 }
             }
         })

@@ -136,6 +136,9 @@ pub enum FieldId {
     CtTpDst,
     // Packet register class.
     Xreg(u8),
+    /// `NXM_NX_TUN_METADATA{index}` with a payload of `len` bytes: a variable-length field
+    /// (matches carry the option's length, actions OVS's maximum, 124).
+    TunMetadata(u8, u8),
 }
 
 /// Where a field lives on the wire and how wide it is.
@@ -170,6 +173,77 @@ const REG_NAMES: [&str; 16] = [
 const XREG_NAMES: [&str; 8] = [
     "xreg0", "xreg1", "xreg2", "xreg3", "xreg4", "xreg5", "xreg6", "xreg7",
 ];
+const TUN_METADATA_NAMES: [&str; 64] = [
+    "tun_metadata0",
+    "tun_metadata1",
+    "tun_metadata2",
+    "tun_metadata3",
+    "tun_metadata4",
+    "tun_metadata5",
+    "tun_metadata6",
+    "tun_metadata7",
+    "tun_metadata8",
+    "tun_metadata9",
+    "tun_metadata10",
+    "tun_metadata11",
+    "tun_metadata12",
+    "tun_metadata13",
+    "tun_metadata14",
+    "tun_metadata15",
+    "tun_metadata16",
+    "tun_metadata17",
+    "tun_metadata18",
+    "tun_metadata19",
+    "tun_metadata20",
+    "tun_metadata21",
+    "tun_metadata22",
+    "tun_metadata23",
+    "tun_metadata24",
+    "tun_metadata25",
+    "tun_metadata26",
+    "tun_metadata27",
+    "tun_metadata28",
+    "tun_metadata29",
+    "tun_metadata30",
+    "tun_metadata31",
+    "tun_metadata32",
+    "tun_metadata33",
+    "tun_metadata34",
+    "tun_metadata35",
+    "tun_metadata36",
+    "tun_metadata37",
+    "tun_metadata38",
+    "tun_metadata39",
+    "tun_metadata40",
+    "tun_metadata41",
+    "tun_metadata42",
+    "tun_metadata43",
+    "tun_metadata44",
+    "tun_metadata45",
+    "tun_metadata46",
+    "tun_metadata47",
+    "tun_metadata48",
+    "tun_metadata49",
+    "tun_metadata50",
+    "tun_metadata51",
+    "tun_metadata52",
+    "tun_metadata53",
+    "tun_metadata54",
+    "tun_metadata55",
+    "tun_metadata56",
+    "tun_metadata57",
+    "tun_metadata58",
+    "tun_metadata59",
+    "tun_metadata60",
+    "tun_metadata61",
+    "tun_metadata62",
+    "tun_metadata63",
+];
+/// NXM code of `tun_metadata0` (the others follow).
+const TUN_METADATA_CODE: u8 = 40;
+/// Longest `tun_metadata` payload OVS allows.
+pub const TUN_METADATA_MAX_LEN: u8 = 124;
+
 const XXREG_NAMES: [&str; 4] = ["xxreg0", "xxreg1", "xxreg2", "xxreg3"];
 
 impl FieldId {
@@ -406,7 +480,23 @@ impl FieldId {
                 8,
                 true,
             ),
+            TunMetadata(n, len) => d(
+                TUN_METADATA_NAMES[usize::from(n & 63)],
+                NX,
+                TUN_METADATA_CODE + (n & 63),
+                len,
+                true,
+            ),
         }
+    }
+
+    /// The `tun_metadata` field a header with this class, code and payload length names
+    /// (the length of the value alone).
+    pub fn tun_metadata(class: u16, code: u8, len: u32) -> Option<FieldId> {
+        let n = code.checked_sub(TUN_METADATA_CODE).filter(|n| *n < 64)?;
+        let len = u8::try_from(len).ok()?;
+        (class == NXM_NX && (1..=TUN_METADATA_MAX_LEN).contains(&len))
+            .then_some(FieldId::TunMetadata(n, len))
     }
 
     /// Normalises out-of-range register indices (so `Reg(20)` cannot exist after decoding).
@@ -415,6 +505,7 @@ impl FieldId {
             FieldId::Reg(n) => n < 16,
             FieldId::Xxreg(n) => n < 4,
             FieldId::Xreg(n) => n < 8,
+            FieldId::TunMetadata(n, len) => n < 64 && (1..=TUN_METADATA_MAX_LEN).contains(&len),
             _ => true,
         }
     }
@@ -507,9 +598,13 @@ pub fn decode_entry(r: &mut Reader<'_>) -> Result<MatchEntry, DecodeError> {
     } else {
         0
     };
-    let field = FieldId::lookup(class, code, experimenter).ok_or(DecodeError::BadField(header))?;
+    let field = match FieldId::tun_metadata(class, code, (len / (1 + usize::from(has_mask))) as u32)
+    {
+        Some(f) => f,
+        None => FieldId::lookup(class, code, experimenter).ok_or(DecodeError::BadField(header))?,
+    };
     let def = field.def();
-    if field.header(has_mask) != header {
+    if field.header(has_mask) != header || def.width > 16 {
         return Err(DecodeError::BadMatchLen(len));
     }
     if has_mask && !def.maskable {

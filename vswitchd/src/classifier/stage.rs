@@ -66,6 +66,8 @@ pub fn stage_masks() -> [FlowMask; N_STAGES] {
     meta.tun_gbp_id = !0;
     meta.tun_gbp_flags = !0;
     meta._pad2 = !0;
+    meta.tun_md_present = !0;
+    meta.tun_md = [0xff; fastpath::flow::TUN_MD_BYTES];
 
     let mut l2 = FlowKey::ZERO;
     l2.dl_dst = [0xff; 6];

@@ -323,6 +323,16 @@ impl Dataplane {
         Ok(())
     }
 
+    /// The TLV map of `bridge` (a fresh, unshared one if there is no such bridge).
+    pub fn bridge_tlv(&self, bridge: &str) -> fastpath::flow::tlv::SharedTlv {
+        self.slow
+            .read()
+            .bridges
+            .get(bridge)
+            .map(|b| b.tlv.clone())
+            .unwrap_or_default()
+    }
+
     /// Bridge names.
     pub fn bridges(&self) -> Vec<String> {
         self.slow.read().bridges.keys().cloned().collect()
@@ -351,7 +361,7 @@ impl Dataplane {
             dp_no: None,
             dummy: None,
         };
-        match self.attach_device(&cfg) {
+        match self.attach_device(&cfg, &self.bridge_tlv(bridge)) {
             Ok(Some((no, dummy))) => {
                 dev.dp_no = Some(no);
                 dev.dummy = dummy;
@@ -419,6 +429,7 @@ impl Dataplane {
     fn attach_device(
         &self,
         cfg: &PortConfig,
+        tlv: &fastpath::flow::tlv::SharedTlv,
     ) -> Result<Option<(u32, Option<DummyHandle>)>, String> {
         if let PortType::Tunnel(tc) = &cfg.kind
             && !self.dummy_devices
@@ -426,7 +437,7 @@ impl Dataplane {
             let no = self.free_dp_no(cfg.ofport);
             let ep = self
                 .tunnels
-                .add(tc, no, |endpoint| {
+                .add(tc, tlv, no, |endpoint| {
                     let eno = self.free_dp_no(ofpp::MAX);
                     tracing::info!(
                         endpoint = fastpath::port::Port::name(&endpoint),
@@ -439,7 +450,7 @@ impl Dataplane {
                         .map_err(std::io::Error::other)
                 })
                 .map_err(|e| e.to_string())?;
-            let port = fastpath::port::tunnel::TunnelPort::new(&cfg.name, *tc, ep);
+            let port = fastpath::port::tunnel::TunnelPort::new(&cfg.name, *tc, tlv.clone(), ep);
             if let Err(e) = self.dp.add_port(no, Box::new(port)) {
                 if let Some(endpoint) = self.tunnels.remove(no) {
                     let _ = self.dp.remove_port(endpoint);
@@ -551,7 +562,7 @@ impl Dataplane {
             if matches!(cfg.kind, PortType::Patch { .. }) {
                 continue;
             }
-            if let Ok(Some((no, dummy))) = self.attach_device(&cfg) {
+            if let Ok(Some((no, dummy))) = self.attach_device(&cfg, &self.bridge_tlv(&bridge)) {
                 {
                     tracing::info!(port = %name, dp = no, "port attached");
                     if let Some(d) = lock(&self.devices).get_mut(&name) {

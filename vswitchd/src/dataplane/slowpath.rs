@@ -60,6 +60,8 @@ pub struct BridgeState {
     pub ports: PortMap,
     pub configs: BTreeMap<u32, PortConfig>,
     pub normal: LearningSwitch,
+    /// The bridge's TLV map (`tun_metadataN`), shared with its tunnel ports.
+    pub tlv: fastpath::flow::tlv::SharedTlv,
 }
 
 impl BridgeState {
@@ -70,6 +72,7 @@ impl BridgeState {
             ports: PortMap::new(),
             configs: BTreeMap::new(),
             normal: LearningSwitch::new(Vec::new(), MacTable::default()),
+            tlv: Default::default(),
         }
     }
 

@@ -114,7 +114,13 @@ fn packet_mask(key: &FlowKey) -> FlowMask {
             exact(&mut m, Field::TunGbpId);
             exact(&mut m, Field::TunGbpFlags);
         }
-    } else {
+    }
+    for n in 0..fastpath::flow::tlv::MAX_FIELDS as u8 {
+        if key.tun_md_present & (1 << n) != 0 {
+            exact(&mut m, Field::TunMetadata(n));
+        }
+    }
+    if !key.has_tunnel() {
         // Tunnel fields without a tunnel destination (a trace packet written that way): each
         // one that is set prints, so the line parses back to the same packet.
         for f in [
@@ -504,6 +510,13 @@ fn write_tunnel(out: &mut Vec<String>, k: &FlowKey, m: &FlowMask) {
                 &super::match_parse::tun_flag_names()
             )
         ));
+    }
+    // Geneve options last, as OVS's `tun_metadata_match_format`.
+    for n in 0..fastpath::flow::tlv::MAX_FIELDS as u8 {
+        if m.tun_md_present & (1 << n) != 0 {
+            let f = Field::TunMetadata(n);
+            out.push(uint_masked(f.name(), f.get(k), f.get(m), f.max_value()));
+        }
     }
 }
 

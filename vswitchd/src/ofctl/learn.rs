@@ -27,6 +27,17 @@ use crate::ofproto::learn::{LearnField, LearnSpec, LearnSrc, OfLearn, widen_port
 use crate::ofproto::{Match, OfAction};
 use fastpath::flow::Field;
 
+const TUN_METADATA_NXM: [&str; 8] = [
+    "NXM_NX_TUN_METADATA0",
+    "NXM_NX_TUN_METADATA1",
+    "NXM_NX_TUN_METADATA2",
+    "NXM_NX_TUN_METADATA3",
+    "NXM_NX_TUN_METADATA4",
+    "NXM_NX_TUN_METADATA5",
+    "NXM_NX_TUN_METADATA6",
+    "NXM_NX_TUN_METADATA7",
+];
+
 const REG_NXM: [&str; 16] = [
     "NXM_NX_REG0",
     "NXM_NX_REG1",
@@ -71,6 +82,10 @@ fn ovs_names(desc: &FieldName) -> Option<(&'static str, &'static str)> {
         F::TunFlags => ("tun_flags", "NXM_NX_TUN_FLAGS"),
         F::TunGbpId => ("tun_gbp_id", "NXM_NX_TUN_GBP_ID"),
         F::TunGbpFlags => ("tun_gbp_flags", "NXM_NX_TUN_GBP_FLAGS"),
+        F::TunMetadata(n) => (
+            F::TunMetadata(n).name(),
+            TUN_METADATA_NXM[usize::from(n) & 7],
+        ),
         F::DlSrc => ("eth_src", "NXM_OF_ETH_SRC"),
         F::DlDst => ("eth_dst", "NXM_OF_ETH_DST"),
         F::DlType => ("eth_type", "NXM_OF_ETH_TYPE"),

@@ -70,6 +70,9 @@ pub fn model_field(f: FieldId) -> Option<Field> {
         W::NdTarget | W::NxmNdTarget => Field::NdTarget,
         W::NdSll | W::NxmNdSll => Field::NdSll,
         W::NdTll | W::NxmNdTll => Field::NdTll,
+        W::TunMetadata(n, _) if usize::from(n) < fastpath::flow::tlv::MAX_FIELDS => {
+            Field::TunMetadata(n)
+        }
         _ => return None,
     })
 }
@@ -104,6 +107,9 @@ pub(crate) fn entry_to_model(e: &MatchEntry) -> Result<Vec<(Field, u128, u128)>,
             .collect(),
         FieldId::VlanVid => vec![(Field::VlanTci, value & 0x1fff, mask & 0x1fff)],
         FieldId::VlanPcp => vec![(Field::VlanTci, (value & 7) << 13, 0xe000)],
+        FieldId::TunMetadata(..) if (value | mask) >> 64 != 0 => {
+            return Err(OpenFlowError::Refused(ErrorCode::BadMatchValue));
+        }
         FieldId::NxmInPort => {
             let port = ofp::action::port_from_of10(value as u16);
             vec![(Field::InPort, u128::from(port), u128::from(u32::MAX))]

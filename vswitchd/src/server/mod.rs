@@ -507,6 +507,15 @@ pub fn status(e: SwitchError) -> Status {
         | SwitchError::NameInUse(_)
         | SwitchError::OfportInUse { .. } => Status::already_exists(msg),
         SwitchError::Limit(_) => Status::resource_exhausted(msg),
+        SwitchError::UnmappedTlv(_) => Status::invalid_argument(msg),
+        SwitchError::Tlv(t) => {
+            use fastpath::flow::tlv::TlvError as T;
+            match t {
+                T::AlreadyMapped(_) | T::DupEntry(..) => Status::already_exists(msg),
+                T::InUse(_) => Status::failed_precondition(msg),
+                T::BadOptLen(_) | T::BadFieldIdx(_) => Status::invalid_argument(msg),
+            }
+        }
         SwitchError::Store(_) => {
             tracing::error!(error = %msg, "config database failure");
             Status::internal(msg)

@@ -27,6 +27,7 @@ mod flows;
 mod groups;
 mod meters;
 mod settings;
+pub mod tlv;
 mod view;
 
 use std::collections::BTreeMap;
@@ -93,6 +94,12 @@ pub enum SwitchError {
     /// The dataplane refused a change the store accepted (e.g. an unknown bridge there).
     #[error(transparent)]
     Dataplane(#[from] DataplaneError),
+    /// A flow uses a `tun_metadataN` the bridge's TLV map does not map.
+    #[error("tun_metadata{0} is not mapped (add-tlv-map first)")]
+    UnmappedTlv(u8),
+    /// The TLV map refused a change; nothing changed.
+    #[error(transparent)]
+    Tlv(fastpath::flow::tlv::TlvError),
     /// The tables refused flow-mods given in the rule model (OpenFlow); nothing changed.
     #[error(transparent)]
     Table(crate::ofproto::FlowModError),
@@ -326,6 +333,14 @@ impl Switch {
             .bridges
             .get_mut(bridge)
             .ok_or_else(|| SwitchError::BridgeNotFound(bridge.to_owned()))?;
+        let tlv = self.dp.bridge_tlv(bridge).load();
+        let specs: Box<dyn Iterator<Item = &crate::ofctl::FlowSpec>> = match &parsed {
+            flows::Parsed::Mods { mods, .. } => Box::new(mods.iter().map(|m| &m.spec)),
+            flows::Parsed::Replace { specs, .. } => Box::new(specs.iter()),
+        };
+        for s in specs {
+            tlv::check_mapped(&tlv, tlv::fields_used(&s.m, &s.actions))?;
+        }
         let now = self.dp.slow_path().now_ms();
         let planned = self
             .dp

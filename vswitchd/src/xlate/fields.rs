@@ -99,8 +99,17 @@ pub fn prereqs_ok(field: Field, flow: &FlowKey, wc: &mut FlowMask) -> bool {
         }
         RecircId | InPort | Metadata | Reg(_) | CtState | CtZone | CtMark | CtLabel | DlSrc
         | DlDst | DlType | VlanTci | ConjId => true,
-        TunId | TunSrc | TunDst | TunIpv6Src | TunIpv6Dst | TunFlags | TunTos | TunTtl
-        | TunGbpId | TunGbpFlags => true,
+        TunId
+        | TunSrc
+        | TunDst
+        | TunIpv6Src
+        | TunIpv6Dst
+        | TunFlags
+        | TunTos
+        | TunTtl
+        | TunGbpId
+        | TunGbpFlags
+        | TunMetadata { .. } => true,
     }
 }
 

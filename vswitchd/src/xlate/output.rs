@@ -236,6 +236,17 @@ impl Xlator<'_, '_> {
             t.gbp_flags = self.flow.tun_gbp_flags;
             t.flags |= self.flow.tun_flags & tun_flags::OAM;
         }
+        // Geneve options go out as the flow has them (received, or set by actions).
+        self.wc.tun_md_present = !0;
+        let mut present = self.flow.tun_md_present;
+        while present != 0 {
+            let n = present.trailing_zeros() as u8;
+            present &= present - 1;
+            let f = fastpath::flow::Field::TunMetadata(n);
+            f.set(&mut self.wc, u128::MAX);
+        }
+        t.md_present = self.flow.tun_md_present;
+        t.md = self.flow.tun_md;
         if cfg.df {
             t.flags |= tun_flags::DF;
         }

@@ -3,6 +3,7 @@
 //! whose `key` is the packet's beats a `key=flow` port; a port with `local_ip` takes only
 //! packets sent to that address.
 
+use crate::flow::tlv::SharedTlv;
 use core::net::IpAddr;
 
 /// One tunnel port as the receive side sees it.
@@ -22,9 +23,16 @@ pub struct Route {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Demux {
     pub routes: Vec<Route>,
+    /// The TLV map of each port's bridge, by datapath port number (Geneve options).
+    pub tlv: Vec<(u32, SharedTlv)>,
 }
 
 impl Demux {
+    /// The TLV map of datapath port `dp_no`.
+    pub fn tlv_of(&self, dp_no: u32) -> Option<&SharedTlv> {
+        self.tlv.iter().find(|(n, _)| *n == dp_no).map(|(_, t)| t)
+    }
+
     /// The datapath port for a packet from `remote` to `local` with tunnel key `key`.
     pub fn lookup(&self, remote: IpAddr, local: Option<IpAddr>, key: u64) -> Option<u32> {
         self.routes
@@ -87,6 +95,7 @@ mod tests {
                     dp_no: 5,
                 },
             ],
+            tlv: Vec::new(),
         };
         assert_eq!(d.lookup(ip("10.0.0.2"), None, 5), Some(4));
         assert_eq!(d.lookup(ip("10.0.0.2"), None, 6), Some(3));
@@ -106,6 +115,7 @@ mod tests {
                 key: Some(1),
                 dp_no: 9,
             }],
+            tlv: Vec::new(),
         };
         assert_eq!(d.lookup(ip("fd00::2"), None, 1), Some(9));
         assert_eq!(d.lookup(ip("fd00::2"), None, 2), None);

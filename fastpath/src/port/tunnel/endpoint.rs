@@ -8,6 +8,7 @@ use super::sock::{self, RxInfo, TxMsg};
 use super::{TunnelConfig, TunnelDrop, TunnelKind};
 use crate::flow::TunnelMeta;
 use crate::flow::key::tun_flags;
+use crate::flow::tlv::{SharedTlv, TlvTable};
 use crate::packet::Packet;
 use crate::port::offload::{self, OffloadDrop};
 use crate::port::{BATCH_SIZE, Port, PortError, PortStats};
@@ -90,6 +91,7 @@ impl Registry {
     pub fn add(
         &self,
         cfg: &TunnelConfig,
+        tlv: &SharedTlv,
         dp_no: u32,
         attach: impl FnOnce(EndpointPort) -> io::Result<u32>,
     ) -> io::Result<Arc<Endpoint>> {
@@ -113,6 +115,8 @@ impl Registry {
         };
         let mut d = Demux::clone(&ep.demux.load());
         d.routes.retain(|r| r.dp_no != dp_no);
+        d.tlv.retain(|(n, _)| *n != dp_no);
+        d.tlv.push((dp_no, tlv.clone()));
         d.routes.push(Route {
             remote: cfg.remote,
             local: cfg.local,
@@ -133,6 +137,7 @@ impl Registry {
             if cur.routes.iter().any(|r| r.dp_no == dp_no) {
                 let mut d = Demux::clone(&cur);
                 d.routes.retain(|r| r.dp_no != dp_no);
+                d.tlv.retain(|(n, _)| *n != dp_no);
                 if d.routes.is_empty() {
                     emptied = Some((*key, *no));
                 }
@@ -208,6 +213,13 @@ impl EndpointPort {
             meta.ttl = 1;
         }
         let no = demux.lookup(src, dst, meta.id).ok_or(TunnelDrop::NoPort)?;
+        if self.ep.kind == TunnelKind::Geneve && hlen > crate::wire::geneve::HEADER_LEN {
+            let payload = pkt.data().get(skip..).unwrap_or(&[]);
+            match demux.tlv_of(no) {
+                Some(t) => codec::geneve_options(payload, &t.guard(), &mut meta)?,
+                None => codec::geneve_options(payload, &TlvTable::default(), &mut meta)?,
+            }
+        }
         if pkt.len() < skip + hlen + crate::wire::ethernet::HEADER_LEN
             || !pkt.remove_gap(0, skip + hlen)
         {
@@ -292,13 +304,25 @@ pub struct TunnelPort {
     /// The kernel refused UDP GSO once: segment and send one by one.
     no_gso: bool,
     stats: PortStats,
+    /// The bridge's TLV map (Geneve options on output).
+    tlv: SharedTlv,
+    /// Tunnel headers of a batch, kept between batches (a Geneve header with options is
+    /// [`MAX_HEADER`] bytes; zeroing that per batch on the stack would cost every packet).
+    hdrs: Option<Box<[[u8; MAX_HEADER]; BATCH_SIZE]>>,
     _endpoint: Arc<Endpoint>,
 }
 
 impl TunnelPort {
     /// The sending side of tunnel port `name` (whose receive side is `endpoint`).
-    pub fn new(name: &str, cfg: TunnelConfig, endpoint: Arc<Endpoint>) -> TunnelPort {
+    pub fn new(
+        name: &str,
+        cfg: TunnelConfig,
+        tlv: SharedTlv,
+        endpoint: Arc<Endpoint>,
+    ) -> TunnelPort {
         TunnelPort {
+            tlv,
+            hdrs: None,
             name: name.to_string(),
             cfg,
             tx: Default::default(),
@@ -408,7 +432,11 @@ impl Port for TunnelPort {
 
     fn send_batch(&mut self, pkts: &[Packet]) -> Result<usize, PortError> {
         let kind = self.cfg.kind;
-        let mut hdrs = [[0u8; MAX_HEADER]; BATCH_SIZE];
+        let mut hdrs = self
+            .hdrs
+            .take()
+            .unwrap_or_else(|| Box::new([[0; MAX_HEADER]; BATCH_SIZE]));
+        let tlv = self.tlv.guard();
         let mut lens = [0usize; BATCH_SIZE];
         let mut slot = [usize::MAX; BATCH_SIZE];
         let mut offloaded = Vec::new();
@@ -421,7 +449,7 @@ impl Port for TunnelPort {
                 offloaded.push(i);
                 continue;
             }
-            lens[i] = codec::encap_header(kind, &p.tunnel, &mut hdrs[i]);
+            lens[i] = codec::encap_header(kind, &p.tunnel, &tlv, &mut hdrs[i]);
             if kind == TunnelKind::Gre {
                 codec::gre_checksum(&mut hdrs[i][..lens[i]], p.data());
             }
@@ -474,6 +502,8 @@ impl Port for TunnelPort {
                 self.stats.tx_errors += lost as u64;
             }
         }
+        drop(tlv);
+        self.hdrs = Some(hdrs);
         for i in offloaded {
             self.send_offloaded(&pkts[i]);
         }
@@ -520,7 +550,7 @@ impl TunnelPort {
             return false;
         }
         let mut hdr = [0u8; MAX_HEADER];
-        let hlen = codec::encap_header(self.cfg.kind, &p.tunnel, &mut hdr);
+        let hlen = codec::encap_header(self.cfg.kind, &p.tunnel, &self.tlv.guard(), &mut hdr);
         let step = hlen + seg.segment_len(0);
         let per_call = (GSO_MAX_BYTES / step).clamp(1, GSO_MAX_SEGMENTS);
         let m = self.msg(&hdr[..hlen], &[], &p.tunnel);
@@ -582,7 +612,7 @@ impl TunnelPort {
         }
         let r = offload::finalize_each(p.data(), &p.offload, &mut scratch, |frame| {
             let mut hdr = [0u8; MAX_HEADER];
-            let n = codec::encap_header(self.cfg.kind, &p.tunnel, &mut hdr);
+            let n = codec::encap_header(self.cfg.kind, &p.tunnel, &self.tlv.guard(), &mut hdr);
             if self.cfg.kind == TunnelKind::Gre {
                 codec::gre_checksum(&mut hdr[..n], frame);
             }

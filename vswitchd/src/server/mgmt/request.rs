@@ -121,6 +121,17 @@ fn switch_error(e: &SwitchError) -> ErrorCode {
     match e {
         SwitchError::Table(t) => table(t),
         SwitchError::Limit(_) => ErrorCode::FlowModTableFull,
+        SwitchError::UnmappedTlv(_) => ErrorCode::BadMatchField,
+        SwitchError::Tlv(t) => {
+            use fastpath::flow::tlv::TlvError as T;
+            ErrorCode::TlvTableMod(match t {
+                T::BadOptLen(_) => 17,
+                T::BadFieldIdx(_) => 18,
+                T::AlreadyMapped(_) => 20,
+                T::DupEntry(..) => 21,
+                T::InUse(_) => 38,
+            })
+        }
         _ => ErrorCode::FlowModEperm,
     }
 }
@@ -171,6 +182,7 @@ impl Session {
                 | Message::NxCtFlushZone(_)
                 | Message::GroupMod(_)
                 | Message::MeterMod(_)
+                | Message::NxTlvTableMod { .. }
         )
     }
 
@@ -387,11 +399,65 @@ impl Session {
                 Ok(()) => Vec::new(),
                 Err(code) => refuse(code, &message),
             },
-            Message::NxTlvTableRequest => one(Message::NxTlvTableReply {
-                max_option_space: 256,
-                max_fields: 64,
-                maps: Vec::new(),
-            }),
+            Message::NxTlvTableRequest => {
+                let maps = shared
+                    .view()
+                    .dataplane()
+                    .bridge_tlv(&self.bridge)
+                    .load()
+                    .mappings();
+                one(Message::NxTlvTableReply {
+                    max_option_space: fastpath::flow::TUN_MD_BYTES as u32,
+                    max_fields: fastpath::flow::tlv::MAX_FIELDS as u16,
+                    maps: maps
+                        .iter()
+                        .map(|m| ofp::message::TlvMap {
+                            option_class: m.class,
+                            option_type: m.kind,
+                            option_len: m.len,
+                            index: m.index.into(),
+                        })
+                        .collect(),
+                })
+            }
+            Message::NxTlvTableMod { command, ref maps } => {
+                use crate::switch::tlv::TlvCommand;
+                let command = match command {
+                    0 => TlvCommand::Add,
+                    1 => TlvCommand::Delete,
+                    2 => TlvCommand::Clear,
+                    _ => return refuse(ErrorCode::TlvTableMod(16), &message),
+                };
+                // An index OpenFlow cannot name is OVS's "bad field index", not a wrap.
+                let Some(maps) = maps
+                    .iter()
+                    .map(|m| {
+                        Some(fastpath::flow::tlv::TlvMapping {
+                            class: m.option_class,
+                            kind: m.option_type,
+                            len: m.option_len,
+                            index: u8::try_from(m.index).ok().filter(|i| *i < 64)?,
+                        })
+                    })
+                    .collect::<Option<Vec<_>>>()
+                else {
+                    return refuse(ErrorCode::TlvTableMod(18), &message);
+                };
+                let bridge = self.bridge.clone();
+                let shared2 = Arc::clone(shared);
+                let r = tokio::task::spawn_blocking(move || {
+                    shared2.with_switch(|sw| sw.tlv_table_mod(&bridge, command, &maps))
+                })
+                .await;
+                match r {
+                    Ok(Ok(())) => Vec::new(),
+                    Ok(Err(e)) => {
+                        tracing::debug!(bridge = %self.bridge, error = %e, "TLV table mod refused");
+                        refuse(switch_error(&e), &message)
+                    }
+                    Err(_) => refuse(ErrorCode::TlvTableMod(16), &message),
+                }
+            }
             Message::NxCtFlushZone(zone) => {
                 if let Some(ct) = shared.view().dataplane().conntrack() {
                     let ct = Arc::clone(ct);
