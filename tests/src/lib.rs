@@ -9,6 +9,7 @@
 
 pub mod malformed;
 pub mod netns;
+pub mod ofctl;
 pub mod ovsdiff;
 pub mod pcap;
 pub mod rawsock;

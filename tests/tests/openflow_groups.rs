@@ -7,217 +7,9 @@
 //! Bridges, ports and temp dirs carry the `vmt` prefix; the guards kill the daemons by PID on
 //! drop. Without Open vSwitch the tests fail under `CI=true` and otherwise print `SKIPPED`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
-
-use vswitch_tests::Daemon;
-use vswitch_tests::ovsdiff::ovs_available;
+use vswitch_tests::ofctl::{OvsBridge, VsBridge, have_ovs, ofctl, ofctl_ok};
 
 const BRIDGE: &str = "vmtbr0";
-
-fn have_tools() -> bool {
-    if ovs_available() {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "Open vSwitch (ovs-ofctl, ovs-vswitchd, ovsdb-server) is required under CI"
-    );
-    eprintln!("SKIPPED (not run): Open vSwitch is not installed");
-    false
-}
-
-fn ofctl_env(args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new("ovs-ofctl")
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .expect("run ovs-ofctl")
-}
-
-fn ofctl(args: &[&str]) -> Output {
-    ofctl_env(args, &[])
-}
-
-/// Runs ovs-ofctl and returns stdout, panicking with stderr on failure.
-fn ofctl_ok(args: &[&str]) -> String {
-    let o = ofctl(args);
-    assert!(
-        o.status.success(),
-        "ovs-ofctl {args:?} failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// vswitchd with bridge `ofcbr0` and dummy ports p1 (1) and p2 (2).
-struct Vs {
-    _dir: tempfile::TempDir,
-    d: Daemon,
-    run: PathBuf,
-}
-
-impl Vs {
-    fn start() -> Vs {
-        let dir = tempfile::Builder::new().prefix("vmt").tempdir().unwrap();
-        let run = dir.path().join("run");
-        let d = Daemon::start(&dir.path().join("conf.db"), &run.join("vswitchd.sock"), &[]);
-        d.ctl(&["add-br", BRIDGE]).ok();
-        for (p, n) in [("p1", "1"), ("p2", "2")] {
-            d.ctl(&["add-port", BRIDGE, p, "--type", "dummy", "--ofport", n])
-                .ok();
-        }
-        Vs { _dir: dir, d, run }
-    }
-
-    fn mgmt(&self) -> String {
-        format!("unix:{}", self.run.join(format!("{BRIDGE}.mgmt")).display())
-    }
-}
-
-/// A private OVS with the same bridge and ports, killed by PID on drop.
-struct Ovs {
-    dir: tempfile::TempDir,
-    pids: Vec<u32>,
-}
-
-impl Ovs {
-    fn run(&self, prog: &str, args: &[&str]) {
-        let d = self.dir.path();
-        let o = Command::new(prog)
-            .args(args)
-            .env("OVS_RUNDIR", d)
-            .env("OVS_LOGDIR", d)
-            .env("OVS_DBDIR", d)
-            .env("OVS_SYSCONFDIR", d)
-            .output()
-            .unwrap_or_else(|e| panic!("{prog}: {e}"));
-        assert!(
-            o.status.success(),
-            "{prog} {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    }
-
-    fn start() -> Ovs {
-        let dir = tempfile::Builder::new()
-            .prefix("vmt-ovs")
-            .tempdir()
-            .unwrap();
-        let mut ovs = Ovs {
-            dir,
-            pids: Vec::new(),
-        };
-        let ds = ovs.dir.path().display().to_string();
-        let schema = std::env::var("OVS_PKGDATADIR").unwrap_or("/usr/share/openvswitch".into());
-        ovs.run(
-            "ovsdb-tool",
-            &[
-                "create",
-                &format!("{ds}/conf.db"),
-                &format!("{schema}/vswitch.ovsschema"),
-            ],
-        );
-        ovs.run(
-            "ovsdb-server",
-            &[
-                "--detach",
-                "--no-chdir",
-                &format!("--pidfile={ds}/ovsdb-server.pid"),
-                "-vconsole:off",
-                &format!("--log-file={ds}/ovsdb-server.log"),
-                &format!("--remote=punix:{ds}/db.sock"),
-                &format!("{ds}/conf.db"),
-            ],
-        );
-        ovs.pids
-            .push(read_pid(&ovs.dir.path().join("ovsdb-server.pid")));
-        let db = format!("--db=unix:{ds}/db.sock");
-        ovs.run("ovs-vsctl", &[&db, "--no-wait", "init"]);
-        ovs.run(
-            "ovs-vswitchd",
-            &[
-                "--detach",
-                "--no-chdir",
-                &format!("--pidfile={ds}/ovs-vswitchd.pid"),
-                "-vconsole:off",
-                &format!("--log-file={ds}/ovs-vswitchd.log"),
-                "--enable-dummy",
-                "--disable-system",
-                "--disable-system-route",
-                &format!("unix:{ds}/db.sock"),
-            ],
-        );
-        ovs.pids
-            .push(read_pid(&ovs.dir.path().join("ovs-vswitchd.pid")));
-        ovs.run(
-            "ovs-vsctl",
-            &[
-                &db,
-                "--timeout=20",
-                "add-br",
-                BRIDGE,
-                "--",
-                "set",
-                "bridge",
-                BRIDGE,
-                "datapath_type=dummy",
-                "--",
-                "add-port",
-                BRIDGE,
-                "p1",
-                "--",
-                "set",
-                "interface",
-                "p1",
-                "type=dummy",
-                "ofport_request=1",
-                "--",
-                "add-port",
-                BRIDGE,
-                "p2",
-                "--",
-                "set",
-                "interface",
-                "p2",
-                "type=dummy",
-                "ofport_request=2",
-            ],
-        );
-        let sock = ovs.dir.path().join(format!("{BRIDGE}.mgmt"));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !sock.exists() {
-            assert!(Instant::now() < deadline, "OVS did not create {sock:?}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        ovs
-    }
-
-    fn mgmt(&self) -> String {
-        format!(
-            "unix:{}",
-            self.dir.path().join(format!("{BRIDGE}.mgmt")).display()
-        )
-    }
-}
-
-impl Drop for Ovs {
-    fn drop(&mut self) {
-        for pid in &self.pids {
-            // SAFETY: kill on a PID we started (read from its own pidfile) has no other effect.
-            unsafe { libc::kill(*pid as libc::pid_t, libc::SIGKILL) };
-        }
-    }
-}
-
-fn read_pid(p: &Path) -> u32 {
-    std::fs::read_to_string(p)
-        .unwrap_or_else(|e| panic!("{p:?}: {e}"))
-        .trim()
-        .parse()
-        .unwrap()
-}
 
 /// Sorted lines of a dump, without its header line and with durations blanked.
 fn lines(dump: &str) -> Vec<String> {
@@ -244,11 +36,11 @@ const GROUPS: [&str; 3] = [
 /// The same group commands on both switches print the same dumps, in 1.3 and 1.5.
 #[test]
 fn group_mods_over_openflow_dump_as_ovs() {
-    if !have_tools() {
+    if !have_ovs() {
         return;
     }
-    let vs = Vs::start();
-    let ovs = Ovs::start();
+    let vs = VsBridge::start("vmt", BRIDGE);
+    let ovs = OvsBridge::start("vmt-ovs", BRIDGE);
     for proto in ["OpenFlow13", "OpenFlow15"] {
         let mut dumps = Vec::new();
         for sw in [vs.mgmt(), ovs.mgmt()] {
@@ -352,11 +144,11 @@ fn group_mods_over_openflow_dump_as_ovs() {
 /// Meters: the same meter commands on both switches print the same dumps (OpenFlow 1.3).
 #[test]
 fn meter_mods_over_openflow_dump_as_ovs() {
-    if !have_tools() {
+    if !have_ovs() {
         return;
     }
-    let vs = Vs::start();
-    let ovs = Ovs::start();
+    let vs = VsBridge::start("vmt", BRIDGE);
+    let ovs = OvsBridge::start("vmt-ovs", BRIDGE);
     let proto = "OpenFlow13";
     let mut dumps = Vec::new();
     for sw in [vs.mgmt(), ovs.mgmt()] {
@@ -422,15 +214,8 @@ fn meter_mods_over_openflow_dump_as_ovs() {
     eprintln!("meter-features: vswitch\n{a}\nOVS\n{b}");
     assert!(a.contains("band_types: drop"), "{a}");
     // Durable: a restart keeps the meters.
-    let Vs { _dir, mut d, run } = vs;
-    d.stop_with(libc::SIGTERM, Duration::from_secs(10));
-    drop(d);
-    let d = Daemon::start(
-        &_dir.path().join("conf.db"),
-        &run.join("vswitchd.sock"),
-        &[],
-    );
-    let vs = Vs { _dir, d, run };
+    let mut vs = vs;
+    vs.restart();
     let config = ofctl_ok(&["-O", proto, "dump-meters", &vs.mgmt()]);
     assert_eq!(config, dumps[0].0, "after restart");
 }

@@ -8,12 +8,10 @@
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use vswitch_tests::Daemon;
-use vswitch_tests::ovsdiff::ovs_available;
+use vswitch_tests::ofctl::{OvsBridge, VsBridge, have_ovs, ofctl, ofctl_env, ofctl_ok};
 
 const BRIDGE: &str = "ofcbr0";
 
@@ -31,209 +29,6 @@ table=3,priority=9,dl_vlan=10,actions=strip_vlan,move:NXM_OF_ETH_SRC[]->NXM_OF_E
 table=3,idle_timeout=60,hard_timeout=120,priority=1,actions=drop
 ";
 
-fn have_tools() -> bool {
-    if ovs_available() {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "Open vSwitch (ovs-ofctl, ovs-vswitchd, ovsdb-server) is required under CI"
-    );
-    eprintln!("SKIPPED (not run): Open vSwitch is not installed");
-    false
-}
-
-fn ofctl_env(args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new("ovs-ofctl")
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .expect("run ovs-ofctl")
-}
-
-fn ofctl(args: &[&str]) -> Output {
-    ofctl_env(args, &[])
-}
-
-/// Runs ovs-ofctl and returns stdout, panicking with stderr on failure.
-fn ofctl_ok(args: &[&str]) -> String {
-    let o = ofctl(args);
-    assert!(
-        o.status.success(),
-        "ovs-ofctl {args:?} failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// vswitchd with bridge `ofcbr0` and dummy ports p1 (1) and p2 (2).
-struct Vs {
-    _dir: tempfile::TempDir,
-    d: Daemon,
-    run: PathBuf,
-}
-
-impl Vs {
-    fn start() -> Vs {
-        let dir = tempfile::Builder::new().prefix("ofc").tempdir().unwrap();
-        let run = dir.path().join("run");
-        let d = Daemon::start(&dir.path().join("conf.db"), &run.join("vswitchd.sock"), &[]);
-        d.ctl(&["add-br", BRIDGE]).ok();
-        for (p, n) in [("p1", "1"), ("p2", "2")] {
-            d.ctl(&["add-port", BRIDGE, p, "--type", "dummy", "--ofport", n])
-                .ok();
-        }
-        Vs { _dir: dir, d, run }
-    }
-
-    fn mgmt(&self) -> String {
-        format!("unix:{}", self.run.join(format!("{BRIDGE}.mgmt")).display())
-    }
-}
-
-/// A private OVS with the same bridge and ports, killed by PID on drop.
-struct Ovs {
-    dir: tempfile::TempDir,
-    pids: Vec<u32>,
-}
-
-impl Ovs {
-    fn run(&self, prog: &str, args: &[&str]) {
-        let d = self.dir.path();
-        let o = Command::new(prog)
-            .args(args)
-            .env("OVS_RUNDIR", d)
-            .env("OVS_LOGDIR", d)
-            .env("OVS_DBDIR", d)
-            .env("OVS_SYSCONFDIR", d)
-            .output()
-            .unwrap_or_else(|e| panic!("{prog}: {e}"));
-        assert!(
-            o.status.success(),
-            "{prog} {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    }
-
-    fn start() -> Ovs {
-        let dir = tempfile::Builder::new()
-            .prefix("ofc-ovs")
-            .tempdir()
-            .unwrap();
-        let mut ovs = Ovs {
-            dir,
-            pids: Vec::new(),
-        };
-        let ds = ovs.dir.path().display().to_string();
-        let schema = std::env::var("OVS_PKGDATADIR").unwrap_or("/usr/share/openvswitch".into());
-        ovs.run(
-            "ovsdb-tool",
-            &[
-                "create",
-                &format!("{ds}/conf.db"),
-                &format!("{schema}/vswitch.ovsschema"),
-            ],
-        );
-        ovs.run(
-            "ovsdb-server",
-            &[
-                "--detach",
-                "--no-chdir",
-                &format!("--pidfile={ds}/ovsdb-server.pid"),
-                "-vconsole:off",
-                &format!("--log-file={ds}/ovsdb-server.log"),
-                &format!("--remote=punix:{ds}/db.sock"),
-                &format!("{ds}/conf.db"),
-            ],
-        );
-        ovs.pids
-            .push(read_pid(&ovs.dir.path().join("ovsdb-server.pid")));
-        let db = format!("--db=unix:{ds}/db.sock");
-        ovs.run("ovs-vsctl", &[&db, "--no-wait", "init"]);
-        ovs.run(
-            "ovs-vswitchd",
-            &[
-                "--detach",
-                "--no-chdir",
-                &format!("--pidfile={ds}/ovs-vswitchd.pid"),
-                "-vconsole:off",
-                &format!("--log-file={ds}/ovs-vswitchd.log"),
-                "--enable-dummy",
-                "--disable-system",
-                "--disable-system-route",
-                &format!("unix:{ds}/db.sock"),
-            ],
-        );
-        ovs.pids
-            .push(read_pid(&ovs.dir.path().join("ovs-vswitchd.pid")));
-        ovs.run(
-            "ovs-vsctl",
-            &[
-                &db,
-                "--timeout=20",
-                "add-br",
-                BRIDGE,
-                "--",
-                "set",
-                "bridge",
-                BRIDGE,
-                "datapath_type=dummy",
-                "--",
-                "add-port",
-                BRIDGE,
-                "p1",
-                "--",
-                "set",
-                "interface",
-                "p1",
-                "type=dummy",
-                "ofport_request=1",
-                "--",
-                "add-port",
-                BRIDGE,
-                "p2",
-                "--",
-                "set",
-                "interface",
-                "p2",
-                "type=dummy",
-                "ofport_request=2",
-            ],
-        );
-        let sock = ovs.dir.path().join(format!("{BRIDGE}.mgmt"));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !sock.exists() {
-            assert!(Instant::now() < deadline, "OVS did not create {sock:?}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        ovs
-    }
-
-    fn mgmt(&self) -> String {
-        format!(
-            "unix:{}",
-            self.dir.path().join(format!("{BRIDGE}.mgmt")).display()
-        )
-    }
-}
-
-impl Drop for Ovs {
-    fn drop(&mut self) {
-        for pid in &self.pids {
-            // SAFETY: kill on a PID we started (read from its own pidfile) has no other effect.
-            unsafe { libc::kill(*pid as libc::pid_t, libc::SIGKILL) };
-        }
-    }
-}
-
-fn read_pid(p: &Path) -> u32 {
-    std::fs::read_to_string(p)
-        .unwrap_or_else(|e| panic!("{p:?}: {e}"))
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 fn write_flows(dir: &Path, name: &str, text: &str) -> String {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
@@ -243,11 +38,11 @@ fn write_flows(dir: &Path, name: &str, text: &str) -> String {
 /// `dump-flows --no-stats --sort` on both switches after the same commands, per version.
 #[test]
 fn dump_flows_equal_ovs_in_every_version() {
-    if !have_tools() {
+    if !have_ovs() {
         return;
     }
-    let vs = Vs::start();
-    let ovs = Ovs::start();
+    let vs = VsBridge::start("ofc", BRIDGE);
+    let ovs = OvsBridge::start("ofc-ovs", BRIDGE);
     let tmp = tempfile::tempdir().unwrap();
     let all = write_flows(tmp.path(), "all.txt", FLOWS);
     // OpenFlow 1.0 has no push_vlan.
@@ -312,10 +107,10 @@ fn dump_flows_equal_ovs_in_every_version() {
 /// `OVS_RUNDIR` form.
 #[test]
 fn ofctl_and_vswitch_ctl_share_one_rule_model() {
-    if !have_tools() {
+    if !have_ovs() {
         return;
     }
-    let vs = Vs::start();
+    let vs = VsBridge::start("ofc", BRIDGE);
     let s = vs.mgmt();
     let tmp = tempfile::tempdir().unwrap();
     // vswitch-ctl → ovs-ofctl.
@@ -385,11 +180,11 @@ fn ofctl_and_vswitch_ctl_share_one_rule_model() {
 /// Refusals: OVS's error for each, and nothing changed.
 #[test]
 fn bad_flows_get_ovs_errors() {
-    if !have_tools() {
+    if !have_ovs() {
         return;
     }
-    let vs = Vs::start();
-    let ovs = Ovs::start();
+    let vs = VsBridge::start("ofc", BRIDGE);
+    let ovs = OvsBridge::start("ofc-ovs", BRIDGE);
     for (proto, flow) in [
         ("OpenFlow13", "table=3,actions=goto_table:2"),
         ("OpenFlow15", "table=7,actions=goto_table:7"),
@@ -409,10 +204,10 @@ fn bad_flows_get_ovs_errors() {
 /// The socket comes and goes with the bridge; a deleted bridge's clients are disconnected.
 #[test]
 fn mgmt_socket_follows_the_bridge() {
-    if !have_tools() {
+    if !have_ovs() {
         return;
     }
-    let vs = Vs::start();
+    let vs = VsBridge::start("ofc", BRIDGE);
     let sock = vs.run.join("ofcbr1.mgmt");
     assert!(!sock.exists());
     vs.d.ctl(&["add-br", "ofcbr1"]).ok();
@@ -468,10 +263,10 @@ fn read_msg(s: &mut UnixStream) -> Vec<u8> {
 /// errors or closed connections, never a crash or a hang of other clients.
 #[test]
 fn bad_input_and_idle_connections() {
-    if !have_tools() {
+    if !have_ovs() {
         return;
     }
-    let vs = Vs::start();
+    let vs = VsBridge::start("ofc", BRIDGE);
     let path = vs.run.join(format!("{BRIDGE}.mgmt"));
     let connect = || {
         let s = UnixStream::connect(&path).unwrap();
@@ -573,10 +368,10 @@ fn of10_add_flow(xid: u32, i: u32, port: u16) -> Vec<u8> {
 /// xid, the others apply, and the barrier's reply comes after all of them.
 #[test]
 fn streamed_flow_mods_apply_in_batches_with_their_own_errors() {
-    if !have_tools() {
+    if !have_ovs() {
         return;
     }
-    let vs = Vs::start();
+    let vs = VsBridge::start("ofc", BRIDGE);
     let path = vs.run.join(format!("{BRIDGE}.mgmt"));
     let mut s = UnixStream::connect(&path).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();

@@ -8,8 +8,9 @@
 //!
 //! To keep `decode(encode(m)) == m` across versions, a 1.1-1.4 decoder numbers buckets by
 //! position (0, 1, ...), as OVS does, and a 1.1-1.4 encoder refuses what it cannot say (bucket
-//! commands, selection methods). A 1.5 encoder writes the weight property only for select
-//! groups and the watch properties only when set, as OVS does.
+//! commands, selection methods). A 1.5 encoder writes the weight property for select groups
+//! (and elsewhere only when it is not the default 1) and the watch properties only when set,
+//! as OVS does.
 
 use crate::action::{decode_actions, encode_actions};
 use crate::field::{MatchEntry, decode_entries, encode_entries};
@@ -195,7 +196,9 @@ fn encode_buckets(
             let a = w.len();
             encode_actions(w, &b.actions, v)?;
             w.patch_len(start + 2, a)?;
-            if typ == OFPGT_SELECT {
+            // OVS writes the weight only for select groups; one that is not the default (1)
+            // is written for any type, so that a decode of it encodes back to the same.
+            if typ == OFPGT_SELECT || b.weight != 1 {
                 prop::put(
                     w,
                     GBPT_WEIGHT,
