@@ -79,7 +79,6 @@ s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
 s.sendto(sys.argv[1].encode(),('10.245.0.2',9999))\n";
 
 #[test]
-#[cfg_attr(no_system_tests, ignore = "needs root and /dev/net/tun")]
 #[ignore = "known bug (issue 16 note): ovs-ofctl monitor gets each paused NXT_PACKET_IN2 with its continuation and its NXT_RESUME is accepted, but the resumed packet does not reach port 2"]
 fn a_paused_packet_resumed_by_ofctl_monitor_reaches_the_other_namespace() {
     if !require_root() || !have_ofctl() {

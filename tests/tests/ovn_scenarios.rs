@@ -176,11 +176,11 @@ fn scenario_a_one_logical_switch_on_ovs() {
 }
 
 /// Cannot pass yet: ovn-controller drops its OpenFlow connection on every error, and vswitch
-/// still refuses the Geneve TLV map, METER_MOD, GROUP_MOD, `move` into `ct_label` in
-/// `ct(exec())` and `push`/`pop` (tests/ovn/GAPS.md). Run it with `--ignored` to see where it
+/// still refuses GROUP_MOD inside bundles, `move` into `ct_label` in `ct(exec())` and
+/// `push`/`pop` (tests/ovn/GAPS.md). Run it with `--ignored` to see where it
 /// stops: the failure names the step and shows ovn-controller's log.
 #[test]
-#[ignore = "OVN's tables use what vswitch refuses yet: tun_metadata TLV map, METER_MOD, GROUP_MOD, ct exec move, push/pop (tests/ovn/GAPS.md)"]
+#[ignore = "OVN's tables use what vswitch refuses yet: GROUP_MOD in bundles, ct exec move, push/pop (tests/ovn/GAPS.md)"]
 fn scenario_a_one_logical_switch_on_vswitch() {
     run_scenario_a("vswitch");
 }
