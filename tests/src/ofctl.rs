@@ -7,7 +7,7 @@
 //! and its daemons are killed by the PIDs of their pidfiles on drop.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::Daemon;
@@ -51,6 +51,49 @@ pub fn ofctl_ok(args: &[&str]) -> String {
         String::from_utf8_lossy(&o.stderr)
     );
     String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// `ovs-ofctl [PRE...] monitor TARGET [POST...]` running in the background, its control socket
+/// in `rundir` (the system's OVS_RUNDIR may not exist); killed by PID on drop.
+pub struct Monitor(Option<Child>);
+
+impl Monitor {
+    pub fn start(pre: &[&str], target: &str, post: &[&str], rundir: &Path) -> Monitor {
+        let child = Command::new("ovs-ofctl")
+            .args(pre)
+            .arg("monitor")
+            .arg(target)
+            .args(post)
+            .env("OVS_RUNDIR", rundir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ovs-ofctl monitor");
+        Monitor(Some(child))
+    }
+
+    /// Stops it and returns what it printed: `ovs-ofctl monitor` prints the messages it
+    /// receives (and sends) on stderr, as OVS's own testsuite captures them
+    /// (`2> ofctl_monitor.log`).
+    pub fn finish(mut self) -> String {
+        let mut c = self.0.take().expect("child");
+        // SAFETY: SIGTERM to a PID we spawned and have not yet reaped.
+        unsafe { libc::kill(c.id() as libc::pid_t, libc::SIGTERM) };
+        std::thread::sleep(Duration::from_millis(200));
+        let _ = c.kill();
+        let out = c.wait_with_output().expect("wait for ovs-ofctl");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }
 
 /// vswitchd with one bridge and dummy ports p1 (1) and p2 (2).

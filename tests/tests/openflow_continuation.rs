@@ -12,55 +12,15 @@
 //! TOS the post-pause rule set. Needs root (ignored with the reason otherwise) and
 //! `ovs-ofctl` (a failure under `CI=true`).
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use vswitch_tests::Daemon;
 use vswitch_tests::netns::{Netns, require_root, unique, wait_link};
+use vswitch_tests::ofctl::{Monitor, have_ovs};
 
 const MAC1: &str = "02:5e:00:00:01:01";
 const MAC2: &str = "02:5e:00:00:01:02";
-
-fn have_ofctl() -> bool {
-    let ok = Command::new("ovs-ofctl")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "ovs-ofctl is required under CI"
-        );
-        eprintln!("SKIPPED (not run): ovs-ofctl is not installed");
-    }
-    ok
-}
-
-/// A process in the root namespace, killed by PID on drop.
-struct Proc(Option<Child>);
-
-impl Proc {
-    fn finish(mut self) -> String {
-        let mut c = self.0.take().expect("child");
-        // SAFETY: SIGTERM to a PID we spawned and have not yet reaped.
-        unsafe { libc::kill(c.id() as libc::pid_t, libc::SIGTERM) };
-        std::thread::sleep(Duration::from_millis(200));
-        let _ = c.kill();
-        let out = c.wait_with_output().expect("wait for ovs-ofctl");
-        // `ovs-ofctl monitor` prints the messages it receives on stderr (as OVS's own
-        // testsuite captures them: `2> ofctl_monitor.log`).
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Some(c) = &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
 
 fn ofctl(args: &[&str]) {
     let o = Command::new("ovs-ofctl")
@@ -81,7 +41,7 @@ s.sendto(sys.argv[1].encode(),('10.245.0.2',9999))\n";
 #[test]
 #[ignore = "known bug (issue 16 note): ovs-ofctl monitor gets each paused NXT_PACKET_IN2 with its continuation and its NXT_RESUME is accepted, but the resumed packet does not reach port 2"]
 fn a_paused_packet_resumed_by_ofctl_monitor_reaches_the_other_namespace() {
-    if !require_root() || !have_ofctl() {
+    if !require_root() || !have_ovs() {
         return;
     }
     let dir = tempfile::Builder::new().prefix("vpc").tempdir().unwrap();
@@ -153,19 +113,12 @@ fn a_paused_packet_resumed_by_ofctl_monitor_reaches_the_other_namespace() {
     // Nobody resumes: the packet stays paused.
     a.exec(&["python3", "-c", SEND, "vpc-unresumed"]);
     std::thread::sleep(Duration::from_millis(300));
-    let monitor = Proc(Some(
-        Command::new("ovs-ofctl")
-            .args(["-O", "OpenFlow13", "monitor"])
-            .arg(&target)
-            .args(["65534", "resume"])
-            // Its unixctl socket goes to OVS_RUNDIR (the system's may not exist).
-            .env("OVS_RUNDIR", dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn ovs-ofctl monitor"),
-    ));
+    let monitor = Monitor::start(
+        &["-O", "OpenFlow13"],
+        &target,
+        &["65534", "resume"],
+        dir.path(),
+    );
     std::thread::sleep(Duration::from_millis(1500));
     for m in ["vpc-resumed-1", "vpc-resumed-2", "vpc-resumed-3"] {
         a.exec(&["python3", "-c", SEND, m]);

@@ -14,12 +14,13 @@
 //! (ignored with the reason otherwise) and Open vSwitch (a failure under `CI=true`).
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use vswitch_tests::Daemon;
 use vswitch_tests::netns::{Link, Netns, require_root, unique, wait_link};
-use vswitch_tests::ovsdiff::{OvsSandbox, ovs_available};
+use vswitch_tests::ofctl::{Monitor, have_ovs};
+use vswitch_tests::ovsdiff::OvsSandbox;
 
 const MAC1: &str = "02:5e:00:00:00:01";
 const MAC2: &str = "02:5e:00:00:00:02";
@@ -41,45 +42,6 @@ const MONITORS: [(&str, &[&str], &[&str]); 4] = [
     ("of13-no-miss-len", &["-O", "OpenFlow13"], &[]),
 ];
 
-fn have_ovs() -> bool {
-    if ovs_available() {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "Open vSwitch (ovs-ofctl, ovs-vswitchd, ovsdb-server) is required under CI"
-    );
-    eprintln!("SKIPPED (not run): Open vSwitch is not installed");
-    false
-}
-
-/// A process in the root namespace, killed by PID on drop.
-struct Proc(Option<Child>);
-
-impl Proc {
-    /// Kills it and returns what it printed.
-    fn finish(mut self) -> String {
-        let mut c = self.0.take().expect("child");
-        // SAFETY: SIGTERM to a PID we spawned and have not yet reaped.
-        unsafe { libc::kill(c.id() as libc::pid_t, libc::SIGTERM) };
-        std::thread::sleep(Duration::from_millis(200));
-        let _ = c.kill();
-        let out = c.wait_with_output().expect("wait for ovs-ofctl");
-        // `ovs-ofctl monitor` prints the messages it receives on stderr (as OVS's own
-        // testsuite captures them: `2> ofctl_monitor.log`).
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Some(c) = &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 fn ofctl(rundir: &Path, args: &[&str]) -> String {
     let o = Command::new("ovs-ofctl")
         .args(args)
@@ -98,23 +60,9 @@ fn ofctl(rundir: &Path, args: &[&str]) -> String {
 /// each monitor's output, normalized.
 fn ping_under_monitors(rundir: &Path, target: &str, ns: &Netns) -> Vec<(String, String)> {
     ofctl(rundir, &["add-flow", target, FLOW]);
-    let procs: Vec<(&str, Proc)> = MONITORS
+    let procs: Vec<(&str, Monitor)> = MONITORS
         .iter()
-        .map(|(name, pre, post)| {
-            // The monitor prints on stderr and flushes each message.
-            let child = Command::new("ovs-ofctl")
-                .args(*pre)
-                .arg("monitor")
-                .arg(target)
-                .args(*post)
-                .env("OVS_RUNDIR", rundir)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("spawn ovs-ofctl monitor");
-            (*name, Proc(Some(child)))
-        })
+        .map(|(name, pre, post)| (*name, Monitor::start(pre, target, post, rundir)))
         .collect();
     // Time for the monitors to connect and send their configuration.
     std::thread::sleep(Duration::from_millis(1500));
