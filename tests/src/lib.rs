@@ -53,6 +53,24 @@ pub fn binaries() -> &'static Binaries {
         // `-p vswitchd -p ctl` alone resolves features without the test crates' dependencies
         // and recompiled about a hundred crates (five minutes on two cores) in the first
         // test binary that called this.
+        let binaries = Binaries {
+            vswitchd: profile_dir.join("vswitchd"),
+            ctl: profile_dir.join("vswitch-ctl"),
+        };
+        // A developer running one test binary after `cargo build --release --workspace --bins`
+        // can skip the workspace-wide build (it links every test crate) with
+        // VSWITCH_PREBUILT_BINS=1; the binaries must then exist.
+        if std::env::var_os("VSWITCH_PREBUILT_BINS").is_some_and(|v| v == "1") {
+            for bin in [&binaries.vswitchd, &binaries.ctl] {
+                assert!(
+                    bin.is_file(),
+                    "VSWITCH_PREBUILT_BINS=1 but {} is missing: run cargo build --workspace --bins \
+                     with the test's profile first",
+                    bin.display()
+                );
+            }
+            return binaries;
+        }
         let status = Command::new(env!("CARGO"))
             .args([
                 "build",
@@ -71,10 +89,7 @@ pub fn binaries() -> &'static Binaries {
             status.success(),
             "cargo build --workspace --bins --tests failed"
         );
-        Binaries {
-            vswitchd: profile_dir.join("vswitchd"),
-            ctl: profile_dir.join("vswitch-ctl"),
-        }
+        binaries
     })
 }
 
