@@ -242,6 +242,19 @@ pub enum Command {
         #[arg(value_name = "group_id=N")]
         group: Option<String>,
     },
+    /// Map Geneve options to tun_metadataN fields (ovs-ofctl add-tlv-map syntax:
+    /// `{class=0xffff,type=0,len=4}->tun_metadata0[,...]`).
+    #[command(name = "add-tlv-map")]
+    AddTlvMap { bridge: String, maps: String },
+    /// Remove the mappings MAPS names, or every mapping (refused while a flow uses one).
+    #[command(name = "del-tlv-map")]
+    DelTlvMap {
+        bridge: String,
+        maps: Option<String>,
+    },
+    /// Show the bridge's TLV map.
+    #[command(name = "dump-tlv-map")]
+    DumpTlvMap { bridge: String },
     /// Show port counters.
     #[command(name = "dump-ports")]
     DumpPorts {

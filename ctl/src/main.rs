@@ -19,6 +19,7 @@ mod flow;
 mod group;
 mod output;
 mod progress;
+mod tlv;
 
 use std::process::ExitCode;
 
@@ -180,6 +181,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::DumpGroupStats { bridge, group } => {
             group::dump_group_stats(&ctx, bridge, group).await
         }
+        Command::AddTlvMap { bridge, maps } => tlv::add_tlv_map(&ctx, bridge, maps).await,
+        Command::DelTlvMap { bridge, maps } => tlv::del_tlv_map(&ctx, bridge, maps).await,
+        Command::DumpTlvMap { bridge } => tlv::dump_tlv_map(&ctx, bridge).await,
         Command::Trace(t) => diag::trace(&ctx, t).await,
         Command::DumpMegaflows { bridge } => diag::dump_megaflows(&ctx, bridge).await,
         Command::FlushMegaflows => diag::flush_megaflows(&ctx).await,

@@ -65,6 +65,71 @@ impl core::fmt::Display for TlvMapping {
     }
 }
 
+/// A TLV map in `ovs-ofctl add-tlv-map` syntax that does not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid tlv mapping '{0}' (expected {{class=C,type=T,len=L}}->tun_metadataN)")]
+pub struct TlvSyntaxError(pub String);
+
+/// Parses mappings as `ovs-ofctl add-tlv-map` takes them: `{class=C,type=T,len=L}->
+/// tun_metadataN`, several separated by commas. Numbers are C's `%i`: `0x` hex, a leading `0`
+/// octal, else decimal. Ranges (length, index) are the table's to check, not the syntax's.
+pub fn parse_tlv_maps(s: &str) -> Result<Vec<TlvMapping>, TlvSyntaxError> {
+    let bad = |rest: &str| TlvSyntaxError(rest.to_owned());
+    let mut out = Vec::new();
+    let mut rest = s.trim();
+    while !rest.is_empty() {
+        rest = rest.strip_prefix(',').unwrap_or(rest);
+        let (body, after) = rest
+            .strip_prefix('{')
+            .and_then(|r| r.split_once('}'))
+            .ok_or_else(|| bad(rest))?;
+        let mut parts = body.split(',');
+        let mut field = |name: &str, max: u32| -> Result<u32, TlvSyntaxError> {
+            parts
+                .next()
+                .and_then(|p| p.trim().strip_prefix(name))
+                .and_then(|p| p.strip_prefix('='))
+                .and_then(|v| c_int(v.trim()))
+                .filter(|v| *v <= max)
+                .ok_or_else(|| bad(rest))
+        };
+        let class = field("class", 0xffff)? as u16;
+        let kind = field("type", 0xff)? as u8;
+        let len = field("len", 0xff)? as u8;
+        if parts.next().is_some() {
+            return Err(bad(rest));
+        }
+        let after = after
+            .strip_prefix("->tun_metadata")
+            .ok_or_else(|| bad(rest))?;
+        let digits = after
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap_or(after.len());
+        let index = c_int(&after[..digits])
+            .filter(|i| *i < OVS_MAX_FIELDS as u32)
+            .ok_or_else(|| bad(rest))? as u8;
+        out.push(TlvMapping {
+            class,
+            kind,
+            len,
+            index,
+        });
+        rest = &after[digits..];
+    }
+    Ok(out)
+}
+
+/// An unsigned number as C's `%i` reads it.
+fn c_int(v: &str) -> Option<u32> {
+    if let Some(hex) = v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+        u32::from_str_radix(hex, 16).ok()
+    } else if v.len() > 1 && v.starts_with('0') {
+        u32::from_str_radix(&v[1..], 8).ok()
+    } else {
+        v.parse().ok()
+    }
+}
+
 /// Why a TLV table change was refused (OVS's `NXTTMFC_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TlvError {
@@ -249,6 +314,35 @@ mod tests {
             kind,
             len,
             index,
+        }
+    }
+
+    #[test]
+    fn maps_parse_as_ovs_ofctl_reads_them_and_print_back() {
+        let maps = parse_tlv_maps(
+            "{class=0xffff,type=0,len=4}->tun_metadata0,{class=258,type=0x80,len=8}->tun_metadata7",
+        )
+        .unwrap();
+        assert_eq!(maps, vec![m(0xffff, 0, 4, 0), m(0x102, 0x80, 8, 7)]);
+        let text: Vec<String> = maps.iter().map(|m| m.to_string()).collect();
+        assert_eq!(parse_tlv_maps(&text.join(",")).unwrap(), maps);
+        assert_eq!(parse_tlv_maps("").unwrap(), vec![]);
+        // %i: a leading 0 is octal.
+        assert_eq!(
+            parse_tlv_maps("{class=010,type=0,len=4}->tun_metadata1").unwrap()[0].class,
+            8
+        );
+        for bad in [
+            "{class=0x10000,type=0,len=4}->tun_metadata0",
+            "{class=1,type=256,len=4}->tun_metadata0",
+            "{class=1,type=0}->tun_metadata0",
+            "{class=1,type=0,len=4,x=1}->tun_metadata0",
+            "{class=1,type=0,len=4}->tun_metadata64",
+            "{class=1,type=0,len=4}->reg0",
+            "{class=1,type=0,len=4}->tun_metadata0;",
+            "class=1,type=0,len=4->tun_metadata0",
+        ] {
+            assert!(parse_tlv_maps(bad).is_err(), "{bad}");
         }
     }
 

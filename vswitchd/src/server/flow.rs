@@ -258,4 +258,20 @@ impl FlowService for FlowApi {
             .await;
         self.shared.finish("DumpPorts", r)
     }
+
+    async fn mod_tlv_map(
+        &self,
+        req: Request<pb::ModTlvMapRequest>,
+    ) -> Result<Response<pb::ModTlvMapResponse>, Status> {
+        let r = super::tlv::mod_tlv_map(&self.shared, req.into_inner()).await;
+        self.shared.finish("ModTlvMap", r)
+    }
+
+    async fn dump_tlv_map(
+        &self,
+        req: Request<pb::DumpTlvMapRequest>,
+    ) -> Result<Response<pb::DumpTlvMapResponse>, Status> {
+        let r = super::tlv::dump_tlv_map(&self.shared, req.into_inner()).await;
+        self.shared.finish("DumpTlvMap", r)
+    }
 }

@@ -31,6 +31,7 @@ mod flow;
 mod group;
 mod listen;
 pub mod mgmt;
+mod tlv;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};

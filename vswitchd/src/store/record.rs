@@ -11,7 +11,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 /// A bridge's own configuration (its ports and flows are separate rows).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Default, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BridgeRecord {
     /// Bridge name.
     pub name: String,
@@ -22,6 +22,11 @@ pub struct BridgeRecord {
     /// Rows written before controllers existed have none: the default is the migration.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub controllers: Vec<String>,
+    /// The TLV map (Geneve options as `tun_metadataN`), each mapping in `add-tlv-map`
+    /// syntax. OVS keeps it only in memory and its controllers re-add it; here flows that use
+    /// the fields survive a restart, so the map does too. Older rows have none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tlv_map: Vec<String>,
 }
 
 /// What a bridge does without a controller (OVS's `Bridge.fail_mode` column).

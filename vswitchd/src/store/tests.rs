@@ -17,8 +17,7 @@ fn port(name: &str, ofport: u32) -> PortRecord {
 fn bridge(name: &str) -> Change {
     Change::PutBridge(BridgeRecord {
         name: name.into(),
-        fail_mode: None,
-        controllers: Vec::new(),
+        ..BridgeRecord::default()
     })
 }
 
@@ -268,8 +267,7 @@ fn kill_test_child_writer() {
             .commit(&[
                 Change::PutBridge(BridgeRecord {
                     name: name.clone(),
-                    fail_mode: None,
-                    controllers: Vec::new(),
+                    ..BridgeRecord::default()
                 }),
                 Change::PutPort {
                     bridge: name.clone(),

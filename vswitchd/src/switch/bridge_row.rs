@@ -11,9 +11,20 @@
 
 use crate::store::{BridgeRecord, Change};
 
-use super::{Switch, SwitchError, bridge::table_mode, flows};
+use super::{Switch, SwitchError, bridge::table_mode, flows, tlv};
 
 impl Switch {
+    /// The row `bridge` has now, for a caller to change one column of.
+    pub(super) fn bridge_record(&self, bridge: &str) -> Result<BridgeRecord, SwitchError> {
+        let b = self.bridge(bridge)?;
+        Ok(BridgeRecord {
+            name: bridge.to_owned(),
+            fail_mode: b.fail_mode(),
+            controllers: b.controllers().to_vec(),
+            tlv_map: tlv::stored_form(&self.dp.bridge_tlv(bridge).load()),
+        })
+    }
+
     /// Stores `record` as its bridge's row; with `flush`, in the same transaction replaces
     /// the bridge's flow tables by the initial tables of the row's mode. Returns how many
     /// rules were flushed, or `None` without `flush`.

@@ -30,9 +30,8 @@ impl Switch {
         let had = !b.controllers().is_empty();
         let has = !canonical.is_empty();
         let record = BridgeRecord {
-            name: bridge.to_owned(),
-            fail_mode: b.fail_mode(),
             controllers: canonical,
+            ..self.bridge_record(bridge)?
         };
         let flushed = self.put_bridge_row(record, had != has)?;
         let controllers = self.bridge(bridge)?.controllers();

@@ -29,9 +29,8 @@ impl Switch {
         let after = mode.unwrap_or(FailMode::Standalone);
         let has_controllers = !b.controllers().is_empty();
         let record = BridgeRecord {
-            name: bridge.to_owned(),
             fail_mode: mode,
-            controllers: b.controllers().to_vec(),
+            ..self.bridge_record(bridge)?
         };
         // With controllers the tables are theirs: OVS flushes only a bridge without any.
         let flush = before != after && !has_controllers;

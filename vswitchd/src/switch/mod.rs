@@ -43,6 +43,7 @@ pub use flows::{FlowCommand, FlowCounts, MAX_RULES_PER_BRIDGE};
 pub use groups::{GroupCommand, GroupCounts, GroupEntry};
 pub use meters::{MeterEntry, MeterModError};
 pub use settings::{DEFAULT_FLOW_LIMIT, KEYS as SETTING_KEYS, MAX_FLOW_LIMIT, Settings};
+pub use tlv::TlvCommand;
 pub use view::SwitchView;
 
 /// Most bridges one switch may have.
@@ -216,10 +217,12 @@ impl Switch {
         let mut bridges = BTreeMap::new();
         let mut flow_rows = BTreeMap::new();
         let mut tables = Vec::new();
+        let mut tlv_maps = BTreeMap::new();
         for b in snap.bridges {
             let mut bridge = Bridge::new(b.bridge.name.clone());
             bridge.fail_mode = b.bridge.fail_mode;
             bridge.controllers = b.bridge.controllers.clone();
+            tlv_maps.insert(b.bridge.name.clone(), tlv::restore(&b.bridge)?);
             for port in b.ports {
                 bridge.apply_put_port(port);
             }
@@ -244,6 +247,9 @@ impl Switch {
         for (name, t) in tables {
             sw.dp.add_bridge(&name)?;
             sw.dp.add_port(&name, local_port(&name))?;
+            sw.dp
+                .bridge_tlv(&name)
+                .store(tlv_maps.remove(&name).unwrap_or_default());
             let ports: Vec<PortConfig> = sw.bridges[&name].ports().map(port_config).collect();
             for p in ports {
                 sw.dp.add_port(&name, p)?;
@@ -523,7 +529,7 @@ impl Switch {
         let mut changes = vec![Change::PutBridge(BridgeRecord {
             name: name.to_owned(),
             fail_mode,
-            controllers: Vec::new(),
+            ..BridgeRecord::default()
         })];
         changes.extend(flow_rows);
         self.store.commit(&changes)?;

@@ -5,11 +5,15 @@
 //! The map itself lives with the bridge in the dataplane ([`fastpath::flow::tlv::SharedTlv`]),
 //! where the tunnel ports read it per packet; changes go through the [`Switch`], which also
 //! serialises them with flow-mods, so "no rule uses it" stays true until the map is stored.
+//! The map is part of the bridge's durable row (unlike OVS, whose flows do not survive a
+//! restart either): a change is committed before the datapath sees it, and a restart
+//! restores the map before the flows that use it.
 
 use super::{Switch, SwitchError};
 use crate::ofproto::{Match, OfAction};
+use crate::store::BridgeRecord;
 use fastpath::flow::Field;
-use fastpath::flow::tlv::{TlvError, TlvMapping, TlvTable};
+use fastpath::flow::tlv::{TlvError, TlvMapping, TlvTable, parse_tlv_maps};
 
 /// What a TLV table mod does (`NXTTMC_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +39,26 @@ pub fn fields_used(m: &Match, actions: &[OfAction]) -> u64 {
         };
     }
     used
+}
+
+/// The map as the bridge row stores it: one `add-tlv-map` mapping per entry, by index.
+pub fn stored_form(t: &TlvTable) -> Vec<String> {
+    t.mappings().iter().map(ToString::to_string).collect()
+}
+
+/// The map a stored bridge row had (the inverse of [`stored_form`]). A row this code did not
+/// write is refused with the bridge's name rather than half loaded.
+pub fn restore(row: &BridgeRecord) -> Result<TlvTable, SwitchError> {
+    let invalid = |e: &dyn std::fmt::Display| {
+        SwitchError::Invalid(format!("bridge {}: stored TLV map: {e}", row.name))
+    };
+    let mut maps = Vec::new();
+    for m in &row.tlv_map {
+        maps.extend(parse_tlv_maps(m).map_err(|e| invalid(&e))?);
+    }
+    let mut t = TlvTable::default();
+    t.add(&maps).map_err(|e| invalid(&e))?;
+    Ok(t)
 }
 
 /// The error for a rule that uses an unmapped field.
@@ -85,6 +109,12 @@ impl Switch {
                 }
             }
         }
+        // Durable first (DESIGN §8), then live: the row and the datapath's map agree.
+        let record = BridgeRecord {
+            tlv_map: stored_form(&t),
+            ..self.bridge_record(bridge)?
+        };
+        self.put_bridge_row(record, false)?;
         shared.store(t);
         Ok(())
     }
