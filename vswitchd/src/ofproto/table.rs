@@ -234,6 +234,8 @@ impl FlowTables {
             .collect();
         for r in expired {
             plan.take(&r);
+            let why = crate::openflow::flow_removed::expiry_reason(&r, now_ms);
+            plan.applied.gone.push((r.clone(), why));
             plan.applied.removed.push(r);
         }
         self.planned(plan)
@@ -327,6 +329,7 @@ impl FlowTables {
                 actions: vec![crate::ofproto::action::OfAction::Normal],
                 idle_timeout: 0,
                 hard_timeout: 0,
+                flags: 0,
                 created_ms: now_ms,
                 stats: super::rule::RuleStats::new(),
             })
@@ -428,6 +431,8 @@ impl FlowTables {
         for r in self.rules() {
             if group::chained(&r.actions).any(|g| ids.contains(&g)) {
                 plan.take(&r);
+                let why = crate::openflow::flow_removed::reason::GROUP_DELETE;
+                plan.applied.gone.push((r.clone(), why));
                 plan.applied.removed.push(r);
             }
         }

@@ -160,7 +160,7 @@ pub fn flow_stats(r: &Rule, now_ms: u64, v: Version, nx: bool) -> Result<FlowSta
         priority: r.priority,
         idle_timeout: r.idle_timeout,
         hard_timeout: r.hard_timeout,
-        flags: 0,
+        flags: r.flags,
         importance: 0,
         // OVS adds one so that 0 means "not reported".
         idle_age: if nx || v >= Version::Of15 {
