@@ -298,6 +298,52 @@ impl<'t> Plan<'t> {
         Ok(())
     }
 
+    /// OVS's `delete_learned`: once no rule is left with a `learn(delete_learned)` of some
+    /// (table, cookie), the flows in that table with that cookie (what it learned) go too,
+    /// in the same change (OVS's `learned_cookies_flush`).
+    pub(crate) fn delete_learned(&mut self) {
+        fn keys(r: &Rule) -> impl Iterator<Item = (u8, u64)> + '_ {
+            r.actions.iter().filter_map(|a| match a {
+                OfAction::Learn(l) if l.delete_learned => Some((l.table, l.cookie)),
+                _ => None,
+            })
+        }
+        let mut gone_keys: Vec<(u8, u64)> = self
+            .applied
+            .removed
+            .iter()
+            .chain(self.applied.modified.iter().map(|(old, _)| old))
+            .flat_map(|r| keys(r).collect::<Vec<_>>())
+            .collect();
+        if gone_keys.is_empty() {
+            return;
+        }
+        gone_keys.sort_unstable();
+        gone_keys.dedup();
+        let live: Vec<Arc<Rule>> = (0..N_TABLES as u8)
+            .filter(|t| self.has_rules(*t))
+            .flat_map(|t| self.rules_in(t))
+            .collect();
+        for (table, cookie) in gone_keys {
+            if live.iter().any(|r| keys(r).any(|k| k == (table, cookie))) {
+                continue;
+            }
+            let mut learned: Vec<Arc<Rule>> = self
+                .rules_in(table)
+                .into_iter()
+                .filter(|r| r.cookie == cookie)
+                .collect();
+            learned.sort_by_key(|r| r.id);
+            for r in learned {
+                self.take(&r);
+                self.applied
+                    .gone
+                    .push((r.clone(), crate::openflow::flow_removed::reason::DELETE));
+                self.applied.removed.push(r);
+            }
+        }
+    }
+
     /// Plans removing `rule`.
     pub(crate) fn take(&mut self, rule: &Arc<Rule>) {
         let key = (rule.table, rule.m, rule.priority);

@@ -10,9 +10,9 @@
 //! subject to its asynchronous-message mask, as any asynchronous message.
 //!
 //! Encoding is pure: 1.3 and 1.4 carry the OXM match, 1.5 moves durations and counters into
-//! OXS stats after it, and 1.0 uses its fixed match. A 1.0 match that cannot express the rule
-//! (registers, IPv6, ...) is sent as OVS would send it for an NXM connection — which this
-//! switch does not encode yet, so such a rule's flow-removed is not sent on 1.0 (logged).
+//! OXS stats after it, and 1.0 uses its fixed match. A rule whose match 1.0 cannot express
+//! (registers, IPv6 addresses, ...) would need `NXT_FLOW_REMOVED` with an NXM match, which
+//! this switch does not encode yet: such a rule's flow-removed is not sent on 1.0 (logged).
 
 use crate::classifier::Match;
 use crate::ofproto::rule::Rule;
@@ -205,7 +205,7 @@ mod tests {
         }
         for flow in [
             "reg0=1,actions=drop",
-            "ipv6,actions=drop",
+            "ipv6,ipv6_src=::1,actions=drop",
             "ip,nw_src=10.0.0.0/255.0.255.0,actions=drop",
         ] {
             assert!(to_match10(&rule(flow).m).is_none(), "{flow}");

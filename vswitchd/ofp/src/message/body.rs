@@ -234,14 +234,14 @@ impl FlowRemoved {
                 match_: Match::Fields(field::decode_oxm_match(r)?),
             }),
             Version::Of15 => {
-                // `ofp15_flow_removed`: no durations or counters before the match; they
-                // follow it as OXS stats.
-                let cookie = r.u64()?;
-                let priority = r.u16()?;
-                let reason = r.u8()?;
+                // `ofp15_flow_removed`: reordered, and no durations or counters before the
+                // match; they follow it as OXS stats.
                 let table_id = r.u8()?;
+                let reason = r.u8()?;
+                let priority = r.u16()?;
                 let idle_timeout = r.u16()?;
                 let hard_timeout = r.u16()?;
+                let cookie = r.u64()?;
                 let match_ = Match::Fields(field::decode_oxm_match(r)?);
                 let ox = crate::multipart::Oxs::decode(r)?;
                 let (duration_sec, duration_nsec) = ox.duration.unwrap_or_default();
@@ -295,12 +295,12 @@ impl FlowRemoved {
                 field::encode_oxm_match(w, f)
             }
             (Version::Of15, Match::Fields(f)) => {
-                w.u64(self.cookie);
-                w.u16(self.priority);
-                w.u8(self.reason);
                 w.u8(self.table_id);
+                w.u8(self.reason);
+                w.u16(self.priority);
                 w.u16(self.idle_timeout);
                 w.u16(self.hard_timeout);
+                w.u64(self.cookie);
                 field::encode_oxm_match(w, f)?;
                 // As OVS: duration and counters; no idle time or flow count.
                 crate::multipart::Oxs {
