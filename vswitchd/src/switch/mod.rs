@@ -211,9 +211,11 @@ pub struct Switch {
 /// Receives the `send_flow_rem` rules a change removed, per bridge, once the change is
 /// durable and in the tables ([`crate::openflow::flow_removed`]).
 #[derive(Clone)]
-pub struct FlowRemovedSink(
-    pub Arc<dyn Fn(&str, Vec<crate::openflow::flow_removed::RemovedFlow>) + Send + Sync>,
-);
+pub struct FlowRemovedSink(pub Arc<FlowRemovedFn>);
+
+/// The function behind a [`FlowRemovedSink`]: bridge name, the rules that went.
+pub type FlowRemovedFn =
+    dyn Fn(&str, Vec<crate::openflow::flow_removed::RemovedFlow>) + Send + Sync;
 
 impl std::fmt::Debug for FlowRemovedSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
