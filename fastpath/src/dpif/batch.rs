@@ -152,7 +152,16 @@ impl ExecEnv for Sink<'_> {
     fn userspace(&mut self, packet: &Packet, meta: &PacketMeta, action: &UserspaceAction) {
         // Without a receiver (a datapath no slow path listens to) there is nowhere to send it.
         if let Some(s) = self.userspace {
-            s.userspace(action, packet.data(), meta, &packet.tunnel);
+            if packet.offload.needs_csum {
+                // The slow path gets the frame as it would leave a port: a partial L4
+                // checksum (from a TAP or vnet socket) is finished first, as OVS does, so
+                // that a packet-in shows it and a resumed packet leaves with it.
+                let mut frame = packet.data().to_vec();
+                let _ = crate::port::offload::complete_checksum(&mut frame, &packet.offload);
+                s.userspace(action, &frame, meta, &packet.tunnel);
+            } else {
+                s.userspace(action, packet.data(), meta, &packet.tunnel);
+            }
         }
     }
 }

@@ -1118,12 +1118,12 @@ pub fn encode_reply(w: &mut Writer, rep: &MpReply, v: Version) -> Result<(), Enc
 /// OpenFlow 1.5's OXS statistics (`ofp_oxs_stat`): a 4-byte header (reserved, length), then
 /// TLVs of class `OFPXSC_OPENFLOW_BASIC`, padded to 8 bytes. Unknown stats are skipped.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Oxs {
-    duration: Option<(u32, u32)>,
-    idle_time: Option<(u32, u32)>,
-    flow_count: Option<u32>,
-    packet_count: Option<u64>,
-    byte_count: Option<u64>,
+pub(crate) struct Oxs {
+    pub(crate) duration: Option<(u32, u32)>,
+    pub(crate) idle_time: Option<(u32, u32)>,
+    pub(crate) flow_count: Option<u32>,
+    pub(crate) packet_count: Option<u64>,
+    pub(crate) byte_count: Option<u64>,
 }
 
 /// `OFPXSC_OPENFLOW_BASIC`.
@@ -1136,7 +1136,7 @@ const OXS_PACKET_COUNT: u32 = 4;
 const OXS_BYTE_COUNT: u32 = 5;
 
 impl Oxs {
-    fn encode(&self, w: &mut Writer) {
+    pub(crate) fn encode(&self, w: &mut Writer) {
         let start = w.len();
         w.u16(0);
         w.u16(0);
@@ -1169,7 +1169,7 @@ impl Oxs {
         w.pad8_from(start);
     }
 
-    fn decode(r: &mut Reader<'_>) -> Result<Oxs, DecodeError> {
+    pub(crate) fn decode(r: &mut Reader<'_>) -> Result<Oxs, DecodeError> {
         let head = Reader::new(r.peek_rest(), "OXS stats").u32()?;
         let len = (head & 0xffff) as usize;
         if len < 4 {

@@ -293,6 +293,23 @@ fn async_messages_print_as_ovs_reads_them() {
         "OFPT_FLOW_REMOVED (OF1.3) (xid=0x42): priority=10,arp reason=idle table_id=1 cookie:0x9 duration3s idle60 pkts1 bytes64",
     );
     check(
+        &Message::FlowRemoved(FlowRemoved {
+            cookie: 0,
+            priority: 7,
+            reason: 1,
+            table_id: 2,
+            duration_sec: 1,
+            duration_nsec: 250_000_000,
+            idle_timeout: 0,
+            hard_timeout: 1,
+            packet_count: 5,
+            byte_count: 320,
+            match_: Match::Fields(vec![MatchEntry::exact(FieldId::EthType, 0x0800)]),
+        }),
+        Version::Of15,
+        "OFPT_FLOW_REMOVED (OF1.5) (xid=0x42): priority=7,ip reason=hard table_id=2 duration1.250s idle0 hard1 pkts5 bytes320",
+    );
+    check(
         &Message::PortStatus {
             reason: 0,
             desc: port(7, "tap7"),

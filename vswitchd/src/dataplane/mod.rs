@@ -961,6 +961,12 @@ impl Dataplane {
             let start = resume.start_flow();
             let ctx = st.ctx_for_bridge(b, true, now);
             let t = crate::xlate::pause::translate_resume(&ctx, &resume)?;
+            tracing::debug!(
+                dp_in,
+                in_port = start.in_port,
+                actions = %fastpath::action::format_actions(&t.actions),
+                "resumed"
+            );
             (t, dp_in, (start, frame))
         };
         let (flow, frame) = start;

@@ -205,6 +205,17 @@ pub fn parse_flow(
                     (None, _) => spec.cookie = num(64)? as u64,
                 }
             }
+            "send_flow_rem" | "check_overlap" | "reset_counts" | "no_packet_counts"
+            | "no_byte_counts"
+                if item.delim.is_none() =>
+            {
+                if syntax == FlowSyntax::MatchOnly {
+                    return Err(not_allowed(
+                        "flags are set when a flow is added or modified",
+                    ));
+                }
+                spec.flags |= flag_bit(key);
+            }
             // What dump-flows prints besides the flow: ignored, as OVS does, so that its
             // output feeds back into add-flows / replace-flows.
             "duration" | "n_packets" | "n_bytes" | "idle_age" | "hard_age" => {}
@@ -245,6 +256,38 @@ pub fn parse_flow(
         (None, FlowSyntax::MatchOnly) => {}
     }
     Ok(spec)
+}
+
+/// The `OFPFF_*` bit of a flag keyword (ovs-ofctl's names).
+fn flag_bit(key: &str) -> u16 {
+    use crate::ofproto::spec::ff;
+    match key {
+        "send_flow_rem" => ff::SEND_FLOW_REM,
+        "check_overlap" => ff::CHECK_OVERLAP,
+        "reset_counts" => ff::RESET_COUNTS,
+        "no_packet_counts" => ff::NO_PKT_COUNTS,
+        "no_byte_counts" => ff::NO_BYT_COUNTS,
+        _ => 0,
+    }
+}
+
+/// The flags as OVS prints them in a flow-stats line: each name followed by a space.
+pub fn format_flags(flags: u16) -> String {
+    use crate::ofproto::spec::ff;
+    let mut s = String::new();
+    for (bit, name) in [
+        (ff::SEND_FLOW_REM, "send_flow_rem"),
+        (ff::CHECK_OVERLAP, "check_overlap"),
+        (ff::RESET_COUNTS, "reset_counts"),
+        (ff::NO_PKT_COUNTS, "no_packet_counts"),
+        (ff::NO_BYT_COUNTS, "no_byte_counts"),
+    ] {
+        if flags & bit != 0 {
+            s.push_str(name);
+            s.push(' ');
+        }
+    }
+    s
 }
 
 /// A cookie or cookie mask: a 64-bit number, or `-1` for all ones (ovs-ofctl(8)).
@@ -306,6 +349,7 @@ pub fn format_flow_as(spec: &FlowSpec, syntax: FlowSyntax, names: &dyn PortNames
     if let Some(p) = spec.out_port {
         s.push_str(&format!("out_port={}, ", lex::format_port(p, names)));
     }
+    s.push_str(&format_flags(spec.flags));
     let mut m = Vec::new();
     if spec.priority != DEFAULT_PRIORITY {
         m.push(format!("priority={}", spec.priority));

@@ -105,6 +105,8 @@ impl OfController {
     pub const NO_MATCH: u8 = 0;
     /// `OFPR_ACTION`.
     pub const ACTION: u8 = 1;
+    /// OVS's internal `OFPR_EXPLICIT_MISS`: `controller` in a table-miss rule (never parsed).
+    pub const EXPLICIT_MISS: u8 = 6;
 
     /// OVS's defaults: the whole packet, reason `action`, controller id 0, no userdata.
     pub fn new(max_len: u16) -> OfController {

@@ -16,10 +16,15 @@
 //!   matched: nothing happens (OF1.3 no longer adds). A nonzero `cookie` with `cookie_mask == 0`
 //!   sets the cookie of the modified rules (ovs-ofctl's `cookie=C` in mod-flows).
 //! - delete / delete-strict: as modify's selection, plus the `out_port` filter.
+//! - flags ([`ff`]): a rule keeps the flags it was added with (a modify changes neither them
+//!   nor its timeouts, as OVS); `check_overlap` refuses an add when a rule of the same table
+//!   and priority, other than the one it would replace, could match a packet the new one
+//!   matches (OVS's `classifier_rule_overlaps`); `reset_counts` on a modify gives the changed
+//!   rules fresh counters.
 //! - `table_any` (or `spec.table == 255`) selects every table for modify and delete.
 
 use super::rule::{Rule, RuleStats};
-use super::spec::{FlowSpec, TABLE_ALL};
+use super::spec::{FlowSpec, TABLE_ALL, ff};
 use crate::classifier::Classifier;
 use crate::ofproto::action::N_TABLES;
 use crate::ofproto::{Match, OfAction};
@@ -88,6 +93,8 @@ pub enum FlowModError {
     NoSuchTargetTable { action: &'static str, target: u8 },
     #[error("group {0} does not exist (add it with add-group first)")]
     NoSuchGroup(u32),
+    #[error("check_overlap: a flow of priority {priority} in table {table} overlaps this one")]
+    Overlap { table: u8, priority: u16 },
     /// `index` is 0-based; the message counts from 1.
     #[error("flow {} of the bundle", .index + 1)]
     InBundle {
@@ -104,6 +111,9 @@ pub struct Applied {
     pub added: Vec<Arc<Rule>>,
     pub modified: Vec<(Arc<Rule>, Arc<Rule>)>,
     pub removed: Vec<Arc<Rule>>,
+    /// The removed rules that went for a reason OpenFlow reports (not those an add
+    /// replaced), with that reason (`OFPRR_*`, [`crate::openflow::flow_removed::reason`]).
+    pub gone: Vec<(Arc<Rule>, u8)>,
 }
 
 impl Applied {
@@ -157,6 +167,16 @@ pub(crate) fn validate_actions(actions: &[OfAction], table: u8) -> Result<(), Fl
     Ok(())
 }
 
+/// True if some packet could match both `a` and `b`: they agree wherever both care.
+pub(crate) fn overlaps(a: &Match, b: &Match) -> bool {
+    a.mask
+        .words()
+        .iter()
+        .zip(b.mask.words())
+        .zip(a.key.words().iter().zip(b.key.words()))
+        .all(|((am, bm), (ak, bk))| (ak ^ bk) & am & bm == 0)
+}
+
 /// A bundle being planned against a read-only view of the tables.
 pub(crate) struct Plan<'t> {
     tables: &'t [Classifier<Arc<Rule>>],
@@ -208,8 +228,13 @@ impl<'t> Plan<'t> {
                         actions: spec.actions.clone(),
                         idle_timeout: old.idle_timeout,
                         hard_timeout: old.hard_timeout,
+                        flags: old.flags,
                         created_ms: old.created_ms,
-                        stats: old.stats.clone(),
+                        stats: if spec.flags & ff::RESET_COUNTS != 0 {
+                            RuleStats::new()
+                        } else {
+                            old.stats.clone()
+                        },
                     });
                     self.put(new.clone());
                     self.applied.modified.push((old, new));
@@ -219,6 +244,9 @@ impl<'t> Plan<'t> {
             FlowModCommand::Delete { strict } => {
                 for old in self.select(fm, &m, strict, true)? {
                     self.take(&old);
+                    self.applied
+                        .gone
+                        .push((old.clone(), crate::openflow::flow_removed::reason::DELETE));
                     self.applied.removed.push(old);
                 }
                 Ok(())
@@ -233,6 +261,17 @@ impl<'t> Plan<'t> {
         }
         validate_actions(&spec.actions, spec.table)?;
         let m = Match::new(spec.m.key, spec.m.mask);
+        if spec.flags & ff::CHECK_OVERLAP != 0
+            && self
+                .rules_in(spec.table)
+                .iter()
+                .any(|r| r.priority == spec.priority && r.m != m && overlaps(&r.m, &m))
+        {
+            return Err(FlowModError::Overlap {
+                table: spec.table,
+                priority: spec.priority,
+            });
+        }
         let rule = Arc::new(Rule {
             id: self.next_id,
             table: spec.table,
@@ -246,6 +285,7 @@ impl<'t> Plan<'t> {
             },
             idle_timeout: spec.idle_timeout,
             hard_timeout: spec.hard_timeout,
+            flags: spec.flags & ff::ALL,
             created_ms: now_ms,
             stats: RuleStats::new(),
         });
@@ -256,6 +296,52 @@ impl<'t> Plan<'t> {
         self.put(rule.clone());
         self.applied.added.push(rule);
         Ok(())
+    }
+
+    /// OVS's `delete_learned`: once no rule is left with a `learn(delete_learned)` of some
+    /// (table, cookie), the flows in that table with that cookie (what it learned) go too,
+    /// in the same change (OVS's `learned_cookies_flush`).
+    pub(crate) fn delete_learned(&mut self) {
+        fn keys(r: &Rule) -> impl Iterator<Item = (u8, u64)> + '_ {
+            r.actions.iter().filter_map(|a| match a {
+                OfAction::Learn(l) if l.delete_learned => Some((l.table, l.cookie)),
+                _ => None,
+            })
+        }
+        let mut gone_keys: Vec<(u8, u64)> = self
+            .applied
+            .removed
+            .iter()
+            .chain(self.applied.modified.iter().map(|(old, _)| old))
+            .flat_map(|r| keys(r).collect::<Vec<_>>())
+            .collect();
+        if gone_keys.is_empty() {
+            return;
+        }
+        gone_keys.sort_unstable();
+        gone_keys.dedup();
+        let live: Vec<Arc<Rule>> = (0..N_TABLES as u8)
+            .filter(|t| self.has_rules(*t))
+            .flat_map(|t| self.rules_in(t))
+            .collect();
+        for (table, cookie) in gone_keys {
+            if live.iter().any(|r| keys(r).any(|k| k == (table, cookie))) {
+                continue;
+            }
+            let mut learned: Vec<Arc<Rule>> = self
+                .rules_in(table)
+                .into_iter()
+                .filter(|r| r.cookie == cookie)
+                .collect();
+            learned.sort_by_key(|r| r.id);
+            for r in learned {
+                self.take(&r);
+                self.applied
+                    .gone
+                    .push((r.clone(), crate::openflow::flow_removed::reason::DELETE));
+                self.applied.removed.push(r);
+            }
+        }
     }
 
     /// Plans removing `rule`.

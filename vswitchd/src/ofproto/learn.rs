@@ -194,6 +194,11 @@ impl OfLearn {
             idle_timeout: self.idle_timeout,
             hard_timeout: self.hard_timeout,
             out_port: None,
+            flags: if self.send_flow_rem {
+                super::spec::ff::SEND_FLOW_REM
+            } else {
+                0
+            },
             m,
             actions,
         }

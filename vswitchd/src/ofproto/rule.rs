@@ -105,6 +105,8 @@ pub struct Rule {
     pub actions: Vec<OfAction>,
     pub idle_timeout: u16,
     pub hard_timeout: u16,
+    /// The flow-mod flags the rule keeps (`spec::ff::ALL`: OVS's `OFPUTIL_FF_STATE`).
+    pub flags: u16,
     pub created_ms: u64,
     pub stats: RuleStats,
 }
@@ -188,6 +190,7 @@ impl Rule {
             idle_timeout: self.idle_timeout,
             hard_timeout: self.hard_timeout,
             out_port: None,
+            flags: self.flags,
             m: self.m,
             actions: self.actions.clone(),
         }
@@ -215,6 +218,7 @@ mod tests {
             actions,
             idle_timeout: 10,
             hard_timeout: 30,
+            flags: 0,
             created_ms: 1_000,
             stats: RuleStats::new(),
         }

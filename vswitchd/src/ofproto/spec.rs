@@ -13,6 +13,22 @@ pub const DEFAULT_PRIORITY: u16 = 32768;
 /// `table=255`: every table (the default for matching-only and modify syntax, as ovs-ofctl).
 pub const TABLE_ALL: u8 = 255;
 
+/// Flow-mod flags (`OFPFF_*`, the same bits in every OpenFlow version OVS speaks).
+pub mod ff {
+    /// Send a flow-removed message when the rule goes.
+    pub const SEND_FLOW_REM: u16 = 1;
+    /// Refuse an add that overlaps a rule of the same priority (`OFPFMFC_OVERLAP`).
+    pub const CHECK_OVERLAP: u16 = 2;
+    /// Reset the counters of the rules a modify changes (an add starts fresh anyway).
+    pub const RESET_COUNTS: u16 = 4;
+    /// Do not keep the rule's packet count (accepted, as OVS; the count is kept anyway).
+    pub const NO_PKT_COUNTS: u16 = 8;
+    /// Do not keep the rule's byte count (accepted, as OVS; the count is kept anyway).
+    pub const NO_BYT_COUNTS: u16 = 16;
+    /// Every flag a rule remembers (OVS's `OFPUTIL_FF_STATE`).
+    pub const ALL: u16 = 31;
+}
+
 /// A flow: the fields of an OpenFlow flow-mod.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct FlowSpec {
@@ -27,6 +43,8 @@ pub struct FlowSpec {
     pub hard_timeout: u16,
     /// Delete / dump only rules with an output to this port.
     pub out_port: Option<u32>,
+    /// `OFPFF_*` flags ([`ff`]).
+    pub flags: u16,
     pub m: Match,
     pub actions: Vec<OfAction>,
 }
@@ -43,6 +61,7 @@ impl FlowSpec {
             idle_timeout: 0,
             hard_timeout: 0,
             out_port: None,
+            flags: 0,
             m: Match::CATCHALL,
             actions: Vec::new(),
         }

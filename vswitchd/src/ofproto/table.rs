@@ -178,6 +178,7 @@ impl FlowTables {
             plan.flow_mod(fm, now_ms)
                 .map_err(|e| bundle_error(mods.len(), index, e))?;
         }
+        plan.delete_learned();
         Ok(self.planned(plan))
     }
 
@@ -209,6 +210,8 @@ impl FlowTables {
                     Some(_) => {}
                     None => {
                         plan.take(&old);
+                        let why = crate::openflow::flow_removed::reason::DELETE;
+                        plan.applied.gone.push((old.clone(), why));
                         plan.applied.removed.push(old);
                     }
                 }
@@ -220,6 +223,7 @@ impl FlowTables {
             plan.add(s, now_ms)
                 .map_err(|e| bundle_error(specs.len(), i, e))?;
         }
+        plan.delete_learned();
         Ok(self.planned(plan))
     }
 
@@ -234,8 +238,11 @@ impl FlowTables {
             .collect();
         for r in expired {
             plan.take(&r);
+            let why = crate::openflow::flow_removed::expiry_reason(&r, now_ms);
+            plan.applied.gone.push((r.clone(), why));
             plan.applied.removed.push(r);
         }
+        plan.delete_learned();
         self.planned(plan)
     }
 
@@ -327,6 +334,7 @@ impl FlowTables {
                 actions: vec![crate::ofproto::action::OfAction::Normal],
                 idle_timeout: 0,
                 hard_timeout: 0,
+                flags: 0,
                 created_ms: now_ms,
                 stats: super::rule::RuleStats::new(),
             })
@@ -428,9 +436,12 @@ impl FlowTables {
         for r in self.rules() {
             if group::chained(&r.actions).any(|g| ids.contains(&g)) {
                 plan.take(&r);
+                let why = crate::openflow::flow_removed::reason::GROUP_DELETE;
+                plan.applied.gone.push((r.clone(), why));
                 plan.applied.removed.push(r);
             }
         }
+        plan.delete_learned();
         self.planned(plan)
     }
 
@@ -807,6 +818,105 @@ mod tests {
         let a = t.replace_all(&[], 12).unwrap();
         assert_eq!(a.removed.len(), 3);
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn removals_carry_openflow_reasons() {
+        use crate::openflow::flow_removed::reason;
+        let t = tables(&[
+            "priority=1,idle_timeout=10,send_flow_rem,ip,actions=drop",
+            "priority=2,hard_timeout=10,idle_timeout=10,ip,actions=drop",
+            "priority=3,udp,actions=drop",
+        ]);
+        let planned = t.plan_expiry(10_000);
+        let mut why: Vec<(u16, u8)> = planned
+            .applied()
+            .gone
+            .iter()
+            .map(|(r, w)| (r.priority, *w))
+            .collect();
+        why.sort();
+        // Both timeouts end rule 2 at once: OVS reports the hard one.
+        assert_eq!(
+            why,
+            vec![(1, reason::IDLE_TIMEOUT), (2, reason::HARD_TIMEOUT)]
+        );
+        let (a, _) = t.plan_expiry(10_000).applied().gone[0].clone();
+        assert_eq!(a.flags, crate::ofproto::spec::ff::SEND_FLOW_REM);
+        let planned = t.plan(&[delete("udp", false)], 0).unwrap();
+        assert_eq!(planned.applied().gone.len(), 1);
+        assert_eq!(planned.applied().gone[0].1, reason::DELETE);
+        // An add that replaces a rule removes it without a reason to report.
+        let planned = t
+            .plan(&[add("priority=3,udp,actions=output:1")], 0)
+            .unwrap();
+        assert_eq!(planned.applied().removed.len(), 1);
+        assert!(planned.applied().gone.is_empty());
+    }
+
+    #[test]
+    fn check_overlap_and_reset_counts() {
+        let mut t = tables(&["priority=7,ip,actions=drop"]);
+        let e = t
+            .apply(
+                &[add(
+                    "priority=7,check_overlap,ip,nw_src=1.1.1.1,actions=drop",
+                )],
+                0,
+            )
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                FlowModError::Overlap {
+                    table: 0,
+                    priority: 7
+                }
+            ),
+            "{e}"
+        );
+        // Identical (replaced), other priority, disjoint: no overlap.
+        for f in [
+            "priority=7,check_overlap,ip,actions=output:1",
+            "priority=8,check_overlap,ip,nw_src=1.1.1.1,actions=drop",
+            "priority=7,check_overlap,arp,actions=drop",
+        ] {
+            t.apply(&[add(f)], 0).unwrap();
+        }
+        let hit = t.find_exact(0, &spec("priority=7,ip,actions=drop", FlowSyntax::Add).m, 7);
+        let hit = hit.unwrap().clone();
+        hit.stats.credit(2, 100, 5);
+        t.apply(&[modify("priority=7,ip,actions=output:3", true)], 0)
+            .unwrap();
+        let kept = t.find_exact(0, &hit.m, 7).unwrap().clone();
+        assert_eq!(kept.stats.packets(), 2, "a modify keeps counters");
+        t.apply(
+            &[modify("priority=7,reset_counts,ip,actions=output:4", true)],
+            0,
+        )
+        .unwrap();
+        let reset = t.find_exact(0, &hit.m, 7).unwrap().clone();
+        assert_eq!(reset.stats.packets(), 0, "reset_counts");
+        assert_eq!(
+            reset.flags,
+            crate::ofproto::spec::ff::CHECK_OVERLAP,
+            "flags kept"
+        );
+    }
+
+    #[test]
+    fn deleting_the_learner_deletes_what_it_learned() {
+        let learner = "table=0,priority=5,actions=learn(table=1,cookie=0x99,delete_learned,NXM_OF_ETH_SRC[]),output:1";
+        let mut t = tables(&[
+            learner,
+            "table=1,cookie=0x99,dl_src=00:00:00:00:00:01,actions=drop",
+            "table=1,cookie=0x99,dl_src=00:00:00:00:00:02,actions=drop",
+            "table=1,cookie=0x98,dl_src=00:00:00:00:00:03,actions=drop",
+        ]);
+        let applied = t.apply(&[delete("table=0", false)], 0).unwrap();
+        assert_eq!(applied.gone.len(), 3, "the learner and its two flows");
+        assert_eq!(dump(&t).len(), 1, "{:?}", dump(&t));
+        assert!(dump(&t)[0].contains("0x98"));
     }
 
     #[test]

@@ -481,6 +481,11 @@ pub fn flow_mod_to_model(fm: &WireFlowMod) -> Result<FlowMod, OpenFlowError> {
             cookie: fm.cookie,
             cookie_mask: fm.cookie_mask,
             out_port: spec.out_port,
+            flags: if deleting {
+                0
+            } else {
+                fm.flags & crate::ofproto::spec::ff::ALL
+            },
             ..parsed
         },
         table_any: fm.table_id == TABLE_ALL,

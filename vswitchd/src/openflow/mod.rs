@@ -15,6 +15,7 @@
 mod conj_tests;
 pub mod conn;
 pub mod convert;
+pub mod flow_removed;
 pub mod group;
 mod learn;
 pub mod match10;

@@ -109,14 +109,7 @@ pub fn metadata(p: &PacketIn) -> Vec<MatchEntry> {
     out
 }
 
-/// The reason as version `v`'s `OFPT_PACKET_IN` spells it.
-fn std_reason(reason: u8, v: Version) -> u8 {
-    if v < Version::Of14 && reason > 2 {
-        1
-    } else {
-        reason
-    }
-}
+pub use crate::xlate::controller::wire_reason;
 
 /// The message a connection of version `v` that asked for `format` receives.
 pub fn encode(
@@ -149,7 +142,7 @@ pub fn encode(
             buffer_id: None,
             table_id: Some(c.table_id),
             cookie: Some(c.rule_cookie),
-            reason: Some(c.reason),
+            reason: Some(wire_reason(c.reason, v)),
             metadata: metadata(p),
             userdata: (!c.userdata.is_empty()).then(|| c.userdata.clone()),
             continuation: continuation.filter(|b| !b.is_empty()),
@@ -157,7 +150,7 @@ pub fn encode(
         PacketInFormat::Standard => Message::PacketIn(WirePacketIn {
             buffer_id: NO_BUFFER,
             total_len,
-            reason: std_reason(c.reason, v),
+            reason: wire_reason(c.reason, v),
             table_id: if v == Version::Of10 { 0 } else { c.table_id },
             cookie: if v == Version::Of10 { 0 } else { c.rule_cookie },
             fields: if v == Version::Of10 {

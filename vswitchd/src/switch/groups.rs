@@ -132,6 +132,10 @@ impl Switch {
         if let Some(b) = self.bridges.get_mut(bridge) {
             b.flows = self.rows.get(bridge).map_or(0, |r| r.len());
         }
+        if let Some(planned) = planned {
+            let gone = planned.applied().gone.clone();
+            super::report_removed(&self.flow_removed, bridge, gone, now);
+        }
         Ok(counts)
     }
 

@@ -205,6 +205,49 @@ pub struct Switch {
     ct_limits: CtLimits,
     settings: Settings,
     dp: Arc<Dataplane>,
+    /// Where removed `send_flow_rem` rules are reported (the OpenFlow connections).
+    flow_removed: Option<FlowRemovedSink>,
+}
+
+/// Receives the `send_flow_rem` rules a change removed, per bridge, once the change is
+/// durable and in the tables ([`crate::openflow::flow_removed`]).
+#[derive(Clone)]
+pub struct FlowRemovedSink(pub Arc<FlowRemovedFn>);
+
+/// The function behind a [`FlowRemovedSink`]: bridge name, the rules that went.
+pub type FlowRemovedFn =
+    dyn Fn(&str, Vec<crate::openflow::flow_removed::RemovedFlow>) + Send + Sync;
+
+impl std::fmt::Debug for FlowRemovedSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FlowRemovedSink")
+    }
+}
+
+/// Reports the rules of `gone` that asked for it to `sink`.
+fn report_removed(
+    sink: &Option<FlowRemovedSink>,
+    bridge: &str,
+    gone: Vec<(Arc<crate::ofproto::rule::Rule>, u8)>,
+    now_ms: u64,
+) {
+    let Some(sink) = sink else {
+        return;
+    };
+    let flows: Vec<_> = gone
+        .into_iter()
+        .filter(|(r, _)| r.flags & crate::ofproto::spec::ff::SEND_FLOW_REM != 0)
+        .map(
+            |(rule, reason)| crate::openflow::flow_removed::RemovedFlow {
+                duration_ms: now_ms.saturating_sub(rule.created_ms),
+                rule,
+                reason,
+            },
+        )
+        .collect();
+    if !flows.is_empty() {
+        (sink.0)(bridge, flows);
+    }
 }
 
 impl Switch {
@@ -243,6 +286,7 @@ impl Switch {
             },
             settings: Settings::from_stored(&snap.settings)?,
             dp,
+            flow_removed: None,
         };
         for (name, t) in tables {
             sw.dp.add_bridge(&name)?;
@@ -353,9 +397,18 @@ impl Switch {
             .read_tables(bridge, |t, _| flows::plan(t, &parsed, now))??;
         drop(parsed);
         let rows = self.rows.entry(bridge.to_owned()).or_default();
+        let gone = planned.applied().gone.clone();
         let r = Self::commit_and_apply(&self.dp, &mut self.store, rows, bridge, planned);
         br.flows = rows.len();
+        if r.is_ok() {
+            report_removed(&self.flow_removed, bridge, gone, now);
+        }
         r
+    }
+
+    /// Sets where removed `send_flow_rem` rules are reported.
+    pub fn set_flow_removed_sink(&mut self, sink: FlowRemovedSink) {
+        self.flow_removed = Some(sink);
     }
 
     /// Commits a plan's rows, then executes it under the write lock (see `flows`).
@@ -437,8 +490,12 @@ impl Switch {
                 continue;
             };
             let rows = self.rows.entry(name.clone()).or_default();
+            let gone = planned.applied().gone.clone();
             match Self::commit_and_apply(&self.dp, &mut self.store, rows, &name, planned) {
-                Ok(c) => total += c.removed as usize,
+                Ok(c) => {
+                    total += c.removed as usize;
+                    report_removed(&self.flow_removed, &name, gone, now);
+                }
                 Err(e) => tracing::error!(bridge = %name, error = %e, "cannot expire flows"),
             }
             br.flows = rows.len();

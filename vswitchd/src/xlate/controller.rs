@@ -144,6 +144,18 @@ impl<'a> Rd<'a> {
     }
 }
 
+/// The packet-in reason a connection of version `v` sees for the cookie's `reason`: an
+/// explicit table miss is "no match" from OpenFlow 1.3 on and "action" before (OVS's
+/// `wire_reason`); 1.0-1.3 know no reason past `invalid_ttl` and get "action".
+pub fn wire_reason(reason: u8, v: ofp::Version) -> u8 {
+    match reason {
+        OfController::EXPLICIT_MISS if v >= ofp::Version::Of13 => OfController::NO_MATCH,
+        OfController::EXPLICIT_MISS => OfController::ACTION,
+        r if v < ofp::Version::Of14 && r > 2 => OfController::ACTION,
+        r => r,
+    }
+}
+
 impl Xlator<'_, '_> {
     /// The packet-in cookie for `c` at this point of the translation.
     pub(super) fn controller_cookie(&self, c: &OfController) -> ControllerCookie {
@@ -151,7 +163,18 @@ impl Xlator<'_, '_> {
             bridge: self.bridge.name.to_string(),
             table_id: self.table,
             rule_cookie: self.rule_cookie,
-            reason: c.reason,
+            // OVS's explicit table miss: `controller` in a table-miss rule (priority 0,
+            // matching everything) reports "no match" to 1.3+ ([`wire_reason`]).
+            reason: if c.reason == OfController::ACTION
+                && self
+                    .rule
+                    .as_deref()
+                    .is_some_and(|r| r.priority == 0 && r.m == crate::classifier::Match::CATCHALL)
+            {
+                OfController::EXPLICIT_MISS
+            } else {
+                c.reason
+            },
             max_len: c.max_len,
             controller_id: c.id,
             userdata: c.userdata.clone(),
@@ -187,7 +210,7 @@ impl Xlator<'_, '_> {
         let desc = format!(
             "controller(reason={},dont_send={dont_send},continuation=0,recirc_id={recirc_id},\
              rule_cookie={},controller_id={},max_len={})",
-            c.reason,
+            cookie.reason,
             cookie_text(self.rule_cookie),
             c.id,
             c.max_len

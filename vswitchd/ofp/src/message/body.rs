@@ -233,7 +233,32 @@ impl FlowRemoved {
                 byte_count: r.u64()?,
                 match_: Match::Fields(field::decode_oxm_match(r)?),
             }),
-            Version::Of15 => Err(DecodeError::BadType(11)),
+            Version::Of15 => {
+                // `ofp15_flow_removed`: reordered, and no durations or counters before the
+                // match; they follow it as OXS stats.
+                let table_id = r.u8()?;
+                let reason = r.u8()?;
+                let priority = r.u16()?;
+                let idle_timeout = r.u16()?;
+                let hard_timeout = r.u16()?;
+                let cookie = r.u64()?;
+                let match_ = Match::Fields(field::decode_oxm_match(r)?);
+                let ox = crate::multipart::Oxs::decode(r)?;
+                let (duration_sec, duration_nsec) = ox.duration.unwrap_or_default();
+                Ok(FlowRemoved {
+                    cookie,
+                    priority,
+                    reason,
+                    table_id,
+                    duration_sec,
+                    duration_nsec,
+                    idle_timeout,
+                    hard_timeout,
+                    packet_count: ox.packet_count.unwrap_or_default(),
+                    byte_count: ox.byte_count.unwrap_or_default(),
+                    match_,
+                })
+            }
         }
     }
 
@@ -268,6 +293,24 @@ impl FlowRemoved {
                 w.u64(self.packet_count);
                 w.u64(self.byte_count);
                 field::encode_oxm_match(w, f)
+            }
+            (Version::Of15, Match::Fields(f)) => {
+                w.u8(self.table_id);
+                w.u8(self.reason);
+                w.u16(self.priority);
+                w.u16(self.idle_timeout);
+                w.u16(self.hard_timeout);
+                w.u64(self.cookie);
+                field::encode_oxm_match(w, f)?;
+                // As OVS: duration and counters; no idle time or flow count.
+                crate::multipart::Oxs {
+                    duration: Some((self.duration_sec, self.duration_nsec)),
+                    packet_count: Some(self.packet_count),
+                    byte_count: Some(self.byte_count),
+                    ..Default::default()
+                }
+                .encode(w);
+                Ok(())
             }
             _ => Err(EncodeError::NotInVersion("this flow-removed", v)),
         }

@@ -41,6 +41,8 @@ pub enum ConnKind {
 #[derive(Debug)]
 pub enum AsyncMsg {
     PacketIn(PacketIn),
+    /// A `send_flow_rem` rule went ([`crate::openflow::flow_removed`]).
+    FlowRemoved(crate::openflow::flow_removed::RemovedFlow),
 }
 
 type Conns = HashMap<String, Vec<(u64, mpsc::Sender<Arc<AsyncMsg>>)>>;

@@ -98,6 +98,17 @@ impl Mgmt {
             mgmt.runtime
                 .spawn(hub::dispatch(punted, Arc::clone(&mgmt.hub), frozen));
         }
+        // Removed `send_flow_rem` rules become flow-removed messages on every connection.
+        let hub = Arc::clone(&mgmt.hub);
+        shared
+            .lock()
+            .set_flow_removed_sink(crate::switch::FlowRemovedSink(Arc::new(
+                move |bridge: &str, flows: Vec<crate::openflow::flow_removed::RemovedFlow>| {
+                    for f in flows {
+                        hub.publish(bridge, hub::AsyncMsg::FlowRemoved(f));
+                    }
+                },
+            )));
         let weak = Arc::downgrade(&mgmt);
         shared.on_publish(move |view| {
             if let Some(m) = weak.upgrade() {

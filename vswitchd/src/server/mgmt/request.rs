@@ -96,7 +96,9 @@ pub struct Session {
 /// port-status slave/master, flow-removed slave/master, ...).
 fn default_async() -> AsyncConfig {
     let mut a = AsyncConfig::default();
-    let defaults = [0, 0x7, 0x7, 0x7, 0, 0xf];
+    // As OVS: every packet-in reason but invalid_ttl (OFPR14 bits less bit 2) to a
+    // primary, port-status to all, flow-removed to a primary.
+    let defaults = [0, 0x3b, 0x7, 0x7, 0, 0xf];
     for (i, m) in defaults.into_iter().enumerate() {
         a.masks[i] = Some(m);
     }
@@ -115,6 +117,7 @@ fn switch_error(e: &SwitchError) -> ErrorCode {
             }
             FlowModError::GotoNotLast => ErrorCode::BadInstructionUnsupported,
             FlowModError::NoSuchGroup(_) => ErrorCode::BadActionOutGroup,
+            FlowModError::Overlap { .. } => ErrorCode::FlowModOverlap,
             FlowModError::InBundle { source, .. } => table(source),
         }
     }
@@ -225,6 +228,10 @@ impl Session {
             } else {
                 crate::ofctl::TABLE_ALL
             };
+        }
+        if v == Version::Of10 && fm.command == ofp::message::fc::ADD {
+            // OpenFlow 1.0 adds always start fresh counters; OVS records it as a flag.
+            fm.flags |= crate::ofproto::spec::ff::RESET_COUNTS;
         }
         match flow_mod_to_model(&fm) {
             Ok(m) => Ok(PendingMod { xid, bytes, m }),
@@ -529,7 +536,8 @@ impl Session {
                     return None;
                 }
                 let mask = self.async_cfg.masks[usize::from(!slave)].unwrap_or(0);
-                if mask & (1u32 << (p.cookie.reason & 31)) == 0 {
+                let reason = packet_in::wire_reason(p.cookie.reason, v);
+                if mask & (1u32 << (reason & 31)) == 0 {
                     return None;
                 }
                 match packet_in::encode(p, v, self.packet_in_format, 0) {
@@ -539,6 +547,18 @@ impl Session {
                         None
                     }
                 }
+            }
+            AsyncMsg::FlowRemoved(f) => {
+                // Masks 4 and 5: flow-removed for a secondary and for the other roles.
+                let mask = self.async_cfg.masks[4 + usize::from(!slave)].unwrap_or(0);
+                if mask & (1u32 << (f.reason & 31)) == 0 {
+                    return None;
+                }
+                let Some(msg) = crate::openflow::flow_removed::message(f, v) else {
+                    tracing::debug!("a flow-removed this version cannot carry was not sent");
+                    return None;
+                };
+                ofp::encode(&msg, v, 0).ok()
             }
         }
     }

@@ -160,7 +160,8 @@ pub fn flow_stats(r: &Rule, now_ms: u64, v: Version, nx: bool) -> Result<FlowSta
         priority: r.priority,
         idle_timeout: r.idle_timeout,
         hard_timeout: r.hard_timeout,
-        flags: 0,
+        // `NXST_FLOW` and 1.0 flow stats have no flags field.
+        flags: if nx || v == Version::Of10 { 0 } else { r.flags },
         importance: 0,
         // OVS adds one so that 0 means "not reported".
         idle_age: if nx || v >= Version::Of15 {
