@@ -39,11 +39,11 @@ fn clone_check_pkt_larger_output_reg_exit_note_agree_with_ovs() {
         case(
             1,
             &[
-                "table=0,in_port=1,ip,actions=clone(mod_nw_dst:10.0.0.9,mod_tp_dst:81,output:2),mod_dl_src:00:00:00:00:00:07,output:3",
+                "table=0,in_port=1,tcp,actions=clone(mod_nw_dst:10.0.0.9,mod_tp_dst:81,output:2),mod_dl_src:00:00:00:00:00:07,output:3",
                 "table=0,in_port=2,ip,actions=clone(ct(commit,zone=3),output:3),mod_nw_ttl:9,output:4",
                 "table=0,in_port=3,ip,actions=mod_nw_tos:16,clone(clone(mod_nw_src:1.1.1.1,output:1),load:1->reg0[],resubmit(,1)),output:2,clone()",
                 "table=0,in_port=4,ip,actions=clone(ct_clear,output:1),clone(mod_dl_dst:00:00:00:00:00:09,output:2)",
-                "table=1,reg0=1,actions=mod_nw_ttl:3,output:4",
+                "table=1,reg0=1,ip,actions=mod_nw_ttl:3,output:4",
                 "table=1,reg0=0,actions=output:1",
             ],
             &[&p1, &p2, &p3, &p4],
