@@ -257,6 +257,35 @@ pub fn execute<E: ExecEnv>(
                 env.userspace(&packet, own_meta.as_ref().unwrap_or(meta), u);
                 sent = true;
             }
+            DpAction::Clone(inner) => {
+                let m = *own_meta.as_ref().unwrap_or(meta);
+                if last {
+                    execute(env, packet, &headers, &m, inner, now_ms);
+                    return;
+                }
+                let copy = env.copy(&packet);
+                execute(env, copy, &headers, &m, inner, now_ms);
+                sent = true;
+            }
+            DpAction::CheckPktLen {
+                len,
+                greater,
+                less_eq,
+            } => {
+                let m = *own_meta.as_ref().unwrap_or(meta);
+                let branch = if packet.len() > usize::from(*len) {
+                    greater
+                } else {
+                    less_eq
+                };
+                if last {
+                    execute(env, packet, &headers, &m, branch, now_ms);
+                    return;
+                }
+                let copy = env.copy(&packet);
+                execute(env, copy, &headers, &m, branch, now_ms);
+                sent = true;
+            }
         }
         i += 1;
     }

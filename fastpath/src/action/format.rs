@@ -65,6 +65,17 @@ impl Display for DpAction {
                 fmt_tunnel(f, t)?;
                 f.write_char(')')
             }
+            DpAction::Clone(inner) => write!(f, "clone({})", DisplayActions(inner)),
+            DpAction::CheckPktLen {
+                len,
+                greater,
+                less_eq,
+            } => write!(
+                f,
+                "check_pkt_len(size={len},gt({}),le({}))",
+                DisplayActions(greater),
+                DisplayActions(less_eq)
+            ),
         }
     }
 }

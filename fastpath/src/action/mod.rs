@@ -120,6 +120,35 @@ pub enum DpAction {
     /// `userspace(...)`: how `controller` actions reach the OpenFlow connections). The
     /// datapath never interprets it; see [`UserspaceAction`].
     Userspace(std::sync::Arc<UserspaceAction>),
+    /// Run the nested actions on a copy of the packet; the actions after it see the packet
+    /// as it was (OVS's `clone(...)`).
+    Clone(Vec<DpAction>),
+    /// Run `greater` if the frame is longer than `len` bytes, else `less_eq` (OVS's
+    /// `check_pkt_len(size=N,gt(...),le(...))`); the branches end the list.
+    CheckPktLen {
+        len: u16,
+        greater: Vec<DpAction>,
+        less_eq: Vec<DpAction>,
+    },
+}
+
+impl DpAction {
+    /// Calls `f` on every action of `actions`, nested ones included (after their parent).
+    pub fn walk<'a>(actions: &'a [DpAction], f: &mut dyn FnMut(&'a DpAction)) {
+        for a in actions {
+            f(a);
+            match a {
+                DpAction::Clone(inner) => DpAction::walk(inner, f),
+                DpAction::CheckPktLen {
+                    greater, less_eq, ..
+                } => {
+                    DpAction::walk(greater, f);
+                    DpAction::walk(less_eq, f);
+                }
+                _ => {}
+            }
+        }
+    }
 }
 
 /// A `userspace` action: what the slow path needs to handle a packet the datapath sends up.

@@ -227,6 +227,27 @@ pub fn replay(
             // table miss in some modes): it goes nowhere.
         } else if a.starts_with("recirc(") {
             out.push(Event::Other("recirc".into()));
+        } else if let Some(inner) = a.strip_prefix("clone(").and_then(|x| x.strip_suffix(')')) {
+            // On a copy: the packet after it is the packet before it.
+            out.extend(replay(inner, &k, port_of)?);
+        } else if let Some(inner) = a
+            .strip_prefix("check_pkt_len(")
+            .and_then(|x| x.strip_suffix(')'))
+        {
+            // Both branches, each on a copy, marked so that they compare branch by branch.
+            let parts = split_top(inner);
+            let branch = |name: &str| {
+                parts
+                    .iter()
+                    .find_map(|p| p.strip_prefix(name)?.strip_prefix('(')?.strip_suffix(')'))
+                    .ok_or_else(|| format!("check_pkt_len without {name}(...): {a}"))
+            };
+            let size = parts.first().copied().unwrap_or_default();
+            out.push(Event::Other(format!("check_pkt_len({size}) gt")));
+            out.extend(replay(branch("gt")?, &k, port_of)?);
+            out.push(Event::Other("check_pkt_len le".into()));
+            out.extend(replay(branch("le")?, &k, port_of)?);
+            out.push(Event::Other("check_pkt_len end".into()));
         } else {
             return Err(format!("unknown datapath action '{a}'"));
         }
@@ -258,5 +279,18 @@ mod tests {
         assert_eq!(v.len(), 3);
         assert!(matches!(&v[0], Event::Out { port: 3, headers } if headers.vlan_tci == 0x1007));
         assert!(replay("userspace(pid=1)", &k, &id).is_err());
+        // A clone's rewrites stay inside it; check_pkt_len's branches replay one after the
+        // other, each from the packet before it.
+        let c = replay("clone(set(ipv4(ttl=9)),1),2", &k, &id).unwrap();
+        assert!(matches!(&c[0], Event::Out { port: 1, headers } if headers.nw_ttl == 9));
+        assert!(matches!(&c[1], Event::Out { port: 2, headers } if headers.nw_ttl == 64));
+        let p = replay(
+            "check_pkt_len(size=200,gt(set(ipv4(ttl=1)),1),le(2)),3",
+            &k,
+            &id,
+        )
+        .unwrap();
+        assert_eq!(p.len(), 6, "{p:?}");
+        assert!(matches!(&p[5], Event::Out { port: 3, headers } if headers.nw_ttl == 64));
     }
 }

@@ -131,6 +131,11 @@ fn parse_list(
                 let v = need_value(item.key, item.value, item.delim, "FIELD[bits]->FIELD[bits]")?;
                 subfield::parse_move(v, m)?
             }
+            k if super::action_more::is_clone(k, item.delim) => {
+                vec![super::action_more::finish_clone(parse_list(
+                    item.value, m, names, ctx,
+                )?)?]
+            }
             _ => vec![parse_one(item.key, item.value, item.delim, m, names)?],
         };
         for a in acts {
@@ -221,10 +226,22 @@ fn parse_one(
         };
     match key {
         "drop" => no_value(key, value, delim).map(|_| OfAction::Drop),
+        "output" if delim == Some('(') => super::action_more::parse_output_paren(value, m, names),
         "output" => {
             let v = need_value(key, value, delim, "a port")?;
-            let p = parse_port(v, names).ok_or_else(|| OfctlError::UnknownPort(v.to_owned()))?;
-            output_to(key, p)
+            match parse_port(v, names) {
+                Some(p) => output_to(key, p),
+                // Not a port: a field (OVS's `OUTPUT_REG`), whole or `FIELD[bits]`.
+                None => match super::action_more::parse_output_reg(v, m) {
+                    Err(OfctlError::UnknownField(_)) => Err(OfctlError::UnknownPort(v.to_owned())),
+                    r => r,
+                },
+            }
+        }
+        "exit" => no_value(key, value, delim).map(|_| OfAction::Exit),
+        "note" if delim == Some(':') => super::action_more::parse_note(value),
+        "check_pkt_larger" if delim == Some('(') => {
+            super::action_more::parse_check_pkt_larger(value)
         }
         "mod_dl_src" => mod_field(Field::DlSrc, Prereq::None, Syntax::Mac),
         "mod_dl_dst" => mod_field(Field::DlDst, Prereq::None, Syntax::Mac),
@@ -282,7 +299,7 @@ fn parse_one(
             Ok(OfAction::Group(g))
         }
         k if k.eq_ignore_ascii_case("controller") => parse_controller(value, delim),
-        "enqueue" | "meter" | "note" | "write_metadata" | "clear_actions" | "write_actions"
+        "enqueue" | "meter" | "write_metadata" | "clear_actions" | "write_actions"
         | "set_queue" | "push_mpls" | "pop_mpls" => Err(OfctlError::bad_action(
             key,
             "this action is not supported by vswitch",

@@ -71,6 +71,11 @@ fn ofpact_name(a: &OfAction) -> &'static str {
         OfAction::Group(_) => "group",
         OfAction::Controller(_) => "controller",
         OfAction::Conjunction(_) => "conjunction",
+        OfAction::Clone(_) => "clone",
+        OfAction::Exit => "exit",
+        OfAction::Note(_) => "note",
+        OfAction::OutputReg { .. } => "output_reg",
+        OfAction::CheckPktLarger { .. } => "check_pkt_larger",
     }
 }
 
@@ -84,7 +89,7 @@ pub(crate) fn check_conjunctions(actions: &[OfAction]) -> Result<(), OfctlError>
     }
     match actions
         .iter()
-        .find(|a| !matches!(a, OfAction::Conjunction(_)))
+        .find(|a| !matches!(a, OfAction::Conjunction(_) | OfAction::Note(_)))
     {
         None => Ok(()),
         Some(other) => Err(OfctlError::bad_action(

@@ -710,6 +710,16 @@ pub fn format_action(a: &OfAction, names: &dyn PortNames) -> String {
         OfAction::Conjunction(c) => {
             format!("conjunction({},{}/{})", c.id, c.clause + 1, c.n_clauses)
         }
+        OfAction::Clone(acts) => format!("clone({})", format_actions(acts, names)),
+        OfAction::Exit => "exit".to_owned(),
+        OfAction::Note(bytes) => {
+            let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            format!("note:{}", hex.join("."))
+        }
+        OfAction::OutputReg { src, .. } => format!("output:{}", format_subfield(src)),
+        OfAction::CheckPktLarger { len, dst } => {
+            format!("check_pkt_larger({len})->{}", format_subfield(dst))
+        }
     }
 }
 

@@ -61,6 +61,21 @@ pub(crate) fn split_items(s: &str) -> Result<Vec<Item<'_>>, OfctlError> {
                 });
                 // Skip the closing parenthesis.
                 rest = &value_start[n + 1..];
+                // `check_pkt_larger(N)->DST`: the value runs on to the destination.
+                if key == "check_pkt_larger"
+                    && let Some(dst) = rest.strip_prefix("->")
+                {
+                    let m = value_len(dst, false).map_err(|why| OfctlError::syntax(rest, why))?;
+                    let end = n + 1 + 2 + m;
+                    items.pop();
+                    items.push(Item {
+                        key,
+                        value: &value_start[..end],
+                        delim: Some('('),
+                    });
+                    rest = &value_start[end..];
+                    continue;
+                }
                 if let Some(c) = rest.chars().next()
                     && !SEPARATORS.contains(&c)
                 {

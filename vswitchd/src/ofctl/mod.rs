@@ -20,6 +20,7 @@
 //! Layout: `lex` (items and scalar values), `fields` (names, syntax, prerequisites),
 //! `match_parse`, `action_parse`, `format`, `packet`, `error`.
 
+mod action_more;
 mod action_parse;
 mod conj;
 mod error;
@@ -32,6 +33,7 @@ mod match_parse;
 mod packet;
 pub(crate) mod subfield;
 
+pub use action_more::padded_note;
 pub use error::OfctlError;
 pub use format::{
     format_action, format_actions, format_match, format_megaflow, format_packet, format_subfield,

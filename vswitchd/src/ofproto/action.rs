@@ -200,6 +200,19 @@ pub enum OfAction {
     /// `conjunction(id,k/n)`: the rule is dimension `k` of conjunction `id` (a soft match in
     /// the classifier). Only alongside other conjunction actions; executing it does nothing.
     Conjunction(crate::classifier::Conjunction),
+    /// `clone(...)`: the actions run on a copy of the flow state, which is restored after them
+    /// (see `xlate::clone`).
+    Clone(Vec<OfAction>),
+    /// `exit`: translation stops here, in every nested `resubmit` too.
+    Exit,
+    /// `note:HEX`: no effect; kept and printed.
+    Note(Vec<u8>),
+    /// `output:FIELD[bits]` / `output(port=FIELD[bits],max_len=N)`: output to the port the
+    /// sub-field holds (`max_len` is kept for printing, as OVS ignores it outside
+    /// `controller`).
+    OutputReg { src: SubField, max_len: u16 },
+    /// `check_pkt_larger(N)->DST`: `DST` (one bit) := packet length > N.
+    CheckPktLarger { len: u16, dst: SubField },
 }
 
 /// How a field-setting action was written, so the printer gives it back the same way.
@@ -209,4 +222,17 @@ pub enum SetSpelling {
     SetField,
     /// `mod_dl_src:`, `mod_nw_dst:`, ... (the shorthand for the field)
     Mod,
+}
+
+/// Every action of `actions`, with the actions nested in `clone(...)` after their clone
+/// (OVS's `OFPACT_FOR_EACH_FLATTENED`): what the group and output-port filters look at.
+pub fn flattened(actions: &[OfAction]) -> Vec<&OfAction> {
+    let mut out = Vec::new();
+    for a in actions {
+        out.push(a);
+        if let OfAction::Clone(inner) = a {
+            out.extend(flattened(inner));
+        }
+    }
+    out
 }

@@ -476,10 +476,12 @@ impl GroupTable {
 
 /// The groups an action list sends to.
 pub fn chained(actions: &[OfAction]) -> impl Iterator<Item = u32> + '_ {
-    actions.iter().filter_map(|a| match a {
-        OfAction::Group(g) => Some(*g),
-        _ => None,
-    })
+    super::action::flattened(actions)
+        .into_iter()
+        .filter_map(|a| match a {
+            OfAction::Group(g) => Some(*g),
+            _ => None,
+        })
 }
 
 #[cfg(test)]

@@ -127,18 +127,20 @@ impl Rule {
     /// reserved ports count by their numbers, `ANY` matches every rule).
     pub fn has_output_to(&self, port: u32) -> bool {
         port == ofpp::ANY
-            || self.actions.iter().any(|a| {
-                let p = match a {
-                    OfAction::Output(p) => *p,
-                    OfAction::InPort => ofpp::IN_PORT,
-                    OfAction::Normal => ofpp::NORMAL,
-                    OfAction::Flood => ofpp::FLOOD,
-                    OfAction::All => ofpp::ALL,
-                    OfAction::Local => ofpp::LOCAL,
-                    _ => return false,
-                };
-                p == port
-            })
+            || super::action::flattened(&self.actions)
+                .into_iter()
+                .any(|a| {
+                    let p = match a {
+                        OfAction::Output(p) => *p,
+                        OfAction::InPort => ofpp::IN_PORT,
+                        OfAction::Normal => ofpp::NORMAL,
+                        OfAction::Flood => ofpp::FLOOD,
+                        OfAction::All => ofpp::ALL,
+                        OfAction::Local => ofpp::LOCAL,
+                        _ => return false,
+                    };
+                    p == port
+                })
     }
 
     /// The rule's (idle, hard) timeouts now: as installed, or shorter after a `fin_timeout`.

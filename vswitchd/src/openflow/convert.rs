@@ -357,6 +357,25 @@ pub fn action_to_model(a: &Action) -> Result<Vec<OfAction>, OpenFlowError> {
             clause: *clause,
             n_clauses: *n_clauses,
         })),
+        Action::Nx(NxAction::Clone(acts)) => {
+            let mut inner = Vec::new();
+            for a in acts {
+                inner.extend(action_to_model(a)?);
+            }
+            one(OfAction::Clone(inner))
+        }
+        Action::Nx(NxAction::Exit) => one(OfAction::Exit),
+        Action::Nx(NxAction::Note(bytes)) => {
+            one(OfAction::Note(crate::ofctl::padded_note(bytes.clone())))
+        }
+        Action::Nx(NxAction::OutputReg { src, max_len }) => one(OfAction::OutputReg {
+            src: sub(src.field, src.ofs, src.n_bits)?,
+            max_len: *max_len,
+        }),
+        Action::Nx(NxAction::CheckPktLarger { pkt_len, dst }) => one(OfAction::CheckPktLarger {
+            len: *pkt_len,
+            dst: sub(dst.field, dst.ofs, dst.n_bits)?,
+        }),
         _ => Err(unsupported_action()),
     }
 }

@@ -329,6 +329,17 @@ fn action_to_wire(a: &OfAction, v: Version) -> Result<Option<Action>, OpenFlowEr
             n_clauses: c.n_clauses,
             id: c.id,
         }),
+        OfAction::Clone(acts) => Action::Nx(NxAction::Clone(actions_to_wire(acts, v)?)),
+        OfAction::Exit => Action::Nx(NxAction::Exit),
+        OfAction::Note(bytes) => Action::Nx(NxAction::Note(bytes.clone())),
+        OfAction::OutputReg { src, max_len } => Action::Nx(NxAction::OutputReg {
+            src: wire_sub(src)?,
+            max_len: *max_len,
+        }),
+        OfAction::CheckPktLarger { len, dst } => Action::Nx(NxAction::CheckPktLarger {
+            pkt_len: *len,
+            dst: wire_sub(dst)?,
+        }),
     }))
 }
 

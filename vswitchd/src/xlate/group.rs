@@ -75,7 +75,12 @@ pub fn action_set(actions: &[OfAction]) -> Vec<OfAction> {
             | OfAction::GotoTable(_)
             | OfAction::Learn(_)
             | OfAction::FinTimeout { .. }
-            | OfAction::Conjunction(_) => continue,
+            | OfAction::Conjunction(_)
+            | OfAction::Clone(_)
+            | OfAction::Exit
+            | OfAction::Note(_)
+            | OfAction::OutputReg { .. }
+            | OfAction::CheckPktLarger { .. } => continue,
         };
         if last.is_none_or(|(c, _)| final_class >= c) {
             last = Some((final_class, a));
@@ -148,10 +153,14 @@ impl Xlator<'_, '_> {
         let saved = self.flow;
         self.depth += 1;
         self.nesting += 1;
-        // A pause inside a bucket freezes the rest of the bucket only (as OVS).
+        // A pause inside a bucket freezes the rest of the bucket only (as OVS); an `exit`
+        // ends only the bucket.
+        let saved_tail = std::mem::replace(&mut self.tail, false);
         let r = self
             .do_actions(&actions)
             .and_then(|()| self.finish_freezing());
+        self.tail = saved_tail;
+        self.exiting = false;
         self.depth -= 1;
         self.nesting -= 1;
         self.flow = saved;

@@ -31,6 +31,7 @@
 //! ([`ct`]); a packet arriving with that `recirc_id` resumes in table N of the frozen bridge with
 //! the frozen registers and metadata.
 
+pub mod clone;
 pub mod commit;
 pub mod controller;
 pub mod ct;
@@ -312,6 +313,11 @@ pub(crate) struct Xlator<'a, 't> {
     rule: Option<Arc<Rule>>,
     /// A `controller(pause)` freeze in progress ([`pause`]).
     freeze: Option<pause::Freeze>,
+    /// `exit` ran: no more actions, up to the nearest group bucket or patch port ([`clone`]).
+    exiting: bool,
+    /// Whether the running action list's end is the end of the translation (OVS's
+    /// `is_last_action`; decides whether a `clone` needs isolating).
+    tail: bool,
     trace: Option<&'t mut Trace>,
 }
 
@@ -333,6 +339,8 @@ impl<'a, 't> Xlator<'a, 't> {
             stack: Vec::new(),
             rule: None,
             freeze: None,
+            exiting: false,
+            tail: true,
             trace,
         };
         // Fields every megaflow matches (OVS's xlate_wc_init).
@@ -525,6 +533,10 @@ impl<'a, 't> Xlator<'a, 't> {
     /// Runs one rule's action list.
     fn do_actions(&mut self, actions: &[OfAction]) -> Result<(), XlateError> {
         for (i, a) in actions.iter().enumerate() {
+            if self.exiting {
+                break;
+            }
+            let last = self.tail && i + 1 == actions.len();
             match a {
                 OfAction::Output(p) => self.output_action(*p)?,
                 OfAction::InPort => self.output(self.flow.in_port, true)?,
@@ -571,7 +583,9 @@ impl<'a, 't> Xlator<'a, 't> {
                     let deepens = usize::from(target <= self.table);
                     self.depth += deepens;
                     self.nesting += 1;
+                    let saved_tail = std::mem::replace(&mut self.tail, last);
                     let r = self.xlate_table_from(target, *port);
+                    self.tail = saved_tail;
                     self.depth -= deepens;
                     self.nesting -= 1;
                     r?;
@@ -602,6 +616,14 @@ impl<'a, 't> Xlator<'a, 't> {
                 // rule's own actions list could run it, and then (as in OVS) it does nothing.
                 OfAction::Conjunction(_) => {
                     self.note(|| ">>>> executing no-op conjunction action <<<<".to_string())
+                }
+                OfAction::Clone(inner) => self.clone_action(inner, last)?,
+                OfAction::Exit => self.exiting = true,
+                OfAction::Note(_) => {}
+                OfAction::OutputReg { src, .. } => self.output_reg(src)?,
+                OfAction::CheckPktLarger { len, dst } => {
+                    // The rest of this list runs inside the datapath check ([`clone`]).
+                    return self.check_pkt_larger(*len, dst, &actions[i + 1..]);
                 }
             }
             if self.freeze.is_some() {

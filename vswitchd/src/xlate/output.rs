@@ -296,8 +296,11 @@ impl Xlator<'_, '_> {
         self.bridge = peer_bridge;
         self.depth += 1;
         self.nesting += 1;
-        // A pause in the peer freezes the peer's pipeline only (as OVS).
+        // A pause in the peer freezes the peer's pipeline only (as OVS); so does an `exit`.
+        let saved_tail = std::mem::replace(&mut self.tail, false);
         let r = self.xlate_table(0).and_then(|()| self.finish_freezing());
+        self.tail = saved_tail;
+        self.exiting = false;
         self.depth -= 1;
         self.nesting -= 1;
         self.bridge = saved_bridge;

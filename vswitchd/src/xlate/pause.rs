@@ -84,6 +84,7 @@ fn needs_unroll(a: &OfAction) -> bool {
             | OfAction::All
             | OfAction::Local
             | OfAction::Group(_)
+            | OfAction::OutputReg { .. }
             | OfAction::Controller(_)
             | OfAction::DecTtl
             | OfAction::Resubmit { table: None, .. }

@@ -822,3 +822,57 @@ proptest! {
         assert_checksums_valid(&env.out[0].1);
     }
 }
+
+#[test]
+fn clone_runs_on_a_copy_and_check_pkt_len_picks_a_branch_by_frame_length() {
+    let ttl = |v| {
+        set_v4(|s| {
+            s.ttl = Masked {
+                value: v,
+                mask: 0xff,
+            }
+        })
+    };
+    // clone(set ttl 9, 1), 2: port 1 sees TTL 9, port 2 the packet as it was.
+    let env = run(
+        &TCP4,
+        tcp4_headers(),
+        &[
+            DpAction::Clone(vec![ttl(9), DpAction::Output(1)]),
+            DpAction::Output(2),
+        ],
+    );
+    assert_eq!(env.out.len(), 2);
+    assert_eq!((env.out[0].0, env.out[0].1[22]), (1, 9));
+    assert_eq!((env.out[1].0, env.out[1].1[22]), (2, 64));
+    assert!(env.drops.is_empty());
+    // The frame is 58 bytes: larger than 57, not larger than 58.
+    for (len, port) in [(57u16, 1u32), (58, 2)] {
+        let check = DpAction::CheckPktLen {
+            len,
+            greater: vec![ttl(1), DpAction::Output(1)],
+            less_eq: vec![DpAction::Output(2)],
+        };
+        let env = run(&TCP4, tcp4_headers(), &[check.clone(), DpAction::Output(3)]);
+        let ports: Vec<u32> = env.out.iter().map(|o| o.0).collect();
+        assert_eq!(ports, vec![port, 3], "size={len}");
+        assert_eq!(env.out[1].1[22], 64, "the branch ran on a copy");
+        let env = run(&TCP4, tcp4_headers(), &[check]);
+        assert_eq!(env.out.len(), 1);
+        assert_eq!(
+            env.copies, 0,
+            "as the last action the branch takes the packet"
+        );
+    }
+    assert_eq!(
+        crate::action::format_actions(&[
+            DpAction::Clone(vec![DpAction::CtClear, DpAction::Output(1)]),
+            DpAction::CheckPktLen {
+                len: 200,
+                greater: vec![DpAction::Output(2)],
+                less_eq: vec![],
+            }
+        ]),
+        "clone(ct_clear,1),check_pkt_len(size=200,gt(2),le(drop))"
+    );
+}

@@ -73,14 +73,16 @@ pub const DEFAULT_GRACE_MS: u64 = 500;
 /// Every recirculation id a megaflow holds: the one its key matches (if not the first pass)
 /// and those its actions recirculate with.
 pub fn recirc_ids(key_recirc_id: u32, actions: &[DpAction]) -> impl Iterator<Item = u32> + '_ {
+    let mut ids = Vec::new();
+    DpAction::walk(actions, &mut |a| match a {
+        DpAction::Recirc(id) => ids.push(*id),
+        DpAction::Userspace(u) if u.recirc_id != 0 => ids.push(u.recirc_id),
+        _ => {}
+    });
     (key_recirc_id != 0)
         .then_some(key_recirc_id)
         .into_iter()
-        .chain(actions.iter().filter_map(|a| match a {
-            DpAction::Recirc(id) => Some(*id),
-            DpAction::Userspace(u) if u.recirc_id != 0 => Some(u.recirc_id),
-            _ => None,
-        }))
+        .chain(ids)
 }
 
 #[derive(Debug)]
