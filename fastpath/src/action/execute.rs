@@ -162,6 +162,9 @@ pub enum ActionDrop {
     /// A `ct` action on a datapath built without conntrack.
     #[error("the actions need conntrack but the datapath has none")]
     NoConntrack,
+    /// A meter's drop band refused the packet.
+    #[error("a meter band dropped the packet")]
+    Meter,
 }
 
 /// What the executor needs from the datapath thread around it.
@@ -256,6 +259,19 @@ pub fn execute<E: ExecEnv>(
             DpAction::Userspace(u) => {
                 env.userspace(&packet, own_meta.as_ref().unwrap_or(meta), u);
                 sent = true;
+            }
+            DpAction::Meter(m) => {
+                let len = u32::try_from(packet.len()).unwrap_or(u32::MAX);
+                if let crate::meter::Verdict::Drop { .. } =
+                    m.meter.check(len, crate::meter::clock_ns())
+                {
+                    if sent {
+                        env.recycle(packet);
+                    } else {
+                        env.drop_packet(packet, ActionDrop::Meter);
+                    }
+                    return;
+                }
             }
         }
         i += 1;

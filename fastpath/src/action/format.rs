@@ -60,6 +60,7 @@ impl Display for DpAction {
             DpAction::CtClear => f.write_str("ct_clear"),
             DpAction::Recirc(id) => write!(f, "recirc({})", CHex(*id as u128)),
             DpAction::Userspace(u) => write!(f, "userspace(pid=0,{})", u.desc),
+            DpAction::Meter(m) => write!(f, "meter({})", m.id),
             DpAction::SetTunnel(t) => {
                 f.write_str("set(")?;
                 fmt_tunnel(f, t)?;

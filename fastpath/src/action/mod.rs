@@ -120,6 +120,9 @@ pub enum DpAction {
     /// `userspace(...)`: how `controller` actions reach the OpenFlow connections). The
     /// datapath never interprets it; see [`UserspaceAction`].
     Userspace(std::sync::Arc<UserspaceAction>),
+    /// Run the packet through a meter's bands (OVS's `meter(N)`); a drop band that is exceeded
+    /// ends the actions (copies already sent stay sent). See [`crate::meter`].
+    Meter(crate::meter::MeterRef),
 }
 
 /// A `userspace` action: what the slow path needs to handle a packet the datapath sends up.

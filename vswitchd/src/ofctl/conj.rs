@@ -71,6 +71,7 @@ fn ofpact_name(a: &OfAction) -> &'static str {
         OfAction::Group(_) => "group",
         OfAction::Controller(_) => "controller",
         OfAction::Conjunction(_) => "conjunction",
+        OfAction::Meter(_) => "meter",
     }
 }
 

@@ -707,6 +707,7 @@ pub fn format_action(a: &OfAction, names: &dyn PortNames) -> String {
             hard_timeout,
         } => super::learn::format_fin_timeout(*idle_timeout, *hard_timeout),
         OfAction::Group(g) => format!("group:{g}"),
+        OfAction::Meter(m) => format!("meter:{m}"),
         OfAction::Conjunction(c) => {
             format!("conjunction({},{}/{})", c.id, c.clause + 1, c.n_clauses)
         }

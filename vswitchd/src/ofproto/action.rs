@@ -198,6 +198,9 @@ pub enum OfAction {
     /// `conjunction(id,k/n)`: the rule is dimension `k` of conjunction `id` (a soft match in
     /// the classifier). Only alongside other conjunction actions; executing it does nothing.
     Conjunction(crate::classifier::Conjunction),
+    /// `meter:N` (OpenFlow 1.3's meter instruction, 1.5's meter action): the packet goes
+    /// through meter N's bands first (always the first action; see `ofproto::meter`).
+    Meter(u32),
 }
 
 /// How a field-setting action was written, so the printer gives it back the same way.

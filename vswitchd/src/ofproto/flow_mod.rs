@@ -88,6 +88,8 @@ pub enum FlowModError {
     NoSuchTargetTable { action: &'static str, target: u8 },
     #[error("group {0} does not exist (add it with add-group first)")]
     NoSuchGroup(u32),
+    #[error("meter {0} does not exist (add it with add-meter first)")]
+    NoSuchMeter(u32),
     /// `index` is 0-based; the message counts from 1.
     #[error("flow {} of the bundle", .index + 1)]
     InBundle {

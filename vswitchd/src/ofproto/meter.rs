@@ -240,11 +240,19 @@ impl InstalledMeter {
             })
             .collect();
         InstalledMeter {
-            meter: Arc::new(Meter::new(spec.unit, &bands, now_ms * 1_000_000)),
+            meter: Arc::new(Meter::new(spec.unit, &bands, fastpath::meter::clock_ns())),
             spec,
             created_ms: now_ms,
         }
     }
+}
+
+/// The meters an action list names (`meter:N`, `controller(meter_id=N)`).
+pub fn metered(actions: &[crate::ofproto::OfAction]) -> impl Iterator<Item = u32> + '_ {
+    actions.iter().filter_map(|a| match a {
+        crate::ofproto::OfAction::Meter(m) => Some(*m),
+        _ => None,
+    })
 }
 
 /// What a meter-mod does.

@@ -316,6 +316,7 @@ pub fn action_to_model(a: &Action) -> Result<Vec<OfAction>, OpenFlowError> {
         }),
         Action::Nx(NxAction::CtClear) => one(OfAction::CtClear),
         Action::Group(g) => one(OfAction::Group(*g)),
+        Action::Meter(m) => one(OfAction::Meter(*m)),
         Action::Nx(NxAction::Ct(ct)) => {
             let zone = match ct.zone {
                 CtZoneSrc::Imm(z) => CtZone::Imm(z),
@@ -396,8 +397,10 @@ pub fn instructions_to_model(insts: &[Instruction]) -> Result<Vec<OfAction>, Ope
     let mut apply = Vec::new();
     let mut metadata = None;
     let mut goto = None;
+    let mut meter = None;
     for i in insts {
         match i {
+            Instruction::Meter(m) => meter = Some(OfAction::Meter(*m)),
             Instruction::ApplyActions(acts) => {
                 for a in acts {
                     apply.extend(action_to_model(a)?);
@@ -412,13 +415,16 @@ pub fn instructions_to_model(insts: &[Instruction]) -> Result<Vec<OfAction>, Ope
                 })
             }
             Instruction::GotoTable(t) => goto = Some(OfAction::GotoTable(*t)),
-            Instruction::ClearActions | Instruction::WriteActions(_) | Instruction::Meter(_) => {
+            Instruction::ClearActions | Instruction::WriteActions(_) => {
                 return Err(OpenFlowError::Refused(ErrorCode::BadInstructionUnsupported));
             }
         }
     }
     apply.extend(metadata);
     apply.extend(goto);
+    if let Some(m) = meter {
+        apply.insert(0, m);
+    }
     if apply.is_empty() {
         apply.push(OfAction::Drop);
     }

@@ -296,6 +296,9 @@ fn action_to_wire(a: &OfAction, v: Version) -> Result<Option<Action>, OpenFlowEr
         }),
         OfAction::CtClear => Action::Nx(NxAction::CtClear),
         OfAction::Group(g) => Action::Group(*g),
+        // OpenFlow 1.5's meter action; before it, an instruction (see actions_to_instructions).
+        OfAction::Meter(m) if v >= Version::Of15 => Action::Meter(*m),
+        OfAction::Meter(_) => return Err(OpenFlowError::Refused(ErrorCode::BadActionType)),
         OfAction::Controller(c) if c.is_plain() => Action::Output {
             port: ofpp::CONTROLLER,
             max_len: c.max_len,
@@ -389,7 +392,15 @@ pub fn actions_to_instructions(
 ) -> Result<Vec<Instruction>, OpenFlowError> {
     let mut apply = Vec::new();
     let mut goto = None;
+    let mut meter = None;
     for a in acts {
+        if let OfAction::Meter(m) = a
+            && v > Version::Of10
+            && v < Version::Of15
+        {
+            meter = Some(Instruction::Meter(*m));
+            continue;
+        }
         if let OfAction::GotoTable(t) = a {
             if v == Version::Of10 {
                 // OpenFlow 1.0 has no instructions; OVS sends goto_table as resubmit there.
@@ -404,7 +415,7 @@ pub fn actions_to_instructions(
         }
         apply.extend(action_to_wire(a, v)?);
     }
-    let mut out = Vec::new();
+    let mut out: Vec<Instruction> = meter.into_iter().collect();
     if !apply.is_empty() {
         out.push(Instruction::ApplyActions(apply));
     }

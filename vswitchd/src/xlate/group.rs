@@ -75,6 +75,7 @@ pub fn action_set(actions: &[OfAction]) -> Vec<OfAction> {
             | OfAction::GotoTable(_)
             | OfAction::Learn(_)
             | OfAction::FinTimeout { .. }
+            | OfAction::Meter(_)
             | OfAction::Conjunction(_) => continue,
         };
         if last.is_none_or(|(c, _)| final_class >= c) {

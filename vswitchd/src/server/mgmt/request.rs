@@ -115,6 +115,7 @@ fn switch_error(e: &SwitchError) -> ErrorCode {
             }
             FlowModError::GotoNotLast => ErrorCode::BadInstructionUnsupported,
             FlowModError::NoSuchGroup(_) => ErrorCode::BadActionOutGroup,
+            FlowModError::NoSuchMeter(_) => ErrorCode::MeterUnknown,
             FlowModError::InBundle { source, .. } => table(source),
         }
     }
