@@ -43,6 +43,15 @@ pub struct MeterRef {
     pub meter: Arc<Meter>,
 }
 
+impl MeterRef {
+    /// The id the datapath prints (`meter(N)`): the OpenFlow id less one, as OVS numbers its
+    /// datapath meters from 0 (in creation order there, so the two agree when OpenFlow meters
+    /// are added in id order from 1, as they usually are).
+    pub fn dp_id(&self) -> u32 {
+        self.id.saturating_sub(1)
+    }
+}
+
 impl PartialEq for MeterRef {
     fn eq(&self, other: &MeterRef) -> bool {
         self.id == other.id && Arc::ptr_eq(&self.meter, &other.meter)

@@ -257,7 +257,16 @@ pub fn execute<E: ExecEnv>(
             DpAction::CtClear => own_meta.get_or_insert(*meta).clear_ct(),
             DpAction::SetTunnel(t) => packet.tunnel = *t,
             DpAction::Userspace(u) => {
-                env.userspace(&packet, own_meta.as_ref().unwrap_or(meta), u);
+                let len = u32::try_from(packet.len()).unwrap_or(u32::MAX);
+                let metered_out = u.meter.as_ref().is_some_and(|m| {
+                    matches!(
+                        m.meter.check(len, crate::meter::clock_ns()),
+                        crate::meter::Verdict::Drop { .. }
+                    )
+                });
+                if !metered_out {
+                    env.userspace(&packet, own_meta.as_ref().unwrap_or(meta), u);
+                }
                 sent = true;
             }
             DpAction::Meter(m) => {

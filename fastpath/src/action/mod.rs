@@ -140,6 +140,10 @@ pub struct UserspaceAction {
     pub recirc_id: u32,
     /// Opaque to the datapath: the slow path's own description of what to do.
     pub cookie: Vec<u8>,
+    /// A meter the copy goes through first (`controller(meter_id=N)`): a drop band drops
+    /// the copy only. Printed as OVS prints it: `sample(sample=100.0%,actions(meter(N),
+    /// userspace(...)))`.
+    pub meter: Option<crate::meter::MeterRef>,
 }
 
 /// An action list; empty means drop.

@@ -356,12 +356,7 @@ fn parse_controller(value: &str, delim: Option<char>) -> Result<OfAction, OfctlE
                     "id" => c.id = parse_uint_bits("id", v, 16)? as u16,
                     "userdata" => c.userdata = parse_hex_bytes("userdata", v)?,
                     "pause" => c.pause = true,
-                    "meter_id" => {
-                        return Err(OfctlError::bad_action(
-                            key,
-                            "meter_id is not supported by vswitch yet",
-                        ));
-                    }
+                    "meter_id" => c.meter_id = Some(parse_uint_bits("meter_id", v, 32)? as u32),
                     other => {
                         return Err(OfctlError::bad_action(
                             key,

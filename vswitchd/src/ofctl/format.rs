@@ -635,6 +635,9 @@ fn format_controller(c: &crate::ofproto::action::OfController) -> String {
     if c.pause {
         parts.push("pause".to_owned());
     }
+    if let Some(m) = c.meter_id {
+        parts.push(format!("meter_id={m}"));
+    }
     format!("controller({})", parts.join(","))
 }
 

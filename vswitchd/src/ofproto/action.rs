@@ -98,6 +98,9 @@ pub struct OfController {
     /// `pause`: the translation freezes here and the packet-in carries a continuation the
     /// controller resumes with `NXT_RESUME` (see `xlate::pause`).
     pub pause: bool,
+    /// `meter_id=N`: the packet-ins go through meter N first (a missing meter meters
+    /// nothing, as in OVS).
+    pub meter_id: Option<u32>,
 }
 
 impl OfController {
@@ -114,13 +117,18 @@ impl OfController {
             id: 0,
             userdata: Vec::new(),
             pause: false,
+            meter_id: None,
         }
     }
 
     /// Whether it is the plain form, which OVS encodes and prints as an output to the
     /// controller port (`CONTROLLER:max_len`).
     pub fn is_plain(&self) -> bool {
-        self.reason == Self::ACTION && self.id == 0 && self.userdata.is_empty() && !self.pause
+        self.reason == Self::ACTION
+            && self.id == 0
+            && self.userdata.is_empty()
+            && !self.pause
+            && self.meter_id.is_none()
     }
 }
 

@@ -247,7 +247,8 @@ impl InstalledMeter {
     }
 }
 
-/// The meters an action list names (`meter:N`, `controller(meter_id=N)`).
+/// The meters an action list's `meter:N` names (not `controller(meter_id=N)`'s, which, as in
+/// OVS, may name a missing meter and does not tie its flow to the meter).
 pub fn metered(actions: &[crate::ofproto::OfAction]) -> impl Iterator<Item = u32> + '_ {
     actions.iter().filter_map(|a| match a {
         crate::ofproto::OfAction::Meter(m) => Some(*m),

@@ -230,19 +230,16 @@ pub fn action_to_model(a: &Action) -> Result<Vec<OfAction>, OpenFlowError> {
             id: *controller_id,
             userdata: Vec::new(),
             pause: false,
+            meter_id: None,
         })),
-        Action::Nx(NxAction::Controller2(c)) => {
-            if c.meter_id.is_some() {
-                return Err(unsupported_action());
-            }
-            one(OfAction::Controller(OfController {
-                max_len: c.max_len.unwrap_or(u16::MAX),
-                reason: c.reason.unwrap_or(OfController::ACTION),
-                id: c.controller_id.unwrap_or(0),
-                userdata: c.userdata.clone().unwrap_or_default(),
-                pause: c.pause,
-            }))
-        }
+        Action::Nx(NxAction::Controller2(c)) => one(OfAction::Controller(OfController {
+            max_len: c.max_len.unwrap_or(u16::MAX),
+            reason: c.reason.unwrap_or(OfController::ACTION),
+            id: c.controller_id.unwrap_or(0),
+            userdata: c.userdata.clone().unwrap_or_default(),
+            pause: c.pause,
+            meter_id: c.meter_id,
+        })),
         Action::SetVlanVid(v) => one(OfAction::SetVlanVid(*v & 0xfff)),
         Action::SetVlanPcp(p) => one(OfAction::SetVlanPcp(*p & 7)),
         Action::PopVlan => one(OfAction::PopVlan),

@@ -303,7 +303,7 @@ fn action_to_wire(a: &OfAction, v: Version) -> Result<Option<Action>, OpenFlowEr
             port: ofpp::CONTROLLER,
             max_len: c.max_len,
         },
-        OfAction::Controller(c) if c.userdata.is_empty() && !c.pause => {
+        OfAction::Controller(c) if c.userdata.is_empty() && !c.pause && c.meter_id.is_none() => {
             Action::Nx(NxAction::Controller {
                 max_len: c.max_len,
                 controller_id: c.id,
@@ -316,7 +316,7 @@ fn action_to_wire(a: &OfAction, v: Version) -> Result<Option<Action>, OpenFlowEr
             reason: (c.reason != OfController::ACTION).then_some(c.reason),
             userdata: (!c.userdata.is_empty()).then(|| c.userdata.clone()),
             pause: c.pause,
-            meter_id: None,
+            meter_id: c.meter_id,
         })),
         OfAction::Ct(ct) => Action::Nx(NxAction::Ct(ct_to_wire(ct, v)?)),
         OfAction::FinTimeout {
