@@ -263,7 +263,7 @@ fn metered_flows_over_openflow_as_ovs() {
             "in_port=3,actions=meter:5",
         ]);
         let err = String::from_utf8_lossy(&o.stderr).into_owned();
-        assert!(err.contains("OFPMMFC_UNKNOWN_METER"), "{err}");
+        assert!(err.contains("OFPMMFC_INVALID_METER"), "{err}");
         let flows13 = ofctl_ok(&["-O", "OpenFlow13", "--no-stats", "dump-flows", &sw]);
         let flows15 = ofctl_ok(&["-O", "OpenFlow15", "--no-stats", "dump-flows", &sw]);
         let stats = ofctl_ok(&["-O", "OpenFlow13", "meter-stats", &sw]);

@@ -3,7 +3,7 @@
 //! As in ovs-ofctl, a meter is an instruction first: it comes before every other action (a
 //! later one is "invalid instruction ordering"), a flow names at most one, and a group bucket
 //! names none. Whether meter N exists is the flow table's check (a flow-mod naming a missing
-//! meter fails with OFPMMFC_UNKNOWN_METER), not the parser's.
+//! meter fails with OFPMMFC_INVALID_METER, as in OVS), not the parser's.
 
 use super::error::OfctlError;
 use super::lex;
