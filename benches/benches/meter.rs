@@ -33,6 +33,15 @@ fn meter_check(c: &mut Criterion) {
     g.bench_function("check_drop", |b| {
         b.iter(|| black_box(drop.check(black_box(1500), start.elapsed().as_nanos() as u64)))
     });
+    // As the datapath runs it: `meter(N)` reads the meter clock (`fastpath::meter::clock_ns`).
+    let dp = Meter::new(
+        MeterUnit::Pktps,
+        &[band(u32::MAX)],
+        fastpath::meter::clock_ns(),
+    );
+    g.bench_function("check_pass_datapath_clock", |b| {
+        b.iter(|| black_box(dp.check(black_box(64), fastpath::meter::clock_ns())))
+    });
     // Two threads on one meter: this thread's cost while another hammers the same atomics.
     let shared = Arc::new(Meter::new(MeterUnit::Pktps, &[band(1_000_000)], 0));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -255,6 +255,40 @@ pub enum Command {
     /// Show the bridge's TLV map.
     #[command(name = "dump-tlv-map")]
     DumpTlvMap { bridge: String },
+    /// Add an OpenFlow meter (ovs-ofctl meter syntax: meter=N,kbps|pktps[,burst][,stats],bands=type=drop,rate=R[,burst_size=B]).
+    #[command(name = "add-meter")]
+    AddMeter { bridge: String, meter: String },
+    /// Replace a meter's unit, flags and bands (its counters restart).
+    #[command(name = "mod-meter")]
+    ModMeter { bridge: String, meter: String },
+    /// Delete a meter (all without meter=N) and the flows that use it.
+    #[command(name = "del-meter")]
+    DelMeter {
+        bridge: String,
+        #[arg(value_name = "meter=N")]
+        meter: Option<String>,
+    },
+    /// Delete meters (all without meter=N) and the flows that use them.
+    #[command(name = "del-meters")]
+    DelMeters {
+        bridge: String,
+        #[arg(value_name = "meter=N")]
+        meter: Option<String>,
+    },
+    /// Show meters.
+    #[command(name = "dump-meters")]
+    DumpMeters {
+        bridge: String,
+        #[arg(value_name = "meter=N")]
+        meter: Option<String>,
+    },
+    /// Show meter and band counters.
+    #[command(name = "meter-stats")]
+    MeterStats {
+        bridge: String,
+        #[arg(value_name = "meter=N")]
+        meter: Option<String>,
+    },
     /// Show port counters.
     #[command(name = "dump-ports")]
     DumpPorts {
@@ -366,6 +400,10 @@ pub struct TraceArgs {
     /// bridge.
     #[arg(long, value_name = "FILE", requires = "flows")]
     pub groups: Option<String>,
+    /// Offline: meters of FILE (one per line, ovs-ofctl add-meter syntax) in the in-memory
+    /// bridge.
+    #[arg(long, value_name = "FILE", requires = "flows")]
+    pub meters: Option<String>,
     /// Offline: number of ports p1..pN of the in-memory bridge (OpenFlow port i = pi).
     #[arg(long, value_name = "N", requires = "flows", default_value_t = 8)]
     pub ports: u32,

@@ -25,7 +25,7 @@ pub async fn trace(ctx: &Ctx, t: TraceArgs) -> anyhow::Result<()> {
                  several only with --generate)"
             ));
         };
-        return offline_trace(ctx, flows, t.groups.as_deref(), t.ports, packet, &t.ct_next);
+        return offline_trace(ctx, flows, &t, packet);
     }
     let [bridge, packet] = t.args.as_slice() else {
         return Err(anyhow!(
@@ -44,17 +44,13 @@ pub async fn trace(ctx: &Ctx, t: TraceArgs) -> anyhow::Result<()> {
 }
 
 /// Offline trace: an in-memory bridge with ports p1..pN and the flows of FILE; no daemon.
-fn offline_trace(
-    ctx: &Ctx,
-    flows: &str,
-    groups: Option<&str>,
-    ports: u32,
-    packet: &str,
-    ct_next: &[String],
-) -> anyhow::Result<()> {
-    let (text, groups) = read_offline_files(flows, groups)?;
-    let report = vswitchd::trace::offline_trace_with_groups(&text, &groups, ports, packet, ct_next)
-        .map_err(|e| anyhow!("{}", vswitchd::report::chain(&e)))?;
+fn offline_trace(ctx: &Ctx, flows: &str, t: &TraceArgs, packet: &str) -> anyhow::Result<()> {
+    let (text, groups) = read_offline_files(flows, t.groups.as_deref())?;
+    let meters = read_meters(t.meters.as_deref())?;
+    let report = vswitchd::trace::offline_trace_with_meters(
+        &text, &groups, &meters, t.ports, packet, &t.ct_next,
+    )
+    .map_err(|e| anyhow!("{}", vswitchd::report::chain(&e)))?;
     emit_raw(ctx.format, &report.to_json(), || report.to_text())
 }
 
@@ -69,9 +65,11 @@ fn offline_trace_generate(
     packets: &[String],
 ) -> anyhow::Result<()> {
     let (text, groups) = read_offline_files(flows, groups)?;
-    let reports =
-        vswitchd::trace::offline_trace_generate(&text, &groups, ports, packets, &t.ct_next)
-            .map_err(|e| anyhow!("{}", vswitchd::report::chain(&e)))?;
+    let meters = read_meters(t.meters.as_deref())?;
+    let reports = vswitchd::trace::offline_trace_generate_with_meters(
+        &text, &groups, &meters, ports, packets, &t.ct_next,
+    )
+    .map_err(|e| anyhow!("{}", vswitchd::report::chain(&e)))?;
     let json = format!(
         "[{}]",
         reports
@@ -87,6 +85,16 @@ fn offline_trace_generate(
             .collect::<Vec<_>>()
             .join("\n")
     })
+}
+
+/// The meter file of an offline trace (one meter per line, ovs-ofctl add-meter syntax).
+fn read_meters(meters: Option<&str>) -> anyhow::Result<String> {
+    match meters {
+        Some(m) => {
+            std::fs::read_to_string(m).with_context(|| format!("cannot read meter file {m}"))
+        }
+        None => Ok(String::new()),
+    }
 }
 
 /// The flow file (`-`: stdin) and the group file of an offline trace.

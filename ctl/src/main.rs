@@ -17,6 +17,7 @@ mod diag;
 mod fail_mode;
 mod flow;
 mod group;
+mod meter;
 mod output;
 mod progress;
 mod tlv;
@@ -184,6 +185,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::AddTlvMap { bridge, maps } => tlv::add_tlv_map(&ctx, bridge, maps).await,
         Command::DelTlvMap { bridge, maps } => tlv::del_tlv_map(&ctx, bridge, maps).await,
         Command::DumpTlvMap { bridge } => tlv::dump_tlv_map(&ctx, bridge).await,
+        Command::AddMeter { bridge, meter } => meter::add_meter(&ctx, bridge, meter).await,
+        Command::ModMeter { bridge, meter } => meter::mod_meter_cmd(&ctx, bridge, meter).await,
+        Command::DelMeter { bridge, meter } | Command::DelMeters { bridge, meter } => {
+            meter::del_meter(&ctx, bridge, meter).await
+        }
+        Command::DumpMeters { bridge, meter } => meter::dump_meters(&ctx, bridge, meter).await,
+        Command::MeterStats { bridge, meter } => meter::meter_stats(&ctx, bridge, meter).await,
         Command::Trace(t) => diag::trace(&ctx, t).await,
         Command::DumpMegaflows { bridge } => diag::dump_megaflows(&ctx, bridge).await,
         Command::FlushMegaflows => diag::flush_megaflows(&ctx).await,

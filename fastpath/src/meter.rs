@@ -13,8 +13,58 @@
 //! two threads never credit the same nanoseconds; it moves `last_ns` only by the time it turned
 //! into whole tokens, so nothing is lost to rounding at high packet rates. Tokens are counted
 //! in thousandths of a bit or packet.
+//!
+//! Why atomics rather than per-thread shares of the rate: a flow's packets usually arrive on
+//! one port and so on one datapath thread; splitting the rate N ways would cut such a flow to
+//! 1/N of its meter. One shared bucket gives the exact rate whatever the spread, and costs a
+//! few uncontended atomic operations per packet (a contended CAS retries, never blocks).
+//!
+//! In the datapath a meter is named by a [`MeterRef`] inside a `meter(N)` action; the clock is
+//! [`clock_ns`].
 
+use std::sync::Arc;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Instant;
+
+/// The datapath's meter clock: nanoseconds since the first call (monotonic).
+pub fn clock_ns() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    let start = *START.get_or_init(Instant::now);
+    u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// A meter as a datapath action names it: its id (printed as `meter(N)`) and its buckets.
+/// Two references are equal only if they share the buckets, so a modified meter (new
+/// buckets) makes the revalidator replace the megaflows that named the old one.
+#[derive(Clone, Debug)]
+pub struct MeterRef {
+    pub id: u32,
+    pub meter: Arc<Meter>,
+}
+
+impl MeterRef {
+    /// The id the datapath prints (`meter(N)`): the OpenFlow id less one, as OVS numbers its
+    /// datapath meters from 0 (in creation order there, so the two agree when OpenFlow meters
+    /// are added in id order from 1, as they usually are).
+    pub fn dp_id(&self) -> u32 {
+        self.id.saturating_sub(1)
+    }
+}
+
+impl PartialEq for MeterRef {
+    fn eq(&self, other: &MeterRef) -> bool {
+        self.id == other.id && Arc::ptr_eq(&self.meter, &other.meter)
+    }
+}
+
+impl Eq for MeterRef {}
+
+impl std::hash::Hash for MeterRef {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.id.hash(h);
+    }
+}
 
 /// Tokens per bit or packet.
 const SCALE: u128 = 1000;

@@ -219,3 +219,74 @@ fn meter_mods_over_openflow_dump_as_ovs() {
     let config = ofctl_ok(&["-O", proto, "dump-meters", &vs.mgmt()]);
     assert_eq!(config, dumps[0].0, "after restart");
 }
+
+/// Metered flows: `meter:N` as OpenFlow 1.3's instruction and 1.5's action, a flow naming a
+/// missing meter refused, meter-stats' flow_count, and del-meter taking its flows along, the
+/// same on vswitch and OVS.
+#[test]
+fn metered_flows_over_openflow_as_ovs() {
+    if !have_ovs() {
+        return;
+    }
+    let vs = VsBridge::start("vmt", BRIDGE);
+    let ovs = OvsBridge::start("vmt-ovs", BRIDGE);
+    let mut seen = Vec::new();
+    for sw in [vs.mgmt(), ovs.mgmt()] {
+        ofctl_ok(&["-O", "OpenFlow13", "del-meters", &sw]);
+        ofctl_ok(&["-O", "OpenFlow13", "del-flows", &sw]);
+        ofctl_ok(&[
+            "-O",
+            "OpenFlow13",
+            "add-meter",
+            &sw,
+            "meter=1,pktps,bands=type=drop,rate=10",
+        ]);
+        ofctl_ok(&[
+            "-O",
+            "OpenFlow13",
+            "add-flow",
+            &sw,
+            "in_port=1,actions=meter:1,output:2",
+        ]);
+        ofctl_ok(&[
+            "-O",
+            "OpenFlow15",
+            "add-flow",
+            &sw,
+            "in_port=2,actions=meter:1,goto_table:1",
+        ]);
+        let o = ofctl(&[
+            "-O",
+            "OpenFlow13",
+            "add-flow",
+            &sw,
+            "in_port=3,actions=meter:5",
+        ]);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(err.contains("OFPMMFC_INVALID_METER"), "{err}");
+        let flows13 = ofctl_ok(&["-O", "OpenFlow13", "--no-stats", "dump-flows", &sw]);
+        let flows15 = ofctl_ok(&["-O", "OpenFlow15", "--no-stats", "dump-flows", &sw]);
+        let stats = ofctl_ok(&["-O", "OpenFlow13", "meter-stats", &sw]);
+        let flow_count = stats
+            .split_whitespace()
+            .find(|w| w.starts_with("flow_count:"))
+            .unwrap_or_default()
+            .to_owned();
+        ofctl_ok(&["-O", "OpenFlow13", "del-meter", &sw, "meter=1"]);
+        let after = ofctl_ok(&["-O", "OpenFlow13", "--no-stats", "dump-flows", &sw]);
+        seen.push((flows13, flows15, flow_count, after));
+    }
+    eprintln!("vswitch: {:?}\nOVS: {:?}", seen[0], seen[1]);
+    assert!(
+        seen[0].0.contains("actions=meter:1,output:2"),
+        "{}",
+        seen[0].0
+    );
+    assert_eq!(
+        seen[0].0, seen[1].0,
+        "dump-flows (1.3): vswitch (left) vs OVS"
+    );
+    assert_eq!(seen[0].1, seen[1].1, "dump-flows (1.5)");
+    assert_eq!(seen[0].2, seen[1].2, "meter-stats flow_count");
+    assert_eq!(seen[0].3, seen[1].3, "dump-flows after del-meter");
+}

@@ -66,6 +66,12 @@ pub enum TraceError {
         line: usize,
         source: crate::ofproto::group::GroupError,
     },
+    /// A meter line did not parse, or the meter table refused it.
+    #[error("meters line {line}")]
+    Meter {
+        line: usize,
+        source: crate::ofproto::meter::MeterError,
+    },
     /// `--ports` out of range.
     #[error("--ports must be between 0 and {MAX_OFFLINE_PORTS}, not {0}")]
     Ports(u32),
@@ -234,6 +240,25 @@ pub fn offline_trace(
     offline_trace_with_groups(flows_text, "", n_ports, packet, ct_next)
 }
 
+/// [`offline_trace_with_groups`] with the meters of `meters_text` (one per line, in
+/// `ovs-ofctl add-meter` syntax) installed before the flows.
+pub fn offline_trace_with_meters(
+    flows_text: &str,
+    groups_text: &str,
+    meters_text: &str,
+    n_ports: u32,
+    packet: &str,
+    ct_next: &[String],
+) -> Result<TraceReport, TraceError> {
+    let bridge = OfflineBridge::with_meters(flows_text, groups_text, meters_text, n_ports)?;
+    let states = ct_next
+        .iter()
+        .map(|s| parse_ct_state(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let key = bridge.packet(packet)?;
+    Ok(bridge.trace(&key, &states))
+}
+
 /// [`offline_trace`] with the groups of `groups_text` (one per line, in `ovs-ofctl
 /// add-groups` syntax) installed before the flows.
 pub fn offline_trace_with_groups(
@@ -262,7 +287,20 @@ pub fn offline_trace_generate(
     packets: &[String],
     ct_next: &[String],
 ) -> Result<Vec<TraceReport>, TraceError> {
-    let mut bridge = OfflineBridge::with_groups(flows_text, groups_text, n_ports)?;
+    offline_trace_generate_with_meters(flows_text, groups_text, "", n_ports, packets, ct_next)
+}
+
+/// [`offline_trace_generate`] with the meters of `meters_text` (see
+/// [`offline_trace_with_meters`]).
+pub fn offline_trace_generate_with_meters(
+    flows_text: &str,
+    groups_text: &str,
+    meters_text: &str,
+    n_ports: u32,
+    packets: &[String],
+    ct_next: &[String],
+) -> Result<Vec<TraceReport>, TraceError> {
+    let mut bridge = OfflineBridge::with_meters(flows_text, groups_text, meters_text, n_ports)?;
     let states = ct_next
         .iter()
         .map(|s| parse_ct_state(s))
@@ -296,6 +334,17 @@ impl OfflineBridge {
     pub fn with_groups(
         flows_text: &str,
         groups_text: &str,
+        n_ports: u32,
+    ) -> Result<OfflineBridge, TraceError> {
+        OfflineBridge::with_meters(flows_text, groups_text, "", n_ports)
+    }
+
+    /// As [`OfflineBridge::with_groups`], with the meters of `meters_text` (see
+    /// [`offline_trace_with_meters`]).
+    pub fn with_meters(
+        flows_text: &str,
+        groups_text: &str,
+        meters_text: &str,
         n_ports: u32,
     ) -> Result<OfflineBridge, TraceError> {
         if n_ports > MAX_OFFLINE_PORTS {
@@ -343,6 +392,20 @@ impl OfflineBridge {
                     line: i + 1,
                     source,
                 })?;
+        }
+        for (i, line) in meters_text.lines().enumerate() {
+            let l = crate::ofctl::flow_line(line);
+            if l.is_empty() {
+                continue;
+            }
+            let meter = |source| TraceError::Meter {
+                line: i + 1,
+                source,
+            };
+            let spec = crate::ofproto::meter::parse_meter(l).map_err(meter)?;
+            tables
+                .apply_meter_mod(&crate::ofproto::meter::MeterMod::Add(spec), 0)
+                .map_err(meter)?;
         }
         tables.apply(&mods, 0)?;
         let normal = LearningSwitch::new(

@@ -162,6 +162,9 @@ pub enum ActionDrop {
     /// A `ct` action on a datapath built without conntrack.
     #[error("the actions need conntrack but the datapath has none")]
     NoConntrack,
+    /// A meter's drop band refused the packet.
+    #[error("a meter band dropped the packet")]
+    Meter,
 }
 
 /// What the executor needs from the datapath thread around it.
@@ -254,7 +257,16 @@ pub fn execute<E: ExecEnv>(
             DpAction::CtClear => own_meta.get_or_insert(*meta).clear_ct(),
             DpAction::SetTunnel(t) => packet.tunnel = *t,
             DpAction::Userspace(u) => {
-                env.userspace(&packet, own_meta.as_ref().unwrap_or(meta), u);
+                let len = u32::try_from(packet.len()).unwrap_or(u32::MAX);
+                let metered_out = u.meter.as_ref().is_some_and(|m| {
+                    matches!(
+                        m.meter.check(len, crate::meter::clock_ns()),
+                        crate::meter::Verdict::Drop { .. }
+                    )
+                });
+                if !metered_out {
+                    env.userspace(&packet, own_meta.as_ref().unwrap_or(meta), u);
+                }
                 sent = true;
             }
             DpAction::Clone(inner) => {
@@ -285,6 +297,19 @@ pub fn execute<E: ExecEnv>(
                 let copy = env.copy(&packet);
                 execute(env, copy, &headers, &m, branch, now_ms);
                 sent = true;
+            }
+            DpAction::Meter(m) => {
+                let len = u32::try_from(packet.len()).unwrap_or(u32::MAX);
+                if let crate::meter::Verdict::Drop { .. } =
+                    m.meter.check(len, crate::meter::clock_ns())
+                {
+                    if sent {
+                        env.recycle(packet);
+                    } else {
+                        env.drop_packet(packet, ActionDrop::Meter);
+                    }
+                    return;
+                }
             }
         }
         i += 1;

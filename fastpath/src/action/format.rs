@@ -59,7 +59,16 @@ impl Display for DpAction {
             DpAction::Ct(ct) => fmt_ct(f, ct),
             DpAction::CtClear => f.write_str("ct_clear"),
             DpAction::Recirc(id) => write!(f, "recirc({})", CHex(*id as u128)),
-            DpAction::Userspace(u) => write!(f, "userspace(pid=0,{})", u.desc),
+            DpAction::Userspace(u) => match &u.meter {
+                None => write!(f, "userspace(pid=0,{})", u.desc),
+                Some(m) => write!(
+                    f,
+                    "sample(sample=100.0%,actions(meter({}),userspace(pid=0,{})))",
+                    m.dp_id(),
+                    u.desc
+                ),
+            },
+            DpAction::Meter(m) => write!(f, "meter({})", m.dp_id()),
             DpAction::SetTunnel(t) => {
                 f.write_str("set(")?;
                 fmt_tunnel(f, t)?;

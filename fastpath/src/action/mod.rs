@@ -130,6 +130,9 @@ pub enum DpAction {
         greater: Vec<DpAction>,
         less_eq: Vec<DpAction>,
     },
+    /// Run the packet through a meter's bands (OVS's `meter(N)`); a drop band that is exceeded
+    /// ends the actions (copies already sent stay sent). See [`crate::meter`].
+    Meter(crate::meter::MeterRef),
 }
 
 impl DpAction {
@@ -166,6 +169,10 @@ pub struct UserspaceAction {
     pub recirc_id: u32,
     /// Opaque to the datapath: the slow path's own description of what to do.
     pub cookie: Vec<u8>,
+    /// A meter the copy goes through first (`controller(meter_id=N)`): a drop band drops
+    /// the copy only. Printed as OVS prints it: `sample(sample=100.0%,actions(meter(N),
+    /// userspace(...)))`.
+    pub meter: Option<crate::meter::MeterRef>,
 }
 
 /// An action list; empty means drop.

@@ -51,10 +51,13 @@ pub enum DropReason {
     /// A tunnel endpoint could not decapsulate or place the packet.
     #[error("tunnel receive: {0}")]
     Tunnel(TunnelDrop),
+    /// A meter's drop band dropped it.
+    #[error("a meter band dropped the packet")]
+    Meter,
 }
 
 /// Reasons other than `Malformed`, in counter order (malformed reasons follow them).
-const FIXED: [DropReason; 8] = [
+const FIXED: [DropReason; 9] = [
     DropReason::FlowDrop,
     DropReason::NoHeadroom,
     DropReason::NoConntrack,
@@ -63,6 +66,7 @@ const FIXED: [DropReason; 8] = [
     DropReason::RecircDepth,
     DropReason::NoSuchPort,
     DropReason::TxError,
+    DropReason::Meter,
 ];
 
 impl DropReason {
@@ -107,6 +111,7 @@ impl DropReason {
             DropReason::RecircDepth => "recirc_depth",
             DropReason::NoSuchPort => "no_such_port",
             DropReason::TxError => "tx_error",
+            DropReason::Meter => "meter",
         }
     }
 }
@@ -117,6 +122,7 @@ impl From<ActionDrop> for DropReason {
             ActionDrop::FlowDrop => DropReason::FlowDrop,
             ActionDrop::NoHeadroom => DropReason::NoHeadroom,
             ActionDrop::NoConntrack => DropReason::NoConntrack,
+            ActionDrop::Meter => DropReason::Meter,
         }
     }
 }

@@ -183,6 +183,7 @@ mod tests {
             desc: String::new(),
             recirc_id: 0,
             cookie: vec![7],
+            meter: None,
         };
         for i in 0..5u8 {
             p.userspace(&a, &[i], &PacketMeta::new(1), &TunnelMeta::default());

@@ -44,6 +44,7 @@ pub(crate) fn parse_actions(
         return Err(OfctlError::DropNotAlone);
     }
     super::conj::check_conjunctions(&actions)?;
+    super::meter_action::check_meter_first(&actions)?;
     for (i, a) in actions.iter().enumerate() {
         if let OfAction::GotoTable(t) = a {
             if i + 1 != actions.len() {
@@ -81,6 +82,7 @@ pub(crate) fn parse_actions_unchecked(
     if actions.len() > 1 && actions.contains(&OfAction::Drop) {
         return Err(OfctlError::DropNotAlone);
     }
+    super::meter_action::check_no_meter(&actions)?;
     if let Some(OfAction::GotoTable(t)) =
         actions.iter().find(|a| matches!(a, OfAction::GotoTable(_)))
     {
@@ -299,8 +301,12 @@ fn parse_one(
             Ok(OfAction::Group(g))
         }
         k if k.eq_ignore_ascii_case("controller") => parse_controller(value, delim),
-        "enqueue" | "meter" | "write_metadata" | "clear_actions" | "write_actions"
-        | "set_queue" | "push_mpls" | "pop_mpls" => Err(OfctlError::bad_action(
+        "meter" => super::meter_action::parse_meter_action(
+            key,
+            need_value(key, value, delim, "a meter id")?,
+        ),
+        "enqueue" | "write_metadata" | "clear_actions" | "write_actions" | "set_queue"
+        | "push_mpls" | "pop_mpls" => Err(OfctlError::bad_action(
             key,
             "this action is not supported by vswitch",
         )),
@@ -367,12 +373,7 @@ fn parse_controller(value: &str, delim: Option<char>) -> Result<OfAction, OfctlE
                     "id" => c.id = parse_uint_bits("id", v, 16)? as u16,
                     "userdata" => c.userdata = parse_hex_bytes("userdata", v)?,
                     "pause" => c.pause = true,
-                    "meter_id" => {
-                        return Err(OfctlError::bad_action(
-                            key,
-                            "meter_id is not supported by vswitch yet",
-                        ));
-                    }
+                    "meter_id" => c.meter_id = Some(parse_uint_bits("meter_id", v, 32)? as u32),
                     other => {
                         return Err(OfctlError::bad_action(
                             key,

@@ -76,6 +76,7 @@ fn ofpact_name(a: &OfAction) -> &'static str {
         OfAction::Note(_) => "note",
         OfAction::OutputReg { .. } => "output_reg",
         OfAction::CheckPktLarger { .. } => "check_pkt_larger",
+        OfAction::Meter(_) => "meter",
     }
 }
 

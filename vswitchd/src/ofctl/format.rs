@@ -635,6 +635,9 @@ fn format_controller(c: &crate::ofproto::action::OfController) -> String {
     if c.pause {
         parts.push("pause".to_owned());
     }
+    if let Some(m) = c.meter_id {
+        parts.push(format!("meter_id={m}"));
+    }
     format!("controller({})", parts.join(","))
 }
 
@@ -707,6 +710,7 @@ pub fn format_action(a: &OfAction, names: &dyn PortNames) -> String {
             hard_timeout,
         } => super::learn::format_fin_timeout(*idle_timeout, *hard_timeout),
         OfAction::Group(g) => format!("group:{g}"),
+        OfAction::Meter(m) => format!("meter:{m}"),
         OfAction::Conjunction(c) => {
             format!("conjunction({},{}/{})", c.id, c.clause + 1, c.n_clauses)
         }

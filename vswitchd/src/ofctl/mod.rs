@@ -30,6 +30,7 @@ mod group;
 mod learn;
 mod lex;
 mod match_parse;
+mod meter_action;
 mod packet;
 pub(crate) mod subfield;
 

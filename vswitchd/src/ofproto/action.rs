@@ -98,6 +98,9 @@ pub struct OfController {
     /// `pause`: the translation freezes here and the packet-in carries a continuation the
     /// controller resumes with `NXT_RESUME` (see `xlate::pause`).
     pub pause: bool,
+    /// `meter_id=N`: the packet-ins go through meter N first (a missing meter meters
+    /// nothing, as in OVS).
+    pub meter_id: Option<u32>,
 }
 
 impl OfController {
@@ -116,13 +119,18 @@ impl OfController {
             id: 0,
             userdata: Vec::new(),
             pause: false,
+            meter_id: None,
         }
     }
 
     /// Whether it is the plain form, which OVS encodes and prints as an output to the
     /// controller port (`CONTROLLER:max_len`).
     pub fn is_plain(&self) -> bool {
-        self.reason == Self::ACTION && self.id == 0 && self.userdata.is_empty() && !self.pause
+        self.reason == Self::ACTION
+            && self.id == 0
+            && self.userdata.is_empty()
+            && !self.pause
+            && self.meter_id.is_none()
     }
 }
 
@@ -213,6 +221,9 @@ pub enum OfAction {
     OutputReg { src: SubField, max_len: u16 },
     /// `check_pkt_larger(N)->DST`: `DST` (one bit) := packet length > N.
     CheckPktLarger { len: u16, dst: SubField },
+    /// `meter:N` (OpenFlow 1.3's meter instruction, 1.5's meter action): the packet goes
+    /// through meter N's bands first (always the first action; see `ofproto::meter`).
+    Meter(u32),
 }
 
 /// How a field-setting action was written, so the printer gives it back the same way.

@@ -95,6 +95,8 @@ pub enum FlowModError {
     NoSuchGroup(u32),
     #[error("check_overlap: a flow of priority {priority} in table {table} overlaps this one")]
     Overlap { table: u8, priority: u16 },
+    #[error("meter {0} does not exist (add it with add-meter first)")]
+    NoSuchMeter(u32),
     /// `index` is 0-based; the message counts from 1.
     #[error("flow {} of the bundle", .index + 1)]
     InBundle {

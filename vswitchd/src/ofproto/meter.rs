@@ -240,11 +240,20 @@ impl InstalledMeter {
             })
             .collect();
         InstalledMeter {
-            meter: Arc::new(Meter::new(spec.unit, &bands, now_ms * 1_000_000)),
+            meter: Arc::new(Meter::new(spec.unit, &bands, fastpath::meter::clock_ns())),
             spec,
             created_ms: now_ms,
         }
     }
+}
+
+/// The meters an action list's `meter:N` names (not `controller(meter_id=N)`'s, which, as in
+/// OVS, may name a missing meter and does not tie its flow to the meter).
+pub fn metered(actions: &[crate::ofproto::OfAction]) -> impl Iterator<Item = u32> + '_ {
+    actions.iter().filter_map(|a| match a {
+        crate::ofproto::OfAction::Meter(m) => Some(*m),
+        _ => None,
+    })
 }
 
 /// What a meter-mod does.

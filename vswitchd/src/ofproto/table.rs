@@ -135,6 +135,12 @@ impl FlowTables {
     ) -> Result<Vec<u32>, super::meter::MeterError> {
         let touched = self.meters.apply(mm, now_ms)?;
         self.generation += 1;
+        if matches!(mm, super::meter::MeterMod::Delete(_)) && !touched.is_empty() {
+            // As OVS: the flows that use a deleted meter go with it.
+            let planned = self.plan_meter_delete(&touched);
+            self.execute_planned(planned)
+                .expect("planned against these tables");
+        }
         Ok(touched)
     }
 
@@ -173,6 +179,7 @@ impl FlowTables {
                 && fm.command != (FlowModCommand::Delete { strict: true })
             {
                 self.check_groups(&fm.spec.actions)
+                    .and_then(|()| self.check_meters(&fm.spec.actions))
                     .map_err(|e| bundle_error(mods.len(), index, e))?;
             }
             plan.flow_mod(fm, now_ms)
@@ -452,6 +459,35 @@ impl FlowTables {
             .flat_map(|c| c.iter().map(|(_, _, r)| r))
             .filter(|r| group::chained(&r.actions).any(|g| g == id))
             .count()
+    }
+
+    /// Number of rules that use meter `id` (its `flow_count`).
+    pub fn meter_refs(&self, id: u32) -> usize {
+        self.tables
+            .iter()
+            .flat_map(|c| c.iter().map(|(_, _, r)| r))
+            .filter(|r| super::meter::metered(&r.actions).any(|m| m == id))
+            .count()
+    }
+
+    fn check_meters(&self, actions: &[crate::ofproto::OfAction]) -> Result<(), FlowModError> {
+        match super::meter::metered(actions).find(|m| self.meters.get(*m).is_none()) {
+            Some(m) => Err(FlowModError::NoSuchMeter(m)),
+            None => Ok(()),
+        }
+    }
+
+    /// Plans deleting every rule that uses one of meters `ids` (as OVS does when a meter is
+    /// deleted).
+    pub fn plan_meter_delete(&self, ids: &[u32]) -> Planned {
+        let mut plan = Plan::new(&self.tables, self.next_id);
+        for r in self.rules() {
+            if super::meter::metered(&r.actions).any(|m| ids.contains(&m)) {
+                plan.take(&r);
+                plan.applied.removed.push(r);
+            }
+        }
+        self.planned(plan)
     }
 
     fn check_groups(&self, actions: &[crate::ofproto::OfAction]) -> Result<(), FlowModError> {

@@ -230,19 +230,16 @@ pub fn action_to_model(a: &Action) -> Result<Vec<OfAction>, OpenFlowError> {
             id: *controller_id,
             userdata: Vec::new(),
             pause: false,
+            meter_id: None,
         })),
-        Action::Nx(NxAction::Controller2(c)) => {
-            if c.meter_id.is_some() {
-                return Err(unsupported_action());
-            }
-            one(OfAction::Controller(OfController {
-                max_len: c.max_len.unwrap_or(u16::MAX),
-                reason: c.reason.unwrap_or(OfController::ACTION),
-                id: c.controller_id.unwrap_or(0),
-                userdata: c.userdata.clone().unwrap_or_default(),
-                pause: c.pause,
-            }))
-        }
+        Action::Nx(NxAction::Controller2(c)) => one(OfAction::Controller(OfController {
+            max_len: c.max_len.unwrap_or(u16::MAX),
+            reason: c.reason.unwrap_or(OfController::ACTION),
+            id: c.controller_id.unwrap_or(0),
+            userdata: c.userdata.clone().unwrap_or_default(),
+            pause: c.pause,
+            meter_id: c.meter_id,
+        })),
         Action::SetVlanVid(v) => one(OfAction::SetVlanVid(*v & 0xfff)),
         Action::SetVlanPcp(p) => one(OfAction::SetVlanPcp(*p & 7)),
         Action::PopVlan => one(OfAction::PopVlan),
@@ -316,6 +313,7 @@ pub fn action_to_model(a: &Action) -> Result<Vec<OfAction>, OpenFlowError> {
         }),
         Action::Nx(NxAction::CtClear) => one(OfAction::CtClear),
         Action::Group(g) => one(OfAction::Group(*g)),
+        Action::Meter(m) => one(OfAction::Meter(*m)),
         Action::Nx(NxAction::Ct(ct)) => {
             let zone = match ct.zone {
                 CtZoneSrc::Imm(z) => CtZone::Imm(z),
@@ -415,8 +413,10 @@ pub fn instructions_to_model(insts: &[Instruction]) -> Result<Vec<OfAction>, Ope
     let mut apply = Vec::new();
     let mut metadata = None;
     let mut goto = None;
+    let mut meter = None;
     for i in insts {
         match i {
+            Instruction::Meter(m) => meter = Some(OfAction::Meter(*m)),
             Instruction::ApplyActions(acts) => {
                 for a in acts {
                     apply.extend(action_to_model(a)?);
@@ -431,13 +431,16 @@ pub fn instructions_to_model(insts: &[Instruction]) -> Result<Vec<OfAction>, Ope
                 })
             }
             Instruction::GotoTable(t) => goto = Some(OfAction::GotoTable(*t)),
-            Instruction::ClearActions | Instruction::WriteActions(_) | Instruction::Meter(_) => {
+            Instruction::ClearActions | Instruction::WriteActions(_) => {
                 return Err(OpenFlowError::Refused(ErrorCode::BadInstructionUnsupported));
             }
         }
     }
     apply.extend(metadata);
     apply.extend(goto);
+    if let Some(m) = meter {
+        apply.insert(0, m);
+    }
     if apply.is_empty() {
         apply.push(OfAction::Drop);
     }

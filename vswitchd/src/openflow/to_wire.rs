@@ -296,11 +296,14 @@ fn action_to_wire(a: &OfAction, v: Version) -> Result<Option<Action>, OpenFlowEr
         }),
         OfAction::CtClear => Action::Nx(NxAction::CtClear),
         OfAction::Group(g) => Action::Group(*g),
+        // OpenFlow 1.5's meter action; before it, an instruction (see actions_to_instructions).
+        OfAction::Meter(m) if v >= Version::Of15 => Action::Meter(*m),
+        OfAction::Meter(_) => return Err(OpenFlowError::Refused(ErrorCode::BadActionType)),
         OfAction::Controller(c) if c.is_plain() => Action::Output {
             port: ofpp::CONTROLLER,
             max_len: c.max_len,
         },
-        OfAction::Controller(c) if c.userdata.is_empty() && !c.pause => {
+        OfAction::Controller(c) if c.userdata.is_empty() && !c.pause && c.meter_id.is_none() => {
             Action::Nx(NxAction::Controller {
                 max_len: c.max_len,
                 controller_id: c.id,
@@ -313,7 +316,7 @@ fn action_to_wire(a: &OfAction, v: Version) -> Result<Option<Action>, OpenFlowEr
             reason: (c.reason != OfController::ACTION).then_some(c.reason),
             userdata: (!c.userdata.is_empty()).then(|| c.userdata.clone()),
             pause: c.pause,
-            meter_id: None,
+            meter_id: c.meter_id,
         })),
         OfAction::Ct(ct) => Action::Nx(NxAction::Ct(ct_to_wire(ct, v)?)),
         OfAction::FinTimeout {
@@ -400,7 +403,15 @@ pub fn actions_to_instructions(
 ) -> Result<Vec<Instruction>, OpenFlowError> {
     let mut apply = Vec::new();
     let mut goto = None;
+    let mut meter = None;
     for a in acts {
+        if let OfAction::Meter(m) = a
+            && v > Version::Of10
+            && v < Version::Of15
+        {
+            meter = Some(Instruction::Meter(*m));
+            continue;
+        }
         if let OfAction::GotoTable(t) = a {
             if v == Version::Of10 {
                 // OpenFlow 1.0 has no instructions; OVS sends goto_table as resubmit there.
@@ -415,7 +426,7 @@ pub fn actions_to_instructions(
         }
         apply.extend(action_to_wire(a, v)?);
     }
-    let mut out = Vec::new();
+    let mut out: Vec<Instruction> = meter.into_iter().collect();
     if !apply.is_empty() {
         out.push(Instruction::ApplyActions(apply));
     }

@@ -30,6 +30,7 @@ mod dump;
 mod flow;
 mod group;
 mod listen;
+mod meter;
 pub mod mgmt;
 mod tlv;
 
@@ -43,6 +44,7 @@ use proto::v1::bridge_service_server::BridgeServiceServer;
 use proto::v1::diag_service_server::DiagServiceServer;
 use proto::v1::flow_service_server::FlowServiceServer;
 use proto::v1::group_service_server::GroupServiceServer;
+use proto::v1::meter_service_server::MeterServiceServer;
 use tonic::transport::Server;
 use tonic::{Code, Status};
 
@@ -581,6 +583,9 @@ pub async fn serve(
     let group = GroupServiceServer::new(group::GroupApi::new(Arc::clone(&shared)))
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
+    let meter = MeterServiceServer::new(meter::MeterApi::new(Arc::clone(&shared)))
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
     let (mut reporter, health) = tonic_health::server::health_reporter();
     reporter
         .set_serving::<BridgeServiceServer<bridge::BridgeApi>>()
@@ -593,6 +598,9 @@ pub async fn serve(
         .await;
     reporter
         .set_serving::<GroupServiceServer<group::GroupApi>>()
+        .await;
+    reporter
+        .set_serving::<MeterServiceServer<meter::MeterApi>>()
         .await;
     let reflection = |b: tonic_reflection::server::Builder<'static>| {
         b.register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
@@ -642,7 +650,8 @@ pub async fn serve(
             .add_service(bridge.clone())
             .add_service(flow.clone())
             .add_service(diag.clone())
-            .add_service(group.clone());
+            .add_service(group.clone())
+            .add_service(meter.clone());
         let mut stop = stop_rx.clone();
         let signal = async move {
             let _ = stop.wait_for(|s| *s).await;

@@ -15,6 +15,8 @@ use std::sync::Arc;
 pub struct MeterEntry {
     pub meter: Arc<InstalledMeter>,
     pub duration_ms: u64,
+    /// Flows that use the meter.
+    pub flow_count: u32,
 }
 
 /// Installs the stored meters of `bridge` (lines in add-meter syntax) into `tables`.
@@ -43,11 +45,21 @@ impl Switch {
     pub fn meter_mod(&mut self, bridge: &str, mm: MeterMod) -> Result<u64, MeterModError> {
         self.bridge(bridge)?;
         let now = self.now_ms();
-        let touched = self
+        let (touched, planned) = self
             .dp
-            .read_tables(bridge, |t, _| t.meters().clone().apply(&mm, now))
+            .read_tables(bridge, |t, _| {
+                let touched = t.meters().clone().apply(&mm, now)?;
+                // As OVS: deleting a meter deletes the flows that use it.
+                let planned = (matches!(mm, MeterMod::Delete(_)) && !touched.is_empty())
+                    .then(|| t.plan_meter_delete(&touched));
+                Ok((touched, planned))
+            })
             .map_err(SwitchError::from)?
             .map_err(MeterModError::Refused)?;
+        if let Some(planned) = &planned {
+            let rows = self.rows.entry(bridge.to_owned()).or_default();
+            rows.commit(bridge, planned, &mut self.store)?;
+        }
         let changes: Vec<Change> = match &mm {
             MeterMod::Delete(_) => touched
                 .iter()
@@ -69,6 +81,9 @@ impl Switch {
                 tracing::error!(bridge, error = %e, "meter change refused after it was stored");
             }
         })?;
+        if let Some(b) = self.bridges.get_mut(bridge) {
+            b.flows = self.rows.get(bridge).map_or(0, |r| r.len());
+        }
         Ok(match mm {
             MeterMod::Delete(_) => touched.len() as u64,
             _ => 1,
@@ -86,6 +101,7 @@ impl Switch {
                 .map(|m| MeterEntry {
                     meter: m.clone(),
                     duration_ms: now.saturating_sub(m.created_ms),
+                    flow_count: t.meter_refs(m.spec.id) as u32,
                 })
                 .collect()
         })?)

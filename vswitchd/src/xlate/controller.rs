@@ -215,11 +215,13 @@ impl Xlator<'_, '_> {
             c.id,
             c.max_len
         );
+        let meter = self.controller_meter(c.meter_id);
         self.actions
             .push(DpAction::Userspace(Arc::new(UserspaceAction {
                 desc,
                 recirc_id,
                 cookie: cookie.encode(),
+                meter,
             })));
         Ok(())
     }

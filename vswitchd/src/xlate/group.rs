@@ -76,6 +76,7 @@ pub fn action_set(actions: &[OfAction]) -> Vec<OfAction> {
             | OfAction::Learn(_)
             | OfAction::FinTimeout { .. }
             | OfAction::Conjunction(_)
+            | OfAction::Meter(_)
             | OfAction::Clone(_)
             | OfAction::Exit
             | OfAction::Note(_)

@@ -41,6 +41,7 @@ pub mod group;
 mod group_fields;
 pub mod hash;
 pub mod learn;
+mod meter;
 pub mod output;
 pub mod pause;
 pub mod record;
@@ -592,6 +593,7 @@ impl<'a, 't> Xlator<'a, 't> {
                 }
                 OfAction::Ct(ct) => self.ct(ct)?,
                 OfAction::Group(g) => self.group_action(*g)?,
+                OfAction::Meter(id) => self.meter_action(*id),
                 OfAction::Controller(c) if c.pause => self.start_pause(c),
                 OfAction::Controller(c) => self.controller(c)?,
                 OfAction::CtClear => {

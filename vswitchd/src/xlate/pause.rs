@@ -171,11 +171,13 @@ impl Xlator<'_, '_> {
             f.pause.id,
             f.pause.max_len
         );
+        let meter = self.controller_meter(f.pause.meter_id);
         self.actions
             .push(DpAction::Userspace(Arc::new(UserspaceAction {
                 desc,
                 recirc_id,
                 cookie: cookie.encode(),
+                meter,
             })));
         Ok(())
     }

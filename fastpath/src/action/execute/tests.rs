@@ -158,6 +158,7 @@ fn userspace_sends_the_packet_as_modified_so_far_and_later_actions_still_run() {
         desc: "controller(reason=1)".into(),
         recirc_id: 0,
         cookie: vec![1, 2, 3],
+        meter: None,
     }));
     let set = set_v4(|s| {
         s.ttl = Masked {
@@ -874,5 +875,59 @@ fn clone_runs_on_a_copy_and_check_pkt_len_picks_a_branch_by_frame_length() {
             }
         ]),
         "clone(ct_clear,1),check_pkt_len(size=200,gt(2),le(drop))"
+    );
+}
+
+#[test]
+fn a_meter_passes_within_its_rate_and_drops_beyond_it() {
+    use crate::meter::{BandConfig, BandKind, Meter, MeterRef, MeterUnit};
+    // One packet per second with a burst of one: the first passes, the next is dropped.
+    let band = BandConfig {
+        kind: BandKind::Drop,
+        rate: 1,
+        burst: 1,
+    };
+    let m = MeterRef {
+        id: 1,
+        meter: std::sync::Arc::new(Meter::new(
+            MeterUnit::Pktps,
+            &[band],
+            crate::meter::clock_ns(),
+        )),
+    };
+    let acts = [DpAction::Meter(m.clone()), DpAction::Output(2)];
+    let env = run(&TCP4, tcp4_headers(), &acts);
+    assert_eq!((env.out.len(), env.drops.len()), (1, 0));
+    let env = run(&TCP4, tcp4_headers(), &acts);
+    assert_eq!(
+        (env.out.len(), env.drops.as_slice()),
+        (0, &[ActionDrop::Meter][..])
+    );
+    // A copy sent before the meter stays sent; the rest is recycled, not counted as a drop.
+    let env = run(
+        &TCP4,
+        tcp4_headers(),
+        &[
+            DpAction::Output(1),
+            DpAction::Meter(m.clone()),
+            DpAction::Output(2),
+        ],
+    );
+    assert_eq!((env.out.len(), env.drops.len(), env.recycled), (1, 0, 1));
+    let st = m.meter.stats();
+    assert_eq!((st.packets, st.bands[0].0), (3, 2));
+    assert_eq!(crate::action::format_actions(&acts), "meter(0),2");
+    // A controller meter drops only the copy for the slow path.
+    let up = DpAction::Userspace(std::sync::Arc::new(UserspaceAction {
+        desc: "controller(reason=1)".into(),
+        recirc_id: 0,
+        cookie: Vec::new(),
+        meter: Some(m),
+    }));
+    let env = run(&TCP4, tcp4_headers(), &[up.clone(), DpAction::Output(2)]);
+    assert_eq!((env.upcalls.len(), env.out.len()), (0, 1));
+    assert_eq!(
+        crate::action::format_actions(&[up]),
+        "sample(sample=100.0%,actions(meter(0),userspace(pid=0,controller(reason=1))))"
     );
 }

@@ -149,15 +149,21 @@ fn refusals_carry_ovs_errors() {
         flow_mod_to_model(&fm).unwrap_err().code(),
         ErrorCode::BadMatchField
     );
-    let fm = wire_fm(
-        fc::ADD,
-        Vec::new(),
+    // A meter instruction (1.3) and a meter action (1.5) are both the model's first action.
+    for insts in [
         vec![Instruction::ApplyActions(vec![Action::Meter(1)])],
-    );
-    assert_eq!(
-        flow_mod_to_model(&fm).unwrap_err().code(),
-        ErrorCode::BadActionType
-    );
+        vec![
+            Instruction::ApplyActions(vec![Action::Output {
+                port: 2,
+                max_len: 0,
+            }]),
+            Instruction::Meter(1),
+        ],
+    ] {
+        let fm = wire_fm(fc::ADD, Vec::new(), insts);
+        let m = flow_mod_to_model(&fm).unwrap();
+        assert_eq!(m.spec.actions[0], OfAction::Meter(1));
+    }
     let fm = wire_fm(fc::ADD, Vec::new(), vec![Instruction::ClearActions]);
     assert_eq!(
         flow_mod_to_model(&fm).unwrap_err().code(),

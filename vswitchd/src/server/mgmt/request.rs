@@ -118,6 +118,8 @@ fn switch_error(e: &SwitchError) -> ErrorCode {
             FlowModError::GotoNotLast => ErrorCode::BadInstructionUnsupported,
             FlowModError::NoSuchGroup(_) => ErrorCode::BadActionOutGroup,
             FlowModError::Overlap { .. } => ErrorCode::FlowModOverlap,
+            // As OVS (ofproto_check_ofpacts): OFPMMFC_INVALID_METER.
+            FlowModError::NoSuchMeter(_) => ErrorCode::MeterMod(2),
             FlowModError::InBundle { source, .. } => table(source),
         }
     }

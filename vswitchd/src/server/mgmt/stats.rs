@@ -290,6 +290,7 @@ fn meters(
                 .map(|m| crate::switch::MeterEntry {
                     meter: Arc::clone(m),
                     duration_ms: now.saturating_sub(m.created_ms),
+                    flow_count: t.meter_refs(m.spec.id) as u32,
                 })
                 .collect()
         })
@@ -425,7 +426,7 @@ pub fn multipart(
         MpRequest::Meter { meter_id } => body(MpReply::MeterStats(
             meters(view, bridge, *meter_id)?
                 .iter()
-                .map(|m| crate::openflow::meter::meter_stats(m, 0))
+                .map(|m| crate::openflow::meter::meter_stats(m, m.flow_count))
                 .collect(),
         )),
         MpRequest::MeterConfig { meter_id } => body(MpReply::MeterConfig(
