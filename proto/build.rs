@@ -8,6 +8,7 @@ const PROTOS: &[&str] = &[
     "vswitch/v1/flow.proto",
     "vswitch/v1/diag.proto",
     "vswitch/v1/group.proto",
+    "vswitch/v1/mirror.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

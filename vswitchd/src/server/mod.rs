@@ -31,6 +31,7 @@ mod flow;
 mod group;
 mod listen;
 pub mod mgmt;
+mod mirror;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -42,6 +43,7 @@ use proto::v1::bridge_service_server::BridgeServiceServer;
 use proto::v1::diag_service_server::DiagServiceServer;
 use proto::v1::flow_service_server::FlowServiceServer;
 use proto::v1::group_service_server::GroupServiceServer;
+use proto::v1::mirror_service_server::MirrorServiceServer;
 use tonic::transport::Server;
 use tonic::{Code, Status};
 
@@ -285,6 +287,7 @@ impl Shared {
                 &[(String::new(), sw.settings().flow_limit)],
             );
             render_dataplane(&mut out, &sw);
+            mirror::render_metrics(&mut out, &sw);
         }
         for (name, help, v) in metrics::process_stats() {
             metrics::gauge(&mut out, name, help, &[(String::new(), v)]);
@@ -502,7 +505,9 @@ pub fn status(e: SwitchError) -> Status {
         SwitchError::InvalidName { .. } | SwitchError::Invalid(_) | SwitchError::Table(_) => {
             Status::invalid_argument(msg)
         }
-        SwitchError::BridgeNotFound(_) | SwitchError::PortNotFound { .. } => Status::not_found(msg),
+        SwitchError::BridgeNotFound(_)
+        | SwitchError::PortNotFound { .. }
+        | SwitchError::MirrorNotFound { .. } => Status::not_found(msg),
         SwitchError::BridgeExists(_)
         | SwitchError::NameInUse(_)
         | SwitchError::OfportInUse { .. } => Status::already_exists(msg),
@@ -580,6 +585,9 @@ pub async fn serve(
     let group = GroupServiceServer::new(group::GroupApi::new(Arc::clone(&shared)))
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
+    let mirror = MirrorServiceServer::new(mirror::MirrorApi::new(Arc::clone(&shared)))
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
     let (mut reporter, health) = tonic_health::server::health_reporter();
     reporter
         .set_serving::<BridgeServiceServer<bridge::BridgeApi>>()
@@ -592,6 +600,9 @@ pub async fn serve(
         .await;
     reporter
         .set_serving::<GroupServiceServer<group::GroupApi>>()
+        .await;
+    reporter
+        .set_serving::<MirrorServiceServer<mirror::MirrorApi>>()
         .await;
     let reflection = |b: tonic_reflection::server::Builder<'static>| {
         b.register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
@@ -641,7 +652,8 @@ pub async fn serve(
             .add_service(bridge.clone())
             .add_service(flow.clone())
             .add_service(diag.clone())
-            .add_service(group.clone());
+            .add_service(group.clone())
+            .add_service(mirror.clone());
         let mut stop = stop_rx.clone();
         let signal = async move {
             let _ = stop.wait_for(|s| *s).await;

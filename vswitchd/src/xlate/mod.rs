@@ -40,6 +40,7 @@ pub mod group;
 mod group_fields;
 pub mod hash;
 pub mod learn;
+pub mod mirror;
 pub mod output;
 pub mod pause;
 pub mod record;
@@ -104,6 +105,8 @@ pub struct PortMap {
     by_name: HashMap<String, u32>,
     /// OpenFlow ports whose link is down (fast-failover groups skip buckets watching them).
     down: std::collections::BTreeSet<u32>,
+    /// The bridge's mirrors ([`mirror`]).
+    mirrors: Arc<mirror::MirrorSet>,
 }
 
 impl PortMap {
@@ -154,6 +157,16 @@ impl PortMap {
     /// Takes over `old`'s record of which ports are down (when the map is rebuilt).
     pub fn keep_liveness(&mut self, old: &PortMap) {
         self.down = old.down.clone();
+    }
+
+    /// The bridge's mirrors.
+    pub fn mirrors(&self) -> &Arc<mirror::MirrorSet> {
+        &self.mirrors
+    }
+
+    /// Sets the bridge's mirrors (resolved against these ports).
+    pub fn set_mirrors(&mut self, mirrors: Arc<mirror::MirrorSet>) {
+        self.mirrors = mirrors;
     }
 
     /// True if port `ofport` exists and its link is up (OVS's `odp_port_is_alive`).
@@ -312,6 +325,8 @@ pub(crate) struct Xlator<'a, 't> {
     rule: Option<Arc<Rule>>,
     /// A `controller(pause)` freeze in progress ([`pause`]).
     freeze: Option<pause::Freeze>,
+    /// Mirrors whose output already has a copy of the packet as it is now ([`mirror`]).
+    mirrored: u32,
     trace: Option<&'t mut Trace>,
 }
 
@@ -333,6 +348,7 @@ impl<'a, 't> Xlator<'a, 't> {
             stack: Vec::new(),
             rule: None,
             freeze: None,
+            mirrored: 0,
             trace,
         };
         // Fields every megaflow matches (OVS's xlate_wc_init).
@@ -368,6 +384,11 @@ impl<'a, 't> Xlator<'a, 't> {
                 .ports
                 .ofport_of_dp(key.in_port)
                 .ok_or(XlateError::UnknownInPort(key.in_port))?;
+            if self.from_mirror_output() {
+                self.note(|| "input port is a mirror output port; dropped".into());
+                return Ok(());
+            }
+            self.mirror_ingress()?;
             self.xlate_table(0)?;
             return self.finish_freezing();
         }
@@ -525,6 +546,7 @@ impl<'a, 't> Xlator<'a, 't> {
     /// Runs one rule's action list.
     fn do_actions(&mut self, actions: &[OfAction]) -> Result<(), XlateError> {
         for (i, a) in actions.iter().enumerate() {
+            self.reset_mirrors(a);
             match a {
                 OfAction::Output(p) => self.output_action(*p)?,
                 OfAction::InPort => self.output(self.flow.in_port, true)?,
