@@ -139,6 +139,42 @@ impl Switch {
         Ok(())
     }
 
+    /// Replaces every mirror of `bridge` at once (the OVSDB `Mirror` rows, whose ports may
+    /// not all exist yet: a mirror naming a missing port is inert until it appears). Names
+    /// must be unique, at most [`MAX_MIRRORS`].
+    pub fn replace_mirrors(
+        &mut self,
+        bridge: &str,
+        mut mirrors: Vec<MirrorRecord>,
+    ) -> Result<(), SwitchError> {
+        let old = self.bridge(bridge)?.mirrors.clone();
+        mirrors.sort_by(|a, b| a.name.cmp(&b.name));
+        if mirrors.windows(2).any(|w| w[0].name == w[1].name) {
+            return Err(SwitchError::Invalid(format!(
+                "bridge {bridge}: two mirrors have the same name"
+            )));
+        }
+        if mirrors.len() > MAX_MIRRORS {
+            return Err(SwitchError::Limit(format!(
+                "bridge {bridge} may have at most {MAX_MIRRORS} mirrors"
+            )));
+        }
+        let mut changes: Vec<Change> = old
+            .iter()
+            .map(|m| Change::DeleteMirror {
+                bridge: bridge.to_owned(),
+                name: m.name.clone(),
+            })
+            .collect();
+        changes.extend(mirrors.iter().map(|m| Change::PutMirror {
+            bridge: bridge.to_owned(),
+            mirror: m.clone(),
+        }));
+        self.store.commit(&changes)?;
+        self.bridge_mut(bridge).mirrors = mirrors;
+        self.push_mirrors(bridge)
+    }
+
     /// Hands the bridge's mirrors to the dataplane.
     pub(super) fn push_mirrors(&self, bridge: &str) -> Result<(), SwitchError> {
         let mirrors = self.bridge(bridge)?.mirrors.clone();
