@@ -713,7 +713,7 @@ fn ovs_vsctl_ports_carry_traffic_and_fail_mode_applies() {
     loop {
         let stats = get(&server, &["Mirror", "odm0", "statistics"]);
         let copied = stats
-            .split(|c: char| c == ',' || c == '{' || c == '}')
+            .split([',', '{', '}'])
             .filter_map(|kv| kv.trim().strip_prefix("tx_packets="))
             .any(|n| n.parse::<u64>().is_ok_and(|n| n > 0));
         if copied {

@@ -114,10 +114,13 @@ impl MirrorService for MirrorApi {
     }
 }
 
+/// (bridge, mirror, tx_packets, tx_bytes).
+type MirrorSample = (String, String, u64, u64);
+
 /// The mirror counter families of a metrics scrape.
 pub fn render_metrics(out: &mut String, view: &crate::switch::SwitchView) {
     let counters = view.mirror_counters();
-    let samples = |f: &dyn Fn(&(String, String, u64, u64)) -> u64| -> Vec<(String, u64)> {
+    let samples = |f: &dyn Fn(&MirrorSample) -> u64| -> Vec<(String, u64)> {
         counters
             .iter()
             .map(|c| {

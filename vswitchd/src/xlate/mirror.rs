@@ -299,7 +299,7 @@ impl Xlator<'_, '_> {
     }
 
     /// True if the packet came in on a mirror output port (dropped, as OVS does).
-    pub(super) fn from_mirror_output(&self) -> bool {
+    pub(super) fn came_from_mirror_output(&self) -> bool {
         self.bridge.ports.mirrors().is_output(self.flow.in_port)
     }
 

@@ -384,7 +384,7 @@ impl<'a, 't> Xlator<'a, 't> {
                 .ports
                 .ofport_of_dp(key.in_port)
                 .ok_or(XlateError::UnknownInPort(key.in_port))?;
-            if self.from_mirror_output() {
+            if self.came_from_mirror_output() {
                 self.note(|| "input port is a mirror output port; dropped".into());
                 return Ok(());
             }
