@@ -9,6 +9,7 @@ const PROTOS: &[&str] = &[
     "vswitch/v1/diag.proto",
     "vswitch/v1/group.proto",
     "vswitch/v1/meter.proto",
+    "vswitch/v1/mirror.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -92,7 +92,7 @@ pub async fn show(ctx: &Ctx) -> anyhow::Result<()> {
     let bridges: Vec<_> = r
         .bridges
         .iter()
-        .map(|b| json!({"name": b.name, "fail_mode": crate::fail_mode::name(b.fail_mode), "controllers": b.controllers.iter().map(crate::controller::controller_json).collect::<Vec<_>>(), "fail_open": b.fail_open, "flow_count": b.flow_count, "ports": b.ports.iter().map(port_json).collect::<Vec<_>>()}))
+        .map(|b| json!({"name": b.name, "fail_mode": crate::fail_mode::name(b.fail_mode), "controllers": b.controllers.iter().map(crate::controller::controller_json).collect::<Vec<_>>(), "fail_open": b.fail_open, "flow_count": b.flow_count, "mirrors": b.mirrors.iter().map(crate::mirror::mirror_json).collect::<Vec<_>>(), "ports": b.ports.iter().map(port_json).collect::<Vec<_>>()}))
         .collect();
     emit(ctx.format, json!({"bridges": bridges}), || {
         r.bridges.iter().map(bridge_text).collect()

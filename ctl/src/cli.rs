@@ -289,6 +289,40 @@ pub enum Command {
         #[arg(value_name = "meter=N")]
         meter: Option<String>,
     },
+    /// Add a port mirror (SPAN): copies of the selected packets go to --output-port or are
+    /// flooded in --output-vlan. With no --select-src-port/--select-dst-port every port is
+    /// selected (OVS's select_all).
+    #[command(name = "add-mirror")]
+    AddMirror {
+        bridge: String,
+        name: String,
+        /// Mirror packets entering on this port (repeatable).
+        #[arg(long = "select-src-port", value_name = "PORT")]
+        select_src_port: Vec<String>,
+        /// Mirror packets leaving on this port (repeatable).
+        #[arg(long = "select-dst-port", value_name = "PORT")]
+        select_dst_port: Vec<String>,
+        /// Only packets in this VLAN (repeatable).
+        #[arg(long = "select-vlan", value_name = "VLAN")]
+        select_vlan: Vec<u32>,
+        /// Send the copies to this port (reserved for mirroring from then on).
+        #[arg(
+            long = "output-port",
+            value_name = "PORT",
+            conflicts_with = "output_vlan",
+            required_unless_present = "output_vlan"
+        )]
+        output_port: Option<String>,
+        /// Flood the copies in this VLAN.
+        #[arg(long = "output-vlan", value_name = "VLAN")]
+        output_vlan: Option<u32>,
+    },
+    /// Delete a port mirror.
+    #[command(name = "del-mirror")]
+    DelMirror { bridge: String, name: String },
+    /// Show a bridge's mirrors with their counters (tx_packets, tx_bytes).
+    #[command(name = "list-mirrors")]
+    ListMirrors { bridge: String },
     /// Show port counters.
     #[command(name = "dump-ports")]
     DumpPorts {

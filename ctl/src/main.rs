@@ -18,6 +18,7 @@ mod fail_mode;
 mod flow;
 mod group;
 mod meter;
+mod mirror;
 mod output;
 mod progress;
 mod tlv;
@@ -192,6 +193,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::DumpMeters { bridge, meter } => meter::dump_meters(&ctx, bridge, meter).await,
         Command::MeterStats { bridge, meter } => meter::meter_stats(&ctx, bridge, meter).await,
+        Command::AddMirror {
+            bridge,
+            name,
+            select_src_port,
+            select_dst_port,
+            select_vlan,
+            output_port,
+            output_vlan,
+        } => {
+            let a = mirror::AddMirror {
+                bridge,
+                name,
+                select_src_port,
+                select_dst_port,
+                select_vlan,
+                output_port,
+                output_vlan,
+            };
+            mirror::add_mirror(&ctx, a).await
+        }
+        Command::DelMirror { bridge, name } => mirror::del_mirror(&ctx, bridge, name).await,
+        Command::ListMirrors { bridge } => mirror::list_mirrors(&ctx, bridge).await,
         Command::Trace(t) => diag::trace(&ctx, t).await,
         Command::DumpMegaflows { bridge } => diag::dump_megaflows(&ctx, bridge).await,
         Command::FlushMegaflows => diag::flush_megaflows(&ctx).await,

@@ -129,6 +129,13 @@ pub fn bridge_text(b: &pb::Bridge) -> String {
         s += "    fail_open: true\n";
     }
     s += &format!("    flows: {}\n", b.flow_count);
+    for m in &b.mirrors {
+        s += &format!(
+            "    Mirror {}\n        {}\n",
+            m.name,
+            crate::mirror::mirror_text(m)
+        );
+    }
     for p in &b.ports {
         s += &format!(
             "    Port {}\n        ofport: {}\n        type: {}\n",
@@ -347,6 +354,7 @@ mod tests {
             fail_mode: pb::FailMode::Unspecified as i32,
             controllers: Vec::new(),
             fail_open: false,
+            mirrors: Vec::new(),
         };
         assert_eq!(
             bridge_text(&b),

@@ -19,6 +19,8 @@
 //!   line (schema 2; a version-1 database is migrated by creating the empty table)
 //! - `meters`:    `(bridge, meter_id) → line` each OpenFlow meter as an ovs-ofctl add-meter
 //!   line (schema 3; older databases are migrated by creating the empty table)
+//! - `mirrors`:   `(bridge, name) → json` each port mirror as a [`MirrorRecord`] (schema 4;
+//!   older databases are migrated by creating the empty table)
 //!
 //! Flows are stored as text, not as a binary rule encoding: the text syntax is the stable
 //! interface (DESIGN §5), so a database outlives changes to the in-memory rule layout.
@@ -32,6 +34,7 @@ use std::path::{Path, PathBuf};
 
 use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition};
 
+pub use crate::xlate::mirror::{MirrorConfig as MirrorRecord, MirrorOutput};
 pub use record::{BridgeRecord, FailMode, FlowRow, PortKind, PortRecord};
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -42,9 +45,10 @@ const CT_LIMITS: TableDefinition<u32, u64> = TableDefinition::new("ct_limits");
 const SETTINGS: TableDefinition<&str, &str> = TableDefinition::new("settings");
 const GROUPS: TableDefinition<(&str, u32), &str> = TableDefinition::new("groups");
 const METERS: TableDefinition<(&str, u32), &str> = TableDefinition::new("meters");
+const MIRRORS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("mirrors");
 
 /// The schema this code reads and writes; bumped on incompatible layout changes.
-pub const SCHEMA_VERSION: u64 = 3;
+pub const SCHEMA_VERSION: u64 = 4;
 
 /// Key of the default conntrack limit in `ct_limits` (zones are 16-bit, so it never clashes).
 pub const DEFAULT_ZONE_KEY: u32 = u32::MAX;
@@ -145,6 +149,13 @@ pub enum Change {
     },
     /// Removes meter `id` of `bridge`.
     DeleteMeter { bridge: String, id: u32 },
+    /// Adds or replaces a port mirror of `bridge`.
+    PutMirror {
+        bridge: String,
+        mirror: MirrorRecord,
+    },
+    /// Removes port mirror `name` of `bridge`.
+    DeleteMirror { bridge: String, name: String },
 }
 
 /// A bridge as loaded: its row, ports and rules (rules in `seq` order).
@@ -157,6 +168,8 @@ pub struct BridgeSnapshot {
     pub groups: Vec<String>,
     /// Meter lines, by ascending meter id.
     pub meters: Vec<String>,
+    /// Port mirrors, by name.
+    pub mirrors: Vec<MirrorRecord>,
 }
 
 /// Everything the database holds, as loaded at start-up.
@@ -228,9 +241,9 @@ impl Store {
                         .map_err(db_err)?;
                 }
                 Some(SCHEMA_VERSION) => {}
-                // Version 1 had no groups table, version 2 no meters table; they are created
-                // below.
-                Some(1 | 2) => {
+                // Version 1 had no groups table, version 2 no meters table, version 3 no
+                // mirrors table; they are created below.
+                Some(1..=3) => {
                     meta.insert("schema_version", SCHEMA_VERSION)
                         .map_err(db_err)?;
                 }
@@ -248,6 +261,7 @@ impl Store {
             txn.open_table(SETTINGS).map_err(db_err)?;
             txn.open_table(GROUPS).map_err(db_err)?;
             txn.open_table(METERS).map_err(db_err)?;
+            txn.open_table(MIRRORS).map_err(db_err)?;
         }
         txn.commit().map_err(db_err)
     }
@@ -316,6 +330,7 @@ impl Store {
             let mut settings = txn.open_table(SETTINGS).map_err(db_err)?;
             let mut groups = txn.open_table(GROUPS).map_err(db_err)?;
             let mut meters = txn.open_table(METERS).map_err(db_err)?;
+            let mut mirrors = txn.open_table(MIRRORS).map_err(db_err)?;
             for change in changes {
                 match change {
                     Change::PutBridge(b) => {
@@ -338,6 +353,23 @@ impl Store {
                             .map_err(db_err)?;
                         meters
                             .retain_in((name.as_str(), 0)..=(name.as_str(), u32::MAX), |_, _| false)
+                            .map_err(db_err)?;
+                        mirrors
+                            .retain_in(
+                                (name.as_str(), "")..(next_str(name).as_str(), ""),
+                                |_, _| false,
+                            )
+                            .map_err(db_err)?;
+                    }
+                    Change::PutMirror { bridge, mirror } => {
+                        let json = to_json(mirror);
+                        mirrors
+                            .insert((bridge.as_str(), mirror.name.as_str()), json.as_slice())
+                            .map_err(db_err)?;
+                    }
+                    Change::DeleteMirror { bridge, name } => {
+                        mirrors
+                            .remove((bridge.as_str(), name.as_str()))
                             .map_err(db_err)?;
                     }
                     Change::PutMeter { bridge, id, line } => {
@@ -403,6 +435,7 @@ impl Store {
         let flows = txn.open_table(FLOWS).map_err(db_err)?;
         let groups = txn.open_table(GROUPS).map_err(db_err)?;
         let meters = txn.open_table(METERS).map_err(db_err)?;
+        let mirrors = txn.open_table(MIRRORS).map_err(db_err)?;
         let mut snap = Snapshot::default();
         for entry in bridges.iter().map_err(db_err)? {
             let (k, v) = entry.map_err(db_err)?;
@@ -448,12 +481,25 @@ impl Store {
                 let (_, v) = entry.map_err(db_err)?;
                 bridge_meters.push(v.value().to_owned());
             }
+            let mut bridge_mirrors = Vec::new();
+            for entry in mirrors
+                .range((name.as_str(), "")..(upper.as_str(), ""))
+                .map_err(db_err)?
+            {
+                let (k, v) = entry.map_err(db_err)?;
+                let (b, m) = k.value();
+                bridge_mirrors.push(from_json::<MirrorRecord>(
+                    &format!("mirrors/{b}/{m}"),
+                    v.value(),
+                )?);
+            }
             snap.bridges.push(BridgeSnapshot {
                 bridge,
                 ports: bridge_ports,
                 flows: bridge_flows,
                 groups: bridge_groups,
                 meters: bridge_meters,
+                mirrors: bridge_mirrors,
             });
         }
         let ct = txn.open_table(CT_LIMITS).map_err(db_err)?;

@@ -661,6 +661,72 @@ fn ovs_vsctl_ports_carry_traffic_and_fail_mode_applies() {
         std::thread::sleep(Duration::from_millis(50));
     }
 
+    // A Mirror row (select_all, output to a third port) becomes the bridge's mirror: it
+    // carries the hosts' traffic to its port, its statistics are written back, and
+    // vswitch-ctl shows it but may not change it.
+    let _mirror_link = LinkGuard("odv3");
+    ip(&[
+        "link", "add", "odv3", "type", "veth", "peer", "name", "odv3p",
+    ]);
+    ip(&["link", "set", "odv3", "up"]);
+    ip(&["link", "set", "odv3p", "up"]);
+    vsctl_wait(&server, &["add-port", "odbr2", "odv3"]);
+    vsctl_wait(
+        &server,
+        &[
+            "--id=@p",
+            "get",
+            "Port",
+            "odv3",
+            "--",
+            "--id=@m",
+            "create",
+            "Mirror",
+            "name=odm0",
+            "select_all=true",
+            "output_port=@p",
+            "--",
+            "add",
+            "Bridge",
+            "odbr2",
+            "mirrors",
+            "@m",
+        ],
+    );
+    let out = vswitch_ctl(state.path(), &["--format", "json", "list-mirrors", "odbr2"]);
+    let list = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        list.contains("\"odm0\"") && list.contains("\"odv3\""),
+        "list-mirrors: {list} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = vswitch_ctl(
+        state.path(),
+        &["add-mirror", "odbr2", "x", "--output-port", "odv3"],
+    );
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("ovs-vsctl"),
+        "add-mirror is refused in --ovsdb mode"
+    );
+    assert!(pings("odns1", "10.77.18.2"), "traffic passes with a mirror");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let stats = get(&server, &["Mirror", "odm0", "statistics"]);
+        let copied = stats
+            .split([',', '{', '}'])
+            .filter_map(|kv| kv.trim().strip_prefix("tx_packets="))
+            .any(|n| n.parse::<u64>().is_ok_and(|n| n > 0));
+        if copied {
+            break;
+        }
+        assert!(Instant::now() < deadline, "Mirror statistics: {stats}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    vsctl_wait(&server, &["clear", "Bridge", "odbr2", "mirrors"]);
+    vsctl_wait(&server, &["del-port", "odbr2", "odv3"]);
+    let out = vswitch_ctl(state.path(), &["--format", "json", "list-mirrors", "odbr2"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
+
     vsctl_wait(&server, &["del-br", "odbr3", "--", "del-br", "odbr2"]);
     wait_gone("odi1");
     wait_gone("odtap");

@@ -18,6 +18,7 @@
 pub mod devices;
 pub mod floodwatch;
 pub mod maintenance;
+pub mod mirrors;
 pub mod punt;
 pub mod revalidator;
 pub mod slowpath;

@@ -62,6 +62,8 @@ pub struct BridgeState {
     pub normal: LearningSwitch,
     /// The bridge's TLV map (`tun_metadataN`), shared with its tunnel ports.
     pub tlv: fastpath::flow::tlv::SharedTlv,
+    /// The bridge's mirrors as configured (resolved into `ports` by `rebuild_normal`).
+    pub mirrors: Vec<crate::xlate::mirror::MirrorConfig>,
 }
 
 impl BridgeState {
@@ -73,6 +75,7 @@ impl BridgeState {
             configs: BTreeMap::new(),
             normal: LearningSwitch::new(Vec::new(), MacTable::default()),
             tlv: Default::default(),
+            mirrors: Vec::new(),
         }
     }
 
@@ -88,6 +91,22 @@ impl BridgeState {
             })
             .collect();
         self.normal = LearningSwitch::new(ports, macs);
+        self.rebuild_mirrors();
+    }
+
+    /// Resolves the configured mirrors against the ports (after a port or mirror change),
+    /// keeping their counters.
+    pub(crate) fn rebuild_mirrors(&mut self) {
+        let ports = self.configs.values().map(|c| {
+            (
+                c.ofport,
+                c.name.as_str(),
+                VlanMode::from_config(c.tag, &c.trunks),
+            )
+        });
+        let set =
+            crate::xlate::mirror::MirrorSet::build(&self.mirrors, ports, self.ports.mirrors());
+        self.ports.set_mirrors(Arc::new(set));
     }
 
     /// Rebuilds the xlate port map from the configs (after a removal), given each port's
@@ -120,6 +139,7 @@ impl BridgeState {
             }
         }
         map.keep_liveness(&self.ports);
+        map.set_mirrors(self.ports.mirrors().clone());
         self.ports = map;
         self.rebuild_normal();
     }

@@ -15,6 +15,7 @@
 //! which OVSDB does not hold. A round runs on the blocking pool with the switch locked; the
 //! replica is cloned first so the client never waits on the switch.
 
+mod mirror;
 pub mod plan;
 pub mod report;
 

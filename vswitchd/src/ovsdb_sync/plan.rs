@@ -48,6 +48,8 @@ pub struct DesiredBridge {
     pub fail_mode: Option<FailMode>,
     /// The `target`s of the bridge's Controller rows, sorted.
     pub controllers: Vec<String>,
+    /// The bridge's Mirror rows, by name ([`super::mirror`]).
+    pub mirrors: Vec<(Uuid, crate::store::MirrorRecord)>,
 }
 
 /// What the database asks for, and what of it cannot be done.
@@ -164,6 +166,7 @@ impl Desired {
                     c.sort();
                     c
                 },
+                mirrors: super::mirror::desired(r, &br),
                 ..DesiredBridge::default()
             };
             let mut ports: Vec<_> = br.ports().into_iter().filter_map(|u| r.port(u)).collect();
@@ -318,6 +321,7 @@ pub fn converge(sw: &mut Switch, want: &Desired) -> BTreeMap<Uuid, String> {
             tracing::warn!(bridge = %bname, error = %e, "ovsdb: could not set the fail mode");
         }
         converge_controllers(sw, bname, &wb.controllers);
+        super::mirror::converge(sw, bname, &wb.mirrors);
         // Requested numbers first, so an automatic one cannot take a requested one.
         let mut missing: Vec<_> = wb
             .ports

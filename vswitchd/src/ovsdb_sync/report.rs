@@ -107,6 +107,9 @@ pub fn write_back(
         let Ok(br) = sw.bridge(bname) else {
             continue;
         };
+        if stats {
+            super::mirror::write_stats(&mut t, sw, bname, &wb.mirrors);
+        }
         let reports: BTreeMap<String, _> = dp
             .port_reports(bname, None)
             .unwrap_or_default()

@@ -133,6 +133,7 @@ fn bridge_to_pb(dp: &Dataplane, b: &Bridge, reg: &Registry) -> pb::Bridge {
         fail_mode: fail_mode_to_pb(b.fail_mode()) as i32,
         controllers,
         fail_open,
+        mirrors: b.mirrors().iter().map(super::mirror::to_pb).collect(),
     }
 }
 

@@ -32,6 +32,7 @@ mod group;
 mod listen;
 mod meter;
 pub mod mgmt;
+mod mirror;
 mod tlv;
 
 use std::future::Future;
@@ -45,6 +46,7 @@ use proto::v1::diag_service_server::DiagServiceServer;
 use proto::v1::flow_service_server::FlowServiceServer;
 use proto::v1::group_service_server::GroupServiceServer;
 use proto::v1::meter_service_server::MeterServiceServer;
+use proto::v1::mirror_service_server::MirrorServiceServer;
 use tonic::transport::Server;
 use tonic::{Code, Status};
 
@@ -288,6 +290,7 @@ impl Shared {
                 &[(String::new(), sw.settings().flow_limit)],
             );
             render_dataplane(&mut out, &sw);
+            mirror::render_metrics(&mut out, &sw);
         }
         for (name, help, v) in metrics::process_stats() {
             metrics::gauge(&mut out, name, help, &[(String::new(), v)]);
@@ -505,7 +508,9 @@ pub fn status(e: SwitchError) -> Status {
         SwitchError::InvalidName { .. } | SwitchError::Invalid(_) | SwitchError::Table(_) => {
             Status::invalid_argument(msg)
         }
-        SwitchError::BridgeNotFound(_) | SwitchError::PortNotFound { .. } => Status::not_found(msg),
+        SwitchError::BridgeNotFound(_)
+        | SwitchError::PortNotFound { .. }
+        | SwitchError::MirrorNotFound { .. } => Status::not_found(msg),
         SwitchError::BridgeExists(_)
         | SwitchError::NameInUse(_)
         | SwitchError::OfportInUse { .. } => Status::already_exists(msg),
@@ -586,6 +591,9 @@ pub async fn serve(
     let meter = MeterServiceServer::new(meter::MeterApi::new(Arc::clone(&shared)))
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
+    let mirror = MirrorServiceServer::new(mirror::MirrorApi::new(Arc::clone(&shared)))
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
     let (mut reporter, health) = tonic_health::server::health_reporter();
     reporter
         .set_serving::<BridgeServiceServer<bridge::BridgeApi>>()
@@ -601,6 +609,9 @@ pub async fn serve(
         .await;
     reporter
         .set_serving::<MeterServiceServer<meter::MeterApi>>()
+        .await;
+    reporter
+        .set_serving::<MirrorServiceServer<mirror::MirrorApi>>()
         .await;
     let reflection = |b: tonic_reflection::server::Builder<'static>| {
         b.register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
@@ -651,7 +662,8 @@ pub async fn serve(
             .add_service(flow.clone())
             .add_service(diag.clone())
             .add_service(group.clone())
-            .add_service(meter.clone());
+            .add_service(meter.clone())
+            .add_service(mirror.clone());
         let mut stop = stop_rx.clone();
         let signal = async move {
             let _ = stop.wait_for(|s| *s).await;

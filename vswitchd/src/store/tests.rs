@@ -380,3 +380,68 @@ fn bridge_rows_written_before_controllers_load_with_none() {
         r#"{"name":"br0","fail_mode":"secure"}"#
     );
 }
+
+#[test]
+fn a_schema_3_database_gains_the_mirrors_table_and_keeps_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("conf.db");
+    {
+        // A database as a schema-3 daemon left it: no mirrors table.
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            txn.open_table(META)
+                .unwrap()
+                .insert("schema_version", 3)
+                .unwrap();
+            let json = to_json(&BridgeRecord {
+                name: "br0".into(),
+                fail_mode: None,
+                controllers: Vec::new(),
+            });
+            txn.open_table(BRIDGES)
+                .unwrap()
+                .insert("br0", json.as_slice())
+                .unwrap();
+            txn.open_table(PORTS).unwrap();
+            txn.open_table(FLOWS).unwrap();
+            txn.open_table(GROUPS).unwrap();
+            txn.open_table(METERS).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let mut store = Store::open(&path).unwrap();
+    let snap = store.load().unwrap();
+    assert_eq!(snap.bridges.len(), 1);
+    assert!(snap.bridges[0].mirrors.is_empty());
+    let m = MirrorRecord {
+        name: "m0".into(),
+        select_all: false,
+        select_src_port: vec!["p1".into()],
+        select_dst_port: vec![],
+        select_vlan: vec![10],
+        output: MirrorOutput::Port("p3".into()),
+    };
+    store
+        .commit(&[Change::PutMirror {
+            bridge: "br0".into(),
+            mirror: m.clone(),
+        }])
+        .unwrap();
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.load().unwrap().bridges[0].mirrors, vec![m]);
+    let txn = store.db().unwrap().begin_read().unwrap();
+    let meta = txn.open_table(META).unwrap();
+    assert_eq!(
+        meta.get("schema_version").unwrap().unwrap().value(),
+        SCHEMA_VERSION
+    );
+    drop(meta);
+    drop(txn);
+    // Deleting the bridge deletes its mirrors.
+    let mut store = store;
+    store.commit(&[Change::DeleteBridge("br0".into())]).unwrap();
+    store.commit(&[bridge("br0")]).unwrap();
+    assert!(store.load().unwrap().bridges[0].mirrors.is_empty());
+}

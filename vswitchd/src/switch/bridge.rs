@@ -50,6 +50,8 @@ pub struct Bridge {
     /// Port names and numbers for parsing and printing flows; rebuilt by the switch after
     /// every port change (patch ports depend on other bridges).
     pub(super) xports: xlate::PortMap,
+    /// Port mirrors, in the order the dataplane numbers them.
+    pub(super) mirrors: Vec<crate::store::MirrorRecord>,
 }
 
 impl Bridge {
@@ -62,6 +64,7 @@ impl Bridge {
             by_name: BTreeMap::new(),
             flows: 0,
             xports: xlate::PortMap::new(),
+            mirrors: Vec::new(),
         }
     }
 
@@ -121,6 +124,11 @@ impl Bridge {
     /// Ports in OpenFlow port order.
     pub fn ports(&self) -> impl Iterator<Item = &PortRecord> {
         self.ports.values()
+    }
+
+    /// Port mirrors as configured.
+    pub fn mirrors(&self) -> &[crate::store::MirrorRecord] {
+        &self.mirrors
     }
 
     /// Number of ports.

@@ -26,6 +26,7 @@ mod fail_mode;
 mod flows;
 mod groups;
 mod meters;
+mod mirrors;
 mod settings;
 pub mod tlv;
 mod view;
@@ -42,6 +43,7 @@ pub use bridge::{Bridge, MAX_OFPORT, MAX_OPTIONS, PortSpec};
 pub use flows::{FlowCommand, FlowCounts, MAX_RULES_PER_BRIDGE};
 pub use groups::{GroupCommand, GroupCounts, GroupEntry};
 pub use meters::{MeterEntry, MeterModError};
+pub use mirrors::{MAX_MIRROR_NAME, MirrorSpec};
 pub use settings::{DEFAULT_FLOW_LIMIT, KEYS as SETTING_KEYS, MAX_FLOW_LIMIT, Settings};
 pub use tlv::TlvCommand;
 pub use view::SwitchView;
@@ -76,6 +78,9 @@ pub enum SwitchError {
     /// The bridge name is taken.
     #[error("bridge {0} already exists")]
     BridgeExists(String),
+    /// No mirror of that name on the bridge.
+    #[error("bridge {} has no mirror named {}", crate::quote::Quoted(.bridge), crate::quote::Quoted(.name))]
+    MirrorNotFound { bridge: String, name: String },
     /// The port name is taken (switch-wide).
     #[error("{0} already exists")]
     NameInUse(String),
@@ -271,6 +276,7 @@ impl Switch {
             }
             let (mut t, rows) = flows::FlowRows::load(&b.bridge.name, &b.groups, &b.flows, now)?;
             meters::load(&b.bridge.name, &mut t, &b.meters, now)?;
+            bridge.mirrors = b.mirrors;
             bridge.flows = rows.len();
             flow_rows.insert(b.bridge.name.clone(), rows);
             tables.push((b.bridge.name.clone(), t));
@@ -299,6 +305,7 @@ impl Switch {
                 sw.dp.add_port(&name, p)?;
             }
             sw.dp.modify_tables(&name, |live, _| *live = t)?;
+            sw.push_mirrors(&name)?;
         }
         sw.rebuild_views();
         sw.apply_ct_limits();

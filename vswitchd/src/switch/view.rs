@@ -40,6 +40,30 @@ impl Switch {
 }
 
 impl SwitchView {
+    /// list-mirrors: the mirrors of `bridge` with their counters.
+    pub fn list_mirrors(
+        &self,
+        bridge: &str,
+    ) -> Result<Vec<crate::dataplane::mirrors::MirrorCounters>, SwitchError> {
+        self.bridge(bridge)?;
+        super::mirrors::list(&self.dp, bridge)
+    }
+
+    /// Every bridge's mirror counters as the last stats push left them: (bridge, mirror,
+    /// tx_packets, tx_bytes).
+    pub fn mirror_counters(&self) -> Vec<(String, String, u64, u64)> {
+        self.bridges
+            .keys()
+            .flat_map(|b| {
+                self.dp
+                    .mirror_counters(b, false)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|c| (b.clone(), c.config.name, c.tx_packets, c.tx_bytes))
+            })
+            .collect()
+    }
+
     /// Bridges sorted by name.
     pub fn bridges(&self) -> impl Iterator<Item = &Bridge> {
         self.bridges.values()

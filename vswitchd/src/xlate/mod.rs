@@ -42,6 +42,7 @@ mod group_fields;
 pub mod hash;
 pub mod learn;
 mod meter;
+pub mod mirror;
 pub mod output;
 pub mod pause;
 pub mod record;
@@ -106,6 +107,8 @@ pub struct PortMap {
     by_name: HashMap<String, u32>,
     /// OpenFlow ports whose link is down (fast-failover groups skip buckets watching them).
     down: std::collections::BTreeSet<u32>,
+    /// The bridge's mirrors ([`mirror`]).
+    mirrors: Arc<mirror::MirrorSet>,
 }
 
 impl PortMap {
@@ -156,6 +159,16 @@ impl PortMap {
     /// Takes over `old`'s record of which ports are down (when the map is rebuilt).
     pub fn keep_liveness(&mut self, old: &PortMap) {
         self.down = old.down.clone();
+    }
+
+    /// The bridge's mirrors.
+    pub fn mirrors(&self) -> &Arc<mirror::MirrorSet> {
+        &self.mirrors
+    }
+
+    /// Sets the bridge's mirrors (resolved against these ports).
+    pub fn set_mirrors(&mut self, mirrors: Arc<mirror::MirrorSet>) {
+        self.mirrors = mirrors;
     }
 
     /// True if port `ofport` exists and its link is up (OVS's `odp_port_is_alive`).
@@ -319,6 +332,8 @@ pub(crate) struct Xlator<'a, 't> {
     /// Whether the running action list's end is the end of the translation (OVS's
     /// `is_last_action`; decides whether a `clone` needs isolating).
     tail: bool,
+    /// Mirrors whose output already has a copy of the packet as it is now ([`mirror`]).
+    mirrored: u32,
     trace: Option<&'t mut Trace>,
 }
 
@@ -342,6 +357,7 @@ impl<'a, 't> Xlator<'a, 't> {
             freeze: None,
             exiting: false,
             tail: true,
+            mirrored: 0,
             trace,
         };
         // Fields every megaflow matches (OVS's xlate_wc_init).
@@ -377,6 +393,11 @@ impl<'a, 't> Xlator<'a, 't> {
                 .ports
                 .ofport_of_dp(key.in_port)
                 .ok_or(XlateError::UnknownInPort(key.in_port))?;
+            if self.came_from_mirror_output() {
+                self.note(|| "input port is a mirror output port; dropped".into());
+                return Ok(());
+            }
+            self.mirror_ingress()?;
             self.xlate_table(0)?;
             return self.finish_freezing();
         }
@@ -538,6 +559,7 @@ impl<'a, 't> Xlator<'a, 't> {
                 break;
             }
             let last = self.tail && i + 1 == actions.len();
+            self.reset_mirrors(a);
             match a {
                 OfAction::Output(p) => self.output_action(*p)?,
                 OfAction::InPort => self.output(self.flow.in_port, true)?,

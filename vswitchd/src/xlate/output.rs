@@ -150,7 +150,7 @@ impl Xlator<'_, '_> {
                 if let Some(t) = self.trace.as_deref_mut() {
                     t.outputs.push(ofport);
                 }
-                Ok(())
+                self.mirror_egress(ofport)
             }
             PortKind::Tunnel { dp, cfg } => {
                 let (dp, cfg) = (*dp, *cfg);
@@ -162,6 +162,7 @@ impl Xlator<'_, '_> {
                     if let Some(tr) = self.trace.as_deref_mut() {
                         tr.outputs.push(ofport);
                     }
+                    self.mirror_egress(ofport)?;
                 } else {
                     self.note(|| format!("output to tunnel port {ofport}: no remote (remote_ip=flow and tun_dst unset); dropped"));
                 }
@@ -296,11 +297,14 @@ impl Xlator<'_, '_> {
         self.bridge = peer_bridge;
         self.depth += 1;
         self.nesting += 1;
+        // The peer bridge's mirrors are its own (OVS's independent_mirrors).
+        let saved_mirrored = std::mem::take(&mut self.mirrored);
         // A pause in the peer freezes the peer's pipeline only (as OVS); so does an `exit`.
         let saved_tail = std::mem::replace(&mut self.tail, false);
         let r = self.xlate_table(0).and_then(|()| self.finish_freezing());
         self.tail = saved_tail;
         self.exiting = false;
+        self.mirrored = saved_mirrored;
         self.depth -= 1;
         self.nesting -= 1;
         self.bridge = saved_bridge;
@@ -348,7 +352,13 @@ impl Xlator<'_, '_> {
                 format!("normal: VLAN {vlan}, learned destination")
             }
         });
+        // Mirror output ports are reserved for mirroring (see `mirror`).
+        let mirrors = self.bridge.ports.mirrors().clone();
         for (port, out_tag) in outputs {
+            if mirrors.is_output(port) {
+                self.note(|| format!("normal: port {port} is a mirror output; skipped"));
+                continue;
+            }
             let (tci, inner, qinq) = (
                 self.flow.vlan_tci,
                 self.flow.vlan_tci_inner,
