@@ -30,6 +30,7 @@ mod learn;
 mod lex;
 mod match_parse;
 mod packet;
+mod stack;
 pub(crate) mod subfield;
 
 pub use error::OfctlError;

@@ -43,6 +43,7 @@ pub mod learn;
 pub mod output;
 pub mod pause;
 pub mod record;
+pub mod stack;
 
 pub use ct::{FrozenState, RecircTable};
 pub use error::{XlateError, XlateFailure};
@@ -312,6 +313,8 @@ pub(crate) struct Xlator<'a, 't> {
     rule: Option<Arc<Rule>>,
     /// A `controller(pause)` freeze in progress ([`pause`]).
     freeze: Option<pause::Freeze>,
+    /// The `push`/`pop` register stack ([`stack`]).
+    values: Vec<u128>,
     trace: Option<&'t mut Trace>,
 }
 
@@ -333,6 +336,7 @@ impl<'a, 't> Xlator<'a, 't> {
             stack: Vec::new(),
             rule: None,
             freeze: None,
+            values: Vec::new(),
             trace,
         };
         // Fields every megaflow matches (OVS's xlate_wc_init).
@@ -545,6 +549,18 @@ impl<'a, 't> Xlator<'a, 't> {
                 OfAction::Move { src, dst } => {
                     let r = fields::move_field(&mut self.flow, &mut self.wc, src, dst);
                     self.report_skip(r);
+                }
+                OfAction::StackPush(sf) => {
+                    if !stack::push(&mut self.values, sf, &self.flow, &mut self.wc) {
+                        self.note(|| "stack overflow: push skipped".into());
+                    }
+                }
+                OfAction::StackPop(sf) => {
+                    match stack::pop(&mut self.values, sf, &mut self.flow, &mut self.wc) {
+                        Ok(true) => {}
+                        Ok(false) => self.note(|| "stack underflow".into()),
+                        Err(skip) => self.report_skip(Err(skip)),
+                    }
                 }
                 OfAction::PushVlan(tpid) => self.push_vlan(*tpid)?,
                 OfAction::SetVlanVid(vid) => self.set_vlan(
