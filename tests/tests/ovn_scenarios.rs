@@ -175,12 +175,12 @@ fn scenario_a_one_logical_switch_on_ovs() {
     run_scenario_a("ovs");
 }
 
-/// Cannot pass yet: ovn-controller drops its OpenFlow connection on every error, and vswitch
-/// still refuses GROUP_MOD inside bundles, `move` into `ct_label` in `ct(exec())` and
-/// `push`/`pop` (tests/ovn/GAPS.md). Run it with `--ignored` to see where it
+/// Cannot pass yet: ovn-controller installs its tables and both ports get `ovn-installed`,
+/// but the receiving chassis loses OVN's Geneve option (`tun_metadata0`), so the ping across
+/// the tunnel fails (tests/ovn/GAPS.md, gap 15). Run it with `--ignored` to see where it
 /// stops: the failure names the step and shows ovn-controller's log.
 #[test]
-#[ignore = "OVN's tables use what vswitch refuses yet: GROUP_MOD in bundles, ct exec move, push/pop (tests/ovn/GAPS.md)"]
+#[ignore = "the receiving chassis loses OVN's Geneve option tun_metadata0: no traffic across the tunnel yet (tests/ovn/GAPS.md, gap 15)"]
 fn scenario_a_one_logical_switch_on_vswitch() {
     run_scenario_a("vswitch");
 }

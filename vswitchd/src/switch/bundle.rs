@@ -24,7 +24,9 @@ use crate::openflow::OpenFlowError;
 use crate::openflow::group::{WireGroupMod, apply_bucket_command, group_error};
 use crate::store::Change;
 
-/// One message of a bundle, converted.
+/// One message of a bundle, converted. (Flow-mods are nearly every message of a bundle:
+/// boxing them would cost an allocation each to save space on the rare group-mod.)
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum BundleOp {
     Flow(FlowMod),
