@@ -175,12 +175,11 @@ fn scenario_a_one_logical_switch_on_ovs() {
     run_scenario_a("ovs");
 }
 
-/// Cannot pass yet: ovn-controller drops its OpenFlow connection on every error, and vswitch
-/// still refuses GROUP_MOD inside bundles, `move` into `ct_label` in `ct(exec())` and
-/// `push`/`pop` (tests/ovn/GAPS.md). Run it with `--ignored` to see where it
-/// stops: the failure names the step and shows ovn-controller's log.
+/// OVN on vswitch: ovn-controller installs its tables over OpenFlow 1.5 (group-mods in
+/// bundles, ct exec moves, push/pop, tunnel fields, ARP rewrites) and traffic crosses the
+/// Geneve tunnel with OVN's option (tests/ovn/GAPS.md).
 #[test]
-#[ignore = "OVN's tables use what vswitch refuses yet: GROUP_MOD in bundles, ct exec move, push/pop (tests/ovn/GAPS.md)"]
+#[cfg_attr(no_system_tests, ignore = "needs root and /dev/net/tun")]
 fn scenario_a_one_logical_switch_on_vswitch() {
     run_scenario_a("vswitch");
 }

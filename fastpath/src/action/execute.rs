@@ -228,6 +228,7 @@ pub fn execute<E: ExecEnv>(
             DpAction::SetEth(set) => set_eth(&mut packet, set),
             DpAction::SetIpv4(set) => set_ipv4(&mut packet, &headers, set),
             DpAction::SetIpv6(set) => set_ipv6(&mut packet, &headers, set),
+            DpAction::SetArp(set) => super::set::set_arp(&mut packet, &headers, set),
             DpAction::SetL4(set) => set_l4(&mut packet, &headers, set),
             DpAction::PopVlan => {
                 if let Some(DpAction::PushVlan { tpid, tci }) = actions.get(i + 1)

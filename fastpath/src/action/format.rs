@@ -12,7 +12,7 @@
 //! The printers write into a `fmt::Formatter` and allocate nothing, so `Display` can be used
 //! in logs without cost beyond the writes.
 
-use super::{CtAction, DpAction, Masked, NatSpec, SetEth, SetIpv4, SetIpv6, SetL4};
+use super::{CtAction, DpAction, Masked, NatSpec, SetArp, SetEth, SetIpv4, SetIpv6, SetL4};
 use core::fmt::{self, Display, Formatter, Write};
 use std::net::{IpAddr, Ipv6Addr};
 
@@ -47,6 +47,7 @@ impl Display for DpAction {
             DpAction::SetEth(s) => set_header(f, "eth", |w| fmt_eth(w, s)),
             DpAction::SetIpv4(s) => set_header(f, "ipv4", |w| fmt_ipv4(w, s)),
             DpAction::SetIpv6(s) => set_header(f, "ipv6", |w| fmt_ipv6(w, s)),
+            DpAction::SetArp(s) => set_header(f, "arp", |w| fmt_arp(w, s)),
             DpAction::SetL4(s) => set_header(f, l4_name(s.proto), |w| fmt_l4(w, s)),
             DpAction::PushVlan { tpid, tci } => {
                 f.write_str("push_vlan(")?;
@@ -296,6 +297,21 @@ fn port_item(l: &mut FieldList<'_, '_>, name: &str, m: &Masked<u16>) -> fmt::Res
 fn fmt_eth(l: &mut FieldList<'_, '_>, s: &SetEth) -> fmt::Result {
     mac_item(l, "src", &s.src)?;
     mac_item(l, "dst", &s.dst)
+}
+
+/// OVS's `arp(sip=,tip=,op=,sha=,tha=)`.
+fn fmt_arp(l: &mut FieldList<'_, '_>, s: &SetArp) -> fmt::Result {
+    ip4_item(l, "sip", &s.sip)?;
+    ip4_item(l, "tip", &s.tip)?;
+    l.item(
+        "op",
+        s.op.mask == 0,
+        s.op.mask == u16::MAX,
+        &s.op.value,
+        &CHex(s.op.mask.into()),
+    )?;
+    mac_item(l, "sha", &s.sha)?;
+    mac_item(l, "tha", &s.tha)
 }
 
 fn fmt_ipv4(l: &mut FieldList<'_, '_>, s: &SetIpv4) -> fmt::Result {

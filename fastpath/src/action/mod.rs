@@ -46,6 +46,17 @@ pub struct SetIpv4 {
     pub ttl: Masked<u8>,
 }
 
+/// ARP header rewrite (Ethernet/IPv4 ARP and RARP; OVS's `set(arp(...))`): OVN's ARP
+/// responder turns a request into a reply in place.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SetArp {
+    pub sip: Masked<u32>,
+    pub tip: Masked<u32>,
+    pub op: Masked<u16>,
+    pub sha: Masked<[u8; 6]>,
+    pub tha: Masked<[u8; 6]>,
+}
+
 /// IPv6 header rewrite.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SetIpv6 {
@@ -99,6 +110,7 @@ pub enum DpAction {
     SetEth(SetEth),
     SetIpv4(SetIpv4),
     SetIpv6(SetIpv6),
+    SetArp(SetArp),
     SetL4(SetL4),
     /// Push a VLAN tag (`tpid` 0x8100 or 0x88a8; `tci` without the CFI/present bit).
     PushVlan {

@@ -11,10 +11,10 @@
 //! always was. Nothing here panics for any frame or offsets.
 
 use super::execute::{ABSENT, Headers};
-use super::{Masked, SetEth, SetIpv4, SetIpv6, SetL4};
+use super::{Masked, SetArp, SetEth, SetIpv4, SetIpv6, SetL4};
 use crate::packet::Packet;
 use crate::wire::checksum::{self, Field};
-use crate::wire::{ethernet, ethertype, icmpv6, ipproto, ipv4, ipv6, sctp, tcp, udp};
+use crate::wire::{arp, ethernet, ethertype, icmpv6, ipproto, ipv4, ipv6, sctp, tcp, udp};
 
 /// `(old & !mask) | (value & mask)` for the integer types a set uses.
 pub(super) fn apply<T>(old: T, m: &Masked<T>) -> T
@@ -278,4 +278,40 @@ pub(super) fn set_l4(packet: &mut Packet, headers: &Headers, set: &SetL4) {
         }
         _ => {}
     }
+}
+
+/// Rewrites an Ethernet/IPv4 ARP (or RARP) header's opcode and addresses; anything else
+/// (another hardware or protocol type, a short header) is left as it is. ARP has no checksum.
+pub(super) fn set_arp(packet: &mut Packet, headers: &Headers, set: &SetArp) {
+    if !matches!(headers.dl_type, ethertype::ARP | arp::ETHERTYPE_RARP) || headers.l3 == ABSENT {
+        return;
+    }
+    let Some(h) = fixed(
+        packet.data_mut(),
+        usize::from(headers.l3),
+        arp::ETH_IPV4_LEN,
+    ) else {
+        return;
+    };
+    if !arp::Packet::new_unchecked(&*h).is_ethernet_ipv4() {
+        return;
+    }
+    let put = |h: &mut [u8], at: usize, old_new: &mut dyn FnMut(&[u8]) -> Vec<u8>| {
+        let new = old_new(&h[at..]);
+        h[at..at + new.len()].copy_from_slice(&new);
+    };
+    let op = u16::from_be_bytes([h[6], h[7]]);
+    put(h, 6, &mut |_| apply(op, &set.op).to_be_bytes().to_vec());
+    let mac_at = |h: &[u8], at: usize| -> [u8; 6] { h[at..at + 6].try_into().unwrap_or([0; 6]) };
+    let ip_at = |h: &[u8], at: usize| -> u32 {
+        u32::from_be_bytes(h[at..at + 4].try_into().unwrap_or([0; 4]))
+    };
+    let sha = apply_bytes(mac_at(h, 8), &set.sha);
+    let sip = apply(ip_at(h, 14), &set.sip);
+    let tha = apply_bytes(mac_at(h, 18), &set.tha);
+    let tip = apply(ip_at(h, 24), &set.tip);
+    h[8..14].copy_from_slice(&sha);
+    h[14..18].copy_from_slice(&sip.to_be_bytes());
+    h[18..24].copy_from_slice(&tha);
+    h[24..28].copy_from_slice(&tip.to_be_bytes());
 }

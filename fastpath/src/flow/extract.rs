@@ -204,6 +204,9 @@ pub fn extract(frame: &[u8], in_port: u32, key: &mut FlowKey) -> Extracted {
         tun_ttl: key.tun_ttl,
         tun_gbp_id: key.tun_gbp_id,
         tun_gbp_flags: key.tun_gbp_flags,
+        // Geneve options (`tun_metadataN`), decoded by the tunnel endpoint before extraction.
+        tun_md_present: key.tun_md_present,
+        tun_md: key.tun_md,
         metadata: key.metadata,
         regs: key.regs,
         ..FlowKey::ZERO

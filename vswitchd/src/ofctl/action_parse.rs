@@ -129,9 +129,13 @@ fn parse_list(
                 let v = need_value(item.key, item.value, item.delim, "VALUE->FIELD[bits]")?;
                 subfield::parse_load(v, m, ctx)?
             }
+            "push" | "pop" => {
+                let v = need_value(item.key, item.value, item.delim, "FIELD[bits]")?;
+                vec![super::stack::parse(item.key == "push", v, m)?]
+            }
             "move" => {
                 let v = need_value(item.key, item.value, item.delim, "FIELD[bits]->FIELD[bits]")?;
-                subfield::parse_move(v, m)?
+                subfield::parse_move(v, m, ctx)?
             }
             k if super::action_more::is_clone(k, item.delim) => {
                 vec![super::action_more::finish_clone(parse_list(
@@ -148,20 +152,23 @@ fn parse_list(
     Ok(out)
 }
 
-/// Inside `ct(exec(...))` only sets of `ct_mark` / `ct_label` are allowed.
+/// Inside `ct(exec(...))` only writes of `ct_mark` / `ct_label` (set_field, load, move) are
+/// allowed.
 fn check_ct_exec(a: &OfAction, key: &str, ctx: Ctx) -> Result<(), OfctlError> {
     {
         if ctx == Ctx::CtExec {
             let ok = match a {
                 OfAction::SetField { field, .. } => matches!(field, Field::CtMark | Field::CtLabel),
-                OfAction::Load { dst, .. } => matches!(dst.field, Field::CtMark | Field::CtLabel),
+                OfAction::Load { dst, .. } | OfAction::Move { dst, .. } => {
+                    matches!(dst.field, Field::CtMark | Field::CtLabel)
+                }
                 _ => false,
             };
             if !ok {
                 return Err(OfctlError::bad_action(
                     "ct",
                     format!(
-                        "exec() takes only set_field or load to ct_mark or ct_label, not '{key}'"
+                        "exec() takes only set_field, load or move to ct_mark or ct_label, not '{key}'"
                     ),
                 ));
             }

@@ -57,6 +57,8 @@ fn ofpact_name(a: &OfAction) -> &'static str {
         OfAction::Drop => "drop",
         OfAction::SetField { .. } | OfAction::Load { .. } => "set_field",
         OfAction::Move { .. } => "move",
+        OfAction::StackPush(_) => "stack_push",
+        OfAction::StackPop(_) => "stack_pop",
         OfAction::PushVlan(_) => "push_vlan",
         OfAction::SetVlanVid(_) => "mod_vlan_vid",
         OfAction::SetVlanPcp(_) => "mod_vlan_pcp",

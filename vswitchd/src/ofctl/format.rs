@@ -689,6 +689,8 @@ pub fn format_action(a: &OfAction, names: &dyn PortNames) -> String {
         OfAction::Move { src, dst } => {
             format!("move:{}->{}", format_subfield(src), format_subfield(dst))
         }
+        OfAction::StackPush(sf) => format!("push:{}", format_subfield(sf)),
+        OfAction::StackPop(sf) => format!("pop:{}", format_subfield(sf)),
         OfAction::PushVlan(tpid) => format!("push_vlan:{tpid:#06x}"),
         OfAction::SetVlanVid(v) => format!("mod_vlan_vid:{v}"),
         OfAction::SetVlanPcp(p) => format!("mod_vlan_pcp:{p}"),

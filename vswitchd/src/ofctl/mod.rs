@@ -32,6 +32,7 @@ mod lex;
 mod match_parse;
 mod meter_action;
 mod packet;
+mod stack;
 pub(crate) mod subfield;
 
 pub use action_more::padded_note;

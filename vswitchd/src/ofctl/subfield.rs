@@ -139,12 +139,12 @@ pub(crate) fn parse_load(v: &str, m: &Match, ctx: Ctx) -> Result<Vec<OfAction>, 
 }
 
 /// `move:SRC[a..b]->DST[c..d]`.
-pub(crate) fn parse_move(v: &str, m: &Match) -> Result<Vec<OfAction>, OfctlError> {
+pub(crate) fn parse_move(v: &str, m: &Match, ctx: Ctx) -> Result<Vec<OfAction>, OfctlError> {
     let (src, dst) = split_arrow("move", v)?;
     let (sdesc, spieces) = parse_pieces(src)?;
     check_prereq(&format!("move:{src}"), action_prereq(&sdesc), m)?;
     let (_, dpieces) = parse_pieces(dst)?;
-    dst_field("move", base_name(dst), m, Ctx::Flow)?;
+    dst_field("move", base_name(dst), m, ctx)?;
     let sbits: u32 = spieces.iter().map(SubField::n_bits).sum();
     let dbits: u32 = dpieces.iter().map(SubField::n_bits).sum();
     if sbits != dbits {
@@ -243,7 +243,7 @@ mod tests {
     #[test]
     fn moves_are_cut_at_register_boundaries() {
         let m = Match::CATCHALL;
-        let a = parse_move("NXM_OF_IN_PORT[]->NXM_NX_REG0[0..15]", &m).unwrap();
+        let a = parse_move("NXM_OF_IN_PORT[]->NXM_NX_REG0[0..15]", &m, Ctx::Flow).unwrap();
         assert_eq!(
             a,
             vec![OfAction::Move {
@@ -251,9 +251,9 @@ mod tests {
                 dst: sub(Field::Reg(0), 0, 15)
             }]
         );
-        let a = parse_move("xreg0[]->xreg1[]", &m).unwrap();
+        let a = parse_move("xreg0[]->xreg1[]", &m, Ctx::Flow).unwrap();
         assert_eq!(a.len(), 2);
-        let a = parse_move("reg0[]->xreg1[16..47]", &m).unwrap();
+        let a = parse_move("reg0[]->xreg1[16..47]", &m, Ctx::Flow).unwrap();
         assert_eq!(
             a,
             vec![
@@ -267,8 +267,8 @@ mod tests {
                 },
             ]
         );
-        assert!(parse_move("xreg0[0..47]->xreg0[16..63]", &m).is_err());
-        let e = parse_move("in_port_oxm[]->reg0[0..15]", &m).unwrap_err();
+        assert!(parse_move("xreg0[0..47]->xreg0[16..63]", &m, Ctx::Flow).is_err());
+        let e = parse_move("in_port_oxm[]->reg0[0..15]", &m, Ctx::Flow).unwrap_err();
         assert!(e.to_string().contains("32 bits"), "{e}");
     }
 

@@ -173,6 +173,10 @@ pub enum OfAction {
     Load { value: u128, dst: SubField },
     /// `move:F[a..b]->G[c..d]`
     Move { src: SubField, dst: SubField },
+    /// `push:F[a..b]`: the bits onto the translation's value stack (`xlate::stack`).
+    StackPush(SubField),
+    /// `pop:F[a..b]`: the stack's top into the bits.
+    StackPop(SubField),
     /// `push_vlan:TPID`
     PushVlan(u16),
     /// `mod_vlan_vid:V`

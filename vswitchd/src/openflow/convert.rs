@@ -70,6 +70,13 @@ pub fn model_field(f: FieldId) -> Option<Field> {
         W::NdTarget | W::NxmNdTarget => Field::NdTarget,
         W::NdSll | W::NxmNdSll => Field::NdSll,
         W::NdTll | W::NxmNdTll => Field::NdTll,
+        // OVN's Geneve encapsulation sets the VNI (masked, 24 bits) and its decapsulation
+        // moves it out.
+        W::TunnelId | W::TunId => Field::TunId,
+        W::TunIpv4Src => Field::TunSrc,
+        W::TunIpv4Dst => Field::TunDst,
+        W::TunIpv6Src => Field::TunIpv6Src,
+        W::TunIpv6Dst => Field::TunIpv6Dst,
         W::TunMetadata(n, _) if usize::from(n) < fastpath::flow::tlv::MAX_FIELDS => {
             Field::TunMetadata(n)
         }
@@ -312,6 +319,17 @@ pub fn action_to_model(a: &Action) -> Result<Vec<OfAction>, OpenFlowError> {
             table: (*table != TABLE_ALL).then_some(*table),
         }),
         Action::Nx(NxAction::CtClear) => one(OfAction::CtClear),
+        Action::Nx(NxAction::StackPush(sf)) | Action::Nx(NxAction::StackPop(sf)) => {
+            // One model field: an extended register's bits must lie in one register.
+            let [piece] = pieces(sf.field, sf.ofs, sf.n_bits)?[..] else {
+                return Err(OpenFlowError::Refused(ErrorCode::BadActionArgument));
+            };
+            one(if matches!(a, Action::Nx(NxAction::StackPush(_))) {
+                OfAction::StackPush(piece)
+            } else {
+                OfAction::StackPop(piece)
+            })
+        }
         Action::Group(g) => one(OfAction::Group(*g)),
         Action::Meter(m) => one(OfAction::Meter(*m)),
         Action::Nx(NxAction::Ct(ct)) => {

@@ -34,6 +34,11 @@ fn wire_field(f: Field, dl_type: Option<u16>, nw_proto: Option<u8>) -> Option<Fi
         Field::CtMark => W::CtMark,
         Field::CtLabel => W::CtLabel,
         Field::ConjId => W::ConjId,
+        Field::TunId => W::TunnelId,
+        Field::TunSrc => W::TunIpv4Src,
+        Field::TunDst => W::TunIpv4Dst,
+        Field::TunIpv6Src => W::TunIpv6Src,
+        Field::TunIpv6Dst => W::TunIpv6Dst,
         Field::DlSrc => W::EthSrc,
         Field::DlDst => W::EthDst,
         Field::DlType => W::EthType,
@@ -78,10 +83,15 @@ fn pick(src: bool, a: FieldId, b: FieldId) -> FieldId {
 }
 
 /// Storage slots, each once (the model's aliases are left out).
-const SLOTS: [Field; 33] = {
+const SLOTS: [Field; 38] = {
     use Field::*;
     [
         InPort,
+        TunId,
+        TunSrc,
+        TunDst,
+        TunIpv6Src,
+        TunIpv6Dst,
         Metadata,
         CtState,
         CtZone,
@@ -158,6 +168,16 @@ pub fn match_to_wire(m: &Match) -> Result<Vec<MatchEntry>, OpenFlowError> {
         out.push(entry);
     }
     Ok(out)
+}
+
+/// A push/pop subfield: the wire's `SubField` names its bits as `reg_move` does.
+fn stack_sub(sf: &SubField) -> Result<ofp::action::SubField, OpenFlowError> {
+    let w = wire_sub(sf)?;
+    Ok(ofp::action::SubField {
+        field: w.field,
+        ofs: w.ofs,
+        n_bits: w.n_bits,
+    })
 }
 
 fn wire_sub(sf: &SubField) -> Result<WireSub, OpenFlowError> {
@@ -275,6 +295,8 @@ fn action_to_wire(a: &OfAction, v: Version) -> Result<Option<Action>, OpenFlowEr
                 dst: d.field,
             })
         }
+        OfAction::StackPush(sf) => Action::Nx(NxAction::StackPush(stack_sub(sf)?)),
+        OfAction::StackPop(sf) => Action::Nx(NxAction::StackPop(stack_sub(sf)?)),
         OfAction::PushVlan(t) => Action::PushVlan(*t),
         // From OpenFlow 1.1 on these are set-field actions (OVS pushes a tag first only in
         // 1.0's semantics, which the model keeps: see the tests README).

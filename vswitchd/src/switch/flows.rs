@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::ofctl::{FlowSyntax, NoNames, PortNames, format_flow, parse_flow};
-use crate::ofproto::{FlowMod, FlowModError, FlowTables, Match, Planned, Rule};
+use crate::ofproto::{Applied, FlowMod, FlowModError, FlowTables, Match, Planned, Rule};
 use crate::store::{Change, FailMode, FlowRow, Store};
 
 use super::SwitchError;
@@ -63,7 +63,7 @@ pub struct FlowCounts {
 /// The tables themselves are passed in by reference rather than owned, so the same code
 /// works whether the switch model holds them or the dataplane does (whose
 /// `modify_tables(bridge, |tables, now| ...)` hook hands out its one live copy).
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct FlowRows {
     seqs: HashMap<RuleKey, u64>,
 }
@@ -200,7 +200,35 @@ impl FlowRows {
         store: &mut Store,
     ) -> Result<FlowCounts, SwitchError> {
         let applied = planned.applied();
-        let live = planned.leaves_in_place();
+        let staged = self.changes(bridge, applied, planned.leaves_in_place(), store);
+        store.commit(&staged.changes)?;
+        self.record(staged);
+        Ok(counts(applied))
+    }
+
+    /// The row changes `applied` makes, recorded in `self` at once (no store commit): for
+    /// a bundle that collects several steps' changes into one transaction, working on a
+    /// scratch copy of the rows that replaces the live one only once that commit succeeded.
+    pub(super) fn stage(
+        &mut self,
+        bridge: &str,
+        applied: &Applied,
+        live: impl Fn(&Arc<Rule>) -> bool,
+        store: &mut Store,
+    ) -> Vec<Change> {
+        let mut staged = self.changes(bridge, applied, live, store);
+        let changes = std::mem::take(&mut staged.changes);
+        self.record(staged);
+        changes
+    }
+
+    fn changes(
+        &self,
+        bridge: &str,
+        applied: &Applied,
+        live: impl Fn(&Arc<Rule>) -> bool,
+        store: &mut Store,
+    ) -> Staged {
         let mut changes = Vec::new();
         let mut gone = Vec::new();
         let mut born = Vec::new();
@@ -238,16 +266,34 @@ impl FlowRows {
                 });
             }
         }
-        store.commit(&changes)?;
-        for k in gone {
+        Staged {
+            changes,
+            gone,
+            born,
+        }
+    }
+
+    fn record(&mut self, staged: Staged) {
+        for k in staged.gone {
             self.seqs.remove(&k);
         }
-        self.seqs.extend(born);
-        Ok(FlowCounts {
-            added: applied.added.len() as u64,
-            modified: applied.modified.len() as u64,
-            removed: applied.removed.len() as u64,
-        })
+        self.seqs.extend(staged.born);
+    }
+}
+
+/// Row changes of one step, and what they do to `seqs`.
+struct Staged {
+    changes: Vec<Change>,
+    gone: Vec<RuleKey>,
+    born: Vec<(RuleKey, u64)>,
+}
+
+/// How many rules `applied` added, changed and removed.
+pub(super) fn counts(applied: &Applied) -> FlowCounts {
+    FlowCounts {
+        added: applied.added.len() as u64,
+        modified: applied.modified.len() as u64,
+        removed: applied.removed.len() as u64,
     }
 }
 
@@ -361,7 +407,7 @@ fn row(seq: u64, r: &Rule) -> FlowRow {
     }
 }
 
-fn check_room(current: usize, adding: usize) -> Result<(), SwitchError> {
+pub(super) fn check_room(current: usize, adding: usize) -> Result<(), SwitchError> {
     if current.saturating_add(adding) > MAX_RULES_PER_BRIDGE {
         return Err(SwitchError::Limit(format!(
             "a bridge holds at most {MAX_RULES_PER_BRIDGE} flows ({current} now, {adding} to add)"

@@ -21,6 +21,7 @@
 
 mod bridge;
 mod bridge_row;
+mod bundle;
 mod controllers;
 mod fail_mode;
 mod flows;
@@ -40,6 +41,7 @@ use crate::store::{BridgeRecord, Change, FailMode, PortKind, PortRecord, Store, 
 use crate::trace::TraceReport;
 
 pub use bridge::{Bridge, MAX_OFPORT, MAX_OPTIONS, PortSpec};
+pub use bundle::{BundleError, BundleOp};
 pub use flows::{FlowCommand, FlowCounts, MAX_RULES_PER_BRIDGE};
 pub use groups::{GroupCommand, GroupCounts, GroupEntry};
 pub use meters::{MeterEntry, MeterModError};

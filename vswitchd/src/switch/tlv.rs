@@ -35,6 +35,7 @@ pub fn fields_used(m: &Match, actions: &[OfAction]) -> u64 {
             OfAction::SetField { field, .. } => bit(field),
             OfAction::Load { dst, .. } => bit(&dst.field),
             OfAction::Move { src, dst } => bit(&src.field) | bit(&dst.field),
+            OfAction::StackPush(sf) | OfAction::StackPop(sf) => bit(&sf.field),
             _ => 0,
         };
     }

@@ -20,7 +20,7 @@
 //! matched exactly) and the flow's are pushed.
 
 use super::error::XlateError;
-use fastpath::action::{DpAction, Masked, SetEth, SetIpv4, SetIpv6, SetL4};
+use fastpath::action::{DpAction, Masked, SetArp, SetEth, SetIpv4, SetIpv6, SetL4};
 use fastpath::flow::key::{FRAG_LATER, VLAN_CFI, ethertype, ipproto};
 use fastpath::flow::{Field, FlowKey, FlowMask};
 
@@ -131,6 +131,23 @@ fn commit_l3(
                 }));
             }
             unsupported(flow, base, &[Field::NdTarget, Field::NdSll, Field::NdTll])?;
+        }
+        ethertype::ARP | fastpath::wire::arp::ETHERTYPE_RARP => {
+            // The key keeps the ARP addresses in the IPv4 slots and the opcode in nw_proto.
+            let sip = diff(Field::NwSrc, flow, base, wc);
+            let tip = diff(Field::NwDst, flow, base, wc);
+            let op = diff(Field::NwProto, flow, base, wc);
+            let sha = diff(Field::ArpSha, flow, base, wc);
+            let tha = diff(Field::ArpTha, flow, base, wc);
+            if [sip, tip, op, sha, tha].iter().any(Option::is_some) {
+                out.push(DpAction::SetArp(SetArp {
+                    sip: masked(sip, |v| v as u32),
+                    tip: masked(tip, |v| v as u32),
+                    op: masked(op, |v| v as u16),
+                    sha: masked(sha, mac),
+                    tha: masked(tha, mac),
+                }));
+            }
         }
         _ => {}
     }

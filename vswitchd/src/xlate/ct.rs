@@ -33,8 +33,8 @@ pub fn read_subfield(sf: &SubField, flow: &FlowKey, wc: &mut FlowMask) -> u128 {
     (sf.field.get(flow) & m) >> sf.start
 }
 
-/// Builds the datapath `ct` action for `ct`, reading a zone field from `flow` (and so
-/// un-wildcarding it).
+/// Builds the datapath `ct` action for `ct`, reading a zone field and the sources of
+/// `move`s into `ct_mark`/`ct_label` from `flow` (and so un-wildcarding them).
 pub fn compose_ct(ct: &OfCt, flow: &FlowKey, wc: &mut FlowMask) -> CtAction {
     let zone = match ct.zone {
         CtZone::Imm(z) => z,
@@ -48,6 +48,12 @@ pub fn compose_ct(ct: &OfCt, flow: &FlowKey, wc: &mut FlowMask) -> CtAction {
                 field, value, mask, ..
             } => (*field, *value, *mask),
             OfAction::Load { value, dst } => (dst.field, value << dst.start, dst.mask()),
+            // The source as the flow holds it here (so its bits are un-wildcarded): OVN keeps
+            // a connection's label bits in a register until it commits.
+            OfAction::Move { src, dst } => {
+                let v = read_subfield(src, flow, wc);
+                (dst.field, v << dst.start, dst.mask())
+            }
             // The parser admits only ct_mark / ct_label writes inside exec().
             _ => continue,
         };
@@ -127,5 +133,45 @@ mod tests {
             DpAction::Ct(a).to_string(),
             "ct(commit,zone=66,mark=0x80000005/0x800000ff,nat)"
         );
+    }
+
+    #[test]
+    fn move_into_label_reads_the_source_and_unwildcards_it() {
+        // OVN: ct(commit,exec(set_field:0/0x1->ct_mark,move:NXM_NX_XXREG0[0..31]->NXM_NX_CT_LABEL[96..127]))
+        let ct = OfCt {
+            commit: true,
+            zone: CtZone::Imm(7),
+            table: None,
+            nat: None,
+            exec: vec![
+                OfAction::SetField {
+                    field: Field::CtMark,
+                    value: 0,
+                    mask: 1,
+                    spelling: SetSpelling::SetField,
+                },
+                OfAction::Move {
+                    src: SubField {
+                        field: Field::Reg(3),
+                        start: 0,
+                        end: 31,
+                    },
+                    dst: SubField {
+                        field: Field::CtLabel,
+                        start: 96,
+                        end: 127,
+                    },
+                },
+            ],
+        };
+        let mut flow = FlowKey::ZERO;
+        flow.regs[3] = 0x1234_5678;
+        let mut wc = FlowKey::ZERO;
+        let a = compose_ct(&ct, &flow, &mut wc);
+        assert_eq!(wc.regs[3], 0xffff_ffff);
+        let label = a.label.expect("a label");
+        assert_eq!(label.value, 0x1234_5678u128 << 96);
+        assert_eq!(label.mask, 0xffff_ffffu128 << 96);
+        assert_eq!(a.mark, Some(Masked { value: 0, mask: 1 }));
     }
 }

@@ -74,6 +74,8 @@ pub fn action_set(actions: &[OfAction]) -> Vec<OfAction> {
             OfAction::Drop
             | OfAction::GotoTable(_)
             | OfAction::Learn(_)
+            | OfAction::StackPush(_)
+            | OfAction::StackPop(_)
             | OfAction::FinTimeout { .. }
             | OfAction::Conjunction(_)
             | OfAction::Meter(_)

@@ -46,6 +46,7 @@ pub mod mirror;
 pub mod output;
 pub mod pause;
 pub mod record;
+pub mod stack;
 
 pub use ct::{FrozenState, RecircTable};
 pub use error::{XlateError, XlateFailure};
@@ -334,6 +335,8 @@ pub(crate) struct Xlator<'a, 't> {
     tail: bool,
     /// Mirrors whose output already has a copy of the packet as it is now ([`mirror`]).
     mirrored: u32,
+    /// The `push`/`pop` register stack ([`stack`]).
+    values: Vec<u128>,
     trace: Option<&'t mut Trace>,
 }
 
@@ -358,6 +361,7 @@ impl<'a, 't> Xlator<'a, 't> {
             exiting: false,
             tail: true,
             mirrored: 0,
+            values: Vec::new(),
             trace,
         };
         // Fields every megaflow matches (OVS's xlate_wc_init).
@@ -580,6 +584,18 @@ impl<'a, 't> Xlator<'a, 't> {
                 OfAction::Move { src, dst } => {
                     let r = fields::move_field(&mut self.flow, &mut self.wc, src, dst);
                     self.report_skip(r);
+                }
+                OfAction::StackPush(sf) => {
+                    if !stack::push(&mut self.values, sf, &self.flow, &mut self.wc) {
+                        self.note(|| "stack overflow: push skipped".into());
+                    }
+                }
+                OfAction::StackPop(sf) => {
+                    match stack::pop(&mut self.values, sf, &mut self.flow, &mut self.wc) {
+                        Ok(true) => {}
+                        Ok(false) => self.note(|| "stack underflow".into()),
+                        Err(skip) => self.report_skip(Err(skip)),
+                    }
                 }
                 OfAction::PushVlan(tpid) => self.push_vlan(*tpid)?,
                 OfAction::SetVlanVid(vid) => self.set_vlan(

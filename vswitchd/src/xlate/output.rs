@@ -287,6 +287,8 @@ impl Xlator<'_, '_> {
         let saved_flow = self.flow;
         let saved_bridge = self.bridge;
         let saved_table = self.table;
+        // The peer starts with an empty register stack (OVS's patch_port_output).
+        let saved_values = std::mem::take(&mut self.values);
         self.flow.in_port = peer_port;
         self.flow.metadata = 0;
         self.flow.regs = [0; 16];
@@ -310,6 +312,7 @@ impl Xlator<'_, '_> {
         self.bridge = saved_bridge;
         self.table = saved_table;
         self.flow = saved_flow;
+        self.values = saved_values;
         r
     }
 

@@ -537,3 +537,23 @@ fn fuzz_seed_corpus_means_what_its_names_say() {
         }
     }
 }
+
+/// The tunnel endpoint decodes Geneve options into the key before extraction; extraction
+/// keeps them, as it keeps the other tunnel fields (OVN carries its logical ports there).
+#[test]
+fn extraction_keeps_the_tunnel_metadata_options() {
+    let mut key = FlowKey::ZERO;
+    key.tun_id = 1;
+    key.tun_md_present = 1;
+    key.tun_md[7] = 2;
+    key.tun_md[5] = 1;
+    let frame = eth(&[], 0x0800, &ipv4(1, 0, &[], &[8, 0, 0, 0, 0, 0, 0, 0]));
+    let ex = extract(&frame, 1, &mut key);
+    assert!(ex.malformed.is_none());
+    assert_eq!(key.tun_md_present, 1);
+    assert_eq!(
+        crate::flow::Field::TunMetadata(0).get(&key) & 0xffff_ffff,
+        0x0001_0002
+    );
+    assert_eq!(key.tun_id, 1);
+}

@@ -27,7 +27,7 @@ use crate::openflow::conn::Conn;
 use crate::openflow::convert::flow_mod_to_model;
 use crate::openflow::packet_in::{self, PacketInFormat};
 use crate::server::Shared;
-use crate::switch::SwitchError;
+use crate::switch::{BundleError, BundleOp, SwitchError};
 
 /// Most bundles open at once on one connection.
 pub const MAX_BUNDLES: usize = 64;
@@ -67,10 +67,19 @@ pub struct PendingMod {
     pub m: FlowMod,
 }
 
+/// A bundled message as received, converted (a flow-mod or a group-mod).
+#[derive(Debug)]
+struct PendingOp {
+    xid: u32,
+    /// The inner message's bytes, for an error reply.
+    bytes: Vec<u8>,
+    op: BundleOp,
+}
+
 #[derive(Debug)]
 struct Bundle {
     closed: bool,
-    mods: Vec<PendingMod>,
+    mods: Vec<PendingOp>,
 }
 
 /// Per-connection OpenFlow state.
@@ -504,19 +513,39 @@ impl Session {
                 if self.bundled >= MAX_BUNDLED {
                     return refuse(ErrorCode::Bundle(BFC_MSG_TOO_MANY), &message);
                 }
-                if !matches!(*add.message, Message::FlowMod(_) | Message::NxFlowMod(_)) {
-                    return refuse(ErrorCode::Bundle(BFC_MSG_UNSUP), &message);
-                }
-                match self.convert(conn, add.xid, &add.message) {
-                    Ok(p) => {
-                        self.bundled += 1;
-                        if let Some(b) = self.bundles.get_mut(&add.bundle_id) {
-                            b.mods.push(p);
+                // As OVS (`ofputil_is_bundlable`), flow-mods and group-mods; not meter-mods.
+                let p = match &*add.message {
+                    Message::FlowMod(_) | Message::NxFlowMod(_) => {
+                        match self.convert(conn, add.xid, &add.message) {
+                            Ok(p) => PendingOp {
+                                xid: p.xid,
+                                bytes: p.bytes,
+                                op: BundleOp::Flow(p.m),
+                            },
+                            Err(r) => return vec![r],
                         }
-                        Vec::new()
                     }
-                    Err(r) => vec![r],
+                    Message::GroupMod(gm) => {
+                        let bytes = ofp::encode(&add.message, v, add.xid).unwrap_or_default();
+                        match crate::openflow::group::group_mod_to_model(gm) {
+                            Ok(g) => PendingOp {
+                                xid: add.xid,
+                                bytes,
+                                op: BundleOp::Group(g),
+                            },
+                            Err(e) => {
+                                tracing::debug!(error = %e, "bundled group-mod refused");
+                                return vec![Self::error(conn, add.xid, e.code(), &bytes)];
+                            }
+                        }
+                    }
+                    _ => return refuse(ErrorCode::Bundle(BFC_MSG_UNSUP), &message),
+                };
+                self.bundled += 1;
+                if let Some(b) = self.bundles.get_mut(&add.bundle_id) {
+                    b.mods.push(p);
                 }
+                Vec::new()
             }
             other => refuse(ErrorCode::BadRequestType, &other),
         }
@@ -767,16 +796,41 @@ impl Session {
                 let bridge = self.bridge.clone();
                 let shared = Arc::clone(shared);
                 let outcome = tokio::task::spawn_blocking(move || {
-                    let (xids, mods): (Vec<_>, Vec<_>) =
-                        b.mods.into_iter().map(|p| ((p.xid, p.bytes), p.m)).unzip();
-                    let r = shared.with_switch(|sw| sw.flow_mods(&bridge, mods));
-                    r.map_err(|e| {
-                        let index = match &e {
-                            SwitchError::Table(FlowModError::InBundle { index, .. }) => *index,
-                            _ => 0,
-                        };
+                    let (xids, ops): (Vec<_>, Vec<_>) =
+                        b.mods.into_iter().map(|p| ((p.xid, p.bytes), p.op)).unzip();
+                    let failed = |index: usize, code, why: String| {
                         let (x, bytes) = xids.into_iter().nth(index).unwrap_or_default();
-                        (x, bytes, switch_error(&e), e.to_string())
+                        (x, bytes, code, why)
+                    };
+                    if ops.iter().all(|op| matches!(op, BundleOp::Flow(_))) {
+                        let mods = ops
+                            .into_iter()
+                            .filter_map(|op| match op {
+                                BundleOp::Flow(m) => Some(m),
+                                BundleOp::Group(_) => None,
+                            })
+                            .collect();
+                        let r = shared.with_switch(|sw| sw.flow_mods(&bridge, mods));
+                        return r.map(|_| ()).map_err(|e| {
+                            let index = match &e {
+                                SwitchError::Table(FlowModError::InBundle { index, .. }) => *index,
+                                _ => 0,
+                            };
+                            failed(index, switch_error(&e), e.to_string())
+                        });
+                    }
+                    let r = shared.with_switch(|sw| sw.bundle(&bridge, ops));
+                    r.map(|_| ()).map_err(|e| {
+                        let why = crate::report::chain(&e);
+                        match e {
+                            BundleError::Flow { index, source } => {
+                                failed(index, switch_error(&source), why)
+                            }
+                            BundleError::Group { index, source } => {
+                                failed(index, source.code(), why)
+                            }
+                            BundleError::Switch(e) => failed(0, switch_error(&e), why),
+                        }
                     })
                 })
                 .await;
