@@ -396,8 +396,7 @@ fn a_schema_3_database_gains_the_mirrors_table_and_keeps_its_rows() {
                 .unwrap();
             let json = to_json(&BridgeRecord {
                 name: "br0".into(),
-                fail_mode: None,
-                controllers: Vec::new(),
+                ..BridgeRecord::default()
             });
             txn.open_table(BRIDGES)
                 .unwrap()
