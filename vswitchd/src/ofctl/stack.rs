@@ -48,7 +48,8 @@ mod tests {
         );
         assert!(
             f.contains("actions=push:NXM_OF_IN_PORT[],set_field:ANY->in_port,resubmit(,65),pop:NXM_OF_IN_PORT[]")
-                || f.contains("actions=push:in_port[],load:0xffff->in_port[],resubmit(,65),pop:in_port[]"),
+                || f.contains("actions=push:in_port[],load:0xffff->in_port[],resubmit(,65),pop:in_port[]")
+                || f.contains("actions=push:in_port[],set_field:ANY->in_port,resubmit(,65),pop:in_port[]"),
             "{f}"
         );
         let f = round_trip("actions=push:reg0[0..15],pop:reg1[16..31]");
