@@ -307,8 +307,15 @@ impl GroupMod {
         w.u8(0);
         w.u32(self.group_id);
         if v < Version::Of15 {
-            if matches!(self.command, gc::INSERT_BUCKET | gc::REMOVE_BUCKET) {
-                return Err(EncodeError::NotInVersion("bucket commands", v));
+            // Before 1.5 a bucket command has no bucket id (OVS decodes one so, as "all
+            // buckets"); one that names a bucket cannot be expressed.
+            if matches!(self.command, gc::INSERT_BUCKET | gc::REMOVE_BUCKET)
+                && self.command_bucket_id != BUCKET_ALL
+            {
+                return Err(EncodeError::NotInVersion(
+                    "bucket commands naming a bucket",
+                    v,
+                ));
             }
             return encode_buckets(w, &self.buckets, self.typ, v);
         }

@@ -39,6 +39,8 @@ fn wire_field(f: Field, dl_type: Option<u16>, nw_proto: Option<u8>) -> Option<Fi
         Field::TunDst => W::TunIpv4Dst,
         Field::TunIpv6Src => W::TunIpv6Src,
         Field::TunIpv6Dst => W::TunIpv6Dst,
+        // The header's length is the option's; a slot holds at most 8 bytes, right-aligned.
+        Field::TunMetadata(n) => W::TunMetadata(n, 8),
         Field::DlSrc => W::EthSrc,
         Field::DlDst => W::EthDst,
         Field::DlType => W::EthType,
@@ -167,7 +169,26 @@ pub fn match_to_wire(m: &Match) -> Result<Vec<MatchEntry>, OpenFlowError> {
         };
         out.push(entry);
     }
+    // Geneve options, each present field once.
+    for n in
+        (0..fastpath::flow::tlv::MAX_FIELDS as u8).filter(|n| m.mask.tun_md_present & (1 << n) != 0)
+    {
+        let f = Field::TunMetadata(n);
+        let (value, mask) = m.field(f);
+        out.push(if mask == f.max_value() {
+            MatchEntry::exact(FieldId::TunMetadata(n, tun_metadata_len(value)), value)
+        } else {
+            let w = FieldId::TunMetadata(n, tun_metadata_len(value | mask));
+            MatchEntry::masked(w, value, mask)
+        });
+    }
     Ok(out)
+}
+
+/// The shortest option length (4 or 8 bytes, as the TLV map allows) whose field holds
+/// `bits`: OVN's options are 4 bytes and OVS sends them so.
+fn tun_metadata_len(bits: u128) -> u8 {
+    if bits >> 32 == 0 { 4 } else { 8 }
 }
 
 /// A push/pop subfield: the wire's `SubField` names its bits as `reg_move` does.

@@ -53,6 +53,29 @@ fn group_mods_round_trip_in_every_version_that_has_them() {
     assert!(encode(&m, Version::Of13, 1).is_err());
 }
 
+/// Found by fuzzing: OVS decodes a 1.1-1.4 insert/remove-bucket command (as acting on "all
+/// buckets"), so it must encode back; only a named bucket cannot be said before 1.5.
+#[test]
+fn a_bucket_command_before_1_5_round_trips_unless_it_names_a_bucket() {
+    for command in [gc::INSERT_BUCKET, gc::REMOVE_BUCKET] {
+        let gm = GroupMod {
+            command,
+            typ: 0,
+            group_id: 3,
+            command_bucket_id: BUCKET_ALL,
+            buckets: vec![],
+            selection: None,
+        };
+        let m = Message::GroupMod(gm.clone());
+        assert_eq!(round_trip(&m, Version::Of13), m);
+        let named = Message::GroupMod(GroupMod {
+            command_bucket_id: 1,
+            ..gm
+        });
+        assert!(encode(&named, Version::Of13, 1).is_err());
+    }
+}
+
 #[test]
 fn truncated_buckets_are_refused() {
     let gm = GroupMod {
