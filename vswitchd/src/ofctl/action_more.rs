@@ -219,6 +219,10 @@ mod tests {
         assert!(err("actions=check_pkt_larger(1500)->reg0[0..1]").contains("1-bit"));
         assert!(err("actions=output:tcp_src").contains("requires"));
         assert!(err("actions=output(port=1,max_len=100)").contains("not supported"));
+        // Without both keys the parenthesised form is `output:ARG` (OVS's testsuite writes
+        // `output(2)`).
+        assert!(round("actions=output(2)").contains("actions=output:2"));
+        assert!(round("actions=output(NXM_NX_REG0[])").contains("actions=output:"));
         assert!(err("actions=output(port=reg0[],max_len=10)").contains("minimum value 14"));
     }
 }

@@ -235,7 +235,11 @@ fn parse_one(
         };
     match key {
         "drop" => no_value(key, value, delim).map(|_| OfAction::Drop),
-        "output" if delim == Some('(') => super::action_more::parse_output_paren(value, m, names),
+        // As OVS's parse_OUTPUT: `output(port=..,max_len=..)` is the truncating form; any
+        // other parenthesised argument (`output(2)`) is read as `output:ARG`.
+        "output" if delim == Some('(') && value.contains("port") && value.contains("max_len") => {
+            super::action_more::parse_output_paren(value, m, names)
+        }
         "output" => {
             let v = need_value(key, value, delim, "a port")?;
             match parse_port(v, names) {
