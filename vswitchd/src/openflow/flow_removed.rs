@@ -79,9 +79,11 @@ pub fn message(f: &RemovedFlow, v: Version) -> Option<Message> {
 /// The OpenFlow 1.0 match for `m`, if 1.0 can express it exactly.
 pub fn to_match10(m: &Match) -> Option<Match10> {
     let mut o = Match10::catchall();
+    // ICMP type and code are 8-bit fields in 16-bit storage: all of their bits, not the
+    // storage's, make them exact.
     let exact = |f: Field| {
         let (v, mask) = m.field(f);
-        (mask == f.max_value()).then_some(v)
+        (mask & f.max_value() == f.max_value()).then_some(v & f.max_value())
     };
     if let Some(p) = exact(Field::InPort) {
         o.in_port = u16::try_from(p).ok()?;
