@@ -25,7 +25,9 @@ pub(super) fn parse(push: bool, v: &str, m: &Match) -> Result<OfAction, OfctlErr
         check_prereq(&format!("push:{v}"), action_prereq(&desc), m)?;
         Ok(OfAction::StackPush(sf))
     } else {
-        dst_field("pop", desc.name, m, Ctx::Flow)?;
+        // The name as written: a register family's descriptor names the family ("reg").
+        let name = v.split_once('[').map_or(v, |(n, _)| n).trim();
+        dst_field("pop", name, m, Ctx::Flow)?;
         Ok(OfAction::StackPop(sf))
     }
 }

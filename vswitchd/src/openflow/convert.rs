@@ -114,6 +114,9 @@ pub(crate) fn entry_to_model(e: &MatchEntry) -> Result<Vec<(Field, u128, u128)>,
             .collect(),
         FieldId::VlanVid => vec![(Field::VlanTci, value & 0x1fff, mask & 0x1fff)],
         FieldId::VlanPcp => vec![(Field::VlanTci, (value & 7) << 13, 0xe000)],
+        // NXM_OF_IP_TOS (and OpenFlow 1.0's nw_tos) is the six DSCP bits in place, as the
+        // text syntax's nw_tos: an "exact" one leaves ECN wildcarded (OVS's MFF_IP_DSCP).
+        FieldId::IpTos => vec![(Field::NwTos, value & 0xfc, mask & 0xfc)],
         FieldId::TunMetadata(..) if (value | mask) >> 64 != 0 => {
             return Err(OpenFlowError::Refused(ErrorCode::BadMatchValue));
         }
