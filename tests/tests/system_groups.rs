@@ -11,34 +11,20 @@
 //! when an assertion fails. Needs root and `ip`.
 
 use std::time::Duration;
-use vswitch_tests::netns::{Link, Netns, require_root, run, unique};
-use vswitch_tests::system::{Bed, mac, num};
+use vswitch_tests::netns::{require_root, run};
+use vswitch_tests::system::{Attach, Bed, Host, mac, num};
 use vswitch_tests::traffic::{UdpProbe, accept_within, exchange, tcp_connect, tcp_listen};
 
 /// A host in namespace `vgr...` on a veth whose root end is a `system` port of the bridge.
-struct Host {
-    ns: Netns,
-    port: String,
-    ofport: u32,
-    _link: Link,
-}
-
-fn host(bed: &Bed, cidr: &str, mac: &str) -> Host {
-    let ns = Netns::new("vgr");
-    let port = unique("vgr");
-    let inner = unique("vgr");
-    let link = Link::veth(&port, &inner);
-    run("ip", &["link", "set", &port, "up"]);
-    ns.adopt(&inner, "eth0", cidr, Some(mac));
-    ns.exec(&["ethtool", "-K", "eth0", "tx", "off"]);
-    bed.ok(&["add-port", &bed.br, &port, "--type", "system"]);
-    let ofport = bed.ofport(&port);
-    Host {
-        ns,
-        port,
-        ofport,
-        _link: link,
-    }
+fn host(bed: &mut Bed, cidr: &str, mac: &str) -> Host {
+    bed.host_named(
+        "vgr",
+        "vgr",
+        Attach::Veth { offload: false },
+        cidr,
+        mac,
+        &[],
+    )
 }
 
 const VIP: &str = "10.242.0.10";
@@ -46,11 +32,11 @@ const VIP: &str = "10.242.0.10";
 /// A client and two servers that both own [`VIP`] (same address, same MAC), with static
 /// neighbours so that no ARP has to cross the groups.
 fn bed_with_servers() -> (Bed, Host, Host, Host) {
-    let bed = Bed::start();
+    let mut bed = Bed::start();
     bed.ok(&["set-fail-mode", &bed.br, "secure"]);
-    let client = host(&bed, "10.242.0.1/24", &mac(1));
-    let s1 = host(&bed, &format!("{VIP}/24"), &mac(10));
-    let s2 = host(&bed, &format!("{VIP}/24"), &mac(10));
+    let client = host(&mut bed, "10.242.0.1/24", &mac(1));
+    let s1 = host(&mut bed, &format!("{VIP}/24"), &mac(10));
+    let s2 = host(&mut bed, &format!("{VIP}/24"), &mac(10));
     client
         .ns
         .exec(&["ip", "neigh", "add", VIP, "lladdr", &mac(10), "dev", "eth0"]);

@@ -13,31 +13,20 @@ use std::net::UdpSocket;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use vswitch_tests::netns::{Link, Netns, require_root, run, unique};
-use vswitch_tests::system::{Bed, mac, num};
+use vswitch_tests::netns::require_root;
+use vswitch_tests::system::{Attach, Bed, Host, mac, num};
 use vswitch_tests::traffic::{UdpProbe, udp_bind};
 
-struct Host {
-    ns: Netns,
-    ofport: u32,
-    _link: Link,
-}
-
-fn host(bed: &Bed, cidr: &str, mac: &str) -> Host {
-    let ns = Netns::new("vmt");
-    let port = unique("vmt");
-    let inner = unique("vmt");
-    let link = Link::veth(&port, &inner);
-    run("ip", &["link", "set", &port, "up"]);
-    ns.adopt(&inner, "eth0", cidr, Some(mac));
-    ns.exec(&["ethtool", "-K", "eth0", "tx", "off"]);
-    bed.ok(&["add-port", &bed.br, &port, "--type", "system"]);
-    let ofport = bed.ofport(&port);
-    Host {
-        ns,
-        ofport,
-        _link: link,
-    }
+/// A host in namespace `vmt...` on a veth whose root end is a `system` port of the bridge.
+fn host(bed: &mut Bed, cidr: &str, mac: &str) -> Host {
+    bed.host_named(
+        "vmt",
+        "vmt",
+        Attach::Veth { offload: false },
+        cidr,
+        mac,
+        &[],
+    )
 }
 
 /// Floods `payload`-byte UDP datagrams at ~`pps` for `secs` seconds from `tx` to
@@ -90,10 +79,10 @@ fn flood(tx: &UdpSocket, rx: UdpSocket, payload: usize, pps: u64, secs: f64) -> 
 }
 
 fn meter_case(meter: &str, payload: usize, offered_pps: u64, expected_pps: f64, burst: f64) {
-    let bed = Bed::start();
+    let mut bed = Bed::start();
     bed.ok(&["set-fail-mode", &bed.br, "secure"]);
-    let a = host(&bed, "10.243.0.1/24", &mac(1));
-    let b = host(&bed, "10.243.0.2/24", &mac(2));
+    let a = host(&mut bed, "10.243.0.1/24", &mac(1));
+    let b = host(&mut bed, "10.243.0.2/24", &mac(2));
     a.ns.exec(&[
         "ip",
         "neigh",
