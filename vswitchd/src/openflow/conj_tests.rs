@@ -4,26 +4,9 @@
 use super::convert::flow_mod_to_model;
 use super::to_wire::{actions_to_instructions, match_to_wire};
 use crate::ofctl::{FlowSyntax, NoNames, parse_flow};
+use crate::openflow::ofp_print::ofp_print;
 use ofp::Version;
 use ofp::message::{FlowMod as WireFlowMod, Match as WireMatch, Message, fc};
-use std::process::Command;
-
-/// `ovs-ofctl ofp-print HEX`, or `None` (skipped loudly; a failure under `CI=true`).
-fn ofp_print(bytes: &[u8]) -> Option<String> {
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    match Command::new("ovs-ofctl").arg("ofp-print").arg(hex).output() {
-        Ok(o) if o.status.success() => Some(String::from_utf8(o.stdout).expect("utf-8")),
-        Ok(o) => panic!("ofp-print failed: {}", String::from_utf8_lossy(&o.stderr)),
-        Err(e) => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "ovs-ofctl is required under CI: {e}"
-            );
-            eprintln!("SKIPPING: ovs-ofctl not available ({e}); this fails under CI=true");
-            None
-        }
-    }
-}
 
 fn wire(text: &str, v: Version) -> (WireFlowMod, Vec<u8>) {
     let spec = parse_flow(text, &NoNames, FlowSyntax::Add).unwrap();

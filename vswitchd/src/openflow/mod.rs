@@ -20,6 +20,8 @@ pub mod group;
 mod learn;
 pub mod match10;
 pub mod meter;
+#[cfg(test)]
+mod ofp_print;
 pub mod packet_in;
 pub mod resume;
 pub mod to_wire;

@@ -3,24 +3,7 @@
 //! (`ovs-ofctl -O VERSION [--packet-in-format=standard] monitor BR 65534`).
 
 use super::*;
-use std::process::Command;
-
-/// `ovs-ofctl ofp-print HEX`, or `None` (skipped loudly; a failure under `CI=true`).
-fn ofp_print(bytes: &[u8]) -> Option<String> {
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    match Command::new("ovs-ofctl").arg("ofp-print").arg(hex).output() {
-        Ok(o) if o.status.success() => Some(String::from_utf8(o.stdout).expect("utf-8")),
-        Ok(o) => panic!("ofp-print failed: {}", String::from_utf8_lossy(&o.stderr)),
-        Err(e) => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "ovs-ofctl is required under CI: {e}"
-            );
-            eprintln!("SKIPPING: ovs-ofctl not available ({e}); this fails under CI=true");
-            None
-        }
-    }
-}
+use crate::openflow::ofp_print::ofp_print;
 
 /// Ethernet + IPv4 10.0.0.1 → 10.0.0.2 + TCP 1000 → 2000: 54 bytes.
 fn tcp_frame() -> Vec<u8> {
